@@ -1,0 +1,355 @@
+//! Loading `config.json` and checking it before anything is created.
+//!
+//! Parsing goes through `serde_path_to_error` so that a type error names
+//! the field (`process.args: invalid type: ...`) instead of only a line and
+//! column. Validation here covers what the kernel would otherwise report
+//! late and vaguely; everything it rejects leaves nothing behind because no
+//! state exists yet.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{Error, Result};
+
+/// A parsed and validated config, with the root filesystem resolved to an
+/// absolute host path.
+#[derive(Debug)]
+pub struct Config {
+    pub spec: Spec,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+/// Reads `config_path` (by default `<bundle>/config.json`).
+pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
+    let bundle = std::fs::canonicalize(bundle).map_err(|e| Error::path("bundle", bundle, e))?;
+    let path = match config_path {
+        Some(p) => p.to_path_buf(),
+        None => bundle.join("config.json"),
+    };
+    let file = File::open(&path).map_err(|e| Error::path("config", &path, e))?;
+    let spec = parse(BufReader::new(file)).map_err(|source| Error::ConfigParse {
+        path: path.clone(),
+        source,
+    })?;
+    let rootfs = resolve_rootfs(&spec, &bundle)?;
+    validate(&spec)?;
+    Ok(Config {
+        spec,
+        bundle,
+        rootfs,
+    })
+}
+
+/// Parses a config, naming the JSON path of the first error.
+pub fn parse(reader: impl std::io::Read) -> std::result::Result<Spec, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    match serde_path_to_error::deserialize(&mut de) {
+        Ok(spec) => Ok(spec),
+        Err(e) => {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            if field.is_empty() || field == "." {
+                Err(inner)
+            } else {
+                Err(serde::de::Error::custom(format!("{field}: {inner}")))
+            }
+        }
+    }
+}
+
+fn resolve_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::invalid("root", "missing"))?;
+    let path = bundle.join(root.path());
+    let meta = std::fs::metadata(&path).map_err(|e| Error::path("root.path", &path, e))?;
+    if !meta.is_dir() {
+        return Err(Error::invalid(
+            "root.path",
+            format!("{} is not a directory", path.display()),
+        ));
+    }
+    std::fs::canonicalize(&path).map_err(|e| Error::path("root.path", &path, e))
+}
+
+/// Checks the parts of the config this runtime applies.
+pub fn validate(spec: &Spec) -> Result<()> {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::invalid("process", "missing"))?;
+    match process.args() {
+        Some(args) if !args.is_empty() => {
+            if args[0].is_empty() {
+                return Err(Error::invalid("process.args[0]", "empty"));
+            }
+        }
+        _ => return Err(Error::invalid("process.args", "must not be empty")),
+    }
+    if !process.cwd().is_absolute() {
+        return Err(Error::invalid(
+            "process.cwd",
+            format!("{:?} is not an absolute path", process.cwd()),
+        ));
+    }
+    if process.terminal().unwrap_or(false) {
+        return Err(Error::Unsupported(
+            "process.terminal: true (terminals come with the exec/terminal work)".into(),
+        ));
+    }
+    for (i, e) in process.env().iter().flatten().enumerate() {
+        if !e.contains('=') || e.contains('\0') {
+            return Err(Error::invalid(
+                format!("process.env[{i}]"),
+                format!("{e:?} is not KEY=VALUE"),
+            ));
+        }
+    }
+    let mut seen_rlimits = HashSet::new();
+    for (i, r) in process.rlimits().iter().flatten().enumerate() {
+        if !seen_rlimits.insert(r.typ().to_string()) {
+            return Err(Error::invalid(
+                format!("process.rlimits[{i}]"),
+                format!("{} appears twice", r.typ()),
+            ));
+        }
+        if r.soft() > r.hard() {
+            return Err(Error::invalid(
+                format!("process.rlimits[{i}]"),
+                format!(
+                    "{}: soft limit {} exceeds hard limit {}",
+                    r.typ(),
+                    r.soft(),
+                    r.hard()
+                ),
+            ));
+        }
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        if !(-1000..=1000).contains(&adj) {
+            return Err(Error::invalid(
+                "process.oomScoreAdj",
+                format!("{adj} is outside -1000..1000"),
+            ));
+        }
+    }
+
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if !m.destination().is_absolute() {
+            return Err(Error::invalid(
+                format!("mounts[{i}].destination"),
+                format!("{:?} is not an absolute path", m.destination()),
+            ));
+        }
+    }
+
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::invalid("linux", "missing"))?;
+    let namespaces = linux.namespaces().as_deref().unwrap_or_default();
+    let mut seen = HashSet::new();
+    for (i, ns) in namespaces.iter().enumerate() {
+        if !seen.insert(ns.typ()) {
+            return Err(Error::invalid(
+                format!("linux.namespaces[{i}]"),
+                format!("namespace {} appears twice", ns.typ()),
+            ));
+        }
+        if let Some(p) = ns.path() {
+            if !p.is_absolute() {
+                return Err(Error::invalid(
+                    format!("linux.namespaces[{i}].path"),
+                    format!("{p:?} is not an absolute path"),
+                ));
+            }
+        }
+    }
+    let has = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t);
+    let creates = |t: LinuxNamespaceType| {
+        namespaces
+            .iter()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
+    if !has(LinuxNamespaceType::Mount) {
+        return Err(Error::invalid(
+            "linux.namespaces",
+            "a mount namespace is required to set up the root filesystem",
+        ));
+    }
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err(Error::invalid(
+            "hostname",
+            "setting the hostname needs a uts namespace",
+        ));
+    }
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts)
+    {
+        return Err(Error::invalid(
+            "domainname",
+            "setting the domainname needs a uts namespace",
+        ));
+    }
+    let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if creates(LinuxNamespaceType::User) {
+        if !linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()) {
+            return Err(Error::invalid(
+                "linux.uidMappings",
+                "a new user namespace needs uid mappings",
+            ));
+        }
+        if !linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty()) {
+            return Err(Error::invalid(
+                "linux.gidMappings",
+                "a new user namespace needs gid mappings",
+            ));
+        }
+    } else if has_maps {
+        return Err(Error::invalid(
+            "linux.uidMappings",
+            "id mappings are given but no new user namespace is created",
+        ));
+    }
+    if let Some(offsets) = linux.time_offsets() {
+        if !offsets.is_empty() && !creates(LinuxNamespaceType::Time) {
+            return Err(Error::invalid(
+                "linux.timeOffsets",
+                "time offsets need a new time namespace",
+            ));
+        }
+        for clock in offsets.keys() {
+            if clock != "monotonic" && clock != "boottime" {
+                return Err(Error::invalid(
+                    format!("linux.timeOffsets.{clock}"),
+                    "only \"monotonic\" and \"boottime\" can be offset",
+                ));
+            }
+        }
+    }
+    if linux.seccomp().is_some() {
+        return Err(Error::Unsupported(
+            "linux.seccomp (seccomp comes with its own work item)".into(),
+        ));
+    }
+    for (key, _) in linux.sysctl().iter().flatten() {
+        if key.split(['.', '/']).any(|c| c.is_empty() || c == "..") || key.contains('\0') {
+            return Err(Error::invalid(
+                format!("linux.sysctl.{key}"),
+                "not a valid sysctl name",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "rootfs"},
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}]}
+        })
+    }
+
+    fn check(v: serde_json::Value) -> Result<()> {
+        let spec = parse(v.to_string().as_bytes()).map_err(|source| Error::ConfigParse {
+            path: "config.json".into(),
+            source,
+        })?;
+        validate(&spec)
+    }
+
+    #[test]
+    fn minimal_config_is_valid() {
+        check(minimal()).unwrap();
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let mut v = minimal();
+        v["process"]["args"] = serde_json::json!("sh");
+        let msg = check(v).unwrap_err().to_string();
+        assert!(msg.contains("process.args"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_namespace_type_names_the_field() {
+        let mut v = minimal();
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "bogus"}]);
+        let msg = check(v).unwrap_err().to_string();
+        assert!(msg.contains("linux.namespaces"), "{msg}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_field() {
+        let cases: Vec<(fn(&mut serde_json::Value), &str)> = vec![
+            (
+                |v| v["process"]["args"] = serde_json::json!([]),
+                "process.args",
+            ),
+            (
+                |v| v["process"]["cwd"] = serde_json::json!("rel"),
+                "process.cwd",
+            ),
+            (
+                |v| v["process"]["env"] = serde_json::json!(["NOEQUALS"]),
+                "process.env[0]",
+            ),
+            (|v| v["hostname"] = serde_json::json!("h"), "hostname"),
+            (
+                |v| v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}]),
+                "linux.namespaces",
+            ),
+            (
+                |v| {
+                    v["linux"]["namespaces"] =
+                        serde_json::json!([{"type": "mount"}, {"type": "mount"}])
+                },
+                "linux.namespaces[1]",
+            ),
+            (
+                |v| {
+                    v["linux"]["namespaces"] =
+                        serde_json::json!([{"type": "mount"}, {"type": "user"}])
+                },
+                "linux.uidMappings",
+            ),
+            (
+                |v| v["linux"]["timeOffsets"] = serde_json::json!({"monotonic": {"secs": 1}}),
+                "linux.timeOffsets",
+            ),
+            (
+                |v| {
+                    v["process"]["rlimits"] =
+                        serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 5}])
+                },
+                "process.rlimits[0]",
+            ),
+            (
+                |v| v["process"]["oomScoreAdj"] = serde_json::json!(5000),
+                "process.oomScoreAdj",
+            ),
+            (
+                |v| v["mounts"] = serde_json::json!([{"destination": "proc", "type": "proc"}]),
+                "mounts[0].destination",
+            ),
+        ];
+        for (mutate, field) in cases {
+            let mut v = minimal();
+            mutate(&mut v);
+            let msg = check(v).unwrap_err().to_string();
+            assert!(msg.contains(field), "expected {field} in {msg}");
+        }
+    }
+}

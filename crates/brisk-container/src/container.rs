@@ -1,0 +1,434 @@
+//! The lifecycle operations of the OCI runtime spec on top of the state
+//! store: create, start, state, kill, delete, plus the pieces `run` uses.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::config;
+use crate::error::{Error, Result};
+use crate::id;
+use crate::init::{self, Init, InitOptions};
+use crate::state::{self, status, ContainerDir, Record, Status, Store};
+
+/// The OCI version brisk implements.
+pub const OCI_VERSION: &str = "1.2.0";
+
+#[derive(Debug, Default, Clone)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    /// A config outside the bundle (crun's `--config`).
+    pub config: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub init: InitOptions,
+}
+
+/// A container whose init is ready. The state directory stays locked until
+/// this value is dropped.
+#[derive(Debug)]
+pub struct Created {
+    pub init: Init,
+    pub record: Record,
+    dir: ContainerDir,
+}
+
+impl Created {
+    /// Releases the lock so other commands can see the container.
+    pub fn unlock(self) -> (Init, Record) {
+        drop(self.dir);
+        (self.init, self.record)
+    }
+}
+
+/// Creates a container. With `wait_for_start` (the `create` command) the
+/// init then blocks until `start`; without (`run`), it execs at once.
+/// On any error nothing is left: no state directory, no process.
+pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Result<Created> {
+    id::validate(&opts.id)?;
+    let config = config::load(&opts.bundle, opts.config.as_deref())?;
+    let mut plan = init::plan(&config, &opts.init)?;
+    let dir = store.create(&opts.id)?;
+    let result = (|| {
+        if wait_for_start {
+            plan.start_fifo = Some(dir.make_start_fifo()?);
+        }
+        let init = init::spawn(&plan)?;
+        // The init holds its own copy of the FIFO; ours would keep `start`
+        // from noticing a dead init.
+        plan.start_fifo = None;
+        let record = match record_for(&init, &config, &opts.id) {
+            Ok(r) => r,
+            Err(e) => {
+                init.abort();
+                return Err(e);
+            }
+        };
+        if let Err(e) = dir
+            .save(&record)
+            .and_then(|()| write_pid_file(opts, init.pid))
+        {
+            init.abort();
+            return Err(e);
+        }
+        Ok((init, record))
+    })();
+    match result {
+        Ok((init, record)) => Ok(Created { init, record, dir }),
+        Err(e) => {
+            let _ = dir.remove();
+            Err(e)
+        }
+    }
+}
+
+fn record_for(init: &Init, config: &config::Config, id: &str) -> Result<Record> {
+    let (_, start) =
+        status::proc_stat(init.pid).map_err(|e| Error::sys("read the init's start time", e))?;
+    let own_pid_ns = config
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter().any(|n| {
+                n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none()
+            })
+        });
+    Ok(Record {
+        oci_version: OCI_VERSION.to_string(),
+        id: id.to_string(),
+        pid: init.pid,
+        pid_start_time: start,
+        bundle: config.bundle.clone(),
+        rootfs: config.rootfs.clone(),
+        created: crate::time::rfc3339(SystemTime::now(), true),
+        annotations: config
+            .spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<BTreeMap<_, _>>(),
+        own_pid_ns,
+    })
+}
+
+fn write_pid_file(opts: &CreateOptions, pid: i32) -> Result<()> {
+    match &opts.pid_file {
+        Some(path) => {
+            let path = if path.is_relative() {
+                std::env::current_dir()
+                    .map_err(|e| Error::sys("getcwd", e))?
+                    .join(path)
+            } else {
+                path.clone()
+            };
+            state::write_atomic(&path, pid.to_string().as_bytes(), 0o644)
+        }
+        None => Ok(()),
+    }
+}
+
+/// The status of a recorded container.
+pub fn status_of(record: &Record, dir: &ContainerDir) -> Status {
+    if !status::is_alive(record.pid, record.pid_start_time) {
+        Status::Stopped
+    } else if dir.has_start_fifo() {
+        Status::Created
+    } else {
+        Status::Running
+    }
+}
+
+/// The OCI state, in runc's field order.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateView {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    pub owner: String,
+}
+
+fn view(record: Record, status: Status) -> StateView {
+    StateView {
+        oci_version: record.oci_version,
+        id: record.id,
+        pid: if status == Status::Stopped {
+            0
+        } else {
+            record.pid
+        },
+        status,
+        bundle: record.bundle,
+        rootfs: record.rootfs,
+        created: record.created,
+        annotations: record.annotations,
+        owner: String::new(),
+    }
+}
+
+pub fn state(store: &Store, id: &str) -> Result<StateView> {
+    let dir = store.open(id, false)?;
+    let record = dir.load()?;
+    let status = status_of(&record, &dir);
+    Ok(view(record, status))
+}
+
+/// Every container in the store (those whose state can be read).
+pub fn list(store: &Store) -> Result<Vec<StateView>> {
+    let mut out = Vec::new();
+    for id in store.ids()? {
+        match state(store, &id) {
+            Ok(v) => out.push(v),
+            Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Releases a created container's init so that it execs the user's program.
+pub fn start(store: &Store, id: &str) -> Result<()> {
+    let dir = store.open(id, true)?;
+    let record = dir.load()?;
+    match status_of(&record, &dir) {
+        Status::Created => {}
+        Status::Running => {
+            return Err(Error::State(
+                "cannot start an already running container".into(),
+            ))
+        }
+        Status::Stopped => {
+            return Err(Error::State(
+                "cannot start a container that has stopped".into(),
+            ))
+        }
+        Status::Creating => {
+            return Err(Error::State(
+                "cannot start a container that is being created".into(),
+            ))
+        }
+    }
+    let fifo = dir.fifo_path();
+    let fd = rustix::fs::open(
+        &fifo,
+        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    );
+    let fd = match fd {
+        Ok(fd) => fd,
+        // No reader: the init is gone.
+        Err(rustix::io::Errno::NXIO) => {
+            return Err(Error::State(
+                "cannot start a container that has stopped".into(),
+            ))
+        }
+        Err(e) => return Err(Error::path("open exec fifo", &fifo, e)),
+    };
+    rustix::io::write(&fd, b"0").map_err(|e| Error::path("write exec fifo", &fifo, e))?;
+    drop(fd);
+    std::fs::remove_file(&fifo).map_err(|e| Error::path("remove exec fifo", &fifo, e))?;
+    Ok(())
+}
+
+/// A handle on the init that cannot hit a recycled pid: the pidfd is
+/// opened, then the start time checked.
+fn pidfd_of(record: &Record) -> Result<Option<OwnedFd>> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, record.pid, 0) };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ESRCH) => Ok(None),
+            _ => Err(Error::sys("pidfd_open", e)),
+        };
+    }
+    // SAFETY: fd is a new pidfd owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    if status::is_alive(record.pid, record.pid_start_time) {
+        Ok(Some(fd))
+    } else {
+        Ok(None)
+    }
+}
+
+fn pidfd_signal(fd: &OwnedFd, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: fd is a valid pidfd; a null siginfo means "like kill(2)".
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Other processes of the container: those in its pid namespace.
+fn signal_pid_namespace(record: &Record, sig: libc::c_int) -> Result<()> {
+    let ns = match std::fs::read_link(format!("/proc/{}/ns/pid", record.pid)) {
+        Ok(ns) => ns,
+        Err(_) => return Ok(()),
+    };
+    let entries = std::fs::read_dir("/proc").map_err(|e| Error::sys("read /proc", e))?;
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == record.pid {
+            continue;
+        }
+        if std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|n| n == ns) {
+            // SAFETY: kill with integer arguments; a process that exited
+            // since the scan gets ESRCH, which we ignore.
+            unsafe { libc::kill(pid, sig) };
+        }
+    }
+    Ok(())
+}
+
+/// Sends `sig` to the init (and with `all` to every process of the
+/// container's pid namespace).
+pub fn kill(store: &Store, id: &str, sig: libc::c_int, all: bool) -> Result<()> {
+    let dir = store.open(id, true)?;
+    let record = dir.load()?;
+    let fd = match pidfd_of(&record)? {
+        Some(fd) => fd,
+        None => return Err(Error::State("container not running".into())),
+    };
+    if all && record.own_pid_ns && sig != libc::SIGKILL {
+        signal_pid_namespace(&record, sig)?;
+    }
+    pidfd_signal(&fd, sig).map_err(|e| Error::sys("unable to signal init", e))
+}
+
+/// Waits for a pidfd to report its process's exit.
+fn wait_exit(fd: &OwnedFd, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if r > 0 {
+            return true;
+        }
+        if r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return false;
+        }
+    }
+}
+
+/// Removes a container. A created container is killed first (as runc
+/// does); a running one only with `force`.
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
+    let dir = match store.open(id, true) {
+        Ok(d) => d,
+        Err(Error::NotFound(_)) if force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let record = match dir.load() {
+        Ok(r) => r,
+        // A directory without state, left by a create that died: with
+        // --force it is removed, otherwise it does not exist.
+        Err(Error::NotFound(_)) if force => return dir.remove(),
+        Err(e) => return Err(e),
+    };
+    let status = status_of(&record, &dir);
+    if status == Status::Running && !force {
+        return Err(Error::State(format!(
+            "cannot delete container {id} that is not stopped: running"
+        )));
+    }
+    if let Some(fd) = pidfd_of(&record)? {
+        if record.own_pid_ns {
+            // Killing a pid namespace's init kills everything in it.
+        } else {
+            signal_pid_namespace(&record, libc::SIGKILL)?;
+        }
+        match pidfd_signal(&fd, libc::SIGKILL) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            Err(e) => return Err(Error::sys("kill the container", e)),
+        }
+        if !wait_exit(&fd, Duration::from_secs(10)) {
+            return Err(Error::State(format!(
+                "container {id} did not exit after SIGKILL"
+            )));
+        }
+    }
+    dir.remove()
+}
+
+/// For `run`: removes the state of a container whose init has been reaped.
+pub fn remove_state(store: &Store, id: &str) -> Result<()> {
+    store.open(id, true)?.remove()
+}
+
+/// For `run`: waits for our own child, the init, and returns its exit code
+/// (128+N when killed by signal N). Forwards the blocked signals meanwhile.
+pub fn wait_forwarding_signals(init: &Init) -> Result<i32> {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset/sigaddset.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in init::FORWARDED.iter().chain(&[libc::SIGCHLD]) {
+            libc::sigaddset(&mut set, *s);
+        }
+        set
+    };
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(init.pid, &mut status, libc::WNOHANG) };
+        if r == init.pid {
+            return Ok(exit_code(status));
+        }
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                return Err(Error::sys("wait for the container", e));
+            }
+        }
+        // SAFETY: zeroed siginfo_t is a valid out-parameter.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: set and info are valid.
+        let sig = unsafe { libc::sigwaitinfo(&set, &mut info) };
+        if sig > 0 && sig != libc::SIGCHLD {
+            // SAFETY: the init is our unreaped child, so its pid is ours.
+            unsafe { libc::kill(init.pid, sig) };
+        }
+    }
+}
+
+pub fn exit_code(status: libc::c_int) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        1
+    }
+}

@@ -1,0 +1,78 @@
+//! The OCI features document (`brisk features`): what this build of brisk
+//! applies. It lists only what is implemented, so clients do not rely on
+//! what is still missing.
+
+use serde_json::{json, Value};
+
+use crate::container::OCI_VERSION;
+use crate::process::caps;
+
+/// Mount options `rootfs::options` understands.
+pub const MOUNT_OPTIONS: [&str; 38] = [
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "private",
+    "rbind",
+    "relatime",
+    "remount",
+    "ro",
+    "rprivate",
+    "rshared",
+    "rslave",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "sync",
+    "unbindable",
+    "nosymfollow",
+];
+
+pub fn document() -> Value {
+    let mut opts: Vec<&str> = MOUNT_OPTIONS
+        .iter()
+        .copied()
+        .filter(|o| *o != "nosymfollow")
+        .collect();
+    opts.sort_unstable();
+    json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": OCI_VERSION,
+        "hooks": [],
+        "mountOptions": opts,
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts", "time"],
+            "capabilities": caps::NAMES.to_vec(),
+            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false},
+            "seccomp": {"enabled": false},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}}
+        },
+        "annotations": {
+            "org.brisk.version": env!("CARGO_PKG_VERSION")
+        }
+    })
+}

@@ -1,0 +1,138 @@
+//! The container's init process: the plan the parent prepares from the
+//! config (everything the child needs, already converted to C strings and
+//! masks), the clone that creates it, and the steps it runs until execve.
+//!
+//! See docs/ARCHITECTURE.md for the process model and the sync protocol.
+
+mod child;
+mod spawn;
+mod sync;
+
+use std::ffi::{CStr, CString};
+use std::fmt;
+use std::io;
+use std::os::fd::OwnedFd;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::namespaces::{self, NamespacePlan};
+use crate::process::{self, ProcessPlan};
+use crate::rootfs::{self, cstring, RootfsPlan};
+
+pub use spawn::{spawn, Init, FORWARDED};
+
+/// A failed step in the init process, sent to the parent as text. It
+/// borrows from the plan so that failing needs no allocation until the
+/// message is written.
+#[derive(Debug)]
+pub struct Failure<'a> {
+    pub step: &'static str,
+    pub subject: Option<&'a CStr>,
+    pub err: io::Error,
+}
+
+impl<'a> Failure<'a> {
+    pub fn new(step: &'static str, err: io::Error) -> Self {
+        Failure {
+            step,
+            subject: None,
+            err,
+        }
+    }
+    pub fn with(step: &'static str, subject: &'a CStr, err: io::Error) -> Self {
+        Failure {
+            step,
+            subject: Some(subject),
+            err,
+        }
+    }
+}
+
+impl fmt::Display for Failure<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.subject {
+            Some(s) => write!(f, "{} {}: {}", self.step, s.to_string_lossy(), self.err),
+            None => write!(f, "{}: {}", self.step, self.err),
+        }
+    }
+}
+
+/// Options of `create`/`run` that shape the init.
+#[derive(Debug, Default, Clone)]
+pub struct InitOptions {
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// Everything the init process does, decided before the clone.
+#[derive(Debug)]
+pub struct Plan {
+    pub ns: NamespacePlan,
+    pub rootfs: RootfsPlan,
+    pub process: ProcessPlan,
+    pub hostname: Option<CString>,
+    pub domainname: Option<CString>,
+    /// (`/proc/sys/...` path, value) pairs.
+    pub sysctls: Vec<(CString, Vec<u8>)>,
+    pub new_keyring: bool,
+    pub preserve_fds: u32,
+    /// `create`: the init blocks reading this FIFO until `start` writes it.
+    /// `run`: none, the init execs as soon as it is ready.
+    pub start_fifo: Option<OwnedFd>,
+}
+
+pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
+    let spec = &config.spec;
+    let ns = namespaces::plan(spec)?;
+    let in_userns = ns.new_user || ns.joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER);
+    let rootfs = rootfs::plan(
+        spec,
+        &config.rootfs,
+        &config.bundle,
+        opts.no_pivot,
+        in_userns,
+    )?;
+    let process = process::plan(
+        spec.process()
+            .as_ref()
+            .ok_or_else(|| Error::invalid("process", "missing"))?,
+    )?;
+    let mut sysctls = Vec::new();
+    let mut keys: Vec<_> = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+        .collect();
+    keys.sort();
+    for (key, value) in keys {
+        let field = format!("linux.sysctl.{key}");
+        if key.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
+            return Err(Error::invalid(field, "not a valid sysctl name"));
+        }
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        sysctls.push((
+            cstring(&field, path.as_bytes())?,
+            value.clone().into_bytes(),
+        ));
+    }
+    let opt_cstring = |field: &str, v: &Option<String>| {
+        v.as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| cstring(field, s.as_bytes()))
+            .transpose()
+    };
+    Ok(Plan {
+        ns,
+        rootfs,
+        process,
+        hostname: opt_cstring("hostname", spec.hostname())?,
+        domainname: opt_cstring("domainname", spec.domainname())?,
+        sysctls,
+        new_keyring: !opts.no_new_keyring,
+        preserve_fds: opts.preserve_fds,
+        start_fifo: None,
+    })
+}

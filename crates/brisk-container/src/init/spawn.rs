@@ -1,0 +1,171 @@
+//! The parent's side of the clone: socketpair, signal mask, clone3 with the
+//! namespace flags, id maps for a new user namespace, and waiting for the
+//! init to report ready or failed.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
+
+use super::{child, sync, Plan};
+use crate::error::{Error, Result};
+use crate::namespaces;
+use crate::sys;
+
+/// The signals `run` forwards to the container, blocked before the clone so
+/// none is lost between the clone and the wait loop (SIGCHLD included).
+pub const FORWARDED: [libc::c_int; 11] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+    libc::SIGTSTP,
+    libc::SIGPIPE,
+    libc::SIGALRM,
+];
+
+/// A container init that reported ready.
+#[derive(Debug)]
+pub struct Init {
+    pub pid: libc::pid_t,
+    sync: OwnedFd,
+    /// The parent's signal mask before the clone.
+    pub old_sigmask: libc::sigset_t,
+}
+
+impl Init {
+    /// For `run`: waits until the init has exec'd (EOF on the sync socket)
+    /// or reports that exec failed.
+    pub fn wait_exec(&self) -> Result<()> {
+        let mut buf = [0u8; sync::MAX_MSG];
+        match sync::recv(self.sync.as_raw_fd(), &mut buf) {
+            Ok(0) => Ok(()),
+            Ok(n) if buf[0] == sync::ERROR => Err(self.fail(&buf[1..n])),
+            Ok(_) => Err(Error::Child("unexpected message from the init".into())),
+            Err(e) => Err(Error::sys("read from the init", e)),
+        }
+    }
+
+    fn fail(&self, msg: &[u8]) -> Error {
+        reap(self.pid);
+        Error::Child(String::from_utf8_lossy(msg).into_owned())
+    }
+
+    /// Kills and reaps an init that will not be used.
+    pub fn abort(&self) {
+        // SAFETY: the pid is our own unreaped child, so it cannot be reused.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        reap(self.pid);
+    }
+}
+
+fn reap(pid: libc::pid_t) -> Option<libc::c_int> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            return Some(status);
+        }
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return None;
+    }
+}
+
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
+            libc::sigaddset(&mut set, *s);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
+        old
+    }
+}
+
+/// Clones the init with the plan's namespaces and waits until it is ready
+/// (blocked on the start FIFO for `create`, about to exec for `run`).
+/// Signals stay blocked in the parent; `Init::old_sigmask` restores them.
+pub fn spawn(plan: &Plan) -> Result<Init> {
+    let (parent_end, child_end) = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::sys("socketpair", e))?;
+    namespaces::enter_pid_namespace(&plan.ns)?;
+    let old_sigmask = block_signals();
+    // SAFETY: brisk is single-threaded here (no threads are ever started
+    // before the clone), and the child only runs `child::run`, which ends
+    // in execve or _exit.
+    let pid = match unsafe { sys::fork_with_flags(plan.ns.clone_flags) } {
+        Ok(pid) => pid,
+        Err(e) => {
+            // SAFETY: restores the mask saved just above.
+            unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_sigmask, std::ptr::null_mut()) };
+            return Err(Error::sys("clone the container init", e));
+        }
+    };
+    if pid == 0 {
+        drop(parent_end);
+        child::run(plan, child_end.as_raw_fd(), &old_sigmask);
+    }
+    drop(child_end);
+    let init = Init {
+        pid,
+        sync: parent_end,
+        old_sigmask,
+    };
+    let mut buf = [0u8; sync::MAX_MSG];
+    loop {
+        let n = match sync::recv(init.sync.as_raw_fd(), &mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                init.abort();
+                return Err(Error::sys("read from the init", e));
+            }
+        };
+        match buf[..n].first() {
+            None => {
+                let status = reap(pid);
+                return Err(Error::Child(format!(
+                    "exited before it was ready ({})",
+                    describe_status(status)
+                )));
+            }
+            Some(&sync::NEED_MAPS) => {
+                if let Err(e) = namespaces::write_id_maps(pid, &plan.ns) {
+                    init.abort();
+                    return Err(e);
+                }
+                if let Err(e) = sync::send(init.sync.as_raw_fd(), &[sync::MAPS_DONE]) {
+                    init.abort();
+                    return Err(Error::sys("tell the init its maps are written", e));
+                }
+            }
+            Some(&sync::READY) => return Ok(init),
+            Some(&sync::ERROR) => return Err(init.fail(&buf[1..n])),
+            Some(_) => {
+                init.abort();
+                return Err(Error::Child("unexpected message from the init".into()));
+            }
+        }
+    }
+}
+
+fn describe_status(status: Option<libc::c_int>) -> String {
+    match status {
+        Some(s) if libc::WIFEXITED(s) => format!("exit status {}", libc::WEXITSTATUS(s)),
+        Some(s) if libc::WIFSIGNALED(s) => format!("killed by signal {}", libc::WTERMSIG(s)),
+        _ => "status unknown".into(),
+    }
+}

@@ -1,0 +1,263 @@
+//! `process`: what the container runs and as whom. Planned in the parent
+//! (argv/env as C arrays, the PATH candidates for `args[0]`, rlimits,
+//! capability masks) and applied in the init just before `execve`.
+
+pub mod caps;
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::path::Path;
+
+use oci_spec::runtime::{PosixRlimitType, Process};
+
+use crate::error::{Error, Result};
+
+/// A NUL-terminated array of C strings, ready for execve.
+#[derive(Debug)]
+pub struct CStringArray {
+    _strings: Vec<CString>,
+    ptrs: Vec<*const libc::c_char>,
+}
+
+impl CStringArray {
+    pub fn new(field: &str, items: &[String]) -> Result<Self> {
+        let strings = items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                CString::new(s.as_bytes())
+                    .map_err(|_| Error::invalid(format!("{field}[{i}]"), "contains a NUL byte"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut ptrs: Vec<_> = strings.iter().map(|s| s.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        Ok(CStringArray {
+            _strings: strings,
+            ptrs,
+        })
+    }
+
+    pub fn as_ptr(&self) -> *const *const libc::c_char {
+        self.ptrs.as_ptr()
+    }
+}
+
+#[derive(Debug)]
+pub struct Rlimit {
+    pub resource: libc::c_int,
+    pub name: &'static CStr,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+#[derive(Debug)]
+pub struct ProcessPlan {
+    pub argv: CStringArray,
+    pub envp: CStringArray,
+    /// `args[0]` itself when it has a `/`, else each `$PATH` entry joined
+    /// with it, tried in order inside the container.
+    pub exec_candidates: Vec<CString>,
+    pub arg0: CString,
+    pub cwd: CString,
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+    pub groups: Vec<libc::gid_t>,
+    pub umask: Option<libc::mode_t>,
+    pub rlimits: Vec<Rlimit>,
+    pub no_new_privs: bool,
+    pub caps: Option<caps::CapSets>,
+    pub oom_score_adj: Option<Vec<u8>>,
+}
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+pub fn plan(p: &Process) -> Result<ProcessPlan> {
+    let args = p.args().as_deref().unwrap_or_default();
+    let env = p.env().as_deref().unwrap_or_default();
+    let arg0 = args
+        .first()
+        .ok_or_else(|| Error::invalid("process.args", "must not be empty"))?;
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let exec_candidates = exec_candidates(arg0, path)
+        .into_iter()
+        .map(|c| {
+            CString::new(c).map_err(|_| Error::invalid("process.args[0]", "contains a NUL byte"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let user = p.user();
+    let rlimits = p
+        .rlimits()
+        .iter()
+        .flatten()
+        .map(|r| {
+            let (resource, name) = rlimit_resource(r.typ());
+            Rlimit {
+                resource,
+                name,
+                soft: r.soft(),
+                hard: r.hard(),
+            }
+        })
+        .collect();
+    Ok(ProcessPlan {
+        argv: CStringArray::new("process.args", args)?,
+        envp: CStringArray::new("process.env", env)?,
+        exec_candidates,
+        arg0: CString::new(arg0.as_bytes())
+            .map_err(|_| Error::invalid("process.args[0]", "contains a NUL byte"))?,
+        cwd: CString::new(p.cwd().as_os_str().as_encoded_bytes())
+            .map_err(|_| Error::invalid("process.cwd", "contains a NUL byte"))?,
+        uid: user.uid(),
+        gid: user.gid(),
+        groups: user.additional_gids().clone().unwrap_or_default(),
+        umask: user.umask(),
+        rlimits,
+        no_new_privs: p.no_new_privileges().unwrap_or(false),
+        caps: p.capabilities().as_ref().map(caps::plan).transpose()?,
+        oom_score_adj: p.oom_score_adj().map(|v| v.to_string().into_bytes()),
+    })
+}
+
+/// The paths execve tries for `arg0`, in order.
+pub fn exec_candidates(arg0: &str, path: &str) -> Vec<String> {
+    if arg0.contains('/') {
+        return vec![arg0.to_string()];
+    }
+    path.split(':')
+        .map(|dir| if dir.is_empty() { "." } else { dir })
+        .map(|dir| Path::new(dir).join(arg0).to_string_lossy().into_owned())
+        .collect()
+}
+
+pub fn rlimit_resource(t: PosixRlimitType) -> (libc::c_int, &'static CStr) {
+    use PosixRlimitType::*;
+    let (r, n) = match t {
+        RlimitCpu => (libc::RLIMIT_CPU, c"RLIMIT_CPU"),
+        RlimitFsize => (libc::RLIMIT_FSIZE, c"RLIMIT_FSIZE"),
+        RlimitData => (libc::RLIMIT_DATA, c"RLIMIT_DATA"),
+        RlimitStack => (libc::RLIMIT_STACK, c"RLIMIT_STACK"),
+        RlimitCore => (libc::RLIMIT_CORE, c"RLIMIT_CORE"),
+        RlimitRss => (libc::RLIMIT_RSS, c"RLIMIT_RSS"),
+        RlimitNproc => (libc::RLIMIT_NPROC, c"RLIMIT_NPROC"),
+        RlimitNofile => (libc::RLIMIT_NOFILE, c"RLIMIT_NOFILE"),
+        RlimitMemlock => (libc::RLIMIT_MEMLOCK, c"RLIMIT_MEMLOCK"),
+        RlimitAs => (libc::RLIMIT_AS, c"RLIMIT_AS"),
+        RlimitLocks => (libc::RLIMIT_LOCKS, c"RLIMIT_LOCKS"),
+        RlimitSigpending => (libc::RLIMIT_SIGPENDING, c"RLIMIT_SIGPENDING"),
+        RlimitMsgqueue => (libc::RLIMIT_MSGQUEUE, c"RLIMIT_MSGQUEUE"),
+        RlimitNice => (libc::RLIMIT_NICE, c"RLIMIT_NICE"),
+        RlimitRtprio => (libc::RLIMIT_RTPRIO, c"RLIMIT_RTPRIO"),
+        RlimitRttime => (libc::RLIMIT_RTTIME, c"RLIMIT_RTTIME"),
+    };
+    (r as libc::c_int, n)
+}
+
+/// setrlimit for each configured limit.
+pub fn apply_rlimits(plan: &ProcessPlan) -> Result<(), (&Rlimit, io::Error)> {
+    for r in &plan.rlimits {
+        let lim = libc::rlimit {
+            rlim_cur: r.soft,
+            rlim_max: r.hard,
+        };
+        // SAFETY: lim is a valid rlimit; resource comes from the libc table.
+        if unsafe { libc::setrlimit(r.resource as _, &lim) } < 0 {
+            return Err((r, io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+/// Supplementary groups, gid and uid (in that order: dropping the uid last
+/// keeps the right to change the others). Capabilities survive through
+/// PR_SET_KEEPCAPS when the config sets them.
+pub fn switch_user(plan: &ProcessPlan) -> io::Result<()> {
+    // SAFETY: groups is a valid slice of gid_t for its length.
+    if unsafe { libc::setgroups(plan.groups.len(), plan.groups.as_ptr()) } < 0 {
+        let e = io::Error::last_os_error();
+        // In a user namespace whose setgroups is denied, only an empty
+        // list is acceptable, and that is what we asked for then.
+        if !(plan.groups.is_empty() && e.raw_os_error() == Some(libc::EPERM)) {
+            return Err(e);
+        }
+    }
+    // SAFETY: plain system calls with integer ids.
+    if unsafe { libc::setresgid(plan.gid, plan.gid, plan.gid) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::setresuid(plan.uid, plan.uid, plan.uid) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+pub fn set_keepcaps(on: bool) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong, 0, 0, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_lookup_candidates() {
+        assert_eq!(exec_candidates("/bin/sh", "/usr/bin"), vec!["/bin/sh"]);
+        assert_eq!(exec_candidates("./run", "/usr/bin"), vec!["./run"]);
+        assert_eq!(
+            exec_candidates("sh", "/usr/bin:/bin::"),
+            vec!["/usr/bin/sh", "/bin/sh", "./sh", "./sh"]
+        );
+    }
+
+    #[test]
+    fn rlimit_names() {
+        assert_eq!(
+            rlimit_resource(PosixRlimitType::RlimitNofile),
+            (libc::RLIMIT_NOFILE as i32, c"RLIMIT_NOFILE")
+        );
+        assert_eq!(
+            rlimit_resource(PosixRlimitType::RlimitNproc).0,
+            libc::RLIMIT_NPROC as i32
+        );
+    }
+
+    #[test]
+    fn plan_builds_c_arrays() {
+        let p: Process = serde_json::from_value(serde_json::json!({
+            "args": ["echo", "hi"], "cwd": "/tmp", "env": ["PATH=/bin", "A=b"],
+            "user": {"uid": 5, "gid": 6, "additionalGids": [7, 8], "umask": 18},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 20}],
+            "oomScoreAdj": -5, "noNewPrivileges": true
+        }))
+        .unwrap();
+        let plan = plan(&p).unwrap();
+        assert_eq!(
+            plan.exec_candidates,
+            vec![CString::new("/bin/echo").unwrap()]
+        );
+        assert_eq!(
+            (plan.uid, plan.gid, plan.groups.clone()),
+            (5, 6, vec![7, 8])
+        );
+        assert_eq!(plan.umask, Some(18));
+        assert_eq!(plan.oom_score_adj.as_deref(), Some(&b"-5"[..]));
+        assert!(plan.no_new_privs);
+        assert_eq!(plan.rlimits[0].soft, 10);
+        // argv is NUL-terminated with both strings before the NULL.
+        // SAFETY: the array holds 3 valid pointers, the last null.
+        unsafe {
+            let p = plan.argv.as_ptr();
+            assert_eq!(CStr::from_ptr(*p), c"echo");
+            assert_eq!(CStr::from_ptr(*p.add(1)), c"hi");
+            assert!((*p.add(2)).is_null());
+        }
+    }
+}

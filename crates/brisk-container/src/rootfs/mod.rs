@@ -1,0 +1,254 @@
+//! The container's root filesystem: the plan built from `root`, `mounts`,
+//! `linux.rootfsPropagation`, `linux.maskedPaths` and `linux.readonlyPaths`
+//! in the parent, and its application in the init process (mount
+//! namespace already private to it): propagation, the rootfs bind, every
+//! mount in order, default devices, `pivot_root`, then masked and
+//! read-only paths.
+
+pub mod devices;
+pub mod mounts;
+pub mod options;
+pub mod resolve;
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+
+use oci_spec::runtime::Spec;
+use rustix::fs::{Mode, OFlags};
+
+use crate::error::{Error, Result};
+use crate::init::Failure;
+use crate::sys::{self, FdPath};
+
+pub use mounts::MountPlan;
+
+/// Everything the init process needs to build the container's filesystem.
+#[derive(Debug)]
+pub struct RootfsPlan {
+    pub path: CString,
+    pub readonly: bool,
+    /// Propagation of `/` before anything else (`rootfsPropagation`, default
+    /// rslave like runc).
+    pub propagation: libc::c_ulong,
+    pub no_pivot: bool,
+    pub mounts: Vec<MountPlan>,
+    /// Create null, zero, full, random, urandom, tty (+ symlinks) in /dev.
+    pub default_devices: bool,
+    /// In a new user namespace devices are bind mounts of the host's.
+    pub in_userns: bool,
+    pub masked: Vec<CString>,
+    pub readonly_paths: Vec<CString>,
+}
+
+pub fn plan(
+    spec: &Spec,
+    rootfs: &Path,
+    bundle: &Path,
+    no_pivot: bool,
+    in_userns: bool,
+) -> Result<RootfsPlan> {
+    let linux = spec.linux().as_ref();
+    let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        None | Some("") => libc::MS_SLAVE | libc::MS_REC,
+        Some(p) => match options::parse(&[p]).propagation.as_slice() {
+            [flag] => *flag,
+            _ => {
+                return Err(Error::invalid(
+                    "linux.rootfsPropagation",
+                    format!("{p:?} is not a propagation mode"),
+                ))
+            }
+        },
+    };
+    let mounts = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, m)| mounts::plan(i, m, bundle, in_userns))
+        .collect::<Result<Vec<_>>>()?;
+    let default_devices = mounts.iter().any(|m| m.dest.as_bytes() == b"dev");
+    let cpaths = |field: &str, v: Option<&Vec<String>>| -> Result<Vec<CString>> {
+        v.into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, p)| {
+                if !p.starts_with('/') {
+                    return Err(Error::invalid(
+                        format!("{field}[{i}]"),
+                        format!("{p:?} is not absolute"),
+                    ));
+                }
+                CString::new(p.as_str())
+                    .map_err(|_| Error::invalid(format!("{field}[{i}]"), "contains NUL"))
+            })
+            .collect()
+    };
+    Ok(RootfsPlan {
+        path: cstring("root.path", rootfs.as_os_str().as_encoded_bytes())?,
+        readonly: spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false),
+        propagation,
+        no_pivot,
+        mounts,
+        default_devices,
+        in_userns,
+        masked: cpaths(
+            "linux.maskedPaths",
+            linux.and_then(|l| l.masked_paths().as_ref()),
+        )?,
+        readonly_paths: cpaths(
+            "linux.readonlyPaths",
+            linux.and_then(|l| l.readonly_paths().as_ref()),
+        )?,
+    })
+}
+
+pub(crate) fn cstring(field: &str, bytes: &[u8]) -> Result<CString> {
+    CString::new(bytes).map_err(|_| Error::invalid(field, "contains a NUL byte"))
+}
+
+/// In the init process, before `pivot_root`: makes `/` follow the
+/// configured propagation, binds the rootfs onto itself, does every mount
+/// and the default devices. Returns an fd of the new root.
+pub fn prepare(plan: &RootfsPlan) -> Result<OwnedFd, Failure<'_>> {
+    sys::mount(None, c"/", None, plan.propagation, None)
+        .map_err(|e| Failure::new("make / private", e))?;
+    sys::mount(
+        Some(&plan.path),
+        &plan.path,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .map_err(|e| Failure::with("bind-mount the rootfs", &plan.path, e))?;
+    let root = rustix::fs::open(
+        plan.path.as_c_str(),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Failure::with("open the rootfs", &plan.path, e.into()))?;
+    for m in &plan.mounts {
+        mounts::apply(root.as_fd(), m)?;
+    }
+    if plan.default_devices {
+        devices::create_defaults(root.as_fd(), plan.in_userns)?;
+    }
+    Ok(root)
+}
+
+/// Makes `root` the process's `/`: `pivot_root(".", ".")` and a lazy
+/// unmount of the old root, or with `--no-pivot` a move of the mount onto
+/// `/` and a chroot.
+pub fn enter(plan: &RootfsPlan, root: OwnedFd) -> Result<(), Failure<'_>> {
+    rustix::process::fchdir(&root).map_err(|e| Failure::new("chdir to the rootfs", e.into()))?;
+    drop(root);
+    if plan.no_pivot {
+        sys::mount(Some(c"."), c"/", None, libc::MS_MOVE, None)
+            .map_err(|e| Failure::new("move the rootfs onto /", e))?;
+        rustix::process::chroot(c".").map_err(|e| Failure::new("chroot", e.into()))?;
+    } else {
+        rustix::process::pivot_root(c".", c".")
+            .map_err(|e| Failure::new("pivot_root", e.into()))?;
+        // The old root is now stacked under the new one: keep our unmount
+        // from propagating to the host, then detach it.
+        sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)
+            .map_err(|e| Failure::new("make the old root a slave", e))?;
+        rustix::mount::unmount(c".", rustix::mount::UnmountFlags::DETACH)
+            .map_err(|e| Failure::new("unmount the old root", e.into()))?;
+    }
+    rustix::process::chdir(c"/").map_err(|e| Failure::new("chdir /", e.into()))?;
+    Ok(())
+}
+
+/// After `pivot_root`: masked paths, read-only paths and a read-only root.
+pub fn finish(plan: &RootfsPlan) -> Result<(), Failure<'_>> {
+    for p in &plan.masked {
+        mask_path(p).map_err(|e| Failure::with("mask path", p, e))?;
+    }
+    for p in &plan.readonly_paths {
+        readonly_path(p).map_err(|e| Failure::with("make path read-only", p, e))?;
+    }
+    if plan.readonly {
+        remount_readonly(c"/", libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY)
+            .map_err(|e| Failure::new("remount the root read-only", e))?;
+    }
+    Ok(())
+}
+
+fn mask_path(path: &CStr) -> io::Result<()> {
+    let fd = match rustix::fs::open(
+        path,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let is_dir = rustix::fs::fstat(&fd)?.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    let target = FdPath::new(fd.as_raw_fd());
+    if is_dir {
+        sys::mount(
+            Some(c"tmpfs"),
+            target.as_cstr(),
+            Some(c"tmpfs"),
+            libc::MS_RDONLY,
+            None,
+        )
+    } else {
+        sys::mount(
+            Some(c"/dev/null"),
+            target.as_cstr(),
+            None,
+            libc::MS_BIND,
+            None,
+        )
+    }
+}
+
+fn readonly_path(path: &CStr) -> io::Result<()> {
+    match sys::mount(Some(path), path, None, libc::MS_BIND | libc::MS_REC, None) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        r => r?,
+    }
+    remount_readonly(
+        path,
+        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC,
+    )
+}
+
+/// A bind remount keeps the flags the kernel locked on the mount (nosuid,
+/// nodev, noexec in a user namespace), so add whatever is already set.
+pub(crate) fn remount_readonly(path: &CStr, flags: libc::c_ulong) -> io::Result<()> {
+    let locked = mounted_flags(path).unwrap_or(0);
+    sys::mount(None, path, None, flags | locked, None)
+}
+
+/// The MS_* flags a mount currently has that a remount must repeat.
+pub(crate) fn mounted_flags(path: &CStr) -> io::Result<libc::c_ulong> {
+    let st = rustix::fs::statvfs(path)?;
+    let f = st.f_flag;
+    let mut out = 0;
+    for (st_flag, ms_flag) in [
+        (rustix::fs::StatVfsMountFlags::NOSUID, libc::MS_NOSUID),
+        (rustix::fs::StatVfsMountFlags::NODEV, libc::MS_NODEV),
+        (rustix::fs::StatVfsMountFlags::NOEXEC, libc::MS_NOEXEC),
+        (rustix::fs::StatVfsMountFlags::NOATIME, libc::MS_NOATIME),
+        (
+            rustix::fs::StatVfsMountFlags::NODIRATIME,
+            libc::MS_NODIRATIME,
+        ),
+        (rustix::fs::StatVfsMountFlags::RELATIME, libc::MS_RELATIME),
+    ] {
+        if f.contains(st_flag) {
+            out |= ms_flag;
+        }
+    }
+    Ok(out)
+}

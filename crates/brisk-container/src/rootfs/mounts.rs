@@ -1,0 +1,288 @@
+//! One entry of `mounts`: planned in the parent (options parsed, source
+//! resolved, cgroup layout of the host read), applied in the init process
+//! onto a destination resolved inside the rootfs.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::Path;
+
+use oci_spec::runtime::Mount;
+use rustix::fs::{Mode, OFlags};
+
+use super::options;
+use super::resolve::{create_in_root, open_in_root, Leaf};
+use super::{cstring, mounted_flags};
+use crate::error::{Error, Result};
+use crate::init::Failure;
+use crate::sys::{self, FdPath};
+
+#[derive(Debug)]
+pub struct MountPlan {
+    /// Destination inside the rootfs, without the leading `/`.
+    pub dest: CString,
+    pub source: Option<CString>,
+    pub fstype: Option<CString>,
+    pub flags: libc::c_ulong,
+    pub data: Option<CString>,
+    pub bind: bool,
+    pub propagation: Vec<libc::c_ulong>,
+    /// Flags a bind mount applies with a second, remount call.
+    pub remount_flags: libc::c_ulong,
+    pub leaf: Leaf,
+    pub kind: Kind,
+    pub in_userns: bool,
+}
+
+#[derive(Debug)]
+pub enum Kind {
+    Regular,
+    /// `cgroup` on a cgroup2 host.
+    Cgroup2,
+    /// `cgroup` on a v1 or hybrid host: a tmpfs with one mount per
+    /// hierarchy, as runc and crun lay it out.
+    CgroupV1(Vec<CgroupHierarchy>),
+}
+
+#[derive(Debug)]
+pub struct CgroupHierarchy {
+    /// Directory name (`cpu,cpuacct`, `systemd`).
+    pub name: CString,
+    /// Mount data naming the controllers (`cpu,cpuacct`, `none,name=systemd`).
+    pub options: CString,
+    /// Symlinks to `name` (`cpu`, `cpuacct`).
+    pub links: Vec<CString>,
+}
+
+pub fn plan(index: usize, m: &Mount, bundle: &Path, in_userns: bool) -> Result<MountPlan> {
+    let field = |f: &str| format!("mounts[{index}].{f}");
+    let dest = m.destination().to_string_lossy();
+    let dest = dest.trim_start_matches('/');
+    if dest.is_empty() {
+        return Err(Error::invalid(field("destination"), "cannot mount over /"));
+    }
+    let opts = options::parse(m.options().as_deref().unwrap_or_default());
+    let fstype = m
+        .typ()
+        .as_deref()
+        .filter(|t| !t.is_empty() && *t != "none" && *t != "bind");
+    let bind = opts.bind || m.typ().as_deref() == Some("bind");
+    let mut source = m.source().as_ref().map(|s| {
+        if bind && s.is_relative() {
+            bundle.join(s)
+        } else {
+            s.clone()
+        }
+    });
+    let mut leaf = Leaf::Dir;
+    if bind {
+        let src = source
+            .as_ref()
+            .ok_or_else(|| Error::invalid(field("source"), "a bind mount needs a source"))?;
+        let meta = std::fs::metadata(src).map_err(|e| Error::path("mount source", src, e))?;
+        if !meta.is_dir() {
+            leaf = Leaf::File;
+        }
+    }
+    let kind = match fstype {
+        Some("cgroup") | Some("cgroup2") if !bind => cgroup_kind()?,
+        _ => Kind::Regular,
+    };
+    if source.is_none() {
+        source = fstype.map(Into::into);
+    }
+    let flags = if bind {
+        opts.flags | libc::MS_BIND
+    } else {
+        opts.flags
+    };
+    Ok(MountPlan {
+        dest: cstring(&field("destination"), dest.as_bytes())?,
+        source: source
+            .map(|s| cstring(&field("source"), s.as_os_str().as_encoded_bytes()))
+            .transpose()?,
+        fstype: fstype
+            .map(|t| cstring(&field("type"), t.as_bytes()))
+            .transpose()?,
+        flags,
+        data: (!opts.data.is_empty())
+            .then(|| cstring(&field("options"), opts.data.as_bytes()))
+            .transpose()?,
+        bind,
+        propagation: opts.propagation.clone(),
+        remount_flags: opts.remount_flags(),
+        leaf,
+        kind,
+        in_userns,
+    })
+}
+
+/// How this host lays out cgroups: cgroup2 at /sys/fs/cgroup, or v1
+/// hierarchies (hybrid hosts count as v1 for the container's view).
+fn cgroup_kind() -> Result<Kind> {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    let st = rustix::fs::statfs("/sys/fs/cgroup")
+        .map_err(|e| Error::path("cgroup mount", "/sys/fs/cgroup", e))?;
+    if st.f_type as i64 == CGROUP2_SUPER_MAGIC {
+        return Ok(Kind::Cgroup2);
+    }
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::path("cgroup mount", "/proc/self/mountinfo", e))?;
+    let mut out = Vec::new();
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut post = post.split(' ');
+        if post.next() != Some("cgroup") {
+            continue;
+        }
+        let super_opts = post.nth(1).unwrap_or("");
+        let Some(mount_point) = pre.split(' ').nth(4) else {
+            continue;
+        };
+        let Some(name) = mount_point.strip_prefix("/sys/fs/cgroup/") else {
+            continue;
+        };
+        if name.contains('/') {
+            continue;
+        }
+        let controllers: Vec<&str> = super_opts
+            .split(',')
+            .filter(|o| {
+                !matches!(*o, "rw" | "ro" | "xattr" | "nsdelegate")
+                    && !o.starts_with("release_agent")
+            })
+            .collect();
+        let options = if controllers.iter().all(|c| c.starts_with("name=")) {
+            format!("none,{}", controllers.join(","))
+        } else {
+            controllers.join(",")
+        };
+        let links = if name.contains(',') {
+            name.split(',')
+                .map(|c| cstring("cgroup", c.as_bytes()))
+                .collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
+        out.push(CgroupHierarchy {
+            name: cstring("cgroup", name.as_bytes())?,
+            options: cstring("cgroup", options.as_bytes())?,
+            links,
+        });
+    }
+    Ok(Kind::CgroupV1(out))
+}
+
+/// Performs one mount in the init process, before `pivot_root`.
+pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'p>> {
+    let fail = |e: io::Error| Failure::with("mount", &m.dest, e);
+    let dest = create_in_root(root, m.dest.as_bytes(), m.leaf).map_err(fail)?;
+    let target = FdPath::new(dest.as_raw_fd());
+    match &m.kind {
+        Kind::Regular if m.bind => {
+            let flags = libc::MS_BIND | (m.flags & libc::MS_REC);
+            sys::mount(m.source.as_deref(), target.as_cstr(), None, flags, None).map_err(fail)?;
+            if m.remount_flags != 0 {
+                let top = open_in_root(root, m.dest.as_bytes()).map_err(fail)?;
+                let top_path = FdPath::new(top.as_raw_fd());
+                let locked = if m.in_userns {
+                    mounted_flags(top_path.as_cstr()).unwrap_or(0)
+                } else {
+                    0
+                };
+                let flags = libc::MS_BIND
+                    | libc::MS_REMOUNT
+                    | (m.flags & libc::MS_REC)
+                    | m.remount_flags
+                    | locked;
+                sys::mount(None, top_path.as_cstr(), None, flags, None).map_err(fail)?;
+            }
+        }
+        Kind::Regular => {
+            sys::mount(
+                m.source.as_deref(),
+                target.as_cstr(),
+                m.fstype.as_deref(),
+                m.flags,
+                m.data.as_deref(),
+            )
+            .map_err(fail)?;
+        }
+        Kind::Cgroup2 => {
+            sys::mount(
+                Some(c"cgroup2"),
+                target.as_cstr(),
+                Some(c"cgroup2"),
+                m.flags,
+                None,
+            )
+            .map_err(fail)?;
+        }
+        Kind::CgroupV1(hierarchies) => {
+            mount_cgroup_v1(root, m, target.as_cstr(), hierarchies).map_err(fail)?
+        }
+    }
+    drop(dest);
+    if !m.propagation.is_empty() {
+        let top = open_in_root(root, m.dest.as_bytes()).map_err(fail)?;
+        let top_path = FdPath::new(top.as_raw_fd());
+        for p in &m.propagation {
+            sys::mount(None, top_path.as_cstr(), None, *p, None).map_err(fail)?;
+        }
+    }
+    Ok(())
+}
+
+fn mount_cgroup_v1(
+    root: BorrowedFd<'_>,
+    m: &MountPlan,
+    target: &CStr,
+    hierarchies: &[CgroupHierarchy],
+) -> io::Result<()> {
+    let base = m.flags & !libc::MS_RDONLY;
+    sys::mount(
+        Some(c"tmpfs"),
+        target,
+        Some(c"tmpfs"),
+        base,
+        Some(c"mode=755"),
+    )?;
+    let dir = open_in_root(root, m.dest.as_bytes())?;
+    // A fresh tmpfs holds nothing hostile: plain *at calls are safe in it.
+    for h in hierarchies {
+        rustix::fs::mkdirat(&dir, h.name.as_c_str(), Mode::from_raw_mode(0o755))?;
+        let sub = rustix::fs::openat(
+            &dir,
+            h.name.as_c_str(),
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let sub_path = FdPath::new(sub.as_raw_fd());
+        sys::mount(
+            Some(c"cgroup"),
+            sub_path.as_cstr(),
+            Some(c"cgroup"),
+            m.flags,
+            Some(&h.options),
+        )?;
+        for link in &h.links {
+            match rustix::fs::symlinkat(h.name.as_c_str(), &dir, link.as_c_str()) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    if m.flags & libc::MS_RDONLY != 0 {
+        let path = FdPath::new(dir.as_fd().as_raw_fd());
+        sys::mount(
+            None,
+            path.as_cstr(),
+            None,
+            libc::MS_REMOUNT | m.flags,
+            Some(c"mode=755"),
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! `mounts[].options` → mount(2) flags, propagation and data, the same way
+//! runc and crun read them. Pure code, unit-tested.
+
+use libc::c_ulong;
+
+/// What one mount's options ask for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MountOptions {
+    /// Flags for the mount(2) call itself.
+    pub flags: c_ulong,
+    /// Propagation changes applied after the mount (MS_SHARED, ... | MS_REC).
+    pub propagation: Vec<c_ulong>,
+    /// Options the kernel takes as data (`mode=755`, `size=64k`, ...).
+    pub data: String,
+    pub bind: bool,
+    pub recursive: bool,
+}
+
+impl MountOptions {
+    /// Flags a bind mount needs a second, remount call for: a bind ignores
+    /// everything but MS_REC in its first call.
+    pub fn remount_flags(&self) -> c_ulong {
+        self.flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT)
+    }
+}
+
+enum Opt {
+    Set(c_ulong),
+    Clear(c_ulong),
+    Propagation(c_ulong),
+}
+
+fn lookup(name: &str) -> Option<Opt> {
+    use Opt::*;
+    Some(match name {
+        "defaults" => Clear(0),
+        "ro" => Set(libc::MS_RDONLY),
+        "rw" => Clear(libc::MS_RDONLY),
+        "suid" => Clear(libc::MS_NOSUID),
+        "nosuid" => Set(libc::MS_NOSUID),
+        "dev" => Clear(libc::MS_NODEV),
+        "nodev" => Set(libc::MS_NODEV),
+        "exec" => Clear(libc::MS_NOEXEC),
+        "noexec" => Set(libc::MS_NOEXEC),
+        "sync" => Set(libc::MS_SYNCHRONOUS),
+        "async" => Clear(libc::MS_SYNCHRONOUS),
+        "dirsync" => Set(libc::MS_DIRSYNC),
+        "remount" => Set(libc::MS_REMOUNT),
+        "mand" => Set(libc::MS_MANDLOCK),
+        "nomand" => Clear(libc::MS_MANDLOCK),
+        "atime" => Clear(libc::MS_NOATIME),
+        "noatime" => Set(libc::MS_NOATIME),
+        "diratime" => Clear(libc::MS_NODIRATIME),
+        "nodiratime" => Set(libc::MS_NODIRATIME),
+        "relatime" => Set(libc::MS_RELATIME),
+        "norelatime" => Clear(libc::MS_RELATIME),
+        "strictatime" => Set(libc::MS_STRICTATIME),
+        "nostrictatime" => Clear(libc::MS_STRICTATIME),
+        "lazytime" => Set(libc::MS_LAZYTIME),
+        "nolazytime" => Clear(libc::MS_LAZYTIME),
+        "silent" => Set(libc::MS_SILENT),
+        "loud" => Clear(libc::MS_SILENT),
+        "bind" => Set(libc::MS_BIND),
+        "rbind" => Set(libc::MS_BIND | libc::MS_REC),
+        "private" => Propagation(libc::MS_PRIVATE),
+        "rprivate" => Propagation(libc::MS_PRIVATE | libc::MS_REC),
+        "shared" => Propagation(libc::MS_SHARED),
+        "rshared" => Propagation(libc::MS_SHARED | libc::MS_REC),
+        "slave" => Propagation(libc::MS_SLAVE),
+        "rslave" => Propagation(libc::MS_SLAVE | libc::MS_REC),
+        "unbindable" => Propagation(libc::MS_UNBINDABLE),
+        "runbindable" => Propagation(libc::MS_UNBINDABLE | libc::MS_REC),
+        _ => return None,
+    })
+}
+
+/// Parses a mount's option list. Unknown options become mount data, as in
+/// runc and crun (the filesystem rejects what it does not know).
+pub fn parse<S: AsRef<str>>(options: &[S]) -> MountOptions {
+    let mut out = MountOptions::default();
+    let mut data: Vec<&str> = Vec::new();
+    for opt in options {
+        let opt = opt.as_ref();
+        match lookup(opt) {
+            Some(Opt::Set(f)) => out.flags |= f,
+            Some(Opt::Clear(f)) => out.flags &= !f,
+            Some(Opt::Propagation(p)) => out.propagation.push(p),
+            None => data.push(opt),
+        }
+    }
+    out.bind = out.flags & libc::MS_BIND != 0;
+    out.recursive = out.bind && out.flags & libc::MS_REC != 0;
+    out.data = data.join(",");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_and_data() {
+        let o = parse(&["nosuid", "strictatime", "mode=755", "size=65536k"]);
+        assert_eq!(o.flags, libc::MS_NOSUID | libc::MS_STRICTATIME);
+        assert_eq!(o.data, "mode=755,size=65536k");
+        assert!(!o.bind);
+    }
+
+    #[test]
+    fn later_options_override_earlier_ones() {
+        assert_eq!(parse(&["ro", "rw"]).flags, 0);
+        assert_eq!(parse(&["rw", "ro"]).flags, libc::MS_RDONLY);
+        assert_eq!(parse(&["noexec", "exec", "nodev"]).flags, libc::MS_NODEV);
+    }
+
+    #[test]
+    fn bind_and_rbind() {
+        let o = parse(&["bind", "ro"]);
+        assert!(o.bind && !o.recursive);
+        assert_eq!(o.remount_flags(), libc::MS_RDONLY);
+        let o = parse(&["rbind", "nosuid", "nodev"]);
+        assert!(o.bind && o.recursive);
+        assert_eq!(o.remount_flags(), libc::MS_NOSUID | libc::MS_NODEV);
+    }
+
+    #[test]
+    fn propagation_is_kept_apart() {
+        let o = parse(&["rbind", "rprivate", "slave"]);
+        assert_eq!(
+            o.propagation,
+            vec![libc::MS_PRIVATE | libc::MS_REC, libc::MS_SLAVE]
+        );
+        assert_eq!(o.flags, libc::MS_BIND | libc::MS_REC);
+    }
+
+    #[test]
+    fn devpts_options() {
+        let o = parse(&[
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620",
+            "gid=5",
+        ]);
+        assert_eq!(o.flags, libc::MS_NOSUID | libc::MS_NOEXEC);
+        assert_eq!(o.data, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+    }
+}

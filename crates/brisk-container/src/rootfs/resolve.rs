@@ -1,0 +1,198 @@
+//! Path handling inside the rootfs, with the kernel as the judge: every
+//! lookup is `openat2(RESOLVE_IN_ROOT)` from a directory fd of the rootfs,
+//! so `..` and absolute symlinks in the image stay inside it. Creation
+//! happens one component at a time under a parent resolved the same way.
+//! Runs in the container's init: no heap allocation.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::{self, Mode, OFlags, ResolveFlags};
+
+const MAX_PATH: usize = 4096;
+
+/// Opens `rel` (a path inside the rootfs, with or without a leading `/`) as
+/// an `O_PATH` fd, resolving symlinks as if `root` were `/`.
+pub fn open_in_root(root: BorrowedFd<'_>, rel: &[u8]) -> io::Result<OwnedFd> {
+    let mut buf = [0u8; MAX_PATH];
+    let path = to_cstr(&mut buf, rel)?;
+    openat2_in_root(root, path)
+}
+
+fn openat2_in_root(root: BorrowedFd<'_>, path: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    loop {
+        match fs::openat2(
+            root,
+            path,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            // openat2 asks callers to retry when a rename raced the lookup.
+            Err(rustix::io::Errno::AGAIN) => continue,
+            r => return r.map_err(io::Error::from),
+        }
+    }
+}
+
+/// Copies `rel` into `buf` as a relative C path ("." for the root itself).
+fn to_cstr<'a>(buf: &'a mut [u8; MAX_PATH], rel: &[u8]) -> io::Result<&'a std::ffi::CStr> {
+    let rel = trim_slashes(rel);
+    let rel: &[u8] = if rel.is_empty() { b"." } else { rel };
+    if rel.len() >= MAX_PATH || rel.contains(&0) {
+        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
+    buf[..rel.len()].copy_from_slice(rel);
+    buf[rel.len()] = 0;
+    std::ffi::CStr::from_bytes_with_nul(&buf[..=rel.len()])
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn trim_slashes(mut p: &[u8]) -> &[u8] {
+    while let [b'/', rest @ ..] = p {
+        p = rest;
+    }
+    while let [rest @ .., b'/'] = p {
+        p = rest;
+    }
+    p
+}
+
+/// What to create at the end of the path when it is missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leaf {
+    Dir,
+    File,
+}
+
+/// Resolves `rel` inside the rootfs, creating missing directories (and the
+/// last component as `leaf`), and returns an `O_PATH` fd of the result.
+pub fn create_in_root(root: BorrowedFd<'_>, rel: &[u8], leaf: Leaf) -> io::Result<OwnedFd> {
+    match open_in_root(root, rel) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        r => return r,
+    }
+    let rel = trim_slashes(rel);
+    let mut buf = [0u8; MAX_PATH];
+    let mut parent: Option<OwnedFd> = None;
+    let mut start = 0;
+    while start < rel.len() {
+        let end = rel[start..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(rel.len(), |i| start + i);
+        let name = &rel[start..end];
+        let last = end == rel.len();
+        let next = end + 1;
+        if name.is_empty() || name == b"." {
+            start = next;
+            continue;
+        }
+        let prefix = to_cstr(&mut buf, &rel[..end])?;
+        let fd = match openat2_in_root(root, prefix) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && name != b".." => {
+                let dir = match &parent {
+                    Some(p) => p.as_fd(),
+                    None => root,
+                };
+                let mut nbuf = [0u8; 256];
+                if name.len() >= nbuf.len() {
+                    return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+                }
+                nbuf[..name.len()].copy_from_slice(name);
+                let cname = std::ffi::CStr::from_bytes_until_nul(&nbuf)
+                    .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+                let created = if last && leaf == Leaf::File {
+                    // O_EXCL never follows a symlink planted at the name.
+                    fs::openat(
+                        dir,
+                        cname,
+                        OFlags::CREATE
+                            | OFlags::EXCL
+                            | OFlags::NOFOLLOW
+                            | OFlags::CLOEXEC
+                            | OFlags::WRONLY,
+                        Mode::from_raw_mode(0o644),
+                    )
+                    .map(drop)
+                } else {
+                    fs::mkdirat(dir, cname, Mode::from_raw_mode(0o755))
+                };
+                match created {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                openat2_in_root(root, prefix)?
+            }
+            Err(e) => return Err(e),
+        };
+        parent = Some(fd);
+        start = next;
+    }
+    match parent {
+        Some(fd) => Ok(fd),
+        None => open_in_root(root, b"."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tempdir(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("brisk-resolve-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn open_dir(p: &std::path::Path) -> OwnedFd {
+        fs::open(
+            p,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn creates_nested_dirs_and_files() {
+        let d = tempdir("nested");
+        let root = open_dir(&d);
+        create_in_root(root.as_fd(), b"/a/b/c", Leaf::Dir).unwrap();
+        assert!(d.join("a/b/c").is_dir());
+        create_in_root(root.as_fd(), b"/etc/hosts", Leaf::File).unwrap();
+        assert!(d.join("etc/hosts").is_file());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn absolute_symlinks_stay_inside() {
+        let d = tempdir("abs");
+        let outside = tempdir("abs-outside");
+        symlink(&outside, d.join("escape")).unwrap();
+        let root = open_dir(&d);
+        create_in_root(root.as_fd(), b"/escape/x", Leaf::Dir).unwrap();
+        assert!(!outside.join("x").exists(), "created outside the root");
+        assert!(d
+            .join(outside.strip_prefix("/").unwrap())
+            .join("x")
+            .is_dir());
+        std::fs::remove_dir_all(&d).unwrap();
+        std::fs::remove_dir_all(&outside).unwrap();
+    }
+
+    #[test]
+    fn dotdot_symlinks_stay_inside() {
+        let d = tempdir("dotdot");
+        std::fs::create_dir(d.join("sub")).unwrap();
+        symlink("../../../../../../tmp", d.join("sub/up")).unwrap();
+        let root = open_dir(&d);
+        create_in_root(root.as_fd(), b"sub/up/brisk-probe", Leaf::File).unwrap();
+        assert!(d.join("tmp/brisk-probe").is_file());
+        assert!(!std::path::Path::new("/tmp/brisk-probe").exists());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

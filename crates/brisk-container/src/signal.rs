@@ -1,0 +1,101 @@
+//! Signal names and numbers as `kill` accepts them: `KILL`, `SIGKILL`,
+//! `kill`, `9` (names case-insensitive, `SIG` optional), like runc.
+
+use crate::error::{Error, Result};
+
+const SIGNALS: [(&str, libc::c_int); 31] = [
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("IOT", libc::SIGIOT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("STKFLT", libc::SIGSTKFLT),
+    ("CHLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("SYS", libc::SIGSYS),
+];
+
+/// Parses a signal given by name or number.
+pub fn parse(s: &str) -> Result<libc::c_int> {
+    if let Ok(n) = s.parse::<libc::c_int>() {
+        // SIGRTMAX is 64 on Linux; 0 only checks that the process exists.
+        if (0..=64).contains(&n) {
+            return Ok(n);
+        }
+        return Err(Error::UnknownSignal(s.to_string()));
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(&(_, n)) = SIGNALS.iter().find(|(nm, _)| *nm == name) {
+        return Ok(n);
+    }
+    if let Some(rt) = name.strip_prefix("RTMIN") {
+        let base = libc::SIGRTMIN();
+        let off = if rt.is_empty() {
+            Some(0)
+        } else {
+            rt.strip_prefix('+').and_then(|o| o.parse().ok())
+        };
+        if let Some(off) = off.filter(|o| base + o <= libc::SIGRTMAX()) {
+            return Ok(base + off);
+        }
+    }
+    if let Some(rt) = name.strip_prefix("RTMAX") {
+        let base = libc::SIGRTMAX();
+        let off = if rt.is_empty() {
+            Some(0)
+        } else {
+            rt.strip_prefix('-').and_then(|o| o.parse().ok())
+        };
+        if let Some(off) = off.filter(|o| base - o >= libc::SIGRTMIN()) {
+            return Ok(base - off);
+        }
+    }
+    Err(Error::UnknownSignal(s.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_numbers() {
+        for s in ["KILL", "SIGKILL", "kill", "sigkill", "9"] {
+            assert_eq!(parse(s).unwrap(), libc::SIGKILL, "{s}");
+        }
+        assert_eq!(parse("Term").unwrap(), libc::SIGTERM);
+        assert_eq!(parse("hup").unwrap(), libc::SIGHUP);
+        assert_eq!(parse("0").unwrap(), 0);
+        assert_eq!(parse("SIGRTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
+        assert_eq!(parse("RTMAX").unwrap(), libc::SIGRTMAX());
+    }
+
+    #[test]
+    fn unknown_signals() {
+        for s in ["FOO", "SIGFOO", "99", "-9", "", "RTMIN+100"] {
+            assert!(parse(s).is_err(), "{s}");
+        }
+    }
+}

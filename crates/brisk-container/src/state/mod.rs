@@ -1,0 +1,298 @@
+//! The state store under `--root`: one directory per container holding
+//! `state.json` (written atomically: temp file + rename) and, between
+//! `create` and `start`, the `exec.fifo` the init waits on. A flock on the
+//! directory serialises commands on one id; `mkdir` makes concurrent
+//! creates of one id fail cleanly.
+
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{FlockOperation, Mode, OFlags};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::id;
+
+pub use status::Status;
+
+const STATE_FILE: &str = "state.json";
+const FIFO: &str = "exec.fifo";
+
+/// What brisk records about a container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    /// Start time of the init in clock ticks since boot (/proc/PID/stat
+    /// field 22): a recycled pid has another one.
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Whether the container has its own pid namespace (then killing its
+    /// init ends every process in it).
+    pub own_pid_ns: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// A container's directory, locked for as long as this value lives.
+#[derive(Debug)]
+pub struct ContainerDir {
+    pub id: String,
+    pub path: PathBuf,
+    _lock: OwnedFd,
+}
+
+impl Store {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Store { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn ensure_root(&self) -> Result<()> {
+        match fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+        {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Error::path("state root", &self.root, e)),
+        }
+    }
+
+    /// Makes the directory of a new container; fails if the id is taken.
+    pub fn create(&self, id: &str) -> Result<ContainerDir> {
+        id::validate(id)?;
+        self.ensure_root()?;
+        let path = self.root.join(id);
+        match fs::DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(Error::AlreadyExists(id.to_string()))
+            }
+            Err(e) => return Err(Error::path("create state directory", &path, e)),
+        }
+        // The umask may have narrowed the mode.
+        let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o711));
+        let lock = lock_dir(&path, FlockOperation::LockExclusive)
+            .map_err(|e| Error::path("lock state directory", &path, e))?;
+        Ok(ContainerDir {
+            id: id.to_string(),
+            path,
+            _lock: lock,
+        })
+    }
+
+    /// Opens and locks an existing container's directory.
+    pub fn open(&self, id: &str, exclusive: bool) -> Result<ContainerDir> {
+        id::validate(id)?;
+        let path = self.root.join(id);
+        let op = if exclusive {
+            FlockOperation::LockExclusive
+        } else {
+            FlockOperation::LockShared
+        };
+        let lock = match lock_dir(&path, op) {
+            Ok(l) => l,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.to_string()))
+            }
+            Err(e) => return Err(Error::path("lock state directory", &path, e)),
+        };
+        Ok(ContainerDir {
+            id: id.to_string(),
+            path,
+            _lock: lock,
+        })
+    }
+
+    /// Ids of every container in the store, sorted.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::path("read state root", &self.root, e)),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| id::validate(id).is_ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+fn lock_dir(path: &Path, op: FlockOperation) -> io::Result<OwnedFd> {
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    rustix::fs::flock(&fd, op)?;
+    Ok(fd)
+}
+
+impl ContainerDir {
+    pub fn load(&self) -> Result<Record> {
+        let path = self.path.join(STATE_FILE);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            // A directory without state: a create that has not finished or
+            // that died. It is not a container (yet).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(self.id.clone()))
+            }
+            Err(e) => return Err(Error::path("read state", &path, e)),
+        };
+        serde_json::from_slice(&data).map_err(|e| Error::State(format!("{}: {e}", path.display())))
+    }
+
+    /// Writes `state.json` atomically.
+    pub fn save(&self, record: &Record) -> Result<()> {
+        let data = serde_json::to_vec(record).map_err(|e| Error::State(e.to_string()))?;
+        write_atomic(&self.path.join(STATE_FILE), &data, 0o600)
+    }
+
+    pub fn fifo_path(&self) -> PathBuf {
+        self.path.join(FIFO)
+    }
+
+    /// Makes the FIFO and opens it read-write for the init: a read on it
+    /// then blocks until `start` writes, and opening never blocks.
+    pub fn make_start_fifo(&self) -> Result<OwnedFd> {
+        let dir = rustix::fs::open(
+            &self.path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::path("open state directory", &self.path, e))?;
+        rustix::fs::mkfifoat(&dir, FIFO, Mode::from_raw_mode(0o622))
+            .map_err(|e| Error::path("make exec fifo", self.fifo_path(), e))?;
+        rustix::fs::openat(
+            dir.as_fd(),
+            FIFO,
+            OFlags::RDWR | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::path("open exec fifo", self.fifo_path(), e))
+    }
+
+    pub fn has_start_fifo(&self) -> bool {
+        self.fifo_path().exists()
+    }
+
+    /// Removes the directory and everything in it.
+    pub fn remove(self) -> Result<()> {
+        match fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::path("remove state directory", &self.path, e)),
+        }
+    }
+}
+
+/// Writes `data` to a temporary file beside `path` and renames it over
+/// `path`, so readers see the old or the new content, never a mix.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let write = || -> io::Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        fs::rename(&tmp, path)
+    };
+    use std::os::unix::fs::OpenOptionsExt;
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::path("write", path, e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(tag: &str) -> Store {
+        let d = std::env::temp_dir().join(format!("brisk-store-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        Store::new(d)
+    }
+
+    fn record(id: &str) -> Record {
+        Record {
+            oci_version: "1.2.0".into(),
+            id: id.into(),
+            pid: 1,
+            pid_start_time: 2,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            annotations: BTreeMap::new(),
+            own_pid_ns: true,
+        }
+    }
+
+    #[test]
+    fn create_save_load_remove() {
+        let s = store("cycle");
+        let dir = s.create("c1").unwrap();
+        dir.save(&record("c1")).unwrap();
+        assert_eq!(dir.load().unwrap().pid_start_time, 2);
+        drop(dir);
+        assert_eq!(s.ids().unwrap(), vec!["c1"]);
+        let dir = s.open("c1", true).unwrap();
+        dir.remove().unwrap();
+        assert!(s.ids().unwrap().is_empty());
+        assert!(matches!(s.open("c1", false), Err(Error::NotFound(_))));
+        fs::remove_dir_all(s.root()).unwrap();
+    }
+
+    #[test]
+    fn duplicate_create_fails() {
+        let s = store("dup");
+        let _a = s.create("x").unwrap();
+        assert!(matches!(s.create("x"), Err(Error::AlreadyExists(_))));
+        fs::remove_dir_all(s.root()).unwrap();
+    }
+
+    #[test]
+    fn dir_without_state_is_not_a_container() {
+        let s = store("nostate");
+        let dir = s.create("half").unwrap();
+        assert!(matches!(dir.load(), Err(Error::NotFound(_))));
+        fs::remove_dir_all(s.root()).unwrap();
+    }
+
+    #[test]
+    fn bad_ids_touch_nothing() {
+        let s = store("badid");
+        assert!(matches!(s.create("../x"), Err(Error::InvalidId { .. })));
+        assert!(!s.root().exists());
+    }
+}

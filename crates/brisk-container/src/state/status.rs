@@ -1,0 +1,73 @@
+//! Telling a live container from a dead one and from a recycled pid.
+
+use std::fmt;
+use std::io;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Stopped,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+/// State letter and start time (clock ticks since boot) of a process, from
+/// `/proc/PID/stat`.
+pub fn proc_stat(pid: i32) -> io::Result<(u8, u64)> {
+    let data = std::fs::read(format!("/proc/{pid}/stat"))?;
+    parse_stat(&data)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable /proc/PID/stat"))
+}
+
+/// Parses the fields after the command name, which may itself contain
+/// spaces and parentheses (so split at the last `)`).
+pub fn parse_stat(data: &[u8]) -> Option<(u8, u64)> {
+    let close = data.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&data[close + 1..]).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.bytes().next()?;
+    // After the state (field 3) comes field 4; start time is field 22.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// Whether `pid` is still the process that was recorded, and not a zombie.
+pub fn is_alive(pid: i32, start_time: u64) -> bool {
+    pid > 0
+        && matches!(proc_stat(pid), Ok((state, start)) if start == start_time && state != b'Z' && state != b'X')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_odd_command_names() {
+        let line =
+            b"42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(parse_stat(line), Some((b'S', 987654)));
+    }
+
+    #[test]
+    fn own_process_is_alive() {
+        let pid = std::process::id() as i32;
+        let (_, start) = proc_stat(pid).unwrap();
+        assert!(is_alive(pid, start));
+        assert!(!is_alive(pid, start + 1));
+        assert!(!is_alive(0, start));
+    }
+}

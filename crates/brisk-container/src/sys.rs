@@ -1,0 +1,242 @@
+//! Thin, allocation-free wrappers over the system calls that rustix does not
+//! offer in the shape the init process needs (raw mount flags, clone3,
+//! capset, keyctl, close_range). Every wrapper takes C strings prepared by
+//! the parent, so the child never allocates to call them.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::RawFd;
+use std::ptr;
+
+/// Converts a libc return value into an `io::Result`.
+pub fn cvt(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn opt_ptr(s: Option<&CStr>) -> *const libc::c_char {
+    s.map_or(ptr::null(), CStr::as_ptr)
+}
+
+/// mount(2) with raw flags.
+pub fn mount(
+    source: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> io::Result<()> {
+    // SAFETY: every pointer is either null or a valid NUL-terminated string
+    // that outlives the call; the kernel copies them.
+    let ret = unsafe {
+        libc::mount(
+            opt_ptr(source),
+            target.as_ptr(),
+            opt_ptr(fstype),
+            flags,
+            opt_ptr(data).cast(),
+        )
+    };
+    cvt(ret.into()).map(drop)
+}
+
+/// A `/proc/self/fd/N` path built on the stack, to mount onto or reopen a
+/// file descriptor that was resolved safely inside the rootfs.
+pub struct FdPath {
+    buf: [u8; 32],
+}
+
+impl FdPath {
+    pub fn new(fd: RawFd) -> Self {
+        const PREFIX: &[u8] = b"/proc/self/fd/";
+        let mut buf = [0u8; 32];
+        buf[..PREFIX.len()].copy_from_slice(PREFIX);
+        let mut digits = [0u8; 12];
+        let mut n = fd.unsigned_abs();
+        let mut len = 0;
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for i in 0..len {
+            buf[PREFIX.len() + i] = digits[len - 1 - i];
+        }
+        FdPath { buf }
+    }
+
+    pub fn as_cstr(&self) -> &CStr {
+        // The buffer always holds a NUL after the digits (32 > 14 + 10).
+        CStr::from_bytes_until_nul(&self.buf).unwrap_or(c"/proc/self/fd")
+    }
+}
+
+/// The `clone_args` structure of clone3(2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Forks like fork(2) but with namespace flags: returns 0 in the child and
+/// the child's pid in the parent. Uses clone3 and falls back to clone on
+/// kernels without it.
+///
+/// # Safety
+/// The caller must be single-threaded, and the child must only call
+/// async-signal-safe code until it execs or exits (the usual fork rules).
+pub unsafe fn fork_with_flags(flags: u64) -> io::Result<libc::pid_t> {
+    let args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: args is a valid clone_args of the size passed; with no stack
+    // given, clone3 behaves like fork and the child continues on a copy of
+    // this stack. The caller upholds the fork rules.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret >= 0 {
+        return Ok(ret as libc::pid_t);
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::ENOSYS) {
+        return Err(err);
+    }
+    // SAFETY: as above; the legacy clone with a null stack is fork-like.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD as u64) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    cvt(ret).map(|pid| pid as libc::pid_t)
+}
+
+/// setns(2).
+pub fn setns(fd: RawFd, nstype: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain system call on an fd the caller owns.
+    cvt(unsafe { libc::setns(fd, nstype) }.into()).map(drop)
+}
+
+/// unshare(2) with raw flags.
+pub fn unshare(flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain system call with integer flags.
+    cvt(unsafe { libc::unshare(flags) }.into()).map(drop)
+}
+
+/// Joins a new anonymous session keyring, so the container does not share
+/// the caller's keys.
+pub fn join_new_session_keyring() -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl(JOIN_SESSION_KEYRING, NULL) takes no pointers but the
+    // null name.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            ptr::null::<libc::c_char>(),
+        )
+    };
+    cvt(ret).map(drop)
+}
+
+/// Marks every fd from `first` upwards close-on-exec.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range takes integers only.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret == 0 {
+        return Ok(());
+    }
+    // Older kernels: mark what is open, one by one.
+    for fd in first..1024 {
+        // SAFETY: F_SETFD on a number that may not be open is harmless.
+        unsafe { libc::fcntl(fd as RawFd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
+}
+
+/// Clears close-on-exec on an inherited fd the container must keep.
+pub fn clear_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl F_SETFD with integer arguments.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }.into()).map(drop)
+}
+
+/// Writes all of `data` to `fd`.
+pub fn write_all(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        // SAFETY: data is a valid slice for its length.
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        data = &data[n as usize..];
+    }
+    Ok(())
+}
+
+/// Opens `path` and writes `data` to it (for /proc and /sys files).
+pub fn write_file(path: &CStr, data: &[u8]) -> io::Result<()> {
+    // SAFETY: path is a valid C string; the returned fd is closed below.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let res = write_all(fd, data);
+    // SAFETY: fd was opened above and is not used afterwards.
+    unsafe { libc::close(fd) };
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_path_formats_numbers() {
+        assert_eq!(FdPath::new(0).as_cstr(), c"/proc/self/fd/0");
+        assert_eq!(FdPath::new(7).as_cstr(), c"/proc/self/fd/7");
+        assert_eq!(FdPath::new(1234567).as_cstr(), c"/proc/self/fd/1234567");
+        assert_eq!(
+            FdPath::new(i32::MAX).as_cstr().to_bytes(),
+            b"/proc/self/fd/2147483647"
+        );
+    }
+}

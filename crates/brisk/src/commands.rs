@@ -1,0 +1,245 @@
+//! One function per command. Each returns the process exit code.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use brisk_container::container::{self, CreateOptions, StateView};
+use brisk_container::init::InitOptions;
+use brisk_container::state::Store;
+use brisk_container::{features, signal};
+
+use crate::cli::{Cli, Command, CreateArgs};
+use crate::logging;
+
+pub fn run(cli: Cli) -> Result<i32> {
+    if cli.version {
+        print!("{}", version_text());
+        return Ok(0);
+    }
+    let store = Store::new(&cli.root);
+    let Some(command) = cli.command else {
+        use clap::CommandFactory;
+        Cli::command().print_help()?;
+        return Ok(1);
+    };
+    if let Some(m) = cli.cgroup_manager.as_deref() {
+        if !matches!(m, "cgroupfs" | "systemd" | "disabled") {
+            bail!("unknown cgroup manager {m:?}: expected cgroupfs, systemd or disabled");
+        }
+    }
+    let systemd = cli.systemd_cgroup || cli.cgroup_manager.as_deref() == Some("systemd");
+    match command {
+        Command::Create(args) => {
+            check_cgroup_driver(systemd)?;
+            let created = container::create(&store, &create_options(&args), true)?;
+            logging::debug(&format!(
+                "created container {} with pid {}",
+                args.id, created.init.pid
+            ));
+            Ok(0)
+        }
+        Command::Run {
+            create,
+            detach,
+            keep,
+        } => {
+            check_cgroup_driver(systemd)?;
+            run_container(&store, &create, detach, keep)
+        }
+        Command::Start { id } => {
+            container::start(&store, &id)?;
+            Ok(0)
+        }
+        Command::State { id } => {
+            let view = container::state(&store, &id)?;
+            // runc prints indented JSON without a trailing newline.
+            print!("{}", serde_json::to_string_pretty(&view)?);
+            Ok(0)
+        }
+        Command::Kill { all, id, signal } => {
+            let sig = signal::parse(&signal)?;
+            container::kill(&store, &id, sig, all)?;
+            Ok(0)
+        }
+        Command::Delete { force, id } => {
+            container::delete(&store, &id, force)?;
+            Ok(0)
+        }
+        Command::List { format, quiet } => list(&store, &format, quiet),
+        Command::Spec { bundle } => spec(
+            &bundle,
+            cli.rootless.as_deref().is_some_and(|r| r != "false"),
+        ),
+        Command::Features => {
+            println!("{}", serde_json::to_string_pretty(&features::document())?);
+            Ok(0)
+        }
+    }
+}
+
+fn check_cgroup_driver(systemd: bool) -> Result<()> {
+    if systemd {
+        bail!("the systemd cgroup driver is not supported yet: use --cgroup-manager cgroupfs");
+    }
+    Ok(())
+}
+
+fn create_options(a: &CreateArgs) -> CreateOptions {
+    if a.console_socket.is_some() {
+        logging::debug("--console-socket is only used when process.terminal is true");
+    }
+    CreateOptions {
+        id: a.id.clone(),
+        bundle: a.bundle.clone(),
+        config: a.config.clone(),
+        pid_file: a.pid_file.clone(),
+        init: InitOptions {
+            no_pivot: a.no_pivot,
+            no_new_keyring: a.no_new_keyring,
+            preserve_fds: a.preserve_fds,
+        },
+    }
+}
+
+fn run_container(store: &Store, args: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
+    let created = container::create(store, &create_options(args), false)?;
+    let (init, _record) = created.unlock();
+    if let Err(e) = init.wait_exec() {
+        let _ = container::remove_state(store, &args.id);
+        return Err(e.into());
+    }
+    if detach {
+        return Ok(0);
+    }
+    let code = container::wait_forwarding_signals(&init)?;
+    if !keep {
+        container::remove_state(store, &args.id).context("delete the container")?;
+    }
+    Ok(code)
+}
+
+fn list(store: &Store, format: &str, quiet: bool) -> Result<i32> {
+    if !matches!(format, "table" | "json") {
+        bail!("invalid format option");
+    }
+    let views = container::list(store)?;
+    let mut out = std::io::stdout().lock();
+    if quiet {
+        for v in &views {
+            writeln!(out, "{}", v.id)?;
+        }
+        return Ok(0);
+    }
+    if format == "json" {
+        let owned: Vec<StateView> = views
+            .into_iter()
+            .map(|mut v| {
+                v.owner = owner_name(store.root());
+                v
+            })
+            .collect();
+        if owned.is_empty() {
+            writeln!(out, "null")?;
+        } else {
+            writeln!(out, "{}", serde_json::to_string(&owned)?)?;
+        }
+        return Ok(0);
+    }
+    let owner = owner_name(store.root());
+    let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+        .map(String::from)
+        .to_vec()];
+    for v in views {
+        rows.push(vec![
+            v.id,
+            v.pid.to_string(),
+            v.status.to_string(),
+            v.bundle.display().to_string(),
+            v.created,
+            owner.clone(),
+        ]);
+    }
+    write!(out, "{}", table(&rows))?;
+    Ok(0)
+}
+
+/// Go tabwriter's layout as runc uses it: min width 12, padding 3.
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].len() + 3)
+                .max()
+                .unwrap_or(0)
+                .max(12)
+        })
+        .collect();
+    let mut s = String::new();
+    for r in rows {
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == cols {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}", w = widths[c]));
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn owner_name(root: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata(root).map(|m| m.uid()).unwrap_or(0);
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
+fn spec(bundle: &Path, rootless: bool) -> Result<i32> {
+    let path = bundle.join("config.json");
+    if path.exists() {
+        bail!("File config.json exists. Remove it first");
+    }
+    let spec = if rootless {
+        // SAFETY: geteuid/getegid cannot fail.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        oci_spec::runtime::Spec::rootless(uid, gid)
+    } else {
+        oci_spec::runtime::Spec::default()
+    };
+    let text = serde_json::to_string_pretty(&spec)?;
+    std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+    Ok(0)
+}
+
+fn version_text() -> String {
+    format!(
+        "brisk version {}\ncommit: {}\nspec: {}\n+CAP +USERNS +TIMENS -SECCOMP -CGROUP -SYSTEMD -SELINUX -APPARMOR\n",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("BRISK_COMMIT").unwrap_or("unknown"),
+        container::OCI_VERSION,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_pads_like_tabwriter() {
+        let rows = vec![
+            vec!["ID".to_string(), "PID".to_string()],
+            vec!["a-very-long-id".to_string(), "1".to_string()],
+        ];
+        assert_eq!(table(&rows), "ID               PID\na-very-long-id   1\n");
+    }
+}
