@@ -233,6 +233,11 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
+    if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(Error::Unsupported(
+            "linux.devices (device nodes come with the root filesystem work)".into(),
+        ));
+    }
     if linux.seccomp().is_some() {
         return Err(Error::Unsupported(
             "linux.seccomp (seccomp comes with its own work item)".into(),
@@ -247,6 +252,50 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Fields brisk reads but does not apply yet, so the CLI can warn instead
+/// of ignoring them silently.
+pub fn ignored_fields(spec: &Spec) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if spec.hooks().is_some() {
+        out.push("hooks");
+    }
+    if let Some(p) = spec.process() {
+        if p.apparmor_profile()
+            .as_deref()
+            .is_some_and(|s| !s.is_empty())
+        {
+            out.push("process.apparmorProfile");
+        }
+        if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) {
+            out.push("process.selinuxLabel");
+        }
+        if p.io_priority().is_some() {
+            out.push("process.ioPriority");
+        }
+        if p.scheduler().is_some() {
+            out.push("process.scheduler");
+        }
+    }
+    if let Some(l) = spec.linux() {
+        if l.resources().is_some() {
+            out.push("linux.resources");
+        }
+        if l.cgroups_path().is_some() {
+            out.push("linux.cgroupsPath");
+        }
+        if l.mount_label().as_deref().is_some_and(|s| !s.is_empty()) {
+            out.push("linux.mountLabel");
+        }
+        if l.personality().is_some() {
+            out.push("linux.personality");
+        }
+        if l.intel_rdt().is_some() {
+            out.push("linux.intelRdt");
+        }
+    }
+    out
 }
 
 #[cfg(test)]

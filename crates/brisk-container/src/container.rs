@@ -34,6 +34,8 @@ pub struct CreateOptions {
 pub struct Created {
     pub init: Init,
     pub record: Record,
+    /// Config fields present but not applied by this version.
+    pub ignored_fields: Vec<&'static str>,
     dir: ContainerDir,
 }
 
@@ -50,9 +52,11 @@ impl Created {
 /// On any error nothing is left: no state directory, no process.
 pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Result<Created> {
     id::validate(&opts.id)?;
+    check_preserved_fds(opts.init.preserve_fds)?;
     let config = config::load(&opts.bundle, opts.config.as_deref())?;
     let mut plan = init::plan(&config, &opts.init)?;
     let dir = store.create(&opts.id)?;
+    plan.close_in_init.push(dir.lock_fd());
     let result = (|| {
         if wait_for_start {
             plan.start_fifo = Some(dir.make_start_fifo()?);
@@ -71,6 +75,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         if let Err(e) = dir
             .save(&record)
             .and_then(|()| write_pid_file(opts, init.pid))
+            .and_then(|()| init.commit())
         {
             init.abort();
             return Err(e);
@@ -78,12 +83,32 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         Ok((init, record))
     })();
     match result {
-        Ok((init, record)) => Ok(Created { init, record, dir }),
+        Ok((init, record)) => Ok(Created {
+            init,
+            record,
+            ignored_fields: config::ignored_fields(&config.spec),
+            dir,
+        }),
         Err(e) => {
             let _ = dir.remove();
             Err(e)
         }
     }
+}
+
+/// `--preserve-fds N` hands fds 3..3+N to the container: they must be
+/// open now, or brisk's own fds could take those numbers and leak.
+fn check_preserved_fds(n: u32) -> Result<()> {
+    for fd in 3..3 + n as i32 {
+        // SAFETY: F_GETFD only queries the fd table.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(Error::invalid(
+                "--preserve-fds",
+                format!("fd {fd} is not open (asked to pass {n} fds from 3 on)"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn record_for(init: &Init, config: &config::Config, id: &str) -> Result<Record> {
@@ -190,10 +215,10 @@ pub fn state(store: &Store, id: &str) -> Result<StateView> {
 pub fn list(store: &Store) -> Result<Vec<StateView>> {
     let mut out = Vec::new();
     for id in store.ids()? {
-        match state(store, &id) {
-            Ok(v) => out.push(v),
-            Err(Error::NotFound(_)) => {}
-            Err(e) => return Err(e),
+        // A container whose state cannot be read (half-created, or a
+        // corrupt file) is left out rather than hiding all the others.
+        if let Ok(v) = state(store, &id) {
+            out.push(v);
         }
     }
     Ok(out)
@@ -282,8 +307,13 @@ fn pidfd_signal(fd: &OwnedFd, sig: libc::c_int) -> io::Result<()> {
     }
 }
 
-/// Other processes of the container: those in its pid namespace.
+/// Signals every process of the container's own pid namespace besides the
+/// init. Only for containers that created their pid namespace: a joined or
+/// shared one holds processes that are not the container's.
 fn signal_pid_namespace(record: &Record, sig: libc::c_int) -> Result<()> {
+    if !record.own_pid_ns {
+        return Ok(());
+    }
     let ns = match std::fs::read_link(format!("/proc/{}/ns/pid", record.pid)) {
         Ok(ns) => ns,
         Err(_) => return Ok(()),
@@ -296,10 +326,17 @@ fn signal_pid_namespace(record: &Record, sig: libc::c_int) -> Result<()> {
         if pid == record.pid {
             continue;
         }
+        // Open a pidfd first and check the namespace after, so a pid
+        // recycled since the scan is never signalled.
+        // SAFETY: pidfd_open takes integers and returns a new fd.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            continue;
+        }
+        // SAFETY: fd is a new pidfd owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         if std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|n| n == ns) {
-            // SAFETY: kill with integer arguments; a process that exited
-            // since the scan gets ESRCH, which we ignore.
-            unsafe { libc::kill(pid, sig) };
+            let _ = pidfd_signal(&fd, sig);
         }
     }
     Ok(())
@@ -314,7 +351,8 @@ pub fn kill(store: &Store, id: &str, sig: libc::c_int, all: bool) -> Result<()> 
         Some(fd) => fd,
         None => return Err(Error::State("container not running".into())),
     };
-    if all && record.own_pid_ns && sig != libc::SIGKILL {
+    // SIGKILL to a pid namespace's init ends everything in it anyway.
+    if all && sig != libc::SIGKILL {
         signal_pid_namespace(&record, sig)?;
     }
     pidfd_signal(&fd, sig).map_err(|e| Error::sys("unable to signal init", e))
@@ -363,11 +401,10 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         )));
     }
     if let Some(fd) = pidfd_of(&record)? {
-        if record.own_pid_ns {
-            // Killing a pid namespace's init kills everything in it.
-        } else {
-            signal_pid_namespace(&record, libc::SIGKILL)?;
-        }
+        // Killing a pid namespace's init kills everything in it; without a
+        // namespace of its own only the init is known to be the
+        // container's (its other processes are found through its cgroup
+        // once cgroups are managed).
         match pidfd_signal(&fd, libc::SIGKILL) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}

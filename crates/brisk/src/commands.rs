@@ -33,6 +33,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Create(args) => {
             check_cgroup_driver(systemd)?;
             let created = container::create(&store, &create_options(&args), true)?;
+            warn_ignored(&created);
             logging::debug(&format!(
                 "created container {} with pid {}",
                 args.id, created.init.pid
@@ -78,6 +79,12 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+fn warn_ignored(created: &container::Created) {
+    for field in &created.ignored_fields {
+        logging::warn(&format!("{field} is not applied by this version of brisk"));
+    }
+}
+
 fn check_cgroup_driver(systemd: bool) -> Result<()> {
     if systemd {
         bail!("the systemd cgroup driver is not supported yet: use --cgroup-manager cgroupfs");
@@ -104,6 +111,7 @@ fn create_options(a: &CreateArgs) -> CreateOptions {
 
 fn run_container(store: &Store, args: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
     let created = container::create(store, &create_options(args), false)?;
+    warn_ignored(&created);
     let (init, _record) = created.unlock();
     if let Err(e) = init.wait_exec() {
         let _ = container::remove_state(store, &args.id);

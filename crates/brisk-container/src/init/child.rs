@@ -17,10 +17,16 @@ use crate::rootfs::{self, resolve};
 use crate::sys;
 
 /// Runs the init's steps and execs; never returns.
-pub fn run(plan: &Plan, sync_fd: RawFd, sigmask: &libc::sigset_t) -> ! {
-    let err = match setup(plan, sync_fd) {
-        Ok(()) => match wait_for_start(plan, sync_fd) {
-            Ok(()) => exec(plan, sigmask),
+pub fn run(plan: &Plan, sync_fd: RawFd) -> ! {
+    for fd in &plan.close_in_init {
+        // SAFETY: these fds belong to the parent's copy of the process;
+        // nothing in the init uses them.
+        unsafe { libc::close(*fd) };
+    }
+    reset_signals();
+    let err = match setup(plan, sync_fd).and_then(|()| find_executable(plan)) {
+        Ok(exe) => match wait_for_start(plan, sync_fd) {
+            Ok(()) => exec(plan, exe),
             Err(e) => e,
         },
         Err(e) => e,
@@ -29,6 +35,27 @@ pub fn run(plan: &Plan, sync_fd: RawFd, sigmask: &libc::sigset_t) -> ! {
     // SAFETY: _exit skips atexit handlers and destructors, which belong to
     // the parent's copy of this process.
     unsafe { libc::_exit(1) }
+}
+
+/// The container starts with every signal at its default action and none
+/// blocked, whatever brisk inherited (the Rust runtime ignores SIGPIPE; the
+/// parent blocked the forwarded signals for `run`).
+fn reset_signals() {
+    // SAFETY: sigaction with SIG_DFL and an empty mask is valid for every
+    // signal but SIGKILL/SIGSTOP (skipped); sigprocmask with an empty set.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut act.sa_mask);
+        for sig in 1..libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::sigaction(sig, &act, std::ptr::null_mut());
+            }
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    }
 }
 
 fn report(sync_fd: RawFd, err: &Failure<'_>) {
@@ -108,8 +135,7 @@ fn setup(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
     )
     .map_err(|e| Failure::with("create process.cwd", &plan.process.cwd, e))?;
     rootfs::enter(&plan.rootfs, root)?;
-    rootfs::finish(&plan.rootfs)?;
-
+    // Sysctls go before the read-only paths make /proc/sys read-only.
     if let Some(h) = &plan.hostname {
         rustix::system::sethostname(h.as_bytes())
             .map_err(|e| Failure::with("set hostname", h, e.into()))?;
@@ -121,6 +147,8 @@ fn setup(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
     for (path, value) in &plan.sysctls {
         sys::write_file(path, value).map_err(|e| Failure::with("write sysctl", path, e))?;
     }
+    rootfs::finish(&plan.rootfs)?;
+
     process::apply_rlimits(&plan.process).map_err(|(r, e)| {
         let e = if e.raw_os_error() == Some(libc::EPERM) {
             io::Error::new(
@@ -159,10 +187,52 @@ fn set_identity(plan: &Plan) -> Result<(), Failure<'_>> {
     Ok(())
 }
 
-/// Tells the parent the container is created, then (for `create`) blocks
-/// until `start` writes a byte into the FIFO.
+/// Finds the program to exec now, so that `create` fails when it is
+/// missing instead of `start` failing silently later. Inside the container,
+/// as its final user.
+fn find_executable(plan: &Plan) -> Result<&std::ffi::CStr, Failure<'_>> {
+    let p = &plan.process;
+    let mut err = io::Error::from_raw_os_error(libc::ENOENT);
+    for candidate in &p.exec_candidates {
+        // SAFETY: candidate is a valid C string.
+        if unsafe { libc::access(candidate.as_ptr(), libc::X_OK) } == 0 {
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: candidate is a valid C string, st a valid buffer.
+            if unsafe { libc::stat(candidate.as_ptr(), &mut st) } == 0
+                && st.st_mode & libc::S_IFMT != libc::S_IFDIR
+            {
+                return Ok(candidate);
+            }
+            err = io::Error::from_raw_os_error(libc::EACCES);
+            continue;
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EACCES) {
+            err = e;
+        }
+    }
+    if p.exec_candidates.len() > 1 && err.raw_os_error() == Some(libc::ENOENT) {
+        err = io::Error::new(
+            io::ErrorKind::NotFound,
+            "executable file not found in $PATH",
+        );
+    }
+    Err(Failure::with("exec", &p.arg0, err))
+}
+
+/// Tells the parent the container is created and waits until the parent
+/// has recorded it (no state, no init: an init whose parent died before
+/// recording it exits). Then, for `create`, blocks until `start` writes a
+/// byte into the FIFO.
 fn wait_for_start(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
     sync::send(sync_fd, &[sync::READY]).map_err(|e| Failure::new("report ready", e))?;
+    let mut ack = [0u8; 1];
+    match sync::recv(sync_fd, &mut ack) {
+        Ok(1) if ack[0] == sync::COMMITTED => {}
+        // The parent is gone or gave up: leave quietly.
+        // SAFETY: _exit ends this process without touching shared state.
+        _ => unsafe { libc::_exit(1) },
+    }
     if let Some(fifo) = &plan.start_fifo {
         let mut b = [0u8; 1];
         loop {
@@ -181,7 +251,7 @@ fn wait_for_start(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
     Ok(())
 }
 
-fn exec<'p>(plan: &'p Plan, sigmask: &libc::sigset_t) -> Failure<'p> {
+fn exec<'p>(plan: &'p Plan, exe: &std::ffi::CStr) -> Failure<'p> {
     let p = &plan.process;
     for fd in 3..3 + plan.preserve_fds as RawFd {
         if let Err(e) = sys::clear_cloexec(fd) {
@@ -191,19 +261,8 @@ fn exec<'p>(plan: &'p Plan, sigmask: &libc::sigset_t) -> Failure<'p> {
     if let Err(e) = sys::cloexec_from(3 + plan.preserve_fds) {
         return Failure::new("close inherited fds", e);
     }
-    // SAFETY: sigmask is the mask saved by the parent before the clone.
-    unsafe { libc::sigprocmask(libc::SIG_SETMASK, sigmask, std::ptr::null_mut()) };
-    let mut err = io::Error::from_raw_os_error(libc::ENOENT);
-    for candidate in &p.exec_candidates {
-        // SAFETY: candidate, argv and envp are NUL-terminated and outlive
-        // the call; on success execve does not return.
-        unsafe { libc::execve(candidate.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr()) };
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) => {}
-            Some(libc::EACCES) => err = e,
-            _ => return Failure::with("exec", &p.arg0, e),
-        }
-    }
-    Failure::with("exec", &p.arg0, err)
+    // SAFETY: exe, argv and envp are NUL-terminated and outlive the call;
+    // on success execve does not return.
+    unsafe { libc::execve(exe.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr()) };
+    Failure::with("exec", &p.arg0, io::Error::last_os_error())
 }

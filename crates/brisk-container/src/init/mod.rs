@@ -80,6 +80,9 @@ pub struct Plan {
     /// `create`: the init blocks reading this FIFO until `start` writes it.
     /// `run`: none, the init execs as soon as it is ready.
     pub start_fifo: Option<OwnedFd>,
+    /// Fds of the parent the init closes first thing (the state directory
+    /// lock, which would otherwise stay held until execve).
+    pub close_in_init: Vec<std::os::fd::RawFd>,
 }
 
 pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
@@ -134,5 +137,6 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
         new_keyring: !opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
         start_fifo: None,
+        close_in_init: Vec::new(),
     })
 }

@@ -37,6 +37,13 @@ pub struct Init {
 }
 
 impl Init {
+    /// Tells the init its state is recorded; it goes on to wait for
+    /// `start` (create) or to exec (run).
+    pub fn commit(&self) -> Result<()> {
+        sync::send(self.sync.as_raw_fd(), &[sync::COMMITTED])
+            .map_err(|e| Error::sys("release the init", e))
+    }
+
     /// For `run`: waits until the init has exec'd (EOF on the sync socket)
     /// or reports that exec failed.
     pub fn wait_exec(&self) -> Result<()> {
@@ -117,7 +124,7 @@ pub fn spawn(plan: &Plan) -> Result<Init> {
     };
     if pid == 0 {
         drop(parent_end);
-        child::run(plan, child_end.as_raw_fd(), &old_sigmask);
+        child::run(plan, child_end.as_raw_fd());
     }
     drop(child_end);
     let init = Init {

@@ -2,8 +2,9 @@
 //! socketpair (one message per send, so no framing is needed).
 //!
 //! init → parent: `U` (my user namespace needs its id maps), `R` (set up,
-//! ready), `E<text>` (failed). parent → init: `M` (maps written). The
-//! socket is close-on-exec, so a successful execve shows the parent an EOF.
+//! ready), `E<text>` (failed). parent → init: `M` (maps written), `C`
+//! (state recorded: go on). The socket is close-on-exec, so a successful
+//! execve shows the parent an EOF.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -11,6 +12,7 @@ use std::os::fd::RawFd;
 pub const NEED_MAPS: u8 = b'U';
 pub const MAPS_DONE: u8 = b'M';
 pub const READY: u8 = b'R';
+pub const COMMITTED: u8 = b'C';
 pub const ERROR: u8 = b'E';
 
 pub const MAX_MSG: usize = 4096;

@@ -32,6 +32,10 @@ pub struct RootfsPlan {
     /// Propagation of `/` before anything else (`rootfsPropagation`, default
     /// rslave like runc).
     pub propagation: libc::c_ulong,
+    /// With shared propagation: the mount holding the rootfs, made private
+    /// so that pivot_root is allowed and no container mount reaches the
+    /// host through it.
+    pub parent_mount: Option<CString>,
     pub no_pivot: bool,
     pub mounts: Vec<MountPlan>,
     /// Create null, zero, full, random, urandom, tty (+ symlinks) in /dev.
@@ -69,7 +73,17 @@ pub fn plan(
         .enumerate()
         .map(|(i, m)| mounts::plan(i, m, bundle, in_userns))
         .collect::<Result<Vec<_>>>()?;
-    let default_devices = mounts.iter().any(|m| m.dest.as_bytes() == b"dev");
+    // As runc: the default devices are made unless /dev is bound from
+    // elsewhere (then it already has its devices).
+    let default_devices = !mounts.iter().any(|m| m.dest.as_bytes() == b"dev" && m.bind);
+    let parent_mount = if propagation & libc::MS_SHARED != 0 {
+        Some(cstring(
+            "root.path",
+            mount_point_of(rootfs)?.as_os_str().as_encoded_bytes(),
+        )?)
+    } else {
+        None
+    };
     let cpaths = |field: &str, v: Option<&Vec<String>>| -> Result<Vec<CString>> {
         v.into_iter()
             .flatten()
@@ -94,6 +108,7 @@ pub fn plan(
             .and_then(|r| r.readonly())
             .unwrap_or(false),
         propagation,
+        parent_mount,
         no_pivot,
         mounts,
         default_devices,
@@ -109,6 +124,41 @@ pub fn plan(
     })
 }
 
+/// The mount point of the mount that holds `path` (the longest mount point
+/// in /proc/self/mountinfo that is a prefix of it).
+fn mount_point_of(path: &Path) -> Result<std::path::PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::path("read mounts", "/proc/self/mountinfo", e))?;
+    let best = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .filter(|mp| path.starts_with(mp))
+        .max_by_key(|mp| mp.as_os_str().len());
+    Ok(best.unwrap_or_else(|| "/".into()))
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape_mountinfo(s: &str) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    std::ffi::OsString::from_vec(out).into()
+}
+
 pub(crate) fn cstring(field: &str, bytes: &[u8]) -> Result<CString> {
     CString::new(bytes).map_err(|_| Error::invalid(field, "contains a NUL byte"))
 }
@@ -118,7 +168,11 @@ pub(crate) fn cstring(field: &str, bytes: &[u8]) -> Result<CString> {
 /// and the default devices. Returns an fd of the new root.
 pub fn prepare(plan: &RootfsPlan) -> Result<OwnedFd, Failure<'_>> {
     sys::mount(None, c"/", None, plan.propagation, None)
-        .map_err(|e| Failure::new("make / private", e))?;
+        .map_err(|e| Failure::new("set linux.rootfsPropagation on /", e))?;
+    if let Some(parent) = &plan.parent_mount {
+        sys::mount(None, parent, None, libc::MS_PRIVATE, None)
+            .map_err(|e| Failure::with("make the rootfs's parent mount private", parent, e))?;
+    }
     sys::mount(
         Some(&plan.path),
         &plan.path,
@@ -163,6 +217,10 @@ pub fn enter(plan: &RootfsPlan, root: OwnedFd) -> Result<(), Failure<'_>> {
             .map_err(|e| Failure::new("unmount the old root", e.into()))?;
     }
     rustix::process::chdir(c"/").map_err(|e| Failure::new("chdir /", e.into()))?;
+    if plan.parent_mount.is_some() {
+        sys::mount(None, c"/", None, plan.propagation, None)
+            .map_err(|e| Failure::new("set linux.rootfsPropagation on the new root", e))?;
+    }
     Ok(())
 }
 
@@ -251,4 +309,29 @@ pub(crate) fn mounted_flags(path: &CStr) -> io::Result<libc::c_ulong> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(
+            unescape_mountinfo("/a\\040b"),
+            std::path::PathBuf::from("/a b")
+        );
+        assert_eq!(
+            unescape_mountinfo("/plain"),
+            std::path::PathBuf::from("/plain")
+        );
+    }
+
+    #[test]
+    fn mount_point_of_root_files() {
+        assert_eq!(
+            mount_point_of(Path::new("/proc/self")).unwrap(),
+            std::path::PathBuf::from("/proc")
+        );
+    }
 }

@@ -31,7 +31,10 @@ pub struct MountPlan {
     pub remount_flags: libc::c_ulong,
     pub leaf: Leaf,
     pub kind: Kind,
-    pub in_userns: bool,
+    /// Flags of the bound source a remount keeps (nosuid, nodev, noexec
+    /// unless the options cleared them): a read-only bind of a nosuid
+    /// source stays nosuid, and in a user namespace they are locked anyway.
+    pub keep_flags: libc::c_ulong,
 }
 
 #[derive(Debug)]
@@ -56,8 +59,7 @@ pub struct CgroupHierarchy {
 
 pub fn plan(index: usize, m: &Mount, bundle: &Path, in_userns: bool) -> Result<MountPlan> {
     let field = |f: &str| format!("mounts[{index}].{f}");
-    let dest = m.destination().to_string_lossy();
-    let dest = dest.trim_start_matches('/');
+    let dest = normalize_dest(&m.destination().to_string_lossy());
     if dest.is_empty() {
         return Err(Error::invalid(field("destination"), "cannot mount over /"));
     }
@@ -113,8 +115,22 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path, in_userns: bool) -> Result<M
         remount_flags: opts.remount_flags(),
         leaf,
         kind,
-        in_userns,
+        keep_flags: (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) & !opts.cleared
+            | if in_userns {
+                libc::MS_NOATIME | libc::MS_NODIRATIME | libc::MS_RELATIME
+            } else {
+                0
+            },
     })
+}
+
+/// `/dev//pts/./` → `dev/pts` (`..` stays: it is resolved inside the
+/// rootfs).
+pub fn normalize_dest(dest: &str) -> String {
+    dest.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// How this host lays out cgroups: cgroup2 at /sys/fs/cgroup, or v1
@@ -187,11 +203,7 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
             if m.remount_flags != 0 {
                 let top = open_in_root(root, m.dest.as_bytes()).map_err(fail)?;
                 let top_path = FdPath::new(top.as_raw_fd());
-                let locked = if m.in_userns {
-                    mounted_flags(top_path.as_cstr()).unwrap_or(0)
-                } else {
-                    0
-                };
+                let locked = mounted_flags(top_path.as_cstr()).unwrap_or(0) & m.keep_flags;
                 let flags = libc::MS_BIND
                     | libc::MS_REMOUNT
                     | (m.flags & libc::MS_REC)

@@ -14,6 +14,8 @@ pub struct MountOptions {
     pub data: String,
     pub bind: bool,
     pub recursive: bool,
+    /// Flags an option explicitly cleared (`suid`, `dev`, `exec`, ...).
+    pub cleared: c_ulong,
 }
 
 impl MountOptions {
@@ -82,8 +84,14 @@ pub fn parse<S: AsRef<str>>(options: &[S]) -> MountOptions {
     for opt in options {
         let opt = opt.as_ref();
         match lookup(opt) {
-            Some(Opt::Set(f)) => out.flags |= f,
-            Some(Opt::Clear(f)) => out.flags &= !f,
+            Some(Opt::Set(f)) => {
+                out.flags |= f;
+                out.cleared &= !f;
+            }
+            Some(Opt::Clear(f)) => {
+                out.flags &= !f;
+                out.cleared |= f;
+            }
             Some(Opt::Propagation(p)) => out.propagation.push(p),
             None => data.push(opt),
         }
@@ -104,6 +112,14 @@ mod tests {
         assert_eq!(o.flags, libc::MS_NOSUID | libc::MS_STRICTATIME);
         assert_eq!(o.data, "mode=755,size=65536k");
         assert!(!o.bind);
+    }
+
+    #[test]
+    fn explicit_clears_are_recorded() {
+        let o = parse(&["bind", "suid", "ro"]);
+        assert_eq!(o.cleared & libc::MS_NOSUID, libc::MS_NOSUID);
+        let o = parse(&["dev", "nodev"]);
+        assert_eq!(o.cleared & libc::MS_NODEV, 0);
     }
 
     #[test]

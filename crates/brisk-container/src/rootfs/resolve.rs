@@ -67,12 +67,43 @@ pub enum Leaf {
 
 /// Resolves `rel` inside the rootfs, creating missing directories (and the
 /// last component as `leaf`), and returns an `O_PATH` fd of the result.
+///
+/// A dangling symlink on the way is followed the way the kernel would
+/// inside the root: the walk restarts on the path with the link's target
+/// spliced in (at most 40 times, then ELOOP).
 pub fn create_in_root(root: BorrowedFd<'_>, rel: &[u8], leaf: Leaf) -> io::Result<OwnedFd> {
     match open_in_root(root, rel) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
         r => return r,
     }
-    let rel = trim_slashes(rel);
+    let mut path = [0u8; MAX_PATH];
+    let mut len = copy_into(&mut path, trim_slashes(rel))?;
+    for _ in 0..40 {
+        match walk_creating(root, &path[..len], leaf)? {
+            Walk::Done(fd) => return Ok(fd),
+            Walk::Restart(next, next_len) => {
+                path = next;
+                len = next_len;
+            }
+        }
+    }
+    Err(io::Error::from_raw_os_error(libc::ELOOP))
+}
+
+enum Walk {
+    Done(OwnedFd),
+    Restart([u8; MAX_PATH], usize),
+}
+
+fn copy_into(buf: &mut [u8; MAX_PATH], src: &[u8]) -> io::Result<usize> {
+    if src.len() >= MAX_PATH {
+        return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
+    buf[..src.len()].copy_from_slice(src);
+    Ok(src.len())
+}
+
+fn walk_creating(root: BorrowedFd<'_>, rel: &[u8], leaf: Leaf) -> io::Result<Walk> {
     let mut buf = [0u8; MAX_PATH];
     let mut parent: Option<OwnedFd> = None;
     let mut start = 0;
@@ -120,7 +151,17 @@ pub fn create_in_root(root: BorrowedFd<'_>, rel: &[u8], leaf: Leaf) -> io::Resul
                     fs::mkdirat(dir, cname, Mode::from_raw_mode(0o755))
                 };
                 match created {
-                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Ok(()) => {}
+                    Err(rustix::io::Errno::EXIST) => {
+                        // Something is there that in-root resolution could
+                        // not follow: a dangling symlink. Splice its target
+                        // into the path and walk again.
+                        if let Some(restart) =
+                            splice_symlink(dir, cname, &rel[..start], &rel[end..])?
+                        {
+                            return Ok(restart);
+                        }
+                    }
                     Err(e) => return Err(e.into()),
                 }
                 openat2_in_root(root, prefix)?
@@ -131,9 +172,60 @@ pub fn create_in_root(root: BorrowedFd<'_>, rel: &[u8], leaf: Leaf) -> io::Resul
         start = next;
     }
     match parent {
-        Some(fd) => Ok(fd),
-        None => open_in_root(root, b"."),
+        Some(fd) => Ok(Walk::Done(fd)),
+        None => open_in_root(root, b".").map(Walk::Done),
     }
+}
+
+/// If `name` in `dir` is a symlink, the path `before` + target + `after`
+/// (an absolute target replaces `before`).
+fn splice_symlink(
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::CStr,
+    before: &[u8],
+    after: &[u8],
+) -> io::Result<Option<Walk>> {
+    let mut target = [0u8; MAX_PATH];
+    // SAFETY: name is a valid C string and target a writable buffer of the
+    // length passed.
+    let n = unsafe {
+        libc::readlinkat(
+            std::os::fd::AsRawFd::as_raw_fd(&dir),
+            name.as_ptr(),
+            target.as_mut_ptr().cast(),
+            target.len(),
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        // Not a symlink: a race created the name; the caller reopens it.
+        return if e.raw_os_error() == Some(libc::EINVAL) {
+            Ok(None)
+        } else {
+            Err(e)
+        };
+    }
+    let target = &target[..n as usize];
+    let mut out = [0u8; MAX_PATH];
+    let mut len = 0;
+    let mut push = |part: &[u8]| -> io::Result<()> {
+        if len + part.len() + 1 >= MAX_PATH {
+            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        }
+        if len > 0 && !part.is_empty() {
+            out[len] = b'/';
+            len += 1;
+        }
+        out[len..len + part.len()].copy_from_slice(part);
+        len += part.len();
+        Ok(())
+    };
+    if target.first() != Some(&b'/') {
+        push(trim_slashes(before))?;
+    }
+    push(trim_slashes(target))?;
+    push(trim_slashes(after))?;
+    Ok(Some(Walk::Restart(out, len)))
 }
 
 #[cfg(test)]
@@ -193,6 +285,36 @@ mod tests {
         create_in_root(root.as_fd(), b"sub/up/brisk-probe", Leaf::File).unwrap();
         assert!(d.join("tmp/brisk-probe").is_file());
         assert!(!std::path::Path::new("/tmp/brisk-probe").exists());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod dangling_tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn dangling_symlinks_are_followed_inside() {
+        let d = std::env::temp_dir().join(format!("brisk-resolve-dangling-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("etc")).unwrap();
+        symlink("/nonexistent-host-dir/sub", d.join("etc/abs")).unwrap();
+        symlink("../rel-target", d.join("etc/rel")).unwrap();
+        symlink("loop", d.join("loop")).unwrap();
+        let root = fs::open(
+            &d,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
+        create_in_root(root.as_fd(), b"/etc/abs/x", Leaf::Dir).unwrap();
+        assert!(d.join("nonexistent-host-dir/sub/x").is_dir());
+        assert!(!std::path::Path::new("/nonexistent-host-dir").exists());
+        create_in_root(root.as_fd(), b"etc/rel/f", Leaf::File).unwrap();
+        assert!(d.join("rel-target/f").is_file());
+        let e = create_in_root(root.as_fd(), b"loop/x", Leaf::Dir).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

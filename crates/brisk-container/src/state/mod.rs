@@ -171,6 +171,12 @@ impl ContainerDir {
         write_atomic(&self.path.join(STATE_FILE), &data, 0o600)
     }
 
+    /// The fd holding the lock, for the init to close.
+    pub fn lock_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self._lock.as_raw_fd()
+    }
+
     pub fn fifo_path(&self) -> PathBuf {
         self.path.join(FIFO)
     }

@@ -1,0 +1,311 @@
+//! Shared helpers of the integration tests: each test gets its own state
+//! root and bundles under /tmp/brisk-it/, runs the built `brisk` binary on
+//! real bundles (static busybox, made by scripts/make-bundle.sh), and
+//! checks what it left behind. The tests need root.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn brisk_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_brisk")
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// One test's sandbox: a state root and a place for bundles.
+pub struct Env {
+    pub base: PathBuf,
+    pub root: PathBuf,
+}
+
+impl Env {
+    pub fn new(name: &str) -> Env {
+        // SAFETY: geteuid cannot fail.
+        assert_eq!(
+            unsafe { libc::geteuid() },
+            0,
+            "the integration tests must run as root"
+        );
+        let base = PathBuf::from("/tmp/brisk-it").join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        Env {
+            root: base.join("state"),
+            base,
+        }
+    }
+
+    /// A busybox bundle whose process runs `args`.
+    pub fn bundle(&self, name: &str, args: &[&str]) -> Bundle {
+        let dir = self.base.join(name);
+        let status = Command::new(repo_root().join("scripts/make-bundle.sh"))
+            .arg(&dir)
+            .arg("--")
+            .args(args)
+            .status()
+            .expect("run scripts/make-bundle.sh");
+        assert!(status.success(), "make-bundle.sh failed");
+        let config =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        let mut b = Bundle { dir, config };
+        let mark = format!("{MARK}={}", self.mark());
+        b.config["process"]["env"]
+            .as_array_mut()
+            .unwrap()
+            .push(mark.into());
+        b.write();
+        b
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(brisk_bin());
+        c.arg("--root").arg(&self.root).args(args);
+        c.env(MARK, self.mark());
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn mark(&self) -> String {
+        self.base.to_string_lossy().into_owned()
+    }
+
+    /// Live processes of this test's containers (and brisk commands).
+    pub fn processes(&self) -> Vec<i32> {
+        marked_processes(&self.mark())
+    }
+
+    /// Runs brisk with these arguments and collects its output. Output
+    /// goes through files, not pipes: a created container's init inherits
+    /// brisk's stdio and would keep a pipe open.
+    pub fn brisk(&self, args: &[&str]) -> Out {
+        run_to_files(self.cmd(args), &self.base)
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        let out = self.brisk(&["state", id]);
+        assert_eq!(out.code, 0, "state {id}: {}", out.stderr);
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("state JSON {e}: {}", out.stdout))
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap().to_string()
+    }
+
+    /// Waits until `id` reports `status`.
+    /// The container may not exist yet (a `run` just started).
+    pub fn wait_status(&self, id: &str, status: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.brisk(&["state", id]);
+            if out.code == 0
+                && serde_json::from_str::<Value>(&out.stdout).unwrap()["status"] == status
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{id} never became {status}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Container state directories left in the root.
+    pub fn state_dirs(&self) -> Vec<String> {
+        match std::fs::read_dir(&self.root) {
+            Ok(d) => d
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Asserts that nothing of this test's containers remains: no state
+    /// directory, no mount and no process from its bundles.
+    pub fn assert_clean(&self) {
+        assert_eq!(
+            self.state_dirs(),
+            Vec::<String>::new(),
+            "state directories left behind"
+        );
+        let base = self.base.to_string_lossy().into_owned();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&base)).collect();
+        assert!(left.is_empty(), "mounts left behind: {left:?}");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let procs = self.processes();
+            if procs.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "processes left behind: {procs:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for id in self.state_dirs() {
+            let _ = self.brisk(&["delete", "--force", &id]);
+        }
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Runs a command with stdout and stderr in files under `dir`.
+pub fn run_to_files(mut cmd: Command, dir: &Path) -> Out {
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (o, e) = (dir.join(format!(".out{n}")), dir.join(format!(".err{n}")));
+    cmd.stdout(std::fs::File::create(&o).unwrap());
+    cmd.stderr(std::fs::File::create(&e).unwrap());
+    let status = cmd.status().expect("run brisk");
+    let out = Out {
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&o).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&e).unwrap_or_default(),
+    };
+    let _ = std::fs::remove_file(&o);
+    let _ = std::fs::remove_file(&e);
+    out
+}
+
+/// The environment variable that marks every process of one test: set on
+/// each brisk command (so an init that has not exec'd yet carries it) and
+/// in each bundle's process.env (so the container's processes do).
+pub const MARK: &str = "BRISK_IT_MARK";
+
+/// Live processes carrying `MARK=value` in their environment.
+pub fn marked_processes(value: &str) -> Vec<i32> {
+    let needle = format!("{MARK}={value}");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if environ.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub config: Value,
+}
+
+impl Bundle {
+    pub fn path(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+
+    /// Sets a value by JSON pointer (`/process/cwd`), creating objects on
+    /// the way, and rewrites config.json.
+    pub fn set(&mut self, pointer: &str, value: Value) -> &mut Self {
+        let mut cur = &mut self.config;
+        let parts: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+        for (i, p) in parts.iter().enumerate() {
+            if i + 1 == parts.len() {
+                match cur {
+                    Value::Array(a) => {
+                        let idx: usize = p.parse().unwrap();
+                        a[idx] = value;
+                    }
+                    _ => {
+                        cur[*p] = value;
+                    }
+                }
+                break;
+            }
+            cur = match cur {
+                Value::Array(a) => &mut a[p.parse::<usize>().unwrap()],
+                _ => {
+                    if cur.get(*p).is_none() {
+                        cur[*p] = serde_json::json!({});
+                    }
+                    &mut cur[*p]
+                }
+            };
+        }
+        self.write();
+        self
+    }
+
+    /// Removes a key by JSON pointer and rewrites config.json.
+    pub fn remove(&mut self, pointer: &str) -> &mut Self {
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        if let Some(Value::Object(o)) = self.config.pointer_mut(parent) {
+            o.remove(key);
+        }
+        self.write();
+        self
+    }
+
+    pub fn add_namespace(&mut self, typ: &str, path: Option<&str>) -> &mut Self {
+        let ns = self.config["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != typ);
+        let mut v = serde_json::json!({"type": typ});
+        if let Some(p) = path {
+            v["path"] = p.into();
+        }
+        ns.push(v);
+        self.write();
+        self
+    }
+
+    pub fn write(&self) {
+        std::fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Out {
+    fn from(o: Output) -> Out {
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Out {
+    /// Asserts success and returns stdout.
+    pub fn ok(self) -> String {
+        assert_eq!(self.code, 0, "brisk failed: {}", self.stderr);
+        self.stdout
+    }
+}
+
+/// The namespace inode link of a process (`net:[4026531840]`).
+pub fn ns_of(pid: &str, ns: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
