@@ -41,17 +41,38 @@ pub fn run(plan: &Plan, sync_fd: RawFd) -> ! {
 /// blocked, whatever brisk inherited (the Rust runtime ignores SIGPIPE; the
 /// parent blocked the forwarded signals for `run`).
 fn reset_signals() {
-    // SAFETY: sigaction with SIG_DFL and an empty mask is valid for every
-    // signal but SIGKILL/SIGSTOP (skipped); sigprocmask with an empty set.
-    unsafe {
-        let mut act: libc::sigaction = std::mem::zeroed();
-        act.sa_sigaction = libc::SIG_DFL;
-        libc::sigemptyset(&mut act.sa_mask);
-        for sig in 1..libc::SIGRTMAX() {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::sigaction(sig, &act, std::ptr::null_mut());
-            }
+    /// The kernel's `struct sigaction` (glibc's wrapper refuses signals 32
+    /// and 33, which it keeps for itself, so the raw call is used).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: a valid kernel sigaction with SIG_DFL, no old action
+            // requested, and the kernel's sigset size.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    &dfl as *const KernelSigaction,
+                    std::ptr::null_mut::<KernelSigaction>(),
+                    8usize,
+                )
+            };
         }
+    }
+    // SAFETY: sigprocmask with an empty, initialised set.
+    unsafe {
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());

@@ -89,13 +89,13 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
     let spec = &config.spec;
     let ns = namespaces::plan(spec)?;
     let in_userns = ns.new_user || ns.joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER);
-    let rootfs = rootfs::plan(
-        spec,
-        &config.rootfs,
-        &config.bundle,
-        opts.no_pivot,
+    let ctx = rootfs::mounts::Context {
+        bundle: &config.bundle,
         in_userns,
-    )?;
+        new_cgroup_ns: (ns.clone_flags as libc::c_int | ns.unshare_flags) & libc::CLONE_NEWCGROUP
+            != 0,
+    };
+    let rootfs = rootfs::plan(spec, &config.rootfs, opts.no_pivot, ctx)?;
     let process = process::plan(
         spec.process()
             .as_ref()

@@ -49,10 +49,10 @@ pub struct RootfsPlan {
 pub fn plan(
     spec: &Spec,
     rootfs: &Path,
-    bundle: &Path,
     no_pivot: bool,
-    in_userns: bool,
+    ctx: mounts::Context<'_>,
 ) -> Result<RootfsPlan> {
+    let in_userns = ctx.in_userns;
     let linux = spec.linux().as_ref();
     let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         None | Some("") => libc::MS_SLAVE | libc::MS_REC,
@@ -71,7 +71,7 @@ pub fn plan(
         .iter()
         .flatten()
         .enumerate()
-        .map(|(i, m)| mounts::plan(i, m, bundle, in_userns))
+        .map(|(i, m)| mounts::plan(i, m, ctx))
         .collect::<Result<Vec<_>>>()?;
     // As runc: the default devices are made unless /dev is bound from
     // elsewhere (then it already has its devices).

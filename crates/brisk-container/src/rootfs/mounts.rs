@@ -40,8 +40,9 @@ pub struct MountPlan {
 #[derive(Debug)]
 pub enum Kind {
     Regular,
-    /// `cgroup` on a cgroup2 host.
-    Cgroup2,
+    /// `cgroup` on a cgroup2 host (a bind of the init's own cgroup when
+    /// a fresh mount would not be right).
+    Cgroup2(Option<CString>),
     /// `cgroup` on a v1 or hybrid host: a tmpfs with one mount per
     /// hierarchy, as runc and crun lay it out.
     CgroupV1(Vec<CgroupHierarchy>),
@@ -55,9 +56,21 @@ pub struct CgroupHierarchy {
     pub options: CString,
     /// Symlinks to `name` (`cpu`, `cpuacct`).
     pub links: Vec<CString>,
+    /// The host directory of the init's cgroup in this hierarchy, bound
+    /// instead of mounting the hierarchy afresh.
+    pub bind_source: Option<CString>,
 }
 
-pub fn plan(index: usize, m: &Mount, bundle: &Path, in_userns: bool) -> Result<MountPlan> {
+/// What the planning of mounts needs to know besides the mount itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub bundle: &'a Path,
+    pub in_userns: bool,
+    pub new_cgroup_ns: bool,
+}
+
+pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
+    let (bundle, in_userns) = (ctx.bundle, ctx.in_userns);
     let field = |f: &str| format!("mounts[{index}].{f}");
     let dest = normalize_dest(&m.destination().to_string_lossy());
     if dest.is_empty() {
@@ -87,7 +100,7 @@ pub fn plan(index: usize, m: &Mount, bundle: &Path, in_userns: bool) -> Result<M
         }
     }
     let kind = match fstype {
-        Some("cgroup") | Some("cgroup2") if !bind => cgroup_kind()?,
+        Some("cgroup") | Some("cgroup2") if !bind => cgroup_kind(in_userns || !ctx.new_cgroup_ns)?,
         _ => Kind::Regular,
     };
     if source.is_none() {
@@ -134,13 +147,37 @@ pub fn normalize_dest(dest: &str) -> String {
 }
 
 /// How this host lays out cgroups: cgroup2 at /sys/fs/cgroup, or v1
-/// hierarchies (hybrid hosts count as v1 for the container's view).
-fn cgroup_kind() -> Result<Kind> {
+/// hierarchies (hybrid hosts count as v1 for the container's view). With
+/// `bind`, the container gets bind mounts of its own cgroup directories
+/// instead of fresh cgroup mounts (no cgroup namespace: a fresh mount would
+/// show the host's whole tree; in a user namespace it is not allowed).
+fn cgroup_kind(bind: bool) -> Result<Kind> {
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
     let st = rustix::fs::statfs("/sys/fs/cgroup")
         .map_err(|e| Error::path("cgroup mount", "/sys/fs/cgroup", e))?;
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| Error::path("cgroup mount", "/proc/self/cgroup", e))?;
+    // (controllers, path) of each hierarchy this process is in.
+    let own: Vec<(&str, &str)> = own
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, ':');
+            f.next()?;
+            Some((f.next()?, f.next()?))
+        })
+        .collect();
+    let source = |mount_point: &str, path: &str| {
+        cstring(
+            "cgroup",
+            format!("{}{}", mount_point, path.trim_end_matches('/')).as_bytes(),
+        )
+    };
     if st.f_type as i64 == CGROUP2_SUPER_MAGIC {
-        return Ok(Kind::Cgroup2);
+        let bind_source = match own.iter().find(|(c, _)| c.is_empty()) {
+            Some((_, path)) if bind => Some(source("/sys/fs/cgroup", path)?),
+            _ => None,
+        };
+        return Ok(Kind::Cgroup2(bind_source));
     }
     let info = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(|e| Error::path("cgroup mount", "/proc/self/mountinfo", e))?;
@@ -163,11 +200,18 @@ fn cgroup_kind() -> Result<Kind> {
         if name.contains('/') {
             continue;
         }
-        let controllers: Vec<&str> = super_opts
+        let mut controllers: Vec<&str> = super_opts
             .split(',')
             .filter(|o| {
-                !matches!(*o, "rw" | "ro" | "xattr" | "nsdelegate")
-                    && !o.starts_with("release_agent")
+                !matches!(
+                    *o,
+                    "rw" | "ro"
+                        | "xattr"
+                        | "nsdelegate"
+                        | "noprefix"
+                        | "clone_children"
+                        | "cpuset_v2_mode"
+                ) && !o.starts_with("release_agent")
             })
             .collect();
         let options = if controllers.iter().all(|c| c.starts_with("name=")) {
@@ -182,10 +226,21 @@ fn cgroup_kind() -> Result<Kind> {
         } else {
             Vec::new()
         };
+        controllers.sort_unstable();
+        let own_path = own.iter().find(|(c, _)| {
+            let mut cs: Vec<&str> = c.split(',').collect();
+            cs.sort_unstable();
+            cs == controllers
+        });
+        let bind_source = match own_path {
+            Some((_, path)) if bind => Some(source(mount_point, path)?),
+            _ => None,
+        };
         out.push(CgroupHierarchy {
             name: cstring("cgroup", name.as_bytes())?,
             options: cstring("cgroup", options.as_bytes())?,
             links,
+            bind_source,
         });
     }
     Ok(Kind::CgroupV1(out))
@@ -222,7 +277,7 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
             )
             .map_err(fail)?;
         }
-        Kind::Cgroup2 => {
+        Kind::Cgroup2(None) => {
             sys::mount(
                 Some(c"cgroup2"),
                 target.as_cstr(),
@@ -232,6 +287,10 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
             )
             .map_err(fail)?;
         }
+        Kind::Cgroup2(Some(source)) => bind_cgroup(source, target.as_cstr(), m.flags, || {
+            open_in_root(root, m.dest.as_bytes())
+        })
+        .map_err(fail)?,
         Kind::CgroupV1(hierarchies) => {
             mount_cgroup_v1(root, m, target.as_cstr(), hierarchies).map_err(fail)?
         }
@@ -243,6 +302,38 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
         for p in &m.propagation {
             sys::mount(None, top_path.as_cstr(), None, *p, None).map_err(fail)?;
         }
+    }
+    Ok(())
+}
+
+/// Binds the init's own cgroup directory, then applies the mount's flags
+/// (read-only, nosuid, ...) with a remount.
+/// `reopen` looks the target up again, so that the fd is the new mount
+/// and not the directory under it.
+fn bind_cgroup(
+    source: &CStr,
+    target: &CStr,
+    flags: libc::c_ulong,
+    reopen: impl Fn() -> io::Result<std::os::fd::OwnedFd>,
+) -> io::Result<()> {
+    sys::mount(
+        Some(source),
+        target,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )?;
+    let remount = flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
+    if remount != 0 {
+        let fd = reopen()?;
+        let top = FdPath::new(fd.as_raw_fd());
+        sys::mount(
+            None,
+            top.as_cstr(),
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | remount,
+            None,
+        )?;
     }
     Ok(())
 }
@@ -272,13 +363,25 @@ fn mount_cgroup_v1(
             Mode::empty(),
         )?;
         let sub_path = FdPath::new(sub.as_raw_fd());
-        sys::mount(
-            Some(c"cgroup"),
-            sub_path.as_cstr(),
-            Some(c"cgroup"),
-            m.flags,
-            Some(&h.options),
-        )?;
+        if let Some(source) = &h.bind_source {
+            bind_cgroup(source, sub_path.as_cstr(), m.flags, || {
+                rustix::fs::openat(
+                    &dir,
+                    h.name.as_c_str(),
+                    OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(Into::into)
+            })?;
+        } else {
+            sys::mount(
+                Some(c"cgroup"),
+                sub_path.as_cstr(),
+                Some(c"cgroup"),
+                m.flags,
+                Some(&h.options),
+            )?;
+        }
         for link in &h.links {
             match rustix::fs::symlinkat(h.name.as_c_str(), &dir, link.as_c_str()) {
                 Ok(()) | Err(rustix::io::Errno::EXIST) => {}

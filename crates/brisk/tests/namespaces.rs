@@ -1,0 +1,201 @@
+//! Namespaces: each one configured is new (compared with the host's from
+//! inside the container), joined by path when a path is given, and the
+//! namespace-scoped settings (hostname, domainname, id maps, time offsets)
+//! take effect.
+
+mod common;
+
+use common::{ns_of, Env};
+use serde_json::json;
+
+/// Runs `sh -c script` in the bundle and returns stdout.
+fn run_in(env: &Env, b: &mut common::Bundle, id: &str, script: &str) -> String {
+    b.set("/process/args", json!(["sh", "-c", script]));
+    env.brisk(&["run", "-b", b.path(), id]).ok()
+}
+
+#[test]
+fn every_configured_namespace_is_new() {
+    let env = Env::new("ns-new");
+    let mut b = env.bundle("b", &[]);
+    b.add_namespace("cgroup", None);
+    let kinds = ["pid", "net", "ipc", "uts", "mnt", "cgroup"];
+    let script = kinds
+        .iter()
+        .map(|k| format!("readlink /proc/self/ns/{k}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let out = run_in(&env, &mut b, "n", &script);
+    let inside: Vec<&str> = out.lines().collect();
+    assert_eq!(inside.len(), kinds.len(), "{out}");
+    for (k, inner) in kinds.iter().zip(inside) {
+        let host = ns_of("self", k);
+        assert!(inner.starts_with(&format!("{k}:[")), "{inner}");
+        assert_ne!(inner, host, "{k} namespace is the host's");
+    }
+    env.assert_clean();
+}
+
+#[test]
+fn namespaces_not_configured_are_shared() {
+    let env = Env::new("ns-shared");
+    let mut b = env.bundle("b", &[]);
+    b.set(
+        "/linux/namespaces",
+        json!([{"type": "mount"}, {"type": "pid"}]),
+    );
+    b.remove("/hostname");
+    let out = run_in(
+        &env,
+        &mut b,
+        "s",
+        "readlink /proc/self/ns/net; readlink /proc/self/ns/uts",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, vec![ns_of("self", "net"), ns_of("self", "uts")]);
+    env.assert_clean();
+}
+
+#[test]
+fn joins_namespaces_by_path() {
+    let env = Env::new("ns-join");
+    let holder = env.bundle("holder", &["sleep", "60"]);
+    env.brisk(&["run", "-d", "-b", holder.path(), "holder"])
+        .ok();
+    let pid = env.state("holder")["pid"].as_i64().unwrap().to_string();
+    let mut b = env.bundle("b", &[]);
+    for (typ, file) in [
+        ("network", "net"),
+        ("ipc", "ipc"),
+        ("uts", "uts"),
+        ("pid", "pid"),
+    ] {
+        b.add_namespace(typ, Some(&format!("/proc/{pid}/ns/{file}")));
+    }
+    b.remove("/hostname");
+    let out = run_in(
+        &env,
+        &mut b,
+        "joiner",
+        "for n in net ipc uts pid; do readlink /proc/self/ns/$n; done; echo $$",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            ns_of(&pid, "net"),
+            ns_of(&pid, "ipc"),
+            ns_of(&pid, "uts"),
+            ns_of(&pid, "pid")
+        ]
+    );
+    // In the holder's pid namespace, the joiner is not pid 1.
+    assert_ne!(lines[4], "1");
+    env.brisk(&["delete", "--force", "holder"]).ok();
+    env.assert_clean();
+}
+
+#[test]
+fn joining_a_missing_namespace_path_fails_cleanly() {
+    let env = Env::new("ns-missing");
+    let mut b = env.bundle("b", &["true"]);
+    b.add_namespace("network", Some("/proc/999999999/ns/net"));
+    let out = env.brisk(&["run", "-b", b.path(), "m"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("/proc/999999999/ns/net"),
+        "{}",
+        out.stderr
+    );
+    env.assert_clean();
+}
+
+#[test]
+fn hostname_and_domainname() {
+    let env = Env::new("uts");
+    let mut b = env.bundle("b", &[]);
+    b.set("/hostname", json!("box-one"))
+        .set("/domainname", json!("example.test"));
+    let out = run_in(
+        &env,
+        &mut b,
+        "h",
+        "hostname; cat /proc/sys/kernel/domainname",
+    );
+    assert_eq!(out, "box-one\nexample.test\n");
+    env.assert_clean();
+}
+
+#[test]
+fn hostname_without_uts_namespace_is_rejected() {
+    let env = Env::new("uts-missing");
+    let mut b = env.bundle("b", &["true"]);
+    b.set(
+        "/linux/namespaces",
+        json!([{"type": "mount"}, {"type": "pid"}]),
+    );
+    let out = env.brisk(&["run", "-b", b.path(), "h"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("hostname"), "{}", out.stderr);
+    env.assert_clean();
+}
+
+#[test]
+fn user_namespace_with_mappings() {
+    let env = Env::new("userns");
+    let mut b = env.bundle("b", &[]);
+    b.add_namespace("user", None);
+    b.set(
+        "/linux/uidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
+    b.set(
+        "/linux/gidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
+    // The rootfs must be reachable by the mapped root.
+    std::process::Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(b.dir.join("rootfs"))
+        .status()
+        .unwrap();
+    let out = run_in(
+        &env,
+        &mut b,
+        "u",
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; readlink /proc/self/ns/user",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    let norm = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(norm(lines[0]), "0 100000 65536");
+    assert_eq!(norm(lines[1]), "0 100000 65536");
+    assert_eq!(lines[2], "0");
+    assert_ne!(lines[3], ns_of("self", "user"));
+    env.assert_clean();
+}
+
+#[test]
+fn time_namespace_offsets() {
+    let env = Env::new("timens");
+    let mut b = env.bundle("b", &[]);
+    b.add_namespace("time", None);
+    b.set(
+        "/linux/timeOffsets",
+        json!({"boottime": {"secs": 86400000, "nanosecs": 0}}),
+    );
+    let out = run_in(
+        &env,
+        &mut b,
+        "t",
+        "readlink /proc/self/ns/time; cut -d. -f1 /proc/uptime",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_ne!(lines[0], ns_of("self", "time"));
+    let uptime: u64 = lines[1].parse().unwrap();
+    assert!(
+        uptime >= 86_400_000,
+        "uptime {uptime} lacks the boottime offset"
+    );
+    env.assert_clean();
+}

@@ -1,0 +1,263 @@
+//! `process`: args, env, cwd, user, umask, capabilities, rlimits,
+//! noNewPrivileges, oomScoreAdj, and fds: what the container's program
+//! sees, checked from inside.
+
+mod common;
+
+use common::Env;
+use serde_json::json;
+
+fn run_in(env: &Env, b: &mut common::Bundle, id: &str, script: &str) -> common::Out {
+    b.set("/process/args", json!(["sh", "-c", script]));
+    env.brisk(&["run", "-b", b.path(), id])
+}
+
+#[test]
+fn env_and_cwd() {
+    let env = Env::new("env-cwd");
+    let mut b = env.bundle("b", &[]);
+    b.config["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("GREETING=hello world"));
+    b.set("/process/cwd", json!("/tmp/work/dir"));
+    let out = run_in(&env, &mut b, "e", "echo \"$GREETING\"; pwd").ok();
+    assert_eq!(out, "hello world\n/tmp/work/dir\n");
+    env.assert_clean();
+}
+
+#[test]
+fn user_groups_and_umask() {
+    let env = Env::new("user");
+    let mut b = env.bundle("b", &[]);
+    b.set(
+        "/process/user",
+        json!({"uid": 1000, "gid": 1001, "additionalGids": [2000, 2001], "umask": 63}),
+    );
+    b.set("/root/readonly", json!(false));
+    let out = run_in(&env, &mut b, "u", "id -u; id -g; id -G; umask").ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1000");
+    assert_eq!(lines[1], "1001");
+    let groups: Vec<&str> = lines[2].split_whitespace().collect();
+    assert!(
+        groups.contains(&"2000") && groups.contains(&"2001"),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(lines[3], "0077");
+    env.assert_clean();
+}
+
+fn cap_line(status: &str, key: &str) -> u64 {
+    let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+    u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+}
+
+#[test]
+fn capabilities_are_the_configured_sets() {
+    let env = Env::new("caps");
+    let mut b = env.bundle("b", &[]);
+    let out = run_in(&env, &mut b, "c", "cat /proc/self/status").ok();
+    // CAP_KILL (5), CAP_NET_BIND_SERVICE (10), CAP_AUDIT_WRITE (29).
+    let want = (1 << 5) | (1 << 10) | (1 << 29);
+    assert_eq!(cap_line(&out, "CapBnd:"), want);
+    assert_eq!(cap_line(&out, "CapEff:"), want);
+    assert_eq!(cap_line(&out, "CapPrm:"), want);
+    assert_eq!(cap_line(&out, "NoNewPrivs:"), 1);
+    env.assert_clean();
+}
+
+#[test]
+fn unknown_capability_is_rejected_with_its_name() {
+    let env = Env::new("caps-bad");
+    let mut b = env.bundle("b", &["true"]);
+    b.set(
+        "/process/capabilities/bounding",
+        json!(["CAP_KILL", "CAP_NOT_A_THING"]),
+    );
+    let out = env.brisk(&["run", "-b", b.path(), "c"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("process.capabilities.bounding"),
+        "{}",
+        out.stderr
+    );
+    env.assert_clean();
+}
+
+#[test]
+fn rlimits_and_oom_score() {
+    let env = Env::new("rlimits");
+    let mut b = env.bundle("b", &[]);
+    b.set(
+        "/process/rlimits",
+        json!([{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200}]),
+    );
+    b.set("/process/oomScoreAdj", json!(500));
+    let out = run_in(
+        &env,
+        &mut b,
+        "r",
+        "ulimit -n; ulimit -H -n; cat /proc/self/oom_score_adj",
+    )
+    .ok();
+    assert_eq!(out, "100\n200\n500\n");
+    env.assert_clean();
+}
+
+#[test]
+fn raising_a_hard_rlimit_fails_clearly() {
+    // This machine lacks CAP_SYS_RESOURCE: a hard limit above the current
+    // one cannot be set. Elsewhere the test has nothing to prove.
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills a valid struct.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut cur) };
+    let env = Env::new("rlimit-raise");
+    let mut b = env.bundle("b", &["true"]);
+    let hard = cur.rlim_max.saturating_mul(4).min(1 << 30);
+    b.set(
+        "/process/rlimits",
+        json!([{"type": "RLIMIT_NOFILE", "soft": hard, "hard": hard}]),
+    );
+    let out = env.brisk(&["run", "-b", b.path(), "r"]);
+    if out.code == 0 {
+        eprintln!("this host may raise RLIMIT_NOFILE to {hard}: nothing to check");
+    } else {
+        assert!(out.stderr.contains("RLIMIT_NOFILE"), "{}", out.stderr);
+        assert!(out.stderr.contains("CAP_SYS_RESOURCE"), "{}", out.stderr);
+    }
+    env.assert_clean();
+}
+
+#[test]
+fn only_stdio_reaches_the_container() {
+    let env = Env::new("fds");
+    let mut b = env.bundle("b", &[]);
+    // pid 1 is the shell itself: its fds are what brisk handed over.
+    let out = run_in(&env, &mut b, "f", "ls /proc/1/fd | sort -n | tr '\\n' ' '").ok();
+    assert_eq!(out.trim(), "0 1 2");
+    env.assert_clean();
+}
+
+#[test]
+fn preserve_fds_passes_extra_fds() {
+    use std::os::unix::process::CommandExt;
+    let env = Env::new("preserve");
+    let mut b = env.bundle("b", &[]);
+    b.set("/process/args", json!(["sh", "-c", "cat <&3"]));
+    let data = env.base.join("data");
+    std::fs::write(&data, "through fd 3\n").unwrap();
+    let file = std::fs::File::open(&data).unwrap();
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&file);
+    let mut cmd = env.cmd(&["run", "--preserve-fds", "1", "-b", b.path(), "p"]);
+    // SAFETY: dup2 in the forked child before exec is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if raw == 3 {
+                // Already fd 3: only drop close-on-exec.
+                if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = common::run_to_files(cmd, &env.base);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "through fd 3\n");
+    // Asking for fds that are not open is an error naming the flag.
+    let bad = env.brisk(&["run", "--preserve-fds", "40", "-b", b.path(), "p2"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("--preserve-fds"), "{}", bad.stderr);
+    env.assert_clean();
+}
+
+#[test]
+fn missing_executable_fails_at_create() {
+    let env = Env::new("noexec");
+    let b = env.bundle("b", &["/no/such/program"]);
+    let out = env.brisk(&["create", "-b", b.path(), "x"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("/no/such/program"), "{}", out.stderr);
+    let b2 = env.bundle("b2", &["no-such-program"]);
+    let out = env.brisk(&["run", "-b", b2.path(), "y"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("not found in $PATH"), "{}", out.stderr);
+    env.assert_clean();
+}
+
+#[test]
+fn signals_start_at_their_defaults() {
+    let env = Env::new("sigdfl");
+    // cat runs as the container's init itself: what it shows is what brisk
+    // handed over (a shell would ignore some signals on its own).
+    let b = env.bundle("b", &["cat", "/proc/self/status"]);
+    let out = env.brisk(&["run", "-b", b.path(), "s"]).ok();
+    for line in out
+        .lines()
+        .filter(|l| l.starts_with("SigBlk") || l.starts_with("SigIgn"))
+    {
+        let v = u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap();
+        assert_eq!(v, 0, "{line}");
+    }
+    env.assert_clean();
+}
+
+#[test]
+fn root_filesystem_basics() {
+    let env = Env::new("rootfs");
+    let mut b = env.bundle("b", &[]);
+    let out = run_in(
+        &env,
+        &mut b,
+        "r",
+        "touch /x 2>/dev/null && echo rw || echo ro; ls /dev | sort | tr '\\n' ' '; echo; \
+         touch /tmp/ok && echo tmp-rw; awk '$5 == \"/\"' /proc/self/mountinfo | wc -l; \
+         echo probe > /proc/sys/kernel/hostname 2>/dev/null || echo proc-sys-ro; \
+         cat /proc/kcore 2>&1 | head -c 0; test -s /proc/kcore || echo kcore-masked",
+    )
+    .ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "ro", "root.readonly was not applied");
+    for dev in [
+        "full", "null", "ptmx", "pts", "random", "shm", "tty", "urandom", "zero", "fd", "stdin",
+        "mqueue",
+    ] {
+        assert!(
+            lines[1].split_whitespace().any(|d| d == dev),
+            "/dev lacks {dev}: {}",
+            lines[1]
+        );
+    }
+    assert_eq!(lines[2], "tmp-rw");
+    assert_eq!(lines[3], "1", "exactly one root mount");
+    assert!(out.contains("proc-sys-ro"), "{out}");
+    assert!(out.contains("kcore-masked"), "{out}");
+    env.assert_clean();
+}
+
+#[test]
+fn no_pivot_runs_too() {
+    let env = Env::new("nopivot");
+    let mut b = env.bundle("b", &[]);
+    b.set("/process/args", json!(["sh", "-c", "echo in; ls /"]));
+    let out = env.brisk(&["run", "--no-pivot", "-b", b.path(), "np"]).ok();
+    assert!(out.starts_with("in\n") && out.contains("bin"), "{out}");
+    env.assert_clean();
+}
+
+#[test]
+fn sysctl_is_written() {
+    let env = Env::new("sysctl");
+    let mut b = env.bundle("b", &[]);
+    b.set("/linux/sysctl", json!({"net.ipv4.ping_group_range": "0 0"}));
+    let out = run_in(&env, &mut b, "s", "cat /proc/sys/net/ipv4/ping_group_range").ok();
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), vec!["0", "0"]);
+    env.assert_clean();
+}
