@@ -36,7 +36,7 @@ pub struct Cli {
     #[arg(long = "cgroup-manager", global = true, value_name = "MANAGER")]
     pub cgroup_manager: Option<String>,
     /// Rootless mode: true, false or auto.
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", value_name = "VALUE")]
+    #[arg(long, value_name = "VALUE")]
     pub rootless: Option<String>,
     /// Print the version and the optional features compiled in.
     #[arg(short = 'v', short_alias = 'V', long)]
@@ -123,6 +123,9 @@ pub enum Command {
     Spec {
         #[arg(short = 'b', long, default_value = ".", value_name = "DIR")]
         bundle: PathBuf,
+        /// A config for a container run by a non-root user.
+        #[arg(long)]
+        rootless: bool,
     },
     /// Print the OCI features document of this build.
     Features,
@@ -216,9 +219,13 @@ mod tests {
         }
         assert!(parse(&["-V"]).version);
         assert_eq!(
-            parse(&["--rootless", "spec"]).rootless.as_deref(),
-            Some("true")
+            parse(&["--rootless", "auto", "list"]).rootless.as_deref(),
+            Some("auto")
         );
+        assert!(matches!(
+            parse(&["spec", "--rootless"]).command,
+            Some(Command::Spec { rootless: true, .. })
+        ));
     }
 
     #[test]

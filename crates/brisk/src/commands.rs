@@ -68,10 +68,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::List { format, quiet } => list(&store, &format, quiet),
-        Command::Spec { bundle } => spec(
-            &bundle,
-            cli.rootless.as_deref().is_some_and(|r| r != "false"),
-        ),
+        Command::Spec { bundle, rootless } => spec(&bundle, rootless),
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&features::document())?);
             Ok(0)

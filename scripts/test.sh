@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test of brisk: unit tests of the pure parts and integration
+# tests that run real containers with the built binary (as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ "$(id -u)" = 0 ] || { echo "test: run as root (the integration tests run containers)" >&2; exit 1; }
+scripts/deps.sh
+cargo build --locked --all-targets
+log=$(mktemp)
+status=0
+cargo test --locked --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?
+# One line that sums up every test binary of the run.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+     END { printf "%d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"
