@@ -8,7 +8,7 @@ use crate::container::OCI_VERSION;
 use crate::process::caps;
 
 /// Mount options `rootfs::options` understands.
-pub const MOUNT_OPTIONS: [&str; 38] = [
+pub const MOUNT_OPTIONS: [&str; 37] = [
     "async",
     "atime",
     "bind",
@@ -46,15 +46,10 @@ pub const MOUNT_OPTIONS: [&str; 38] = [
     "suid",
     "sync",
     "unbindable",
-    "nosymfollow",
 ];
 
 pub fn document() -> Value {
-    let mut opts: Vec<&str> = MOUNT_OPTIONS
-        .iter()
-        .copied()
-        .filter(|o| *o != "nosymfollow")
-        .collect();
+    let mut opts: Vec<&str> = MOUNT_OPTIONS.iter().copied().collect();
     opts.sort_unstable();
     json!({
         "ociVersionMin": "1.0.0",
@@ -75,4 +70,30 @@ pub fn document() -> Value {
             "org.brisk.version": env!("CARGO_PKG_VERSION")
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rootfs::options;
+
+    #[test]
+    fn advertised_mount_options_are_understood() {
+        for o in MOUNT_OPTIONS {
+            assert!(
+                options::parse(&[o]).data.is_empty(),
+                "{o} would be passed as data"
+            );
+        }
+    }
+
+    #[test]
+    fn document_shape() {
+        let d = document();
+        assert_eq!(d["ociVersionMax"], OCI_VERSION);
+        assert_eq!(
+            d["linux"]["capabilities"].as_array().map(Vec::len),
+            Some(caps::NAMES.len())
+        );
+    }
 }

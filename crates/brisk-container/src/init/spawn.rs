@@ -48,11 +48,14 @@ impl Init {
     /// or reports that exec failed.
     pub fn wait_exec(&self) -> Result<()> {
         let mut buf = [0u8; sync::MAX_MSG];
-        match sync::recv(self.sync.as_raw_fd(), &mut buf) {
+        match recv_or_interrupt(&self.sync, &mut buf) {
             Ok(0) => Ok(()),
             Ok(n) if buf[0] == sync::ERROR => Err(self.fail(&buf[1..n])),
             Ok(_) => Err(Error::Child("unexpected message from the init".into())),
-            Err(e) => Err(Error::sys("read from the init", e)),
+            Err(e) => {
+                self.abort();
+                Err(e)
+            }
         }
     }
 
@@ -134,11 +137,11 @@ pub fn spawn(plan: &Plan) -> Result<Init> {
     };
     let mut buf = [0u8; sync::MAX_MSG];
     loop {
-        let n = match sync::recv(init.sync.as_raw_fd(), &mut buf) {
+        let n = match recv_or_interrupt(&init.sync, &mut buf) {
             Ok(n) => n,
             Err(e) => {
                 init.abort();
-                return Err(Error::sys("read from the init", e));
+                return Err(e);
             }
         };
         match buf[..n].first() {
@@ -165,6 +168,46 @@ pub fn spawn(plan: &Plan) -> Result<Init> {
                 init.abort();
                 return Err(Error::Child("unexpected message from the init".into()));
             }
+        }
+    }
+}
+
+/// Waits for the init's next message. The forwarded signals are blocked
+/// while the container is set up, so a SIGINT/SIGTERM/SIGHUP/SIGQUIT that
+/// arrives meanwhile is noticed here and aborts the start instead of being
+/// lost (or killing brisk and orphaning the init).
+fn recv_or_interrupt(sock: &OwnedFd, buf: &mut [u8]) -> Result<usize> {
+    // SAFETY: sigset_t is plain data initialised by sigemptyset/sigaddset.
+    let stop = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    };
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: sock.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, 100) };
+        if r > 0 {
+            return sync::recv(sock.as_raw_fd(), buf)
+                .map_err(|e| Error::sys("read from the init", e));
+        }
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: valid set and timeout; a null siginfo is allowed.
+        let sig = unsafe { libc::sigtimedwait(&stop, std::ptr::null_mut(), &zero) };
+        if sig > 0 {
+            return Err(Error::State(format!(
+                "interrupted by signal {sig} before the container started"
+            )));
         }
     }
 }
