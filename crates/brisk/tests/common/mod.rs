@@ -15,6 +15,12 @@ pub fn brisk_bin() -> &'static str {
     env!("CARGO_BIN_EXE_brisk")
 }
 
+/// The runtime under test: `$RUNTIME` (e.g. `runc`, to check that a test
+/// tests the spec and not brisk) or the built brisk.
+pub fn runtime_bin() -> String {
+    std::env::var("RUNTIME").unwrap_or_else(|_| brisk_bin().to_string())
+}
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -60,16 +66,27 @@ impl Env {
             .as_array_mut()
             .unwrap()
             .push(mark.into());
+        // An absolute cgroup path, so that no runtime places the container
+        // under the caller's own cgroup.
+        b.config["linux"]["cgroupsPath"] = format!("/{CGROUP_PARENT}/{}-{name}", self.tag()).into();
         b.write();
         b
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(brisk_bin());
+        let mut c = Command::new(runtime_bin());
         c.arg("--root").arg(&self.root).args(args);
         c.env(MARK, self.mark());
         c.stdin(Stdio::null());
         c
+    }
+
+    fn tag(&self) -> String {
+        self.base
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
     }
 
     fn mark(&self) -> String {
@@ -159,6 +176,30 @@ impl Drop for Env {
             let _ = self.brisk(&["delete", "--force", &id]);
         }
         let _ = std::fs::remove_dir_all(&self.base);
+        remove_test_cgroups(&self.tag());
+    }
+}
+
+/// The cgroup parent the tests' containers are placed under.
+pub const CGROUP_PARENT: &str = "brisk-it";
+
+/// Removes the (empty) cgroups this test's containers were given, in every
+/// hierarchy, and the shared parent once it is empty.
+fn remove_test_cgroups(tag: &str) {
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    for h in hierarchies.flatten() {
+        let parent = h.path().join(CGROUP_PARENT);
+        let Ok(children) = std::fs::read_dir(&parent) else {
+            continue;
+        };
+        for c in children.flatten() {
+            if c.file_name().to_string_lossy().starts_with(tag) {
+                let _ = std::fs::remove_dir(c.path());
+            }
+        }
+        let _ = std::fs::remove_dir(&parent);
     }
 }
 
