@@ -15,6 +15,27 @@ mod common;
 mod support;
 
 mod lifecycle;
+mod operations;
+mod root;
+mod mounts;
+mod process;
+mod user;
+mod hostname;
+mod hooks;
+mod config_misc;
+mod namespaces;
+mod idmap;
+mod devices;
+mod cgroups;
+mod sysctl;
+mod seccomp;
+mod propagation;
+mod masked_readonly;
+mod mount_label;
+mod personality;
+mod time_offsets;
+mod runtime_linux;
+mod features;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,18 +45,47 @@ use support::{Status, Test};
 fn all_tests() -> Vec<Test> {
     let mut v = Vec::new();
     v.extend(lifecycle::tests());
+    v.extend(operations::tests());
+    v.extend(root::tests());
+    v.extend(mounts::tests());
+    v.extend(process::tests());
+    v.extend(user::tests());
+    v.extend(hostname::tests());
+    v.extend(hooks::tests());
+    v.extend(config_misc::tests());
+    v.extend(namespaces::tests());
+    v.extend(idmap::tests());
+    v.extend(devices::tests());
+    v.extend(cgroups::tests());
+    v.extend(sysctl::tests());
+    v.extend(seccomp::tests());
+    v.extend(propagation::tests());
+    v.extend(masked_readonly::tests());
+    v.extend(mount_label::tests());
+    v.extend(personality::tests());
+    v.extend(time_offsets::tests());
+    v.extend(runtime_linux::tests());
+    v.extend(features::tests());
     v
 }
 
+/// Every `conformance/expected-failures*.tsv`: `test name<TAB>reason`.
 fn expected_failures() -> BTreeMap<String, String> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/expected-failures.tsv");
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| l.split_once('\t'))
-        .map(|(n, why)| (n.trim().to_string(), why.trim().to_string()))
-        .collect()
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance");
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("expected-failures") && name.ends_with(".tsv")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for l in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+            if let Some((n, why)) = l.split_once('\t') {
+                out.insert(n.trim().to_string(), why.trim().to_string());
+            }
+        }
+    }
+    out
 }
 
 fn main() {
