@@ -379,8 +379,10 @@ fn wait_exit(fd: &OwnedFd, timeout: Duration) -> bool {
     }
 }
 
-/// Removes a container. A created container is killed first (as runc
-/// does); a running one only with `force`.
+/// Removes a stopped container. One that is created or running is an
+/// error (runtime.md, Delete: "not stopped"), unless `force` kills it
+/// first. runc deletes created containers without --force; brisk follows
+/// the spec here (clients use --force for that).
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     let dir = match store.open(id, true) {
         Ok(d) => d,
@@ -395,9 +397,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         Err(e) => return Err(e),
     };
     let status = status_of(&record, &dir);
-    if status == Status::Running && !force {
+    if status != Status::Stopped && !force {
         return Err(Error::State(format!(
-            "cannot delete container {id} that is not stopped: running"
+            "cannot delete container {id} that is not stopped: {status}"
         )));
     }
     if let Some(fd) = pidfd_of(&record)? {

@@ -105,7 +105,7 @@ fn duplicate_id_fails_and_keeps_the_first() {
     assert!(out.stderr.contains("already exists"), "{}", out.stderr);
     assert_eq!(env.state("d")["pid"], first);
     assert_eq!(env.processes().len(), 1);
-    env.brisk(&["delete", "d"]).ok();
+    env.brisk(&["delete", "--force", "d"]).ok();
     env.assert_clean();
 }
 

@@ -69,17 +69,22 @@ fn create_start_state_delete() {
 }
 
 #[test]
-fn delete_of_created_container_kills_it() {
+fn delete_of_created_container_needs_force() {
     let env = Env::new("delete-created");
     let b = env.bundle("b", &["true"]);
     env.brisk(&["create", "-b", b.path(), "c"]).ok();
-    let pid = env.state("c")["pid"].as_i64().unwrap();
-    env.brisk(&["delete", "c"]).ok();
-    assert!(env.processes().is_empty());
+    // The spec: deleting a container that is not stopped is an error and
+    // has no effect (runc deletes it; brisk follows the spec).
+    let out = env.brisk(&["delete", "c"]);
+    assert_ne!(out.code, 0);
     assert!(
-        !std::path::Path::new(&format!("/proc/{pid}/environ")).exists()
-            || env.processes().is_empty()
+        out.stderr.contains("not stopped: created"),
+        "{}",
+        out.stderr
     );
+    assert_eq!(env.status("c"), "created");
+    env.brisk(&["delete", "--force", "c"]).ok();
+    assert!(env.processes().is_empty());
     env.assert_clean();
 }
 
@@ -227,8 +232,8 @@ fn list_shows_containers() {
         .collect();
     assert_eq!(ids, vec!["l1", "l2"]);
     assert_eq!(env.brisk(&["list", "-q"]).ok(), "l1\nl2\n");
-    env.brisk(&["delete", "l1"]).ok();
-    env.brisk(&["delete", "l2"]).ok();
+    env.brisk(&["delete", "--force", "l1"]).ok();
+    env.brisk(&["delete", "--force", "l2"]).ok();
     env.assert_clean();
 }
 
@@ -244,7 +249,7 @@ fn annotations_appear_in_state() {
     let s = env.state("a");
     assert_eq!(s["annotations"]["org.example.a"], "1");
     assert_eq!(s["annotations"]["org.example.b"], "2");
-    env.brisk(&["delete", "a"]).ok();
+    env.brisk(&["delete", "--force", "a"]).ok();
     env.assert_clean();
 }
 
@@ -269,7 +274,7 @@ fn twenty_containers_in_parallel_leave_nothing() {
     assert_eq!(env.processes().len(), 20);
     let threads: Vec<_> = (0..20)
         .map(|i| {
-            let del = env.cmd(&["delete", &format!("p{i}")]);
+            let del = env.cmd(&["delete", "--force", &format!("p{i}")]);
             let dir = env.base.clone();
             std::thread::spawn(move || {
                 let out = common::run_to_files(del, &dir);
@@ -301,6 +306,6 @@ fn concurrent_creates_of_one_id_fail_cleanly() {
         assert!(o.stderr.contains("already exists"), "{}", o.stderr);
     }
     assert_eq!(env.processes().len(), 1);
-    env.brisk(&["delete", "same"]).ok();
+    env.brisk(&["delete", "--force", "same"]).ok();
     env.assert_clean();
 }

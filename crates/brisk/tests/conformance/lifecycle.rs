@@ -8,17 +8,21 @@ use crate::support::Outcome;
 use crate::tests;
 
 tests![
-    state_has_the_required_fields => ["runtime.state.1", "runtime.state.2", "runtime.state.3", "runtime.state.4", "runtime.state.5"],
-    state_of_unknown_container_is_an_error => ["runtime.query-state.1"],
-    create_leaves_the_program_unstarted => ["runtime.create.2", "runtime.lifecycle.1"],
-    create_with_a_duplicate_id_fails => ["runtime.create.1"],
-    start_runs_the_program => ["runtime.start.2"],
-    start_of_a_running_container_fails => ["runtime.start.1"],
-    kill_signals_the_process => ["runtime.kill.2"],
-    kill_of_a_stopped_container_fails => ["runtime.kill.1"],
-    delete_of_a_running_container_fails => ["runtime.delete.1"],
-    delete_removes_the_container => ["runtime.delete.2"],
-    annotations_are_in_the_state => ["runtime.state.6"],
+    state_has_the_required_fields => [
+        "runtime.state.1", "runtime.state.2", "runtime.state.4", "runtime.state.6",
+        "runtime.state.7", "runtime.query-state.3",
+    ],
+    state_of_unknown_container_is_an_error => ["runtime.query-state.2"],
+    create_leaves_the_program_unstarted => ["runtime.create.3", "runtime.create.5", "runtime.lifecycle.3"],
+    create_with_a_duplicate_id_fails => ["runtime.create.2", "runtime.state.3"],
+    start_runs_the_program => ["runtime.start.3", "runtime.lifecycle.13"],
+    start_of_a_running_container_fails => ["runtime.start.2"],
+    kill_signals_the_process => ["runtime.kill.3"],
+    kill_of_a_stopped_container_fails => ["runtime.kill.2"],
+    delete_of_a_running_container_fails => ["runtime.delete.2"],
+    delete_of_a_created_container_fails => ["runtime.delete.2"],
+    delete_removes_the_container => ["runtime.delete.3", "runtime.lifecycle.16"],
+    annotations_are_in_the_state => ["config.annotations.23"],
 ];
 
 fn fields(s: &Value) -> Vec<&str> {
@@ -178,6 +182,25 @@ fn delete_of_a_running_container_fails() -> Outcome {
         "delete of a running container succeeded"
     );
     assert_eq!(env.status("d"), "running");
+    env.brisk(&["delete", "--force", "d"]).ok();
+    env.assert_clean();
+    Ok(())
+}
+
+fn delete_of_a_created_container_fails() -> Outcome {
+    // "not stopped" includes created: the spec wants an error and no effect.
+    let env = Env::new("cf-delete-created");
+    let b = env.bundle("b", &["sleep", "30"]);
+    env.brisk(&["create", "-b", b.path(), "d"]).ok();
+    let pid = env.state("d")["pid"].clone();
+    assert_ne!(
+        env.brisk(&["delete", "d"]).code,
+        0,
+        "delete of a created container succeeded"
+    );
+    let s = env.state("d");
+    assert_eq!(s["status"], "created", "delete changed the container");
+    assert_eq!(s["pid"], pid);
     env.brisk(&["delete", "--force", "d"]).ok();
     env.assert_clean();
     Ok(())
