@@ -25,8 +25,13 @@ def load_results(path):
     return doc["runtime"], by_req
 
 
-def status(results):
+UNTESTABLE = {}
+
+
+def status(results, req_id=None):
     if not results:
+        if req_id in UNTESTABLE:
+            return "not testable from outside: " + UNTESTABLE[req_id]
         return "not covered"
     fails = [r for r in results if r["status"] == "fail"]
     if fails:
@@ -50,6 +55,11 @@ def main():
         sys.exit(__doc__)
     with open("conformance/requirements.tsv", newline="") as f:
         reqs = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    with open("conformance/untestable.tsv") as f:
+        for line in f:
+            if line.strip() and not line.startswith("#"):
+                req_id, why = line.rstrip("\n").split("\t", 1)
+                UNTESTABLE[req_id] = why
     brisk_name, brisk = load_results(sys.argv[1])
     runc = None
     if len(sys.argv) > 2:
@@ -77,7 +87,8 @@ def main():
     w("")
     w("Status: *passes*; *fails because …* (listed in `conformance/expected-failures.tsv`");
     w("with the issue that will fix it); *not applicable here* (the host lacks what the test")
-    w("needs); *not covered* (no test names the requirement yet).")
+    w("needs); *not covered* (no test names the requirement yet); *not testable from outside*")
+    w("(`conformance/untestable.tsv` says why no black-box test can check it).")
     w("A requirement that brisk passes and runc fails is a place where runc and the spec disagree")
     w("(or the test is wrong): those rows say so in the runc column.\n")
 
@@ -99,7 +110,7 @@ def main():
         for r in rows:
             results = brisk.get(r["id"], [])
             tests = ", ".join(sorted({x["name"].split("::", 1)[-1] for x in results})) or "—"
-            line = f"| {r['id']} | {short(r['section'], 40)} | {r['level']} | {short(r['sentence'], 160)} | {tests} | {status(results)} |"
+            line = f"| {r['id']} | {short(r['section'], 40)} | {r['level']} | {short(r['sentence'], 160)} | {tests} | {status(results, r['id'])} |"
             if runc is not None:
                 line += f" {status(runc.get(r['id'], [])) if results else '—'} |"
             w(line)

@@ -7,8 +7,6 @@
 //! state exists yet.
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -22,6 +20,9 @@ pub struct Config {
     pub spec: Spec,
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
+    /// What the CLI should log as warnings (e.g. capabilities this build
+    /// does not know, which the spec says to skip with a warning).
+    pub warnings: Vec<String>,
 }
 
 /// Reads `config_path` (by default `<bundle>/config.json`).
@@ -31,8 +32,19 @@ pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
         Some(p) => p.to_path_buf(),
         None => bundle.join("config.json"),
     };
-    let file = File::open(&path).map_err(|e| Error::path("config", &path, e))?;
-    let spec = parse(BufReader::new(file)).map_err(|source| Error::ConfigParse {
+    let data = std::fs::read(&path).map_err(|e| Error::path("config", &path, e))?;
+    let mut warnings = Vec::new();
+    let spec = match parse(data.as_slice()) {
+        Ok(spec) => Ok(spec),
+        // Rare path: drop capability names the runtime cannot map, with a
+        // warning (config.md, Linux process: "MUST log a warning"), and
+        // parse again.
+        Err(e) if e.to_string().contains("process.capabilities") => {
+            parse_skipping_unknown_caps(&data, &mut warnings)
+        }
+        Err(e) => Err(e),
+    }
+    .map_err(|source| Error::ConfigParse {
         path: path.clone(),
         source,
     })?;
@@ -42,7 +54,36 @@ pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
         spec,
         bundle,
         rootfs,
+        warnings,
     })
+}
+
+fn parse_skipping_unknown_caps(
+    data: &[u8],
+    warnings: &mut Vec<String>,
+) -> std::result::Result<Spec, serde_json::Error> {
+    let mut v: serde_json::Value = serde_json::from_slice(data)?;
+    if let Some(sets) = v
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    {
+        for (set, caps) in sets.iter_mut() {
+            if let Some(list) = caps.as_array_mut() {
+                list.retain(|c| {
+                    let known = c
+                        .as_str()
+                        .is_some_and(|s| crate::process::caps::NAMES.contains(&s));
+                    if !known {
+                        warnings.push(format!(
+                            "process.capabilities.{set}: unknown capability {c}, skipped"
+                        ));
+                    }
+                    known
+                });
+            }
+        }
+    }
+    parse(v.to_string().as_bytes())
 }
 
 /// Parses a config, naming the JSON path of the first error.
@@ -140,12 +181,21 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
 
+    // A relative mount destination is relative to "/" (config.md, Mounts).
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if !m.destination().is_absolute() {
-            return Err(Error::invalid(
-                format!("mounts[{i}].destination"),
-                format!("{:?} is not an absolute path", m.destination()),
-            ));
+        if m.destination().as_os_str().is_empty() {
+            return Err(Error::invalid(format!("mounts[{i}].destination"), "empty"));
+        }
+    }
+    if !is_semver(spec.version()) {
+        return Err(Error::invalid(
+            "ociVersion",
+            format!("{:?} is not a SemVer 2.0.0 version", spec.version()),
+        ));
+    }
+    if let Some(a) = spec.annotations() {
+        if a.contains_key("") {
+            return Err(Error::invalid("annotations", "keys must not be empty"));
         }
     }
 
@@ -211,10 +261,10 @@ pub fn validate(spec: &Spec) -> Result<()> {
                 "a new user namespace needs gid mappings",
             ));
         }
-    } else if has_maps {
+    } else if has_maps && !has(LinuxNamespaceType::User) {
         return Err(Error::invalid(
             "linux.uidMappings",
-            "id mappings are given but no new user namespace is created",
+            "id mappings are given but no user namespace is configured",
         ));
     }
     if let Some(offsets) = linux.time_offsets() {
@@ -254,6 +304,32 @@ pub fn validate(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// SemVer 2.0.0: MAJOR.MINOR.PATCH, optional -prerelease and +build.
+pub fn is_semver(v: &str) -> bool {
+    let (core, rest) = match v.find(['-', '+']) {
+        Some(i) => (&v[..i], &v[i..]),
+        None => (v, ""),
+    };
+    let nums: Vec<&str> = core.split('.').collect();
+    let num_ok = |n: &&str| {
+        !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && (n.len() == 1 || !n.starts_with('0'))
+    };
+    let ident_ok = |s: &str| {
+        s.split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    };
+    let (pre, build) = match rest.split_once('+') {
+        Some((pre, build)) => (pre, Some(build)),
+        None => (rest, None),
+    };
+    nums.len() == 3
+        && nums.iter().all(num_ok)
+        && (pre.is_empty() || pre.strip_prefix('-').is_some_and(ident_ok))
+        && build.is_none_or(ident_ok)
+}
+
 /// Fields brisk reads but does not apply yet, so the CLI can warn instead
 /// of ignoring them silently.
 pub fn ignored_fields(spec: &Spec) -> Vec<&'static str> {
@@ -270,12 +346,6 @@ pub fn ignored_fields(spec: &Spec) -> Vec<&'static str> {
         }
         if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) {
             out.push("process.selinuxLabel");
-        }
-        if p.io_priority().is_some() {
-            out.push("process.ioPriority");
-        }
-        if p.scheduler().is_some() {
-            out.push("process.scheduler");
         }
     }
     if spec
@@ -309,6 +379,32 @@ pub fn ignored_fields(spec: &Spec) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn semver() {
+        for v in [
+            "1.0.0",
+            "1.2.0",
+            "1.0.2-dev",
+            "1.3.0-rc.1+build.5",
+            "10.20.30",
+        ] {
+            assert!(is_semver(v), "{v}");
+        }
+        for v in [
+            "",
+            "1.0",
+            "1",
+            "01.0.0",
+            "1.0.0-",
+            "1.0.0+",
+            "v1.0.0",
+            "not-a-version",
+            "1.0.x",
+        ] {
+            assert!(!is_semver(v), "{v}");
+        }
+    }
 
     fn minimal() -> serde_json::Value {
         serde_json::json!({
@@ -398,8 +494,13 @@ mod tests {
                 "process.oomScoreAdj",
             ),
             (
-                |v| v["mounts"] = serde_json::json!([{"destination": "proc", "type": "proc"}]),
+                |v| v["mounts"] = serde_json::json!([{"destination": "", "type": "proc"}]),
                 "mounts[0].destination",
+            ),
+            (|v| v["ociVersion"] = serde_json::json!("1.0"), "ociVersion"),
+            (
+                |v| v["annotations"] = serde_json::json!({"": "x"}),
+                "annotations",
             ),
         ];
         for (mutate, field) in cases {

@@ -34,8 +34,9 @@ pub struct CreateOptions {
 pub struct Created {
     pub init: Init,
     pub record: Record,
-    /// Config fields present but not applied by this version.
-    pub ignored_fields: Vec<&'static str>,
+    /// Warnings to log: config fields present but not applied by this
+    /// version, capabilities skipped.
+    pub warnings: Vec<String>,
     dir: ContainerDir,
 }
 
@@ -86,7 +87,16 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         Ok((init, record)) => Ok(Created {
             init,
             record,
-            ignored_fields: config::ignored_fields(&config.spec),
+            warnings: config
+                .warnings
+                .iter()
+                .cloned()
+                .chain(
+                    config::ignored_fields(&config.spec)
+                        .into_iter()
+                        .map(|f| format!("{f} is not applied by this version of brisk")),
+                )
+                .collect(),
             dir,
         }),
         Err(e) => {

@@ -8,7 +8,7 @@ use crate::container::OCI_VERSION;
 use crate::process::caps;
 
 /// Mount options `rootfs::options` understands.
-pub const MOUNT_OPTIONS: [&str; 37] = [
+pub const MOUNT_OPTIONS: [&str; 39] = [
     "async",
     "atime",
     "bind",
@@ -20,10 +20,12 @@ pub const MOUNT_OPTIONS: [&str; 37] = [
     "lazytime",
     "loud",
     "mand",
+    "iversion",
     "noatime",
     "nodev",
     "nodiratime",
     "noexec",
+    "noiversion",
     "nolazytime",
     "nomand",
     "norelatime",

@@ -77,8 +77,8 @@ pub fn run(cli: Cli) -> Result<i32> {
 }
 
 fn warn_ignored(created: &container::Created) {
-    for field in &created.ignored_fields {
-        logging::warn(&format!("{field} is not applied by this version of brisk"));
+    for w in &created.warnings {
+        logging::warn(w);
     }
 }
 

@@ -115,11 +115,8 @@ fn semantic_errors_name_the_field() {
     let cases: Vec<(&str, serde_json::Value, &str)> = vec![
         ("/process/cwd", json!("relative"), "process.cwd"),
         ("/process/args", json!([]), "process.args"),
-        (
-            "/mounts/0/destination",
-            json!("proc"),
-            "mounts[0].destination",
-        ),
+        ("/mounts/0/destination", json!(""), "mounts[0].destination"),
+        ("/ociVersion", json!("not-a-version"), "ociVersion"),
         (
             "/linux/uidMappings",
             json!([{"containerID": 0, "hostID": 1000, "size": 1}]),

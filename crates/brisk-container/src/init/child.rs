@@ -116,6 +116,17 @@ fn setup(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
             request_id_maps(sync_fd)?;
         }
     }
+    if ns.joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER) {
+        // In a joined user namespace our host ids are likely unmapped (and
+        // every file we create would fail with EOVERFLOW): become its root
+        // when it maps 0, as runc does; otherwise stay as we are.
+        // SAFETY: plain system calls with integer ids; failure is handled.
+        unsafe {
+            if libc::setresgid(0, 0, 0) == 0 {
+                libc::setresuid(0, 0, 0);
+            }
+        }
+    }
     if ns.become_root {
         // SAFETY: plain system calls with integer ids.
         if unsafe { libc::setresgid(0, 0, 0) } < 0 || unsafe { libc::setresuid(0, 0, 0) } < 0 {
@@ -181,6 +192,7 @@ fn setup(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
         };
         Failure::with("set process.rlimits", r.name, e)
     })?;
+    process::apply_scheduling(&plan.process).map_err(|(step, e)| Failure::new(step, e))?;
     set_identity(plan)?;
     rustix::process::chdir(plan.process.cwd.as_c_str())
         .map_err(|e| Failure::with("chdir to process.cwd", &plan.process.cwd, e.into()))?;

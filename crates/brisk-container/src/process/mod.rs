@@ -67,6 +67,10 @@ pub struct ProcessPlan {
     pub no_new_privs: bool,
     pub caps: Option<caps::CapSets>,
     pub oom_score_adj: Option<Vec<u8>>,
+    /// `process.scheduler`: (policy, static priority, nice).
+    pub scheduler: Option<(libc::c_int, libc::c_int, Option<libc::c_int>)>,
+    /// `process.ioPriority` as the ioprio_set value (class << 13 | level).
+    pub io_priority: Option<libc::c_int>,
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -119,7 +123,73 @@ pub fn plan(p: &Process) -> Result<ProcessPlan> {
         no_new_privs: p.no_new_privileges().unwrap_or(false),
         caps: p.capabilities().as_ref().map(caps::plan).transpose()?,
         oom_score_adj: p.oom_score_adj().map(|v| v.to_string().into_bytes()),
+        scheduler: p.scheduler().as_ref().map(scheduler).transpose()?,
+        io_priority: p.io_priority().as_ref().map(io_priority).transpose()?,
     })
+}
+
+fn scheduler(
+    s: &oci_spec::runtime::Scheduler,
+) -> Result<(libc::c_int, libc::c_int, Option<libc::c_int>)> {
+    use oci_spec::runtime::LinuxSchedulerPolicy::*;
+    let policy = match s.policy() {
+        SchedOther => libc::SCHED_OTHER,
+        SchedFifo => libc::SCHED_FIFO,
+        SchedRr => libc::SCHED_RR,
+        SchedBatch => libc::SCHED_BATCH,
+        SchedIdle => libc::SCHED_IDLE,
+        other => {
+            return Err(Error::Unsupported(format!(
+                "process.scheduler.policy {other:?}"
+            )))
+        }
+    };
+    Ok((policy, s.priority().unwrap_or(0), *s.nice()))
+}
+
+fn io_priority(p: &oci_spec::runtime::LinuxIOPriority) -> Result<libc::c_int> {
+    use oci_spec::runtime::IOPriorityClass::*;
+    let class = match p.class() {
+        IoprioClassRt => 1,
+        IoprioClassBe => 2,
+        IoprioClassIdle => 3,
+    };
+    let level = p.priority();
+    if !(0..=7).contains(&level) {
+        return Err(Error::invalid(
+            "process.ioPriority.priority",
+            format!("{level} is outside 0..7"),
+        ));
+    }
+    Ok((class << 13) | level as libc::c_int)
+}
+
+/// `process.scheduler` and `process.ioPriority`, in the init.
+pub fn apply_scheduling(plan: &ProcessPlan) -> Result<(), (&'static str, io::Error)> {
+    if let Some((policy, priority, nice)) = plan.scheduler {
+        if let Some(n) = nice {
+            // SAFETY: setpriority with integer arguments.
+            if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, n) } < 0 {
+                return Err(("set process.scheduler.nice", io::Error::last_os_error()));
+            }
+        }
+        let param = libc::sched_param {
+            sched_priority: priority,
+        };
+        // SAFETY: param is a valid sched_param.
+        if unsafe { libc::sched_setscheduler(0, policy, &param) } < 0 {
+            return Err(("set process.scheduler", io::Error::last_os_error()));
+        }
+    }
+    if let Some(value) = plan.io_priority {
+        const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+        // SAFETY: ioprio_set takes integers only.
+        let r = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
+        if r < 0 {
+            return Err(("set process.ioPriority", io::Error::last_os_error()));
+        }
+    }
+    Ok(())
 }
 
 /// The paths execve tries for `arg0`, in order.

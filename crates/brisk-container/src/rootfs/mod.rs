@@ -32,7 +32,9 @@ pub struct RootfsPlan {
     /// Propagation of `/` before anything else (`rootfsPropagation`, default
     /// rslave like runc).
     pub propagation: libc::c_ulong,
-    /// With shared propagation: the mount holding the rootfs, made private
+    /// Unless propagation is recursively slave or private: the mount
+    /// holding the rootfs, made private (and the propagation applied to
+    /// the new root after pivot_root).
     /// so that pivot_root is allowed and no container mount reaches the
     /// host through it.
     pub parent_mount: Option<CString>,
@@ -76,7 +78,12 @@ pub fn plan(
     // As runc: the default devices are made unless /dev is bound from
     // elsewhere (then it already has its devices).
     let default_devices = !mounts.iter().any(|m| m.dest.as_bytes() == b"dev" && m.bind);
-    let parent_mount = if propagation & libc::MS_SHARED != 0 {
+    // Unless every mount ends up recursively slave or private, the mount
+    // holding the rootfs may still be shared: pivot_root refuses that, and
+    // our mounts would propagate to the host through it.
+    let recursive_non_shared =
+        propagation & libc::MS_REC != 0 && propagation & (libc::MS_SLAVE | libc::MS_PRIVATE) != 0;
+    let parent_mount = if !recursive_non_shared {
         Some(cstring(
             "root.path",
             mount_point_of(rootfs)?.as_os_str().as_encoded_bytes(),
@@ -167,11 +174,25 @@ pub(crate) fn cstring(field: &str, bytes: &[u8]) -> Result<CString> {
 /// configured propagation, binds the rootfs onto itself, does every mount
 /// and the default devices. Returns an fd of the new root.
 pub fn prepare(plan: &RootfsPlan) -> Result<OwnedFd, Failure<'_>> {
-    sys::mount(None, c"/", None, plan.propagation, None)
+    // An unbindable / could not be bound; it is applied after pivot_root.
+    let before = if plan.propagation & libc::MS_UNBINDABLE != 0 {
+        libc::MS_PRIVATE | (plan.propagation & libc::MS_REC)
+    } else {
+        plan.propagation
+    };
+    sys::mount(None, c"/", None, before, None)
         .map_err(|e| Failure::new("set linux.rootfsPropagation on /", e))?;
     if let Some(parent) = &plan.parent_mount {
-        sys::mount(None, parent, None, libc::MS_PRIVATE, None)
-            .map_err(|e| Failure::with("make the rootfs's parent mount private", parent, e))?;
+        // Slave (not private) unless private was asked for: a slave still
+        // receives the host's mounts, as rootfsPropagation "slave" means,
+        // and is no longer shared, as pivot_root requires.
+        let flag = if plan.propagation & (libc::MS_PRIVATE | libc::MS_UNBINDABLE) != 0 {
+            libc::MS_PRIVATE
+        } else {
+            libc::MS_SLAVE
+        };
+        sys::mount(None, parent, None, flag, None)
+            .map_err(|e| Failure::with("make the rootfs's parent mount non-shared", parent, e))?;
     }
     sys::mount(
         Some(&plan.path),
@@ -207,10 +228,21 @@ pub fn enter(plan: &RootfsPlan, root: OwnedFd) -> Result<(), Failure<'_>> {
             .map_err(|e| Failure::new("move the rootfs onto /", e))?;
         rustix::process::chroot(c".").map_err(|e| Failure::new("chroot", e.into()))?;
     } else {
+        let old_root = rustix::fs::open(
+            c"/",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Failure::new("open the old root", e.into()))?;
         rustix::process::pivot_root(c".", c".")
             .map_err(|e| Failure::new("pivot_root", e.into()))?;
-        // The old root is now stacked under the new one: keep our unmount
-        // from propagating to the host, then detach it.
+        // The old root is now stacked on the new one. Work on it from its
+        // own directory: "." from the new root's directory would make the
+        // container's own mounts slaves (losing `shared` options).
+        rustix::process::fchdir(&old_root)
+            .map_err(|e| Failure::new("chdir to the old root", e.into()))?;
+        drop(old_root);
+        // Keep our unmount from propagating to the host, then detach it.
         sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)
             .map_err(|e| Failure::new("make the old root a slave", e))?;
         rustix::mount::unmount(c".", rustix::mount::UnmountFlags::DETACH)

@@ -26,6 +26,9 @@ impl MountOptions {
     }
 }
 
+/// MS_I_VERSION (not in every libc).
+const MS_I_VERSION: c_ulong = 1 << 23;
+
 enum Opt {
     Set(c_ulong),
     Clear(c_ulong),
@@ -59,6 +62,8 @@ fn lookup(name: &str) -> Option<Opt> {
         "strictatime" => Set(libc::MS_STRICTATIME),
         "nostrictatime" => Clear(libc::MS_STRICTATIME),
         "lazytime" => Set(libc::MS_LAZYTIME),
+        "iversion" => Set(MS_I_VERSION),
+        "noiversion" => Clear(MS_I_VERSION),
         "nolazytime" => Clear(libc::MS_LAZYTIME),
         "silent" => Set(libc::MS_SILENT),
         "loud" => Clear(libc::MS_SILENT),

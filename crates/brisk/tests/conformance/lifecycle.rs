@@ -17,7 +17,7 @@ tests![
     create_with_a_duplicate_id_fails => ["runtime.create.2", "runtime.state.3"],
     start_runs_the_program => ["runtime.start.3", "runtime.lifecycle.13"],
     start_of_a_running_container_fails => ["runtime.start.2"],
-    kill_signals_the_process => ["runtime.kill.3"],
+    kill_signals_the_process => ["runtime.kill.3", "runtime.operations.1"],
     kill_of_a_stopped_container_fails => ["runtime.kill.2"],
     delete_of_a_running_container_fails => ["runtime.delete.2"],
     delete_of_a_created_container_fails => ["runtime.delete.2"],

@@ -14,28 +14,28 @@
 mod common;
 mod support;
 
-mod lifecycle;
-mod operations;
-mod root;
-mod mounts;
-mod process;
-mod user;
-mod hostname;
-mod hooks;
-mod config_misc;
-mod namespaces;
-mod idmap;
-mod devices;
 mod cgroups;
-mod sysctl;
-mod seccomp;
-mod propagation;
+mod config_misc;
+mod devices;
+mod features;
+mod hooks;
+mod hostname;
+mod idmap;
+mod lifecycle;
 mod masked_readonly;
 mod mount_label;
+mod mounts;
+mod namespaces;
+mod operations;
 mod personality;
-mod time_offsets;
+mod process;
+mod propagation;
+mod root;
 mod runtime_linux;
-mod features;
+mod seccomp;
+mod sysctl;
+mod time_offsets;
+mod user;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -79,7 +79,10 @@ fn expected_failures() -> BTreeMap<String, String> {
             continue;
         }
         let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-        for l in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        for l in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        {
             if let Some((n, why)) = l.split_once('\t') {
                 out.insert(n.trim().to_string(), why.trim().to_string());
             }

@@ -1,5 +1,190 @@
-//! (to be written)
+//! config-linux.md, Namespaces: each configured type is new, a `path`
+//! is joined, an unlisted type is inherited from the runtime, and the
+//! errors the spec requires (wrong type behind a path, duplicates, a
+//! relative path). Observed from the host through /proc/<pid>/ns.
 
+use serde_json::json;
+
+use crate::common::{ns_of, Bundle, Env, Out};
+use crate::support::Outcome;
 use crate::tests;
 
-tests![];
+tests![
+    each_configured_namespace_is_new => ["config-linux.namespaces.2", "config-linux.namespaces.6"],
+    unlisted_namespaces_are_inherited => ["config-linux.namespaces.7"],
+    joins_namespaces_by_path => ["config-linux.namespaces.4"],
+    path_of_another_namespace_type_is_an_error => ["config-linux.namespaces.5"],
+    path_that_is_no_namespace_is_an_error => ["config-linux.namespaces.5"],
+    relative_namespace_path_is_an_error => [
+        "config-linux.namespaces.3", "config.valid-values.1",
+    ],
+    duplicate_namespace_types_are_an_error => ["config-linux.namespaces.8"],
+    namespace_without_type_is_an_error => ["config-linux.namespaces.1", "config.valid-values.1"],
+    unknown_namespace_type_is_an_error => ["config-linux.namespaces.1", "config.valid-values.1"],
+];
+
+/// Runs `sh -c script` in the bundle with `run` and returns the output.
+pub fn run_sh(env: &Env, b: &mut Bundle, id: &str, script: &str) -> Out {
+    b.set("/process/args", json!(["sh", "-c", script]));
+    env.brisk(&["run", "-b", b.path(), id])
+}
+
+/// `create`s the container and returns its pid (as the runtime sees it).
+pub fn create(env: &Env, b: &Bundle, id: &str) -> String {
+    env.brisk(&["create", "-b", b.path(), id]).ok();
+    let pid = env.state(id)["pid"].as_i64().unwrap();
+    assert!(pid > 0, "created container {id} has no pid");
+    pid.to_string()
+}
+
+/// Asserts that `create` fails, then that nothing was left behind.
+pub fn assert_rejected(env: &Env, b: &Bundle, id: &str, what: &str) {
+    let out = env.brisk(&["create", "-b", b.path(), id]);
+    if out.code == 0 {
+        env.brisk(&["delete", "--force", id]);
+        panic!("{what} was accepted");
+    }
+    env.assert_clean();
+}
+
+const KINDS: [(&str, &str); 6] = [
+    ("pid", "pid"),
+    ("network", "net"),
+    ("ipc", "ipc"),
+    ("uts", "uts"),
+    ("mount", "mnt"),
+    ("cgroup", "cgroup"),
+];
+
+fn each_configured_namespace_is_new() -> Outcome {
+    let env = Env::new("cf-ns-new");
+    let mut b = env.bundle("b", &["sleep", "30"]);
+    b.add_namespace("cgroup", None);
+    let pid = create(&env, &b, "n");
+    for (typ, file) in KINDS {
+        assert_ne!(
+            ns_of(&pid, file),
+            ns_of("self", file),
+            "the {typ} namespace is the runtime's"
+        );
+    }
+    env.brisk(&["delete", "--force", "n"]).ok();
+    env.assert_clean();
+    Ok(())
+}
+
+fn unlisted_namespaces_are_inherited() -> Outcome {
+    let env = Env::new("cf-ns-inherit");
+    let mut b = env.bundle("b", &["sleep", "30"]);
+    b.set("/linux/namespaces", json!([{"type": "mount"}]));
+    b.remove("/hostname");
+    let pid = create(&env, &b, "i");
+    for (typ, file) in KINDS.iter().filter(|k| k.0 != "mount") {
+        assert_eq!(
+            ns_of(&pid, file),
+            ns_of("self", file),
+            "the {typ} namespace is not the runtime's"
+        );
+    }
+    for file in ["user", "time"] {
+        assert_eq!(ns_of(&pid, file), ns_of("self", file), "{file} namespace");
+    }
+    env.brisk(&["delete", "--force", "i"]).ok();
+    env.assert_clean();
+    Ok(())
+}
+
+fn joins_namespaces_by_path() -> Outcome {
+    let env = Env::new("cf-ns-join");
+    let mut holder = env.bundle("holder", &["sleep", "30"]);
+    holder.add_namespace("cgroup", None);
+    let hpid = create(&env, &holder, "holder");
+    let mut b = env.bundle("b", &["sleep", "30"]);
+    for (typ, file) in KINDS.iter().filter(|k| k.0 != "mount") {
+        b.add_namespace(typ, Some(&format!("/proc/{hpid}/ns/{file}")));
+    }
+    let pid = create(&env, &b, "joiner");
+    for (typ, file) in KINDS.iter().filter(|k| k.0 != "mount") {
+        assert_eq!(
+            ns_of(&pid, file),
+            ns_of(&hpid, file),
+            "the {typ} namespace was not joined"
+        );
+    }
+    // The mount namespace, listed without a path, is still a new one.
+    assert_ne!(ns_of(&pid, "mnt"), ns_of(&hpid, "mnt"));
+    env.brisk(&["delete", "--force", "joiner"]).ok();
+    env.brisk(&["delete", "--force", "holder"]).ok();
+    env.assert_clean();
+    Ok(())
+}
+
+fn path_of_another_namespace_type_is_an_error() -> Outcome {
+    let env = Env::new("cf-ns-wrongtype");
+    let holder = env.bundle("holder", &["sleep", "30"]);
+    let hpid = create(&env, &holder, "holder");
+    let mut b = env.bundle("b", &["true"]);
+    // A uts namespace given as the network namespace.
+    b.add_namespace("network", Some(&format!("/proc/{hpid}/ns/uts")));
+    let out = env.brisk(&["create", "-b", b.path(), "w"]);
+    let created = out.code == 0;
+    env.brisk(&["delete", "--force", "w"]);
+    env.brisk(&["delete", "--force", "holder"]).ok();
+    assert!(!created, "a uts namespace was accepted as the network one");
+    env.assert_clean();
+    Ok(())
+}
+
+fn path_that_is_no_namespace_is_an_error() -> Outcome {
+    let env = Env::new("cf-ns-notns");
+    let mut b = env.bundle("b", &["true"]);
+    let file = env.base.join("not-a-namespace");
+    std::fs::write(&file, "").unwrap();
+    b.add_namespace("ipc", Some(file.to_str().unwrap()));
+    assert_rejected(&env, &b, "x", "a regular file as the ipc namespace");
+    Ok(())
+}
+
+fn relative_namespace_path_is_an_error() -> Outcome {
+    let env = Env::new("cf-ns-relative");
+    let mut b = env.bundle("b", &["true"]);
+    // Relative to the runtime's cwd or the bundle it would name a real
+    // namespace; the spec allows only absolute paths.
+    b.add_namespace("ipc", Some("proc/self/ns/ipc"));
+    std::fs::create_dir_all(b.dir.join("proc/self/ns")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/ns/ipc", b.dir.join("proc/self/ns/ipc")).unwrap();
+    assert_rejected(&env, &b, "r", "a relative namespace path");
+    Ok(())
+}
+
+fn duplicate_namespace_types_are_an_error() -> Outcome {
+    let env = Env::new("cf-ns-dup");
+    let mut b = env.bundle("b", &["true"]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "ipc"}));
+    b.write();
+    assert_rejected(&env, &b, "d", "a duplicated ipc namespace");
+    Ok(())
+}
+
+fn namespace_without_type_is_an_error() -> Outcome {
+    let env = Env::new("cf-ns-notype");
+    let mut b = env.bundle("b", &["true"]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"path": "/proc/1/ns/cgroup"}));
+    b.write();
+    assert_rejected(&env, &b, "t", "a namespace without a type");
+    Ok(())
+}
+
+fn unknown_namespace_type_is_an_error() -> Outcome {
+    let env = Env::new("cf-ns-unknown");
+    let mut b = env.bundle("b", &["true"]);
+    b.add_namespace("mystery", None);
+    assert_rejected(&env, &b, "u", "namespace type \"mystery\"");
+    Ok(())
+}
