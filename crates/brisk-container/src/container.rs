@@ -250,11 +250,6 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
                 "cannot start a container that has stopped".into(),
             ))
         }
-        Status::Creating => {
-            return Err(Error::State(
-                "cannot start a container that is being created".into(),
-            ))
-        }
     }
     let fifo = dir.fifo_path();
     let fd = rustix::fs::open(
@@ -281,22 +276,26 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
 /// A handle on the init that cannot hit a recycled pid: the pidfd is
 /// opened, then the start time checked.
 fn pidfd_of(record: &Record) -> Result<Option<OwnedFd>> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, record.pid, 0) };
-    if fd < 0 {
-        let e = io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::ESRCH) => Ok(None),
-            _ => Err(Error::sys("pidfd_open", e)),
-        };
-    }
-    // SAFETY: fd is a new pidfd owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let fd = match pidfd_open(record.pid) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(None),
+        Err(e) => return Err(Error::sys("pidfd_open", e)),
+    };
     if status::is_alive(record.pid, record.pid_start_time) {
         Ok(Some(fd))
     } else {
         Ok(None)
     }
+}
+
+fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a new pidfd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 fn pidfd_signal(fd: &OwnedFd, sig: libc::c_int) -> io::Result<()> {
@@ -338,13 +337,7 @@ fn signal_pid_namespace(record: &Record, sig: libc::c_int) -> Result<()> {
         }
         // Open a pidfd first and check the namespace after, so a pid
         // recycled since the scan is never signalled.
-        // SAFETY: pidfd_open takes integers and returns a new fd.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        if fd < 0 {
-            continue;
-        }
-        // SAFETY: fd is a new pidfd owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let Ok(fd) = pidfd_open(pid) else { continue };
         if std::fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|n| n == ns) {
             let _ = pidfd_signal(&fd, sig);
         }
@@ -439,15 +432,7 @@ pub fn remove_state(store: &Store, id: &str) -> Result<()> {
 /// For `run`: waits for our own child, the init, and returns its exit code
 /// (128+N when killed by signal N). Forwards the blocked signals meanwhile.
 pub fn wait_forwarding_signals(init: &Init) -> Result<i32> {
-    // SAFETY: sigset_t is plain data, initialised by sigemptyset/sigaddset.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in init::FORWARDED.iter().chain(&[libc::SIGCHLD]) {
-            libc::sigaddset(&mut set, *s);
-        }
-        set
-    };
+    let set = init::forwarded_set();
     loop {
         let mut status = 0;
         // SAFETY: waitpid on our own child with a valid status pointer.

@@ -19,7 +19,7 @@ use crate::namespaces::{self, NamespacePlan};
 use crate::process::{self, ProcessPlan};
 use crate::rootfs::{self, cstring, RootfsPlan};
 
-pub use spawn::{spawn, Init, FORWARDED};
+pub use spawn::{forwarded_set, spawn, Init};
 
 /// A failed step in the init process, sent to the parent as text. It
 /// borrows from the plan so that failing needs no allocation until the
@@ -111,10 +111,8 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
         .collect();
     keys.sort();
     for (key, value) in keys {
+        // config::validate has checked the name.
         let field = format!("linux.sysctl.{key}");
-        if key.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
-            return Err(Error::invalid(field, "not a valid sysctl name"));
-        }
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         sysctls.push((
             cstring(&field, path.as_bytes())?,

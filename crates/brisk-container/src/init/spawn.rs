@@ -32,8 +32,6 @@ pub const FORWARDED: [libc::c_int; 11] = [
 pub struct Init {
     pub pid: libc::pid_t,
     sync: OwnedFd,
-    /// The parent's signal mask before the clone.
-    pub old_sigmask: libc::sigset_t,
 }
 
 impl Init {
@@ -87,15 +85,32 @@ fn reap(pid: libc::pid_t) -> Option<libc::c_int> {
     }
 }
 
-fn block_signals() -> libc::sigset_t {
+/// A signal set holding `signals`.
+pub fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for s in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
+        for s in signals {
             libc::sigaddset(&mut set, *s);
         }
+        set
+    }
+}
+
+/// The forwarded signals and SIGCHLD: what `run` blocks and waits for.
+pub fn forwarded_set() -> libc::sigset_t {
+    let mut set = sigset(&FORWARDED);
+    // SAFETY: set was initialised by sigset.
+    unsafe { libc::sigaddset(&mut set, libc::SIGCHLD) };
+    set
+}
+
+fn block_signals() -> libc::sigset_t {
+    let set = forwarded_set();
+    // SAFETY: both sets are valid; the old mask is written into `old`.
+    unsafe {
+        let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
         old
     }
@@ -133,7 +148,6 @@ pub fn spawn(plan: &Plan) -> Result<Init> {
     let init = Init {
         pid,
         sync: parent_end,
-        old_sigmask,
     };
     let mut buf = [0u8; sync::MAX_MSG];
     loop {
@@ -177,15 +191,7 @@ pub fn spawn(plan: &Plan) -> Result<Init> {
 /// arrives meanwhile is noticed here and aborts the start instead of being
 /// lost (or killing brisk and orphaning the init).
 fn recv_or_interrupt(sock: &OwnedFd, buf: &mut [u8]) -> Result<usize> {
-    // SAFETY: sigset_t is plain data initialised by sigemptyset/sigaddset.
-    let stop = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
-            libc::sigaddset(&mut set, s);
-        }
-        set
-    };
+    let stop = sigset(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT]);
     loop {
         let mut pfd = libc::pollfd {
             fd: sock.as_raw_fd(),

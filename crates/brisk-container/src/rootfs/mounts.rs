@@ -155,8 +155,13 @@ fn cgroup_kind(bind: bool) -> Result<Kind> {
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
     let st = rustix::fs::statfs("/sys/fs/cgroup")
         .map_err(|e| Error::path("cgroup mount", "/sys/fs/cgroup", e))?;
-    let own = std::fs::read_to_string("/proc/self/cgroup")
-        .map_err(|e| Error::path("cgroup mount", "/proc/self/cgroup", e))?;
+    // Only a bind needs to know where the init's cgroups are.
+    let own = if bind {
+        std::fs::read_to_string("/proc/self/cgroup")
+            .map_err(|e| Error::path("cgroup mount", "/proc/self/cgroup", e))?
+    } else {
+        String::new()
+    };
     // (controllers, path) of each hierarchy this process is in.
     let own: Vec<(&str, &str)> = own
         .lines()
