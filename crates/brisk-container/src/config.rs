@@ -348,14 +348,6 @@ pub fn ignored_fields(spec: &Spec) -> Vec<&'static str> {
             out.push("process.selinuxLabel");
         }
     }
-    if spec
-        .mounts()
-        .iter()
-        .flatten()
-        .any(|m| m.uid_mappings().is_some() || m.gid_mappings().is_some())
-    {
-        out.push("mounts[].uidMappings/gidMappings");
-    }
     if let Some(l) = spec.linux() {
         if l.resources().is_some() {
             out.push("linux.resources");

@@ -8,7 +8,7 @@ use crate::container::OCI_VERSION;
 use crate::process::caps;
 
 /// Mount options `rootfs::options` understands.
-pub const MOUNT_OPTIONS: [&str; 39] = [
+pub const MOUNT_OPTIONS: &[&str] = &[
     "async",
     "atime",
     "bind",
@@ -48,10 +48,32 @@ pub const MOUNT_OPTIONS: [&str; 39] = [
     "suid",
     "sync",
     "unbindable",
+    "nosymfollow",
+    "symfollow",
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnodiratime",
+    "rdiratime",
+    "rrelatime",
+    "rnorelatime",
+    "ratime",
+    "rnoatime",
+    "rstrictatime",
+    "rnostrictatime",
+    "rnosymfollow",
+    "rsymfollow",
+    "idmap",
+    "ridmap",
 ];
 
 pub fn document() -> Value {
-    let mut opts: Vec<&str> = MOUNT_OPTIONS.iter().copied().collect();
+    let mut opts: Vec<&str> = MOUNT_OPTIONS.to_vec();
     opts.sort_unstable();
     json!({
         "ociVersionMin": "1.0.0",
@@ -66,7 +88,7 @@ pub fn document() -> Value {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {
             "org.brisk.version": env!("CARGO_PKG_VERSION")

@@ -225,6 +225,72 @@ pub fn write_file(path: &CStr, data: &[u8]) -> io::Result<()> {
     res
 }
 
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct MountAttr {
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    pub propagation: u64,
+    pub userns_fd: u64,
+}
+
+/// mount_setattr(2) on `fd` itself (AT_EMPTY_PATH), and on every mount
+/// below it with `recursive`.
+pub fn mount_setattr(fd: RawFd, recursive: bool, attr: &MountAttr) -> io::Result<()> {
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: an empty C string path, a valid mount_attr of the size
+    // passed; the kernel only reads it.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            flags as libc::c_uint,
+            attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    cvt(ret).map(drop)
+}
+
+/// open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at
+/// `path` (and its submounts with `recursive`), close-on-exec.
+pub fn open_tree_clone(path: &CStr, recursive: bool) -> io::Result<std::os::fd::OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let flags = OPEN_TREE_CLONE
+        | libc::O_CLOEXEC as libc::c_uint
+        | if recursive {
+            libc::AT_RECURSIVE as libc::c_uint
+        } else {
+            0
+        };
+    // SAFETY: path is a valid C string; a returned fd is new and owned.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    let fd = cvt(ret)? as RawFd;
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// move_mount(2) of the detached mount `from` onto the file or directory
+/// `to` (an fd, usually O_PATH, resolved inside the rootfs).
+pub fn move_mount(from: RawFd, to: RawFd) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: valid C strings; the kernel only reads them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from,
+            c"".as_ptr(),
+            to,
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    cvt(ret).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ mod sync;
 use std::ffi::{CStr, CString};
 use std::fmt;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -89,11 +89,23 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
     let spec = &config.spec;
     let ns = namespaces::plan(spec)?;
     let in_userns = ns.new_user || ns.joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER);
+    let userns = if ns.new_user {
+        Some(rootfs::idmap::ContainerUserns::New {
+            uid_map: &ns.uid_map,
+            gid_map: &ns.gid_map,
+        })
+    } else {
+        ns.joins
+            .iter()
+            .find(|j| j.nstype == libc::CLONE_NEWUSER)
+            .map(|j| rootfs::idmap::ContainerUserns::Joined(j.fd.as_fd()))
+    };
     let ctx = rootfs::mounts::Context {
         bundle: &config.bundle,
         in_userns,
         new_cgroup_ns: (ns.clone_flags as libc::c_int | ns.unshare_flags) & libc::CLONE_NEWCGROUP
             != 0,
+        userns,
     };
     let rootfs = rootfs::plan(spec, &config.rootfs, opts.no_pivot, ctx)?;
     let process = process::plan(

@@ -6,6 +6,7 @@
 //! read-only paths.
 
 pub mod devices;
+pub mod idmap;
 pub mod mounts;
 pub mod options;
 pub mod resolve;
@@ -68,13 +69,14 @@ pub fn plan(
             }
         },
     };
-    let mounts = spec
+    let mut mounts = spec
         .mounts()
         .iter()
         .flatten()
         .enumerate()
         .map(|(i, m)| mounts::plan(i, m, ctx))
         .collect::<Result<Vec<_>>>()?;
+    prepare_idmapped_trees(&mut mounts, ctx.userns)?;
     // As runc: the default devices are made unless /dev is bound from
     // elsewhere (then it already has its devices).
     let default_devices = !mounts.iter().any(|m| m.dest.as_bytes() == b"dev" && m.bind);
@@ -129,6 +131,58 @@ pub fn plan(
             linux.and_then(|l| l.readonly_paths().as_ref()),
         )?,
     })
+}
+
+/// For every idmapped mount: a user namespace with its mapping (one per
+/// distinct mapping) and the detached, idmapped clone of its source.
+fn prepare_idmapped_trees(
+    mounts: &mut [MountPlan],
+    container: Option<idmap::ContainerUserns<'_>>,
+) -> Result<()> {
+    let mut made: Vec<(Vec<u8>, Vec<u8>, OwnedFd)> = Vec::new();
+    for (i, m) in mounts.iter_mut().enumerate() {
+        let Some((kind, mapping)) = &m.idmap else {
+            continue;
+        };
+        let field = format!("mounts[{i}]");
+        let mut userns_for = |uid: &[u8], gid: &[u8]| -> Result<usize> {
+            if let Some(pos) = made.iter().position(|(u, g, _)| u == uid && g == gid) {
+                return Ok(pos);
+            }
+            let fd = idmap::userns_with_maps(uid, gid)
+                .map_err(|e| Error::sys(format!("{field}: user namespace for the idmapping"), e))?;
+            made.push((uid.to_vec(), gid.to_vec(), fd));
+            Ok(made.len() - 1)
+        };
+        let made_pos = match (mapping, container) {
+            (idmap::Mapping::Own { uid_map, gid_map }, _) => Some(userns_for(uid_map, gid_map)?),
+            (idmap::Mapping::Container, Some(idmap::ContainerUserns::New { uid_map, gid_map })) => {
+                Some(userns_for(uid_map, gid_map)?)
+            }
+            (idmap::Mapping::Container, Some(idmap::ContainerUserns::Joined(_))) => None,
+            (idmap::Mapping::Container, None) => {
+                return Err(Error::invalid(field, "idmap needs a user namespace"))
+            }
+        };
+        let userns = match (made_pos, container) {
+            (Some(pos), _) => made[pos].2.as_fd(),
+            (None, Some(idmap::ContainerUserns::Joined(fd))) => fd,
+            (None, _) => return Err(Error::invalid(field, "idmap needs a user namespace")),
+        };
+        let source = m
+            .source
+            .as_deref()
+            .ok_or_else(|| Error::invalid(format!("{field}.source"), "missing"))?;
+        let tree = idmap::idmapped_tree(source, m.flags & libc::MS_REC != 0, *kind, userns)
+            .map_err(|e| {
+                Error::sys(
+                    format!("{field}: idmapped mount of {}", source.to_string_lossy()),
+                    e,
+                )
+            })?;
+        m.idmapped_tree = Some(tree);
+    }
+    Ok(())
 }
 
 /// The mount point of the mount that holds `path` (the longest mount point

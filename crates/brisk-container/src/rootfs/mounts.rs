@@ -4,13 +4,14 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use oci_spec::runtime::Mount;
 use rustix::fs::{Mode, OFlags};
 
-use super::options;
+use super::idmap::{ContainerUserns, Mapping};
+use super::options::{self, Idmap};
 use super::resolve::{create_in_root, open_in_root, Leaf};
 use super::{cstring, mounted_flags};
 use crate::error::{Error, Result};
@@ -35,6 +36,13 @@ pub struct MountPlan {
     /// unless the options cleared them): a read-only bind of a nosuid
     /// source stays nosuid, and in a user namespace they are locked anyway.
     pub keep_flags: libc::c_ulong,
+    /// Recursive attributes (`rro`, ...) set with mount_setattr(2).
+    pub attr: Option<(u64, u64)>,
+    /// `idmap`/`ridmap` and where the mapping comes from.
+    pub idmap: Option<(Idmap, Mapping)>,
+    /// The idmapped detached tree the parent prepared, attached by the init
+    /// with move_mount.
+    pub idmapped_tree: Option<OwnedFd>,
 }
 
 #[derive(Debug)]
@@ -67,6 +75,9 @@ pub struct Context<'a> {
     pub bundle: &'a Path,
     pub in_userns: bool,
     pub new_cgroup_ns: bool,
+    /// The container's user namespace, for idmapped mounts without
+    /// mappings of their own.
+    pub userns: Option<ContainerUserns<'a>>,
 }
 
 pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
@@ -111,6 +122,7 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
     } else {
         opts.flags
     };
+    let idmap = plan_idmap(m, &opts, bind, ctx.userns.is_some(), &field)?;
     Ok(MountPlan {
         dest: cstring(&field("destination"), dest.as_bytes())?,
         source: source
@@ -134,7 +146,62 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
             } else {
                 0
             },
+        attr: (opts.attr_set | opts.attr_clr != 0).then_some((opts.attr_set, opts.attr_clr)),
+        idmap,
+        idmapped_tree: None,
     })
+}
+
+/// Checks an idmapped mount's request (config.md: mappings come in pairs;
+/// without them the container needs a user namespace) and says where the
+/// mapping comes from. Mappings without an `idmap`/`ridmap` option still
+/// idmap the mount (the option is a SHOULD), on its top mount only.
+fn plan_idmap(
+    m: &Mount,
+    opts: &options::MountOptions,
+    bind: bool,
+    has_userns: bool,
+    field: &dyn Fn(&str) -> String,
+) -> Result<Option<(Idmap, Mapping)>> {
+    let own = match (m.uid_mappings(), m.gid_mappings()) {
+        (Some(u), Some(g)) => Some(Mapping::Own {
+            uid_map: crate::namespaces::id_map(u),
+            gid_map: crate::namespaces::id_map(g),
+        }),
+        (Some(_), None) => {
+            return Err(Error::invalid(
+                field("uidMappings"),
+                "given without gidMappings (both or neither)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(Error::invalid(
+                field("gidMappings"),
+                "given without uidMappings (both or neither)",
+            ))
+        }
+        (None, None) => None,
+    };
+    let kind = match (opts.idmap, &own) {
+        (Some(k), _) => k,
+        (None, Some(_)) => Idmap::Top,
+        (None, None) => return Ok(None),
+    };
+    if !bind {
+        return Err(Error::invalid(
+            field("options"),
+            "idmap/ridmap needs a bind mount (type \"bind\" or option bind/rbind)",
+        ));
+    }
+    let mapping = match own {
+        Some(own) => own,
+        None if has_userns => Mapping::Container,
+        None => return Err(Error::invalid(
+            field("options"),
+            "idmap/ridmap needs uidMappings and gidMappings, or a user namespace for the container",
+        )),
+    };
+    Ok(Some((kind, mapping)))
 }
 
 /// `/dev//pts/./` → `dev/pts` (`..` stays: it is resolved inside the
@@ -258,8 +325,13 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
     let target = FdPath::new(dest.as_raw_fd());
     match &m.kind {
         Kind::Regular if m.bind => {
-            let flags = libc::MS_BIND | (m.flags & libc::MS_REC);
-            sys::mount(m.source.as_deref(), target.as_cstr(), None, flags, None).map_err(fail)?;
+            if let Some(tree) = &m.idmapped_tree {
+                sys::move_mount(tree.as_raw_fd(), dest.as_raw_fd()).map_err(fail)?;
+            } else {
+                let flags = libc::MS_BIND | (m.flags & libc::MS_REC);
+                sys::mount(m.source.as_deref(), target.as_cstr(), None, flags, None)
+                    .map_err(fail)?;
+            }
             if m.remount_flags != 0 {
                 let top = open_in_root(root, m.dest.as_bytes()).map_err(fail)?;
                 let top_path = FdPath::new(top.as_raw_fd());
@@ -301,8 +373,17 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
         }
     }
     drop(dest);
-    if !m.propagation.is_empty() {
+    if !m.propagation.is_empty() || m.attr.is_some() {
+        // The new mount itself, not the directory it covers.
         let top = open_in_root(root, m.dest.as_bytes()).map_err(fail)?;
+        if let Some((attr_set, attr_clr)) = m.attr {
+            let attr = sys::MountAttr {
+                attr_set,
+                attr_clr,
+                ..Default::default()
+            };
+            sys::mount_setattr(top.as_raw_fd(), true, &attr).map_err(fail)?;
+        }
         let top_path = FdPath::new(top.as_raw_fd());
         for p in &m.propagation {
             sys::mount(None, top_path.as_cstr(), None, *p, None).map_err(fail)?;

@@ -16,6 +16,36 @@ pub struct MountOptions {
     pub recursive: bool,
     /// Flags an option explicitly cleared (`suid`, `dev`, `exec`, ...).
     pub cleared: c_ulong,
+    /// Recursive attributes (`rro`, `rnosuid`, ...) applied to the mount
+    /// and every submount with mount_setattr(2).
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    /// `idmap` or `ridmap`.
+    pub idmap: Option<Idmap>,
+}
+
+/// An idmapped mount: the mapping on the top mount only, or on every
+/// mount of the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idmap {
+    Top,
+    Recursive,
+}
+
+/// `MOUNT_ATTR_*` of mount_setattr(2) (linux/mount.h).
+pub mod attr {
+    pub const RDONLY: u64 = 0x1;
+    pub const NOSUID: u64 = 0x2;
+    pub const NODEV: u64 = 0x4;
+    pub const NOEXEC: u64 = 0x8;
+    /// The atime mode mask; relatime is the mode 0.
+    pub const ATIME: u64 = 0x70;
+    pub const RELATIME: u64 = 0x0;
+    pub const NOATIME: u64 = 0x10;
+    pub const STRICTATIME: u64 = 0x20;
+    pub const NODIRATIME: u64 = 0x80;
+    pub const IDMAP: u64 = 0x0010_0000;
+    pub const NOSYMFOLLOW: u64 = 0x0020_0000;
 }
 
 impl MountOptions {
@@ -28,11 +58,16 @@ impl MountOptions {
 
 /// MS_I_VERSION (not in every libc).
 const MS_I_VERSION: c_ulong = 1 << 23;
+/// MS_NOSYMFOLLOW (Linux 5.10).
+pub const MS_NOSYMFOLLOW: c_ulong = 256;
 
 enum Opt {
     Set(c_ulong),
     Clear(c_ulong),
     Propagation(c_ulong),
+    /// mount_setattr(2) attributes to set and to clear, recursively.
+    Attr(u64, u64),
+    Idmap(Idmap),
 }
 
 fn lookup(name: &str) -> Option<Opt> {
@@ -77,6 +112,26 @@ fn lookup(name: &str) -> Option<Opt> {
         "rslave" => Propagation(libc::MS_SLAVE | libc::MS_REC),
         "unbindable" => Propagation(libc::MS_UNBINDABLE),
         "runbindable" => Propagation(libc::MS_UNBINDABLE | libc::MS_REC),
+        "nosymfollow" => Set(MS_NOSYMFOLLOW),
+        "symfollow" => Clear(MS_NOSYMFOLLOW),
+        "rro" => Attr(attr::RDONLY, 0),
+        "rrw" => Attr(0, attr::RDONLY),
+        "rnosuid" => Attr(attr::NOSUID, 0),
+        "rsuid" => Attr(0, attr::NOSUID),
+        "rnodev" => Attr(attr::NODEV, 0),
+        "rdev" => Attr(0, attr::NODEV),
+        "rnoexec" => Attr(attr::NOEXEC, 0),
+        "rexec" => Attr(0, attr::NOEXEC),
+        "rnodiratime" => Attr(attr::NODIRATIME, 0),
+        "rdiratime" => Attr(0, attr::NODIRATIME),
+        // The kernel takes one atime mode: clear the whole mask, set one.
+        "rrelatime" | "ratime" | "rnostrictatime" => Attr(attr::RELATIME, attr::ATIME),
+        "rnoatime" => Attr(attr::NOATIME, attr::ATIME),
+        "rstrictatime" | "rnorelatime" => Attr(attr::STRICTATIME, attr::ATIME),
+        "rnosymfollow" => Attr(attr::NOSYMFOLLOW, 0),
+        "rsymfollow" => Attr(0, attr::NOSYMFOLLOW),
+        "idmap" => Idmap(self::Idmap::Top),
+        "ridmap" => Idmap(self::Idmap::Recursive),
         _ => return None,
     })
 }
@@ -98,6 +153,13 @@ pub fn parse<S: AsRef<str>>(options: &[S]) -> MountOptions {
                 out.cleared |= f;
             }
             Some(Opt::Propagation(p)) => out.propagation.push(p),
+            Some(Opt::Attr(set, clr)) => {
+                // Later options win; an atime mode clears the whole atime
+                // mask (`clr`) before setting its own.
+                out.attr_set = out.attr_set & !clr & !set | set;
+                out.attr_clr = out.attr_clr & !set | clr;
+            }
+            Some(Opt::Idmap(i)) => out.idmap = Some(i),
             None => data.push(opt),
         }
     }
@@ -152,6 +214,33 @@ mod tests {
             vec![libc::MS_PRIVATE | libc::MS_REC, libc::MS_SLAVE]
         );
         assert_eq!(o.flags, libc::MS_BIND | libc::MS_REC);
+    }
+
+    #[test]
+    fn recursive_attributes() {
+        let o = parse(&["rbind", "rro", "rnosuid", "rnoexec", "rnoatime"]);
+        assert_eq!(
+            o.attr_set,
+            attr::RDONLY | attr::NOSUID | attr::NOEXEC | attr::NOATIME
+        );
+        assert_eq!(o.attr_clr, attr::ATIME);
+        assert!(o.data.is_empty());
+        let o = parse(&["rro", "rrw"]);
+        assert_eq!((o.attr_set, o.attr_clr), (0, attr::RDONLY));
+        let o = parse(&["rnoatime", "rstrictatime"]);
+        assert_eq!((o.attr_set, o.attr_clr), (attr::STRICTATIME, attr::ATIME));
+        let o = parse(&["rnoatime", "rrelatime"]);
+        assert_eq!((o.attr_set, o.attr_clr), (attr::RELATIME, attr::ATIME));
+    }
+
+    #[test]
+    fn nosymfollow_and_idmap() {
+        let o = parse(&["nosymfollow"]);
+        assert_eq!(o.flags, MS_NOSYMFOLLOW);
+        let o = parse(&["bind", "idmap"]);
+        assert_eq!(o.idmap, Some(Idmap::Top));
+        assert!(o.data.is_empty());
+        assert_eq!(parse(&["rbind", "ridmap"]).idmap, Some(Idmap::Recursive));
     }
 
     #[test]

@@ -193,6 +193,12 @@ fn listed_mount_options_are_recognized() -> Outcome {
             );
         } else if opt.ends_with("bind") {
             mounts.push(json!({"destination": "/mnt", "source": src, "options": [opt]}));
+        } else if opt.ends_with("idmap") {
+            // The spec requires mappings (or a user namespace) with these.
+            let map = json!([{"containerID": 0, "hostID": 5000, "size": 10}]);
+            mounts.push(json!({"destination": "/mnt", "type": "bind", "source": src,
+                               "options": ["rbind", opt],
+                               "uidMappings": map, "gidMappings": map}));
         } else {
             mounts.push(json!({"destination": "/mnt", "type": "bind", "source": src,
                                "options": ["rbind", opt]}));
