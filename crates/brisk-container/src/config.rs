@@ -50,6 +50,13 @@ pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
     })?;
     let rootfs = resolve_rootfs(&spec, &bundle)?;
     validate(&spec)?;
+    if spec
+        .linux()
+        .as_ref()
+        .is_some_and(|l| l.devices().as_ref().is_some_and(|d| !d.is_empty()))
+    {
+        check_device_numbers(&data)?;
+    }
     Ok(Config {
         spec,
         bundle,
@@ -84,6 +91,44 @@ fn parse_skipping_unknown_caps(
         }
     }
     parse(v.to_string().as_bytes())
+}
+
+/// `major` and `minor` are REQUIRED unless the type is `p`, but the spec
+/// types default them to 0: look at the raw JSON (only for configs that
+/// list devices).
+fn check_device_numbers(data: &[u8]) -> Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        linux: Option<RawLinux>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RawLinux {
+        devices: Option<Vec<RawDevice>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RawDevice {
+        #[serde(rename = "type")]
+        typ: Option<String>,
+        major: Option<serde_json::Value>,
+        minor: Option<serde_json::Value>,
+    }
+    let raw: Raw =
+        serde_json::from_slice(data).map_err(|e| Error::invalid("linux.devices", e.to_string()))?;
+    let devices = raw.linux.and_then(|l| l.devices).unwrap_or_default();
+    for (i, d) in devices.iter().enumerate() {
+        if d.typ.as_deref() == Some("p") {
+            continue;
+        }
+        for (name, v) in [("major", &d.major), ("minor", &d.minor)] {
+            if v.is_none() {
+                return Err(Error::invalid(
+                    format!("linux.devices[{i}].{name}"),
+                    "required unless the type is \"p\"",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Parses a config, naming the JSON path of the first error.
@@ -282,11 +327,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
                 ));
             }
         }
-    }
-    if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(Error::Unsupported(
-            "linux.devices (device nodes come with the root filesystem work)".into(),
-        ));
     }
     if linux.seccomp().is_some() {
         return Err(Error::Unsupported(

@@ -41,6 +41,8 @@ pub struct RootfsPlan {
     pub parent_mount: Option<CString>,
     pub no_pivot: bool,
     pub mounts: Vec<MountPlan>,
+    /// `linux.devices`, made before the default devices.
+    pub devices: Vec<devices::DeviceNode>,
     /// Create null, zero, full, random, urandom, tty (+ symlinks) in /dev.
     pub default_devices: bool,
     /// In a new user namespace devices are bind mounts of the host's.
@@ -120,6 +122,11 @@ pub fn plan(
         parent_mount,
         no_pivot,
         mounts,
+        devices: devices::plan(
+            linux
+                .and_then(|l| l.devices().as_deref())
+                .unwrap_or_default(),
+        )?,
         default_devices,
         in_userns,
         masked: cpaths(
@@ -265,6 +272,7 @@ pub fn prepare(plan: &RootfsPlan) -> Result<OwnedFd, Failure<'_>> {
     for m in &plan.mounts {
         mounts::apply(root.as_fd(), m)?;
     }
+    devices::create_configured(root.as_fd(), &plan.devices, plan.in_userns)?;
     if plan.default_devices {
         devices::create_defaults(root.as_fd(), plan.in_userns)?;
     }
