@@ -57,6 +57,20 @@ pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
     {
         check_device_numbers(&data)?;
     }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if !m.destination().as_os_str().is_empty() && !m.destination().is_absolute() {
+            warnings.push(format!(
+                "mounts[{i}].destination: {:?} is not absolute, taken as relative to /",
+                m.destination()
+            ));
+        }
+    }
+    if mount_label(&spec).is_some() && !crate::rootfs::selinux_enabled() {
+        warnings.push(
+            "linux.mountLabel: SELinux is not enabled on this host, the label is not applied"
+                .into(),
+        );
+    }
     Ok(Config {
         spec,
         bundle,
@@ -91,6 +105,14 @@ fn parse_skipping_unknown_caps(
         }
     }
     parse(v.to_string().as_bytes())
+}
+
+/// `linux.mountLabel`, when set and not empty.
+pub fn mount_label(spec: &Spec) -> Option<&str> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.mount_label().as_deref())
+        .filter(|s| !s.is_empty())
 }
 
 /// `major` and `minor` are REQUIRED unless the type is `p`, but the spec
@@ -394,9 +416,6 @@ pub fn ignored_fields(spec: &Spec) -> Vec<&'static str> {
         }
         if l.cgroups_path().is_some() {
             out.push("linux.cgroupsPath");
-        }
-        if l.mount_label().as_deref().is_some_and(|s| !s.is_empty()) {
-            out.push("linux.mountLabel");
         }
         if l.personality().is_some() {
             out.push("linux.personality");

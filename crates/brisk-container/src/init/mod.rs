@@ -106,6 +106,7 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
         new_cgroup_ns: (ns.clone_flags as libc::c_int | ns.unshare_flags) & libc::CLONE_NEWCGROUP
             != 0,
         userns,
+        mount_label: crate::config::mount_label(spec).filter(|_| rootfs::selinux_enabled()),
     };
     let rootfs = rootfs::plan(spec, &config.rootfs, opts.no_pivot, ctx)?;
     let process = process::plan(

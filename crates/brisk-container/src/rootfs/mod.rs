@@ -140,6 +140,13 @@ pub fn plan(
     })
 }
 
+/// Whether SELinux is enabled: its filesystem is mounted where the
+/// userspace tools look for it.
+pub fn selinux_enabled() -> bool {
+    const SELINUX_MAGIC: i64 = 0xf97c_ff8c;
+    rustix::fs::statfs("/sys/fs/selinux").is_ok_and(|s| s.f_type as i64 == SELINUX_MAGIC)
+}
+
 /// For every idmapped mount: a user namespace with its mapping (one per
 /// distinct mapping) and the detached, idmapped clone of its source.
 fn prepare_idmapped_trees(

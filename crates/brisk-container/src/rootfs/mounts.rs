@@ -78,6 +78,9 @@ pub struct Context<'a> {
     /// The container's user namespace, for idmapped mounts without
     /// mappings of their own.
     pub userns: Option<ContainerUserns<'a>>,
+    /// `linux.mountLabel`, when SELinux is enabled (else it is only
+    /// reported, as runc ignores it).
+    pub mount_label: Option<&'a str>,
 }
 
 pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
@@ -88,11 +91,27 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
         return Err(Error::invalid(field("destination"), "cannot mount over /"));
     }
     let opts = options::parse(m.options().as_deref().unwrap_or_default());
+    let is_bind = opts.bind || m.typ().as_deref() == Some("bind");
+    if is_bind {
+        // A bind mount has no filesystem to take data: an option brisk does
+        // not know would be silently dropped. `x-*` options are for user
+        // space (mount(8) skips them too).
+        if let Some(unknown) = opts
+            .data
+            .split(',')
+            .find(|o| !o.is_empty() && !o.starts_with("x-"))
+        {
+            return Err(Error::invalid(
+                field("options"),
+                format!("unknown option {unknown:?} for a bind mount"),
+            ));
+        }
+    }
     let fstype = m
         .typ()
         .as_deref()
         .filter(|t| !t.is_empty() && *t != "none" && *t != "bind");
-    let bind = opts.bind || m.typ().as_deref() == Some("bind");
+    let bind = is_bind;
     let mut source = m.source().as_ref().map(|s| {
         if bind && s.is_relative() {
             bundle.join(s)
@@ -105,7 +124,8 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
         let src = source
             .as_ref()
             .ok_or_else(|| Error::invalid(field("source"), "a bind mount needs a source"))?;
-        let meta = std::fs::metadata(src).map_err(|e| Error::path("mount source", src, e))?;
+        let meta = std::fs::metadata(src)
+            .map_err(|e| Error::sys(format!("{}: {}", field("source"), src.display()), e))?;
         if !meta.is_dir() {
             leaf = Leaf::File;
         }
@@ -132,8 +152,8 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
             .map(|t| cstring(&field("type"), t.as_bytes()))
             .transpose()?,
         flags,
-        data: (!opts.data.is_empty())
-            .then(|| cstring(&field("options"), opts.data.as_bytes()))
+        data: with_label(&opts.data, fstype, ctx.mount_label)
+            .map(|d| cstring(&field("options"), d.as_bytes()))
             .transpose()?,
         bind,
         propagation: opts.propagation.clone(),
@@ -202,6 +222,23 @@ fn plan_idmap(
         )),
     };
     Ok(Some((kind, mapping)))
+}
+
+/// The mount data, with `context="<mountLabel>"` for the filesystems that
+/// take an SELinux context (those without their own labelling).
+fn with_label(data: &str, fstype: Option<&str>, label: Option<&str>) -> Option<String> {
+    let labelled = matches!(
+        fstype,
+        Some("tmpfs" | "devpts" | "mqueue" | "ramfs" | "shm")
+    );
+    match label {
+        Some(l) if labelled && !data.contains("context=") => Some(if data.is_empty() {
+            format!("context=\"{l}\"")
+        } else {
+            format!("{data},context=\"{l}\"")
+        }),
+        _ => (!data.is_empty()).then(|| data.to_string()),
+    }
 }
 
 /// `/dev//pts/./` → `dev/pts` (`..` stays: it is resolved inside the
@@ -486,4 +523,36 @@ fn mount_cgroup_v1(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_label_goes_into_the_data_of_labelled_filesystems() {
+        let l = Some("system_u:object_r:container_file_t:s0:c1,c2");
+        assert_eq!(
+            with_label("mode=755", Some("tmpfs"), l).as_deref(),
+            Some("mode=755,context=\"system_u:object_r:container_file_t:s0:c1,c2\"")
+        );
+        assert_eq!(
+            with_label("", Some("mqueue"), l).as_deref(),
+            Some("context=\"system_u:object_r:container_file_t:s0:c1,c2\"")
+        );
+        assert_eq!(with_label("", Some("proc"), l), None);
+        assert_eq!(with_label("ro", Some("sysfs"), l).as_deref(), Some("ro"));
+        assert_eq!(with_label("", Some("tmpfs"), None), None);
+        assert_eq!(
+            with_label("context=\"x\"", Some("tmpfs"), l).as_deref(),
+            Some("context=\"x\"")
+        );
+    }
+
+    #[test]
+    fn destinations_are_normalized_relative_to_root() {
+        assert_eq!(normalize_dest("/dev//pts/./"), "dev/pts");
+        assert_eq!(normalize_dest("reldest"), "reldest");
+        assert_eq!(normalize_dest("/a/../b"), "a/../b");
+    }
 }
