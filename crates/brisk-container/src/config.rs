@@ -362,8 +362,49 @@ pub fn validate(spec: &Spec) -> Result<()> {
                 "not a valid sysctl name",
             ));
         }
+        if let Err(reason) = sysctl_allowed(key, has) {
+            return Err(Error::invalid(format!("linux.sysctl.{key}"), reason));
+        }
     }
     Ok(())
+}
+
+/// runc's rule: only sysctls that a namespace of the container isolates
+/// may be set, and only when the container has that namespace (new or
+/// joined); anything else would change the host.
+fn sysctl_allowed(
+    key: &str,
+    has: impl Fn(LinuxNamespaceType) -> bool,
+) -> std::result::Result<(), String> {
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let dotted = key.replace('/', ".");
+    let (ns, name) = if IPC.contains(&dotted.as_str()) || dotted.starts_with("fs.mqueue.") {
+        (LinuxNamespaceType::Ipc, "IPC")
+    } else if dotted.starts_with("net.") {
+        (LinuxNamespaceType::Network, "network")
+    } else if dotted == "kernel.domainname" || dotted == "kernel.hostname" {
+        (LinuxNamespaceType::Uts, "UTS")
+    } else {
+        return Err(
+            "not isolated by any namespace of the container: it would change the host".into(),
+        );
+    };
+    if has(ns) {
+        Ok(())
+    } else {
+        Err(format!(
+            "needs a {name} namespace of the container's own: it would change the host's"
+        ))
+    }
 }
 
 /// SemVer 2.0.0: MAJOR.MINOR.PATCH, optional -prerelease and +build.
@@ -430,6 +471,22 @@ pub fn ignored_fields(spec: &Spec) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sysctls_need_the_namespace_that_isolates_them() {
+        use LinuxNamespaceType as T;
+        let only = |ns: &'static [T]| move |t: T| ns.contains(&t);
+        assert!(sysctl_allowed("net.ipv4.ip_forward", only(&[T::Network])).is_ok());
+        assert!(sysctl_allowed("net/ipv4/conf/eth0.100/forwarding", only(&[T::Network])).is_ok());
+        assert!(sysctl_allowed("net.ipv4.ip_forward", only(&[T::Ipc])).is_err());
+        assert!(sysctl_allowed("kernel.shmmax", only(&[T::Ipc])).is_ok());
+        assert!(sysctl_allowed("fs.mqueue.queues_max", only(&[T::Ipc])).is_ok());
+        assert!(sysctl_allowed("kernel.shmmax", only(&[T::Network])).is_err());
+        assert!(sysctl_allowed("kernel.domainname", only(&[T::Uts])).is_ok());
+        let err = sysctl_allowed("vm.swappiness", only(&[T::Network, T::Ipc, T::Uts])).unwrap_err();
+        assert!(err.contains("host"), "{err}");
+        assert!(sysctl_allowed("kernel.pid_max", only(&[T::Pid])).is_err());
+    }
 
     #[test]
     fn semver() {
