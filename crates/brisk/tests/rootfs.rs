@@ -1,0 +1,357 @@
+//! The root filesystem against a hostile image and bad input: mount
+//! destinations through symlinks that point out of the rootfs, read-only
+//! binds, masked and read-only paths, `shared` propagation seen from the
+//! host, devices in a user namespace, and mount errors that leave nothing
+//! behind. Every check runs a real container and looks from inside and from
+//! the host.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Bundle, Env};
+use serde_json::{json, Value};
+
+fn add_mounts(b: &mut Bundle, mounts: Vec<Value>) {
+    b.config["mounts"].as_array_mut().unwrap().extend(mounts);
+    b.write();
+}
+
+fn run(env: &Env, b: &Bundle, id: &str) -> common::Out {
+    env.brisk(&["run", "-b", b.path(), id])
+}
+
+/// Host mount points (unescaped well enough for our plain paths).
+fn host_mount_points() -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn mounts_through_symlinks_pointing_out_of_the_rootfs_stay_inside() {
+    let env = Env::new("escape");
+    let probe = format!("brisk-probe-{}", std::process::id());
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "grep -E ' /etc/{probe} | /{probe} | /etc/hostname-bind ' /proc/self/mountinfo | cut -d' ' -f5; cat /hostetc/marker"
+            ),
+        ],
+    );
+    let rootfs = b.dir.join("rootfs");
+    // The image links to the host's /etc by absolute path, and climbs out
+    // with `..` far enough to reach the host's /.
+    std::os::unix::fs::symlink("/etc", rootfs.join("hostetc")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../..", rootfs.join("up")).unwrap();
+    std::fs::write(rootfs.join("etc/marker"), "container's own /etc\n").unwrap();
+    let src = env.base.join("hostname-src");
+    std::fs::write(&src, "from the bundle\n").unwrap();
+    add_mounts(
+        &mut b,
+        vec![
+            json!({"destination": format!("/hostetc/{probe}"), "type": "tmpfs", "source": "tmpfs"}),
+            json!({"destination": format!("/up/{probe}"), "type": "tmpfs", "source": "tmpfs"}),
+            json!({"destination": "/hostetc/hostname-bind", "type": "bind",
+                   "source": src.to_str().unwrap(), "options": ["bind", "ro"]}),
+        ],
+    );
+    let before = host_mount_points();
+    let out = env.brisk(&["create", "-b", b.path(), "e"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // While the container exists: nothing new on the host's side.
+    let after = host_mount_points();
+    let new: Vec<&String> = after
+        .iter()
+        .filter(|m| !before.contains(m) && !m.starts_with(env.base.to_str().unwrap()))
+        .collect();
+    assert!(new.is_empty(), "mounts appeared on the host: {new:?}");
+    for host in [
+        PathBuf::from("/etc").join(&probe),
+        PathBuf::from("/").join(&probe),
+        PathBuf::from("/etc/hostname-bind"),
+    ] {
+        assert!(!host.exists(), "{} was created on the host", host.display());
+    }
+    env.brisk(&["delete", "--force", "e"]).ok();
+    // The same through `run`, reading what the container saw.
+    let out = run(&env, &b, "e2");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines.contains(&format!("/etc/{probe}").as_str()),
+        "the tmpfs through /hostetc is not at the container's /etc: {lines:?}"
+    );
+    assert!(
+        lines.contains(&format!("/{probe}").as_str()),
+        "the tmpfs through ../.. is not at the container's /: {lines:?}"
+    );
+    assert!(
+        lines.contains(&"/etc/hostname-bind"),
+        "the bind through /hostetc is not in the container's /etc: {lines:?}"
+    );
+    assert_eq!(lines.last(), Some(&"container's own /etc"));
+    // The destinations were created in the rootfs, not on the host.
+    assert!(rootfs.join("etc").join(&probe).is_dir());
+    assert!(rootfs.join(&probe).is_dir());
+    assert!(!Path::new("/etc").join(&probe).exists());
+    env.assert_clean();
+}
+
+#[test]
+fn read_only_binds_and_paths_give_erofs() {
+    let env = Env::new("erofs");
+    let dir = env.base.join("dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = env.base.join("file");
+    std::fs::write(&file, "x").unwrap();
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "for p in /ro-dir/new /ro-file /rw-dir/new /etc/ro/new; do \
+               if err=$( (echo y > $p) 2>&1); then echo \"$p ok\"; else echo \"$p $err\"; fi; \
+             done",
+        ],
+    );
+    std::fs::create_dir_all(b.dir.join("rootfs/etc/ro")).unwrap();
+    add_mounts(
+        &mut b,
+        vec![
+            json!({"destination": "/ro-dir", "type": "bind", "source": dir.to_str().unwrap(), "options": ["rbind", "ro"]}),
+            json!({"destination": "/ro-file", "type": "bind", "source": file.to_str().unwrap(), "options": ["bind", "ro"]}),
+            json!({"destination": "/rw-dir", "type": "bind", "source": dir.to_str().unwrap(), "options": ["rbind", "rw"]}),
+        ],
+    );
+    b.set(
+        "/linux/readonlyPaths",
+        json!(["/etc/ro", "/does/not/exist"]),
+    );
+    let out = run(&env, &b, "r");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", out.stdout);
+    for l in [lines[0], lines[1], lines[3]] {
+        assert!(l.contains("Read-only file system"), "{l}");
+    }
+    assert_eq!(lines[2], "/rw-dir/new ok");
+    assert_eq!(std::fs::read_to_string(dir.join("new")).unwrap(), "y\n");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+    env.assert_clean();
+}
+
+#[test]
+fn masked_files_read_empty_and_masked_dirs_are_empty() {
+    let env = Env::new("masked");
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "echo \"passwd=[$(cat /etc/passwd)]\"; echo \"entries=$(ls -A /etc/masked | wc -l)\"; \
+             if touch /etc/masked/x 2>/dev/null; then echo writable; else echo not-writable; fi",
+        ],
+    );
+    let masked = b.dir.join("rootfs/etc/masked");
+    std::fs::create_dir_all(&masked).unwrap();
+    std::fs::write(masked.join("secret"), "s").unwrap();
+    b.set(
+        "/linux/maskedPaths",
+        json!(["/etc/passwd", "/etc/masked", "/no/such/path"]),
+    );
+    let out = run(&env, &b, "m").ok();
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["passwd=[]", "entries=0", "not-writable"],
+        "{out}"
+    );
+    env.assert_clean();
+}
+
+/// A host directory that is a shared mount of its own, unmounted (with
+/// whatever propagated into it) on drop.
+struct SharedHostDir(PathBuf);
+
+impl SharedHostDir {
+    fn new(path: PathBuf) -> Self {
+        std::fs::create_dir_all(&path).unwrap();
+        let p = path.to_str().unwrap();
+        for args in [vec!["-t", "tmpfs", "tmpfs", p], vec!["--make-shared", p]] {
+            let st = std::process::Command::new("mount")
+                .args(&args)
+                .status()
+                .unwrap();
+            assert!(st.success(), "mount {args:?}");
+        }
+        std::fs::create_dir_all(path.join("sub")).unwrap();
+        SharedHostDir(path)
+    }
+}
+
+impl Drop for SharedHostDir {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-R")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn shared_propagation_is_visible_from_the_host() {
+    let env = Env::new("shared");
+    let host = SharedHostDir::new(env.base.join("shared"));
+    let mut b = env.bundle("b", &["sleep", "30"]);
+    b.set("/linux/rootfsPropagation", json!("shared"));
+    add_mounts(
+        &mut b,
+        vec![
+            json!({"destination": "/shared", "type": "bind", "source": host.0.to_str().unwrap(),
+                   "options": ["rbind", "rshared"]}),
+            json!({"destination": "/shared/sub", "type": "tmpfs", "source": "tmpfs",
+                   "options": ["size=1m"]}),
+        ],
+    );
+    let out = env.brisk(&["create", "-b", b.path(), "s"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let sub = host.0.join("sub");
+    let seen = host_mount_points().contains(&sub.to_string_lossy().into_owned());
+    env.brisk(&["delete", "--force", "s"]).ok();
+    assert!(
+        seen,
+        "the container's mount at /shared/sub did not reach the host"
+    );
+    drop(host);
+    env.assert_clean();
+}
+
+#[test]
+fn devices_in_a_user_namespace_are_bound_from_the_host() {
+    let env = Env::new("userns-dev");
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "stat -c '%F %t %T' /dev/kmsg /dev/fifo; cat /dev/null",
+        ],
+    );
+    b.add_namespace("user", None);
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.set("/linux/uidMappings", map.clone());
+    b.set("/linux/gidMappings", map);
+    b.set(
+        "/linux/devices",
+        json!([
+            {"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11},
+            {"path": "/dev/fifo", "type": "p"},
+        ]),
+    );
+    let st = std::process::Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(b.dir.join("rootfs"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = run(&env, &b, "u").ok();
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["character special file 1 b", "fifo 0 0"],
+        "{out}"
+    );
+    env.assert_clean();
+}
+
+/// create and run both fail, the message names `needle`, nothing remains
+/// (state, mounts under the test's base, processes).
+fn rejected(env: &Env, b: &Bundle, needle: &str) {
+    let before = host_mount_points();
+    for cmd in ["create", "run"] {
+        let out = env.brisk(&[cmd, "-b", b.path(), "bad"]);
+        assert_ne!(out.code, 0, "{cmd} succeeded");
+        assert!(
+            out.stderr.contains(needle),
+            "{cmd}: expected {needle:?} in {:?}",
+            out.stderr
+        );
+        env.assert_clean();
+    }
+    assert_eq!(host_mount_points(), before, "host mounts changed");
+}
+
+#[test]
+fn unknown_option_on_a_bind_mount_is_an_error() {
+    let env = Env::new("bad-opt");
+    let mut b = env.bundle("b", &["true"]);
+    let src = env.base.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    add_mounts(
+        &mut b,
+        vec![
+            json!({"destination": "/m", "type": "bind", "source": src.to_str().unwrap(),
+                    "options": ["rbind", "nosuchoption"]}),
+        ],
+    );
+    rejected(&env, &b, "mounts[");
+    let out = env.brisk(&["run", "-b", b.path(), "bad"]);
+    assert!(out.stderr.contains("nosuchoption"), "{}", out.stderr);
+}
+
+#[test]
+fn unknown_option_for_a_filesystem_fails_in_the_init_and_cleans_up() {
+    let env = Env::new("bad-data");
+    let mut b = env.bundle("b", &["true"]);
+    // Earlier mounts succeed, then the kernel refuses this one's data.
+    add_mounts(
+        &mut b,
+        vec![
+            json!({"destination": "/ok", "type": "tmpfs", "source": "tmpfs"}),
+            json!({"destination": "/bad", "type": "tmpfs", "source": "tmpfs",
+                   "options": ["nosuchoption=1"]}),
+        ],
+    );
+    rejected(&env, &b, "mount bad");
+}
+
+#[test]
+fn missing_bind_source_names_the_field() {
+    let env = Env::new("bad-src");
+    let mut b = env.bundle("b", &["true"]);
+    add_mounts(
+        &mut b,
+        vec![
+            json!({"destination": "/m", "type": "bind", "source": "/no/such/source",
+                    "options": ["rbind"]}),
+        ],
+    );
+    let index = b.config["mounts"].as_array().unwrap().len() - 1;
+    rejected(&env, &b, &format!("mounts[{index}].source"));
+}
+
+#[test]
+fn relative_destination_is_taken_from_root_with_a_warning() {
+    let env = Env::new("rel-dest");
+    let mut b = env.bundle(
+        "b",
+        &["sh", "-c", "grep -c ' /reldest ' /proc/self/mountinfo"],
+    );
+    add_mounts(
+        &mut b,
+        vec![json!({"destination": "reldest", "type": "tmpfs", "source": "tmpfs"})],
+    );
+    let out = run(&env, &b, "r");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), "1");
+    assert!(
+        out.stderr.contains("is not absolute"),
+        "no warning: {}",
+        out.stderr
+    );
+    env.assert_clean();
+}
