@@ -188,6 +188,7 @@ fn resolve_rootfs(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
 
 /// Checks the parts of the config this runtime applies.
 pub fn validate(spec: &Spec) -> Result<()> {
+    crate::hooks::validate(spec.hooks().as_ref())?;
     let process = spec
         .process()
         .as_ref()
@@ -437,9 +438,6 @@ pub fn is_semver(v: &str) -> bool {
 /// of ignoring them silently.
 pub fn ignored_fields(spec: &Spec) -> Vec<&'static str> {
     let mut out = Vec::new();
-    if spec.hooks().is_some() {
-        out.push("hooks");
-    }
     if let Some(p) = spec.process() {
         if p.apparmor_profile()
             .as_deref()

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::config;
 use crate::error::{Error, Result};
+use crate::hooks;
 use crate::id;
 use crate::init::{self, Init, InitOptions};
 use crate::state::{self, status, ContainerDir, Record, Status, Store};
@@ -61,11 +62,31 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
     let result = (|| {
         if wait_for_start {
             plan.start_fifo = Some(dir.make_start_fifo()?);
+            if !plan.hooks.start_container.is_empty() {
+                plan.start_result = Some(dir.make_result_fifo()?);
+            }
         }
-        let init = init::spawn(&plan)?;
-        // The init holds its own copy of the FIFO; ours would keep `start`
-        // from noticing a dead init.
+        let spec_hooks = config.spec.hooks().as_ref();
+        let mut on_hooks = |pid: libc::pid_t| -> Result<Vec<u8>> {
+            let creating = hook_state(&config, &opts.id, pid, "creating");
+            let ran = hooks::run(spec_hooks, hooks::PRESTART, &creating)
+                .and_then(|()| hooks::run(spec_hooks, hooks::CREATE_RUNTIME, &creating));
+            if let Err(e) = ran {
+                // runtime.md: the container is destroyed, then poststop runs.
+                let _ =
+                    hooks::run_poststop(spec_hooks, &hook_state(&config, &opts.id, 0, "stopped"));
+                return Err(e);
+            }
+            let mut both = creating;
+            both.push(0);
+            both.extend_from_slice(&hook_state(&config, &opts.id, pid, "created"));
+            Ok(both)
+        };
+        let init = init::spawn(&plan, &mut on_hooks)?;
+        // The init holds its own copies of the FIFOs; ours would keep
+        // `start` from noticing a dead init.
         plan.start_fifo = None;
+        plan.start_result = None;
         let record = match record_for(&init, &config, &opts.id) {
             Ok(r) => r,
             Err(e) => {
@@ -121,6 +142,67 @@ fn check_preserved_fds(n: u32) -> Result<()> {
     Ok(())
 }
 
+/// The state given to hooks on stdin (runtime.md, State).
+fn hook_state(config: &config::Config, id: &str, pid: libc::pid_t, status: &str) -> Vec<u8> {
+    let annotations = config.spec.annotations().clone().unwrap_or_default();
+    state_json(
+        id,
+        pid,
+        status,
+        &config.bundle,
+        &annotations.into_iter().collect(),
+    )
+}
+
+fn state_json(
+    id: &str,
+    pid: libc::pid_t,
+    status: &str,
+    bundle: &std::path::Path,
+    annotations: &BTreeMap<String, String>,
+) -> Vec<u8> {
+    let mut v = serde_json::json!({
+        "ociVersion": OCI_VERSION,
+        "id": id,
+        "status": status,
+        "bundle": bundle,
+    });
+    if pid > 0 {
+        v["pid"] = pid.into();
+    }
+    if !annotations.is_empty() {
+        v["annotations"] = serde_json::json!(annotations);
+    }
+    v.to_string().into_bytes()
+}
+
+fn record_state(record: &Record, status: &str) -> Vec<u8> {
+    let pid = if status == "stopped" { 0 } else { record.pid };
+    state_json(&record.id, pid, status, &record.bundle, &record.annotations)
+}
+
+/// poststart hooks, once the program runs. A failure kills the container
+/// (runtime.md, lifecycle step 9) and is the error.
+pub fn run_poststart(record: &Record) -> Result<()> {
+    let hooks = record.hooks.as_ref();
+    if hooks::of_kind(hooks, hooks::POSTSTART).is_empty() {
+        return Ok(());
+    }
+    let res = hooks::run(hooks, hooks::POSTSTART, &record_state(record, "running"));
+    if res.is_err() {
+        if let Ok(Some(fd)) = pidfd_of(record) {
+            let _ = pidfd_signal(&fd, libc::SIGKILL);
+            wait_exit(&fd, Duration::from_secs(10));
+        }
+    }
+    res
+}
+
+/// poststop hooks; their failures are warnings.
+pub fn run_poststop(record: &Record) -> Vec<String> {
+    hooks::run_poststop(record.hooks.as_ref(), &record_state(record, "stopped"))
+}
+
 fn record_for(init: &Init, config: &config::Config, id: &str) -> Result<Record> {
     let (_, start) =
         status::proc_stat(init.pid).map_err(|e| Error::sys("read the init's start time", e))?;
@@ -150,6 +232,10 @@ fn record_for(init: &Init, config: &config::Config, id: &str) -> Result<Record> 
             .into_iter()
             .collect::<BTreeMap<_, _>>(),
         own_pid_ns,
+        hooks: config.spec.hooks().clone().filter(|h| {
+            !hooks::of_kind(Some(h), hooks::POSTSTART).is_empty()
+                || !hooks::of_kind(Some(h), hooks::POSTSTOP).is_empty()
+        }),
     })
 }
 
@@ -267,10 +353,57 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         }
         Err(e) => return Err(Error::path("open exec fifo", &fifo, e)),
     };
+    // With startContainer hooks the init says whether they passed.
+    let result_path = dir.result_fifo_path();
+    let result = match rustix::fs::open(
+        &result_path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    ) {
+        Ok(fd) => Some(fd),
+        Err(rustix::io::Errno::NOENT) => None,
+        Err(e) => return Err(Error::path("open start result fifo", &result_path, e)),
+    };
     rustix::io::write(&fd, b"0").map_err(|e| Error::path("write exec fifo", &fifo, e))?;
     drop(fd);
     std::fs::remove_file(&fifo).map_err(|e| Error::path("remove exec fifo", &fifo, e))?;
-    Ok(())
+    if let Some(result) = result {
+        let outcome = read_start_result(&result);
+        let _ = std::fs::remove_file(&result_path);
+        outcome?;
+    }
+    run_poststart(&record)
+}
+
+/// Waits for the init's word on its startContainer hooks: `0`, or `E` and
+/// the error. An init that dies without a word failed too.
+fn read_start_result(fd: &OwnedFd) -> Result<()> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd; no timeout (hooks have their own).
+        let r = unsafe { libc::poll(&mut pfd, 1, -1) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(Error::sys("wait for the startContainer hooks", e));
+        }
+        break;
+    }
+    let mut buf = [0u8; 4096];
+    let n = rustix::io::read(fd, &mut buf).unwrap_or(0);
+    match &buf[..n] {
+        [b'0', ..] => Ok(()),
+        [b'E', msg @ ..] => Err(Error::Child(String::from_utf8_lossy(msg).into_owned())),
+        _ => Err(Error::Child(
+            "exited before its startContainer hooks were done".into(),
+        )),
+    }
 }
 
 /// A handle on the init that cannot hit a recycled pid: the pidfd is
@@ -386,17 +519,18 @@ fn wait_exit(fd: &OwnedFd, timeout: Duration) -> bool {
 /// error (runtime.md, Delete: "not stopped"), unless `force` kills it
 /// first. runc deletes created containers without --force; brisk follows
 /// the spec here (clients use --force for that).
-pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
+/// Returns the warnings of failed poststop hooks.
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
     let dir = match store.open(id, true) {
         Ok(d) => d,
-        Err(Error::NotFound(_)) if force => return Ok(()),
+        Err(Error::NotFound(_)) if force => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
     let record = match dir.load() {
         Ok(r) => r,
         // A directory without state, left by a create that died: with
         // --force it is removed, otherwise it does not exist.
-        Err(Error::NotFound(_)) if force => return dir.remove(),
+        Err(Error::NotFound(_)) if force => return dir.remove().map(|()| Vec::new()),
         Err(e) => return Err(e),
     };
     let status = status_of(&record, &dir);
@@ -421,7 +555,8 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             )));
         }
     }
-    dir.remove()
+    dir.remove()?;
+    Ok(run_poststop(&record))
 }
 
 /// For `run`: removes the state of a container whose init has been reaped.

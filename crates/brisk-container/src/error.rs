@@ -48,6 +48,9 @@ pub enum Error {
 
     #[error("{0} is not supported yet")]
     Unsupported(String),
+
+    #[error("error running hook {hook}: {reason}")]
+    Hook { hook: String, reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

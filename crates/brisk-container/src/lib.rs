@@ -12,6 +12,7 @@ pub mod config;
 pub mod container;
 pub mod error;
 pub mod features;
+pub mod hooks;
 pub mod id;
 pub mod init;
 pub mod namespaces;

@@ -64,7 +64,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Delete { force, id } => {
-            container::delete(&store, &id, force)?;
+            for w in container::delete(&store, &id, force)? {
+                logging::warn(&w);
+            }
             Ok(0)
         }
         Command::List { format, quiet } => list(&store, &format, quiet),
@@ -109,9 +111,18 @@ fn create_options(a: &CreateArgs) -> CreateOptions {
 fn run_container(store: &Store, args: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
     let created = container::create(store, &create_options(args), false)?;
     warn_ignored(&created);
-    let (init, _record) = created.unlock();
+    let (init, record) = created.unlock();
     if let Err(e) = init.wait_exec() {
         let _ = container::remove_state(store, &args.id);
+        return Err(e.into());
+    }
+    if let Err(e) = container::run_poststart(&record) {
+        // The container is killed; reap it and clean up as for any exit.
+        let _ = container::wait_forwarding_signals(&init);
+        let _ = container::remove_state(store, &args.id);
+        for w in container::run_poststop(&record) {
+            logging::warn(&w);
+        }
         return Err(e.into());
     }
     if detach {
@@ -120,6 +131,9 @@ fn run_container(store: &Store, args: &CreateArgs, detach: bool, keep: bool) -> 
     let code = container::wait_forwarding_signals(&init)?;
     if !keep {
         container::remove_state(store, &args.id).context("delete the container")?;
+        for w in container::run_poststop(&record) {
+            logging::warn(&w);
+        }
     }
     Ok(code)
 }

@@ -12,6 +12,7 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use super::sync;
 use super::{Failure, Plan};
+use crate::hooks;
 use crate::process;
 use crate::rootfs::{self, resolve};
 use crate::sys;
@@ -24,14 +25,16 @@ pub fn run(plan: &Plan, sync_fd: RawFd) -> ! {
         unsafe { libc::close(*fd) };
     }
     reset_signals();
-    let err = match setup(plan, sync_fd).and_then(|()| find_executable(plan)) {
-        Ok(exe) => match wait_for_start(plan, sync_fd) {
+    // "creating" state NUL "created" state, for the init's hooks.
+    let mut hook_state = Vec::new();
+    let err = match setup(plan, sync_fd, &mut hook_state).and_then(|()| find_executable(plan)) {
+        Ok(exe) => match wait_for_start(plan, sync_fd, &hook_state) {
             Ok(()) => exec(plan, exe),
             Err(e) => e,
         },
         Err(e) => e,
     };
-    report(sync_fd, &err);
+    report(plan, sync_fd, &err);
     // SAFETY: _exit skips atexit handlers and destructors, which belong to
     // the parent's copy of this process.
     unsafe { libc::_exit(1) }
@@ -79,8 +82,11 @@ fn reset_signals() {
     }
 }
 
-fn report(sync_fd: RawFd, err: &Failure<'_>) {
+fn report(plan: &Plan, sync_fd: RawFd, err: &Failure<'_>) {
     let msg = format!("E{err}");
+    if let Some(fd) = &plan.start_result {
+        let _ = sys::write_all(fd.as_raw_fd(), msg.as_bytes());
+    }
     let bytes = &msg.as_bytes()[..msg.len().min(sync::MAX_MSG)];
     if sync::send(sync_fd, bytes).is_err() {
         // Nobody listens any more (create has returned): say it on stderr.
@@ -101,7 +107,36 @@ fn request_id_maps(sync_fd: RawFd) -> Result<(), Failure<'static>> {
     }
 }
 
-fn setup(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
+/// Asks the parent to run the create hooks of the runtime namespace and
+/// receives the state for the init's own hooks.
+fn receive_hook_state(sync_fd: RawFd, state: &mut Vec<u8>) -> Result<(), Failure<'static>> {
+    sync::send(sync_fd, &[sync::HOOKS]).map_err(|e| Failure::new("ask for hooks", e))?;
+    state.resize(sync::MAX_STATE_MSG, 0);
+    match sync::recv(sync_fd, state) {
+        Ok(n) if n > 0 && state[0] == sync::HOOK_STATE => {
+            state.truncate(n);
+            state.remove(0);
+            Ok(())
+        }
+        // The parent's hooks failed: it kills us; nothing to report.
+        Ok(_) => Err(Failure::new(
+            "wait for the create hooks",
+            io::Error::from_raw_os_error(libc::EPIPE),
+        )),
+        Err(e) => Err(Failure::new("wait for the create hooks", e)),
+    }
+}
+
+/// The "creating" (`created == false`) or "created" part of the state.
+fn hook_state_part(state: &[u8], created: bool) -> &[u8] {
+    match state.iter().position(|&b| b == 0) {
+        Some(i) if created => &state[i + 1..],
+        Some(i) => &state[..i],
+        None => state,
+    }
+}
+
+fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result<(), Failure<'p>> {
     let ns = &plan.ns;
     if ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
         request_id_maps(sync_fd)?;
@@ -166,6 +201,15 @@ fn setup(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
         resolve::Leaf::Dir,
     )
     .map_err(|e| Failure::with("create process.cwd", &plan.process.cwd, e))?;
+    if plan.hooks.sync {
+        // Mounts are done and the root not yet pivoted: prestart and
+        // createRuntime (in the parent), then createContainer (here).
+        receive_hook_state(sync_fd, hook_state)?;
+        hooks::run_in_init(
+            &plan.hooks.create_container,
+            hook_state_part(hook_state, false),
+        )?;
+    }
     rootfs::enter(&plan.rootfs, root)?;
     // Sysctls go before the read-only paths make /proc/sys read-only.
     if let Some(h) = &plan.hostname {
@@ -257,7 +301,11 @@ fn find_executable(plan: &Plan) -> Result<&std::ffi::CStr, Failure<'_>> {
 /// has recorded it (no state, no init: an init whose parent died before
 /// recording it exits). Then, for `create`, blocks until `start` writes a
 /// byte into the FIFO.
-fn wait_for_start(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
+fn wait_for_start<'p>(
+    plan: &'p Plan,
+    sync_fd: RawFd,
+    hook_state: &[u8],
+) -> Result<(), Failure<'p>> {
     sync::send(sync_fd, &[sync::READY]).map_err(|e| Failure::new("report ready", e))?;
     let mut ack = [0u8; 1];
     match sync::recv(sync_fd, &mut ack) {
@@ -280,6 +328,13 @@ fn wait_for_start(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
             }
             return Err(Failure::new("wait for start", e));
         }
+    }
+    hooks::run_in_init(
+        &plan.hooks.start_container,
+        hook_state_part(hook_state, true),
+    )?;
+    if let Some(fd) = &plan.start_result {
+        let _ = sys::write_all(fd.as_raw_fd(), b"0");
     }
     Ok(())
 }

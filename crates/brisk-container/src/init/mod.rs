@@ -83,6 +83,11 @@ pub struct Plan {
     /// Fds of the parent the init closes first thing (the state directory
     /// lock, which would otherwise stay held until execve).
     pub close_in_init: Vec<std::os::fd::RawFd>,
+    /// createContainer and startContainer hooks (run by the init).
+    pub hooks: crate::hooks::InitHooks,
+    /// `create` with startContainer hooks: where the init tells `start`
+    /// whether they passed.
+    pub start_result: Option<OwnedFd>,
 }
 
 pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
@@ -149,5 +154,7 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
         preserve_fds: opts.preserve_fds,
         start_fifo: None,
         close_in_init: Vec::new(),
+        hooks: crate::hooks::plan_init(spec.hooks().as_ref())?,
+        start_result: None,
     })
 }

@@ -118,8 +118,14 @@ fn block_signals() -> libc::sigset_t {
 
 /// Clones the init with the plan's namespaces and waits until it is ready
 /// (blocked on the start FIFO for `create`, about to exec for `run`).
-/// Signals stay blocked in the parent; `Init::old_sigmask` restores them.
-pub fn spawn(plan: &Plan) -> Result<Init> {
+/// Signals stay blocked in the parent.
+///
+/// When the init stops for hooks (`H`), `on_hooks(pid)` runs the create
+/// hooks of the runtime namespace and returns the state text to send (`S`).
+pub fn spawn(
+    plan: &Plan,
+    on_hooks: &mut dyn FnMut(libc::pid_t) -> Result<Vec<u8>>,
+) -> Result<Init> {
     let (parent_end, child_end) = rustix::net::socketpair(
         AddressFamily::UNIX,
         SocketType::SEQPACKET,
@@ -174,6 +180,24 @@ pub fn spawn(plan: &Plan) -> Result<Init> {
                 if let Err(e) = sync::send(init.sync.as_raw_fd(), &[sync::MAPS_DONE]) {
                     init.abort();
                     return Err(Error::sys("tell the init its maps are written", e));
+                }
+            }
+            Some(&sync::HOOKS) => {
+                let sent = on_hooks(pid).and_then(|state| {
+                    let mut msg = Vec::with_capacity(state.len() + 1);
+                    msg.push(sync::HOOK_STATE);
+                    msg.extend_from_slice(&state);
+                    if msg.len() > sync::MAX_STATE_MSG {
+                        return Err(Error::State(
+                            "the container state is too large for its hooks".into(),
+                        ));
+                    }
+                    sync::send(init.sync.as_raw_fd(), &msg)
+                        .map_err(|e| Error::sys("send the state to the init", e))
+                });
+                if let Err(e) = sent {
+                    init.abort();
+                    return Err(e);
                 }
             }
             Some(&sync::READY) => return Ok(init),

@@ -1,9 +1,10 @@
 //! Messages between the parent and the init over a SOCK_SEQPACKET
 //! socketpair (one message per send, so no framing is needed).
 //!
-//! init → parent: `U` (my user namespace needs its id maps), `R` (set up,
-//! ready), `E<text>` (failed). parent → init: `M` (maps written), `C`
-//! (state recorded: go on). The socket is close-on-exec, so a successful
+//! init → parent: `U` (my user namespace needs its id maps), `H` (mounts
+//! done, hooks wanted), `R` (set up, ready), `E<text>` (failed). parent →
+//! init: `M` (maps written), `S<state>` (create hooks passed, the state for
+//! the init's hooks), `C` (state recorded: go on). The socket is close-on-exec, so a successful
 //! execve shows the parent an EOF.
 
 use std::io;
@@ -14,6 +15,13 @@ pub const MAPS_DONE: u8 = b'M';
 pub const READY: u8 = b'R';
 pub const COMMITTED: u8 = b'C';
 pub const ERROR: u8 = b'E';
+/// init → parent: mounts done, run the create hooks and send the state.
+pub const HOOKS: u8 = b'H';
+/// parent → init: `S` + the state with status "creating", a NUL, and the
+/// state with status "created" (for createContainer and startContainer).
+pub const HOOK_STATE: u8 = b'S';
+/// Largest `S` message the init takes.
+pub const MAX_STATE_MSG: usize = 256 * 1024;
 
 pub const MAX_MSG: usize = 4096;
 

@@ -23,6 +23,7 @@ pub use status::Status;
 
 const STATE_FILE: &str = "state.json";
 const FIFO: &str = "exec.fifo";
+const RESULT_FIFO: &str = "start.result";
 
 /// What brisk records about a container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +42,10 @@ pub struct Record {
     /// Whether the container has its own pid namespace (then killing its
     /// init ends every process in it).
     pub own_pid_ns: bool,
+    /// The hooks `start`, `delete` and `run` still have to run (poststart,
+    /// poststop), as they were at create time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +206,22 @@ impl ContainerDir {
         .map_err(|e| Error::path("open exec fifo", self.fifo_path(), e))
     }
 
+    /// The FIFO on which the init reports to `start` whether its
+    /// startContainer hooks passed (`0`, or `E` and the error), made only
+    /// when there are such hooks. Opened read-write for the init, like the
+    /// exec FIFO.
+    pub fn make_result_fifo(&self) -> Result<OwnedFd> {
+        let path = self.result_fifo_path();
+        rustix::fs::mkfifoat(rustix::fs::CWD, &path, Mode::from_raw_mode(0o600))
+            .map_err(|e| Error::path("make start result fifo", &path, e))?;
+        rustix::fs::open(&path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| Error::path("open start result fifo", &path, e))
+    }
+
+    pub fn result_fifo_path(&self) -> PathBuf {
+        self.path.join(RESULT_FIFO)
+    }
+
     pub fn has_start_fifo(&self) -> bool {
         self.fifo_path().exists()
     }
@@ -261,6 +282,7 @@ mod tests {
             created: "2026-01-01T00:00:00Z".into(),
             annotations: BTreeMap::new(),
             own_pid_ns: true,
+            hooks: None,
         }
     }
 

@@ -1,0 +1,107 @@
+//! Hooks through `run` (the conformance suite drives create/start/delete):
+//! every kind runs once and poststop last, a hook past its timeout fails the
+//! create and leaves nothing behind, a failing poststop hook of `run` is a
+//! warning only.
+
+mod common;
+
+use common::{Bundle, Env};
+use serde_json::{json, Value};
+
+fn hook(cmd: &str) -> Value {
+    json!({"path": "/bin/sh", "args": ["sh", "-c", cmd]})
+}
+
+/// A host directory bound at /hk in the container.
+fn log_dir(b: &mut Bundle) -> std::path::PathBuf {
+    let host = b.dir.join("hk");
+    std::fs::create_dir_all(&host).unwrap();
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/hk", "type": "bind", "source": host.to_str().unwrap(),
+        "options": ["rbind", "rw"],
+    }));
+    b.write();
+    host
+}
+
+fn lines(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("log"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn run_runs_every_hook_once_and_poststop_last() {
+    let env = Env::new("hooks-run");
+    let mut b = env.bundle("b", &["sh", "-c", "echo program >> /hk/log"]);
+    let dir = log_dir(&mut b);
+    let d = dir.display();
+    let mut hooks = json!({});
+    for k in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "poststart",
+        "poststop",
+    ] {
+        hooks[k] = json!([hook(&format!("echo {k} >> {d}/log"))]);
+    }
+    hooks["startContainer"] = json!([hook("echo startContainer >> /hk/log")]);
+    b.set("/hooks", hooks);
+    let out = env.brisk(&["run", "-b", b.path(), "r"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let l = lines(&dir);
+    assert_eq!(
+        &l[..4],
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer"
+        ],
+        "{l:?}"
+    );
+    assert_eq!(l.last().map(String::as_str), Some("poststop"), "{l:?}");
+    assert_eq!(l.len(), 7, "{l:?}");
+    for k in ["program", "poststart"] {
+        assert!(l.iter().any(|x| x == k), "{k} missing: {l:?}");
+    }
+    env.assert_clean();
+}
+
+#[test]
+fn a_hook_past_its_timeout_fails_create_cleanly() {
+    let env = Env::new("hooks-timeout");
+    let mut b = env.bundle("b", &["true"]);
+    b.set(
+        "/hooks",
+        json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]}),
+    );
+    let t = std::time::Instant::now();
+    let out = env.brisk(&["create", "-b", b.path(), "t"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("hooks.createRuntime[0]") && out.stderr.contains("timed out"),
+        "{}",
+        out.stderr
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
+    env.assert_clean();
+}
+
+#[test]
+fn a_failing_poststop_hook_of_run_is_a_warning() {
+    let env = Env::new("hooks-poststop");
+    let mut b = env.bundle("b", &["sh", "-c", "exit 7"]);
+    b.set("/hooks", json!({"poststop": [hook("exit 3")]}));
+    let out = env.brisk(&["run", "-b", b.path(), "p"]);
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("hooks.poststop[0]"),
+        "no warning: {}",
+        out.stderr
+    );
+    env.assert_clean();
+}
