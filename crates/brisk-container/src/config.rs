@@ -207,11 +207,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
             format!("{:?} is not an absolute path", process.cwd()),
         ));
     }
-    if process.terminal().unwrap_or(false) {
-        return Err(Error::Unsupported(
-            "process.terminal: true (terminals come with the exec/terminal work)".into(),
-        ));
-    }
     for (i, e) in process.env().iter().flatten().enumerate() {
         if !e.contains('=') || e.contains('\0') {
             return Err(Error::invalid(

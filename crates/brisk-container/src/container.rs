@@ -27,6 +27,11 @@ pub struct CreateOptions {
     pub config: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
     pub init: InitOptions,
+    /// Where the pty master goes with `process.terminal` (`--console-socket`).
+    pub console_socket: Option<PathBuf>,
+    /// `run` in the foreground: without a console socket brisk proxies the
+    /// pty itself.
+    pub foreground: bool,
 }
 
 /// A container whose init is ready. The state directory stays locked until
@@ -38,6 +43,8 @@ pub struct Created {
     /// Warnings to log: config fields present but not applied by this
     /// version, capabilities skipped.
     pub warnings: Vec<String>,
+    /// `process.consoleSize` was given (a terminal proxy keeps it).
+    pub sized_terminal: bool,
     dir: ContainerDir,
 }
 
@@ -57,6 +64,12 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
     check_preserved_fds(opts.init.preserve_fds)?;
     let config = config::load(&opts.bundle, opts.config.as_deref())?;
     let mut plan = init::plan(&config, &opts.init)?;
+    if plan.terminal.is_some() && opts.console_socket.is_none() && !opts.foreground {
+        return Err(Error::invalid(
+            "process.terminal",
+            "a detached container with a terminal needs --console-socket",
+        ));
+    }
     let dir = store.create(&opts.id)?;
     plan.close_in_init.push(dir.lock_fd());
     let result = (|| {
@@ -82,7 +95,14 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             both.extend_from_slice(&hook_state(&config, &opts.id, pid, "created"));
             Ok(both)
         };
-        let init = init::spawn(&plan, &mut on_hooks)?;
+        let mut init = init::spawn(&plan, &mut on_hooks)?;
+        if let (Some(path), Some(master)) = (&opts.console_socket, &init.console) {
+            if let Err(e) = crate::terminal::send_to_console_socket(path, master) {
+                init.abort();
+                return Err(e);
+            }
+            init.console = None;
+        }
         // The init holds its own copies of the FIFOs; ours would keep
         // `start` from noticing a dead init.
         plan.start_fifo = None;
@@ -108,6 +128,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         Ok((init, record)) => Ok(Created {
             init,
             record,
+            sized_terminal: matches!(plan.terminal, Some(Some(_))),
             warnings: config
                 .warnings
                 .iter()

@@ -21,6 +21,7 @@ pub mod rootfs;
 pub mod signal;
 pub mod state;
 mod sys;
+pub mod terminal;
 pub mod time;
 
 pub use error::{Error, Result};

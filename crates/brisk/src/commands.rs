@@ -32,7 +32,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     match command {
         Command::Create(args) => {
             check_cgroup_driver(systemd)?;
-            let created = container::create(&store, &create_options(&args), true)?;
+            let created = container::create(&store, &create_options(&args, false), true)?;
             warn_ignored(&created);
             logging::debug(&format!(
                 "created container {} with pid {}",
@@ -91,10 +91,7 @@ fn check_cgroup_driver(systemd: bool) -> Result<()> {
     Ok(())
 }
 
-fn create_options(a: &CreateArgs) -> CreateOptions {
-    if a.console_socket.is_some() {
-        logging::debug("--console-socket is only used when process.terminal is true");
-    }
+fn create_options(a: &CreateArgs, foreground: bool) -> CreateOptions {
     CreateOptions {
         id: a.id.clone(),
         bundle: a.bundle.clone(),
@@ -105,13 +102,16 @@ fn create_options(a: &CreateArgs) -> CreateOptions {
             no_new_keyring: a.no_new_keyring,
             preserve_fds: a.preserve_fds,
         },
+        console_socket: a.console_socket.clone(),
+        foreground,
     }
 }
 
 fn run_container(store: &Store, args: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
-    let created = container::create(store, &create_options(args), false)?;
+    let created = container::create(store, &create_options(args, !detach), false)?;
     warn_ignored(&created);
-    let (init, record) = created.unlock();
+    let sized_by_config = created.sized_terminal;
+    let (mut init, record) = created.unlock();
     if let Err(e) = init.wait_exec() {
         let _ = container::remove_state(store, &args.id);
         return Err(e.into());
@@ -128,7 +128,14 @@ fn run_container(store: &Store, args: &CreateArgs, detach: bool, keep: bool) -> 
     if detach {
         return Ok(0);
     }
-    let code = container::wait_forwarding_signals(&init)?;
+    let code = match init.console.take() {
+        Some(master) => container::exit_code(brisk_container::terminal::proxy(
+            init.pid,
+            master,
+            sized_by_config,
+        )?),
+        None => container::wait_forwarding_signals(&init)?,
+    };
     if !keep {
         container::remove_state(store, &args.id).context("delete the container")?;
         for w in container::run_poststop(&record) {

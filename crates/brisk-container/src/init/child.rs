@@ -16,6 +16,7 @@ use crate::hooks;
 use crate::process;
 use crate::rootfs::{self, resolve};
 use crate::sys;
+use crate::terminal;
 
 /// Runs the init's steps and execs; never returns.
 pub fn run(plan: &Plan, sync_fd: RawFd) -> ! {
@@ -223,6 +224,9 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
     for (path, value) in &plan.sysctls {
         sys::write_file(path, value).map_err(|e| Failure::with("write sysctl", path, e))?;
     }
+    if let Some(size) = plan.terminal {
+        setup_terminal(size, sync_fd)?;
+    }
     rootfs::finish(&plan.rootfs)?;
 
     process::apply_rlimits(&plan.process).map_err(|(r, e)| {
@@ -247,6 +251,41 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
             .map_err(|e| Failure::new("set no_new_privs", e.into()))?;
     }
     Ok(())
+}
+
+/// After `pivot_root`, before the read-only paths: a pty from the
+/// container's `/dev/ptmx`, its slave bound onto `/dev/console` and made
+/// the controlling terminal and stdio; the master goes to the parent.
+fn setup_terminal(size: Option<terminal::Size>, sync_fd: RawFd) -> Result<(), Failure<'static>> {
+    let (master, slave) =
+        terminal::open_pty(size).map_err(|e| Failure::new("open a pty from /dev/ptmx", e))?;
+    let root = rustix::fs::open(
+        c"/",
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| Failure::new("open /", e.into()))?;
+    let console = resolve::create_in_root(
+        std::os::fd::AsFd::as_fd(&root),
+        b"dev/console",
+        resolve::Leaf::File,
+    )
+    .map_err(|e| Failure::new("create /dev/console", e))?;
+    let source = sys::FdPath::new(slave.as_raw_fd());
+    let target = sys::FdPath::new(console.as_raw_fd());
+    sys::mount(
+        Some(source.as_cstr()),
+        target.as_cstr(),
+        None,
+        libc::MS_BIND,
+        None,
+    )
+    .map_err(|e| Failure::new("bind the pty onto /dev/console", e))?;
+    terminal::send_fd(sync_fd, &[sync::TERMINAL], master.as_raw_fd())
+        .map_err(|e| Failure::new("send the pty to brisk", e))?;
+    drop(master);
+    terminal::make_controlling(&slave)
+        .map_err(|e| Failure::new("make the pty the controlling terminal", e))
 }
 
 fn set_identity(plan: &Plan) -> Result<(), Failure<'_>> {

@@ -88,6 +88,8 @@ pub struct Plan {
     /// `create` with startContainer hooks: where the init tells `start`
     /// whether they passed.
     pub start_result: Option<OwnedFd>,
+    /// `process.terminal`: make a pty, with `process.consoleSize` if set.
+    pub terminal: Option<Option<crate::terminal::Size>>,
 }
 
 pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
@@ -156,5 +158,15 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
         close_in_init: Vec::new(),
         hooks: crate::hooks::plan_init(spec.hooks().as_ref())?,
         start_result: None,
+        terminal: spec
+            .process()
+            .as_ref()
+            .filter(|p| p.terminal().unwrap_or(false))
+            .map(|p| {
+                p.console_size().as_ref().map(|s| crate::terminal::Size {
+                    rows: s.height().min(u16::MAX as u64) as u16,
+                    cols: s.width().min(u16::MAX as u64) as u16,
+                })
+            }),
     })
 }

@@ -32,6 +32,8 @@ pub const FORWARDED: [libc::c_int; 11] = [
 pub struct Init {
     pub pid: libc::pid_t,
     sync: OwnedFd,
+    /// The pty master, with `process.terminal`.
+    pub console: Option<OwnedFd>,
 }
 
 impl Init {
@@ -46,7 +48,7 @@ impl Init {
     /// or reports that exec failed.
     pub fn wait_exec(&self) -> Result<()> {
         let mut buf = [0u8; sync::MAX_MSG];
-        match recv_or_interrupt(&self.sync, &mut buf) {
+        match recv_or_interrupt(&self.sync, &mut buf).map(|(n, _)| n) {
             Ok(0) => Ok(()),
             Ok(n) if buf[0] == sync::ERROR => Err(self.fail(&buf[1..n])),
             Ok(_) => Err(Error::Child("unexpected message from the init".into())),
@@ -151,14 +153,15 @@ pub fn spawn(
         child::run(plan, child_end.as_raw_fd());
     }
     drop(child_end);
-    let init = Init {
+    let mut init = Init {
         pid,
         sync: parent_end,
+        console: None,
     };
     let mut buf = [0u8; sync::MAX_MSG];
     loop {
-        let n = match recv_or_interrupt(&init.sync, &mut buf) {
-            Ok(n) => n,
+        let (n, fd) = match recv_or_interrupt(&init.sync, &mut buf) {
+            Ok(r) => r,
             Err(e) => {
                 init.abort();
                 return Err(e);
@@ -200,6 +203,7 @@ pub fn spawn(
                     return Err(e);
                 }
             }
+            Some(&sync::TERMINAL) if fd.is_some() => init.console = fd,
             Some(&sync::READY) => return Ok(init),
             Some(&sync::ERROR) => return Err(init.fail(&buf[1..n])),
             Some(_) => {
@@ -214,7 +218,7 @@ pub fn spawn(
 /// while the container is set up, so a SIGINT/SIGTERM/SIGHUP/SIGQUIT that
 /// arrives meanwhile is noticed here and aborts the start instead of being
 /// lost (or killing brisk and orphaning the init).
-fn recv_or_interrupt(sock: &OwnedFd, buf: &mut [u8]) -> Result<usize> {
+fn recv_or_interrupt(sock: &OwnedFd, buf: &mut [u8]) -> Result<(usize, Option<OwnedFd>)> {
     let stop = sigset(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT]);
     loop {
         let mut pfd = libc::pollfd {
@@ -225,7 +229,7 @@ fn recv_or_interrupt(sock: &OwnedFd, buf: &mut [u8]) -> Result<usize> {
         // SAFETY: one valid pollfd.
         let r = unsafe { libc::poll(&mut pfd, 1, 100) };
         if r > 0 {
-            return sync::recv(sock.as_raw_fd(), buf)
+            return crate::terminal::recv_fd(sock.as_raw_fd(), buf)
                 .map_err(|e| Error::sys("read from the init", e));
         }
         let zero = libc::timespec {

@@ -20,6 +20,8 @@ pub const HOOKS: u8 = b'H';
 /// parent → init: `S` + the state with status "creating", a NUL, and the
 /// state with status "created" (for createContainer and startContainer).
 pub const HOOK_STATE: u8 = b'S';
+/// init → parent: `T` with the pty master attached (SCM_RIGHTS).
+pub const TERMINAL: u8 = b'T';
 /// Largest `S` message the init takes.
 pub const MAX_STATE_MSG: usize = 256 * 1024;
 
