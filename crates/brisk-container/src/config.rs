@@ -23,6 +23,9 @@ pub struct Config {
     /// What the CLI should log as warnings (e.g. capabilities this build
     /// does not know, which the spec says to skip with a warning).
     pub warnings: Vec<String>,
+    /// The config as read, kept with the container's state for `exec`
+    /// (later edits of config.json must not affect the container).
+    pub raw: Vec<u8>,
 }
 
 /// Reads `config_path` (by default `<bundle>/config.json`).
@@ -34,20 +37,7 @@ pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
     };
     let data = std::fs::read(&path).map_err(|e| Error::path("config", &path, e))?;
     let mut warnings = Vec::new();
-    let spec = match parse(data.as_slice()) {
-        Ok(spec) => Ok(spec),
-        // Rare path: drop capability names the runtime cannot map, with a
-        // warning (config.md, Linux process: "MUST log a warning"), and
-        // parse again.
-        Err(e) if e.to_string().contains("process.capabilities") => {
-            parse_skipping_unknown_caps(&data, &mut warnings)
-        }
-        Err(e) => Err(e),
-    }
-    .map_err(|source| Error::ConfigParse {
-        path: path.clone(),
-        source,
-    })?;
+    let spec = parse_config(&data, &path, &mut warnings)?;
     let rootfs = resolve_rootfs(&spec, &bundle)?;
     validate(&spec)?;
     if spec
@@ -76,6 +66,25 @@ pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
         bundle,
         rootfs,
         warnings,
+        raw: data,
+    })
+}
+
+/// Parses config bytes the way `load` does (`path` names them in errors).
+pub fn parse_config(data: &[u8], path: &Path, warnings: &mut Vec<String>) -> Result<Spec> {
+    match parse(data) {
+        Ok(spec) => Ok(spec),
+        // Rare path: drop capability names the runtime cannot map, with a
+        // warning (config.md, Linux process: "MUST log a warning"), and
+        // parse again.
+        Err(e) if e.to_string().contains("process.capabilities") => {
+            parse_skipping_unknown_caps(data, warnings)
+        }
+        Err(e) => Err(e),
+    }
+    .map_err(|source| Error::ConfigParse {
+        path: path.to_path_buf(),
+        source,
     })
 }
 

@@ -73,6 +73,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
     let dir = store.create(&opts.id)?;
     plan.close_in_init.push(dir.lock_fd());
     let result = (|| {
+        dir.save_config(&config.raw)?;
         if wait_for_start {
             plan.start_fifo = Some(dir.make_start_fifo()?);
             if !plan.hooks.start_container.is_empty() {
@@ -116,7 +117,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         };
         if let Err(e) = dir
             .save(&record)
-            .and_then(|()| write_pid_file(opts, init.pid))
+            .and_then(|()| write_pid_file(opts.pid_file.as_deref(), init.pid))
             .and_then(|()| init.commit())
         {
             init.abort();
@@ -150,7 +151,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
 
 /// `--preserve-fds N` hands fds 3..3+N to the container: they must be
 /// open now, or brisk's own fds could take those numbers and leak.
-fn check_preserved_fds(n: u32) -> Result<()> {
+pub(crate) fn check_preserved_fds(n: u32) -> Result<()> {
     for fd in 3..3 + n as i32 {
         // SAFETY: F_GETFD only queries the fd table.
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
@@ -260,15 +261,15 @@ fn record_for(init: &Init, config: &config::Config, id: &str) -> Result<Record> 
     })
 }
 
-fn write_pid_file(opts: &CreateOptions, pid: i32) -> Result<()> {
-    match &opts.pid_file {
+pub(crate) fn write_pid_file(pid_file: Option<&std::path::Path>, pid: i32) -> Result<()> {
+    match pid_file {
         Some(path) => {
             let path = if path.is_relative() {
                 std::env::current_dir()
                     .map_err(|e| Error::sys("getcwd", e))?
                     .join(path)
             } else {
-                path.clone()
+                path.to_path_buf()
             };
             state::write_atomic(&path, pid.to_string().as_bytes(), 0o644)
         }

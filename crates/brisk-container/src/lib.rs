@@ -11,6 +11,7 @@
 pub mod config;
 pub mod container;
 pub mod error;
+pub mod exec;
 pub mod features;
 pub mod hooks;
 pub mod id;

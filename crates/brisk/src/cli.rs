@@ -129,6 +129,64 @@ pub enum Command {
     },
     /// Print the OCI features document of this build.
     Features,
+    /// Run a new process in a created or running container.
+    Exec(ExecArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ExecArgs {
+    /// AF_UNIX socket that receives the pty master with --tty.
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Working directory of the process.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (KEY=VALUE); repeatable.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Allocate a pseudo-terminal.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// uid[:gid] to run as.
+    #[arg(short = 'u', long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// Additional group; repeatable.
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID")]
+    pub additional_gids: Vec<u32>,
+    /// An OCI process JSON file; the process flags are then ignored.
+    #[arg(short = 'p', long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// Return once the process runs.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Write the process's pid to FILE.
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// SELinux label of the process.
+    #[arg(long = "process-label", value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// AppArmor profile of the process.
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+    /// Set no_new_privs.
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// Add a capability; repeatable.
+    #[arg(short = 'c', long = "cap", value_name = "CAP")]
+    pub cap: Vec<String>,
+    /// Pass N fds after stdio (3..3+N) to the process.
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// Join this sub-cgroup of the container (runc's flag; not supported).
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Vec<String>,
+    /// Exec even when the container is paused.
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    pub id: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 #[cfg(test)]

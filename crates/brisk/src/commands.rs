@@ -9,7 +9,7 @@ use brisk_container::init::InitOptions;
 use brisk_container::state::Store;
 use brisk_container::{features, signal};
 
-use crate::cli::{Cli, Command, CreateArgs};
+use crate::cli::{Cli, Command, CreateArgs, ExecArgs};
 use crate::logging;
 
 pub fn run(cli: Cli) -> Result<i32> {
@@ -71,6 +71,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::List { format, quiet } => list(&store, &format, quiet),
         Command::Spec { bundle, rootless } => spec(&bundle, rootless),
+        Command::Exec(args) => exec(&store, &args),
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&features::document())?);
             Ok(0)
@@ -143,6 +144,42 @@ fn run_container(store: &Store, args: &CreateArgs, detach: bool, keep: bool) -> 
         }
     }
     Ok(code)
+}
+
+fn exec(store: &Store, a: &ExecArgs) -> Result<i32> {
+    if a.process_label.is_some() || a.apparmor.is_some() {
+        bail!("--process-label and --apparmor are not supported yet");
+    }
+    if !a.cgroup.is_empty() {
+        bail!("--cgroup is not supported yet");
+    }
+    let opts = brisk_container::exec::ExecOptions {
+        id: a.id.clone(),
+        process: a.process.clone(),
+        args: a.command.clone(),
+        env: a.env.clone(),
+        cwd: a.cwd.clone(),
+        user: a.user.clone(),
+        additional_gids: a.additional_gids.clone(),
+        caps: a.cap.clone(),
+        no_new_privs: a.no_new_privs,
+        tty: a.tty,
+        console_socket: a.console_socket.clone(),
+        detach: a.detach,
+        pid_file: a.pid_file.clone(),
+        preserve_fds: a.preserve_fds,
+    };
+    let mut init = brisk_container::exec::exec(store, &opts)?;
+    init.wait_exec()?;
+    if a.detach {
+        return Ok(0);
+    }
+    Ok(match init.console.take() {
+        Some(master) => {
+            container::exit_code(brisk_container::terminal::proxy(init.pid, master, false)?)
+        }
+        None => container::wait_forwarding_signals(&init)?,
+    })
 }
 
 fn list(store: &Store, format: &str, quiet: bool) -> Result<i32> {

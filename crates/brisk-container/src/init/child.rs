@@ -195,23 +195,27 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(0) };
 
-    let root = rootfs::prepare(&plan.rootfs)?;
-    resolve::create_in_root(
-        std::os::fd::AsFd::as_fd(&root),
-        plan.process.cwd.as_bytes(),
-        resolve::Leaf::Dir,
-    )
-    .map_err(|e| Failure::with("create process.cwd", &plan.process.cwd, e))?;
-    if plan.hooks.sync {
-        // Mounts are done and the root not yet pivoted: prestart and
-        // createRuntime (in the parent), then createContainer (here).
-        receive_hook_state(sync_fd, hook_state)?;
-        hooks::run_in_init(
-            &plan.hooks.create_container,
-            hook_state_part(hook_state, false),
-        )?;
+    // `exec` has no root filesystem to build: joining the mount namespace
+    // put it in the container's root.
+    if let Some(rootfs_plan) = &plan.rootfs {
+        let root = rootfs::prepare(rootfs_plan)?;
+        resolve::create_in_root(
+            std::os::fd::AsFd::as_fd(&root),
+            plan.process.cwd.as_bytes(),
+            resolve::Leaf::Dir,
+        )
+        .map_err(|e| Failure::with("create process.cwd", &plan.process.cwd, e))?;
+        if plan.hooks.sync {
+            // Mounts are done and the root not yet pivoted: prestart and
+            // createRuntime (in the parent), then createContainer (here).
+            receive_hook_state(sync_fd, hook_state)?;
+            hooks::run_in_init(
+                &plan.hooks.create_container,
+                hook_state_part(hook_state, false),
+            )?;
+        }
+        rootfs::enter(rootfs_plan, root)?;
     }
-    rootfs::enter(&plan.rootfs, root)?;
     // Sysctls go before the read-only paths make /proc/sys read-only.
     if let Some(h) = &plan.hostname {
         rustix::system::sethostname(h.as_bytes())
@@ -225,9 +229,11 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
         sys::write_file(path, value).map_err(|e| Failure::with("write sysctl", path, e))?;
     }
     if let Some(size) = plan.terminal {
-        setup_terminal(size, sync_fd)?;
+        setup_terminal(size, plan.rootfs.is_some(), sync_fd)?;
     }
-    rootfs::finish(&plan.rootfs)?;
+    if let Some(rootfs_plan) = &plan.rootfs {
+        rootfs::finish(rootfs_plan)?;
+    }
 
     process::apply_rlimits(&plan.process).map_err(|(r, e)| {
         let e = if e.raw_os_error() == Some(libc::EPERM) {
@@ -256,9 +262,26 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
 /// After `pivot_root`, before the read-only paths: a pty from the
 /// container's `/dev/ptmx`, its slave bound onto `/dev/console` and made
 /// the controlling terminal and stdio; the master goes to the parent.
-fn setup_terminal(size: Option<terminal::Size>, sync_fd: RawFd) -> Result<(), Failure<'static>> {
+fn setup_terminal(
+    size: Option<terminal::Size>,
+    console: bool,
+    sync_fd: RawFd,
+) -> Result<(), Failure<'static>> {
     let (master, slave) =
         terminal::open_pty(size).map_err(|e| Failure::new("open a pty from /dev/ptmx", e))?;
+    if console {
+        bind_console(&slave)?;
+    }
+    terminal::send_fd(sync_fd, &[sync::TERMINAL], master.as_raw_fd())
+        .map_err(|e| Failure::new("send the pty to brisk", e))?;
+    drop(master);
+    terminal::make_controlling(&slave)
+        .map_err(|e| Failure::new("make the pty the controlling terminal", e))
+}
+
+/// The container's `/dev/console` is the pty (config-linux.md, Default
+/// Devices), a bind mount of the slave.
+fn bind_console(slave: &std::os::fd::OwnedFd) -> Result<(), Failure<'static>> {
     let root = rustix::fs::open(
         c"/",
         rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
@@ -280,12 +303,7 @@ fn setup_terminal(size: Option<terminal::Size>, sync_fd: RawFd) -> Result<(), Fa
         libc::MS_BIND,
         None,
     )
-    .map_err(|e| Failure::new("bind the pty onto /dev/console", e))?;
-    terminal::send_fd(sync_fd, &[sync::TERMINAL], master.as_raw_fd())
-        .map_err(|e| Failure::new("send the pty to brisk", e))?;
-    drop(master);
-    terminal::make_controlling(&slave)
-        .map_err(|e| Failure::new("make the pty the controlling terminal", e))
+    .map_err(|e| Failure::new("bind the pty onto /dev/console", e))
 }
 
 fn set_identity(plan: &Plan) -> Result<(), Failure<'_>> {

@@ -69,7 +69,8 @@ pub struct InitOptions {
 #[derive(Debug)]
 pub struct Plan {
     pub ns: NamespacePlan,
-    pub rootfs: RootfsPlan,
+    /// None for `exec`: the process joins the container's mount namespace.
+    pub rootfs: Option<RootfsPlan>,
     pub process: ProcessPlan,
     pub hostname: Option<CString>,
     pub domainname: Option<CString>,
@@ -90,6 +91,67 @@ pub struct Plan {
     pub start_result: Option<OwnedFd>,
     /// `process.terminal`: make a pty, with `process.consoleSize` if set.
     pub terminal: Option<Option<crate::terminal::Size>>,
+}
+
+/// The plan of an `exec` process: every namespace of the container's init
+/// joined through `/proc/<pid>/ns` (the pid namespace by the parent before
+/// the clone), no root filesystem work, the given process.
+pub fn plan_exec(
+    spec: &oci_spec::runtime::Spec,
+    init_pid: libc::pid_t,
+    process: &oci_spec::runtime::Process,
+    preserve_fds: u32,
+) -> Result<Plan> {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    let mut spec = spec.clone();
+    if let Some(linux) = spec.linux_mut() {
+        let joined: Vec<_> = linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .map(|n| {
+                let name = match n.typ() {
+                    T::Pid => "pid",
+                    T::Network => "net",
+                    T::Mount => "mnt",
+                    T::Ipc => "ipc",
+                    T::Uts => "uts",
+                    T::User => "user",
+                    T::Cgroup => "cgroup",
+                    // The init's own is the old one until it execs.
+                    T::Time => "time_for_children",
+                };
+                let mut n = n.clone();
+                n.set_path(Some(format!("/proc/{init_pid}/ns/{name}").into()));
+                n
+            })
+            .collect();
+        linux.set_namespaces(Some(joined));
+    }
+    let ns = namespaces::plan(&spec)?;
+    Ok(Plan {
+        ns,
+        rootfs: None,
+        process: process::plan(process)?,
+        hostname: None,
+        domainname: None,
+        sysctls: Vec::new(),
+        new_keyring: false,
+        preserve_fds,
+        start_fifo: None,
+        close_in_init: Vec::new(),
+        hooks: crate::hooks::InitHooks::default(),
+        start_result: None,
+        terminal: process.terminal().unwrap_or(false).then(|| {
+            process
+                .console_size()
+                .as_ref()
+                .map(|s| crate::terminal::Size {
+                    rows: s.height().min(u16::MAX as u64) as u16,
+                    cols: s.width().min(u16::MAX as u64) as u16,
+                })
+        }),
+    })
 }
 
 pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
@@ -147,7 +209,7 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
     };
     Ok(Plan {
         ns,
-        rootfs,
+        rootfs: Some(rootfs),
         process,
         hostname: opt_cstring("hostname", spec.hostname())?,
         domainname: opt_cstring("domainname", spec.domainname())?,

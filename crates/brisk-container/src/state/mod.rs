@@ -24,6 +24,7 @@ pub use status::Status;
 const STATE_FILE: &str = "state.json";
 const FIFO: &str = "exec.fifo";
 const RESULT_FIFO: &str = "start.result";
+const CONFIG_FILE: &str = "config.json";
 
 /// What brisk records about a container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -174,6 +175,30 @@ impl ContainerDir {
     pub fn save(&self, record: &Record) -> Result<()> {
         let data = serde_json::to_vec(record).map_err(|e| Error::State(e.to_string()))?;
         write_atomic(&self.path.join(STATE_FILE), &data, 0o600)
+    }
+
+    /// Keeps the config as it was at create time, for `exec`. Written
+    /// before `state.json`, so a container that has state has its config.
+    pub fn save_config(&self, raw: &[u8]) -> Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.config_path();
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(raw))
+            .map_err(|e| Error::path("save the config", &path, e))
+    }
+
+    pub fn load_config(&self) -> Result<Vec<u8>> {
+        let path = self.config_path();
+        fs::read(&path).map_err(|e| Error::path("read the saved config", &path, e))
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path.join(CONFIG_FILE)
     }
 
     /// The fd holding the lock, for the init to close.

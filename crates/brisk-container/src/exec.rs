@@ -1,0 +1,252 @@
+//! `exec`: a new process in a created or running container. It is cloned
+//! by brisk directly into the container (pid namespace entered by brisk
+//! before the clone, every other namespace joined by the child, user
+//! namespace first), with the process of `--process` or the container's own
+//! process changed by the command line, and the container's config as it
+//! was at create time.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{Capability, Process, User};
+
+use crate::config;
+use crate::container::{self, status_of};
+use crate::error::{Error, Result};
+use crate::init::{self, Init};
+use crate::state::{Status, Store};
+
+/// runc's `exec` flags.
+#[derive(Debug, Default, Clone)]
+pub struct ExecOptions {
+    pub id: String,
+    /// `--process FILE`: a whole OCI process; the other process flags are
+    /// then ignored, as in runc.
+    pub process: Option<PathBuf>,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    /// `uid[:gid]`
+    pub user: Option<String>,
+    pub additional_gids: Vec<u32>,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub tty: bool,
+    pub console_socket: Option<PathBuf>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+}
+
+/// Starts the process; returns once it has exec'd (or failed). The caller
+/// waits for it unless detached.
+pub fn exec(store: &Store, opts: &ExecOptions) -> Result<Init> {
+    crate::id::validate(&opts.id)?;
+    let dir = store.open(&opts.id, false)?;
+    let record = dir.load()?;
+    match status_of(&record, &dir) {
+        Status::Created | Status::Running => {}
+        Status::Stopped => return Err(Error::State("cannot exec in a stopped container".into())),
+    }
+    let raw = dir.load_config()?;
+    let spec = config::parse_config(&raw, &dir.config_path(), &mut Vec::new())?;
+    let base = spec
+        .process()
+        .clone()
+        .ok_or_else(|| Error::invalid("process", "missing"))?;
+    let process = match &opts.process {
+        Some(path) => read_process(path)?,
+        None => process_from_flags(base, opts)?,
+    };
+    check_process(&process)?;
+    if process.terminal().unwrap_or(false) && opts.console_socket.is_none() && opts.detach {
+        return Err(Error::invalid(
+            "process.terminal",
+            "a detached process with a terminal needs --console-socket",
+        ));
+    }
+    container::check_preserved_fds(opts.preserve_fds)?;
+    let mut plan = init::plan_exec(&spec, record.pid, &process, opts.preserve_fds)?;
+    plan.close_in_init.push(dir.lock_fd());
+    let mut init = init::spawn(&plan, &mut |_| Ok(Vec::new()))?;
+    if let (Some(path), Some(master)) = (&opts.console_socket, &init.console) {
+        if let Err(e) = crate::terminal::send_to_console_socket(path, master) {
+            init.abort();
+            return Err(e);
+        }
+        init.console = None;
+    }
+    if let Err(e) =
+        container::write_pid_file(opts.pid_file.as_deref(), init.pid).and_then(|()| init.commit())
+    {
+        init.abort();
+        return Err(e);
+    }
+    Ok(init)
+}
+
+fn read_process(path: &Path) -> Result<Process> {
+    let data = std::fs::read(path).map_err(|e| Error::path("--process", path, e))?;
+    let mut de = serde_json::Deserializer::from_slice(&data);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        Error::invalid(
+            format!("--process {}: {field}", path.display()),
+            e.into_inner().to_string(),
+        )
+    })
+}
+
+/// The container's process with the command line's changes, as runc makes
+/// it: new args, env appended, cwd, user, extra groups and capabilities,
+/// no_new_privs, terminal.
+fn process_from_flags(mut p: Process, opts: &ExecOptions) -> Result<Process> {
+    if opts.args.is_empty() {
+        return Err(Error::invalid(
+            "exec",
+            "no command given (and no --process)",
+        ));
+    }
+    p.set_args(Some(opts.args.clone()));
+    let mut env = p.env().clone().unwrap_or_default();
+    env.extend(opts.env.iter().cloned());
+    p.set_env(Some(env));
+    if let Some(cwd) = &opts.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    if let Some(u) = &opts.user {
+        let mut user: User = p.user().clone();
+        let (uid, gid) = parse_user(u)?;
+        user.set_uid(uid);
+        if let Some(gid) = gid {
+            user.set_gid(gid);
+        }
+        p.set_user(user);
+    }
+    if !opts.additional_gids.is_empty() {
+        let mut user = p.user().clone();
+        user.set_additional_gids(Some(opts.additional_gids.clone()));
+        p.set_user(user);
+    }
+    if !opts.caps.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        for name in &opts.caps {
+            let full = if name.to_ascii_uppercase().starts_with("CAP_") {
+                name.to_ascii_uppercase()
+            } else {
+                format!("CAP_{}", name.to_ascii_uppercase())
+            };
+            let cap: Capability = serde_json::from_value(serde_json::Value::String(full))
+                .map_err(|_| Error::invalid("--cap", format!("unknown capability {name:?}")))?;
+            let with = |set: &Option<oci_spec::runtime::Capabilities>| {
+                let mut set = set.clone().unwrap_or_default();
+                set.insert(cap);
+                Some(set)
+            };
+            let (b, e, pm) = (
+                with(caps.bounding()),
+                with(caps.effective()),
+                with(caps.permitted()),
+            );
+            caps.set_bounding(b).set_effective(e).set_permitted(pm);
+        }
+        p.set_capabilities(Some(caps));
+    }
+    if opts.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    p.set_terminal(Some(opts.tty));
+    p.set_console_size(None);
+    Ok(p)
+}
+
+/// `uid` or `uid:gid`, numbers only (no passwd lookup, as runc).
+pub fn parse_user(u: &str) -> Result<(u32, Option<u32>)> {
+    let bad = || Error::invalid("--user", format!("{u:?} is not uid[:gid]"));
+    let (uid, gid) = match u.split_once(':') {
+        Some((a, b)) => (a, Some(b)),
+        None => (u, None),
+    };
+    let uid = uid.parse().map_err(|_| bad())?;
+    let gid = gid.map(|g| g.parse().map_err(|_| bad())).transpose()?;
+    Ok((uid, gid))
+}
+
+fn check_process(p: &Process) -> Result<()> {
+    match p.args().as_deref() {
+        Some([first, ..]) if !first.is_empty() => {}
+        _ => return Err(Error::invalid("process.args", "must not be empty")),
+    }
+    if !p.cwd().is_absolute() {
+        return Err(Error::invalid(
+            "process.cwd",
+            format!("{:?} is not an absolute path", p.cwd()),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users() {
+        assert_eq!(parse_user("1000").unwrap(), (1000, None));
+        assert_eq!(parse_user("1000:5").unwrap(), (1000, Some(5)));
+        for bad in ["", "x", "1:y", "-1"] {
+            assert!(parse_user(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn base() -> Process {
+        serde_json::from_value(serde_json::json!({
+            "args": ["sleep", "1"], "cwd": "/", "env": ["PATH=/bin", "A=1"],
+            "user": {"uid": 0, "gid": 0},
+            "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn flags_change_the_container_process() {
+        let opts = ExecOptions {
+            args: vec!["sh".into(), "-c".into(), "id".into()],
+            env: vec!["B=2".into()],
+            cwd: Some("/tmp".into()),
+            user: Some("7:8".into()),
+            additional_gids: vec![9],
+            caps: vec!["CAP_CHOWN".into()],
+            no_new_privs: true,
+            tty: true,
+            ..Default::default()
+        };
+        let p = process_from_flags(base(), &opts).unwrap();
+        assert_eq!(p.args().as_deref().unwrap(), ["sh", "-c", "id"]);
+        assert_eq!(p.env().as_deref().unwrap(), ["PATH=/bin", "A=1", "B=2"]);
+        assert_eq!(p.cwd(), Path::new("/tmp"));
+        assert_eq!((p.user().uid(), p.user().gid()), (7, 8));
+        assert_eq!(p.user().additional_gids().as_deref(), Some(&[9][..]));
+        let caps = p.capabilities().as_ref().unwrap();
+        for set in [caps.bounding(), caps.effective(), caps.permitted()] {
+            let set = set.as_ref().unwrap();
+            assert!(set.contains(&Capability::Chown) && set.contains(&Capability::Kill));
+        }
+        assert_eq!(p.no_new_privileges(), Some(true));
+        assert_eq!(p.terminal(), Some(true));
+    }
+
+    #[test]
+    fn unknown_cap_and_missing_command_are_errors() {
+        let opts = ExecOptions {
+            args: vec!["true".into()],
+            caps: vec!["CAP_NOPE".into()],
+            ..Default::default()
+        };
+        let e = process_from_flags(base(), &opts).unwrap_err().to_string();
+        assert!(e.contains("--cap"), "{e}");
+        let e = process_from_flags(base(), &ExecOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no command"), "{e}");
+    }
+}
