@@ -355,3 +355,44 @@ fn relative_destination_is_taken_from_root_with_a_warning() {
     );
     env.assert_clean();
 }
+
+#[test]
+fn tmpcopyup_copies_what_the_tmpfs_covers() {
+    let env = Env::new("copyup");
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "cat /data/file; readlink /data/link; stat -c '%a %u' /data/sub/exe; echo new > /data/new && echo writable",
+        ],
+    );
+    let data = b.dir.join("rootfs/data");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    std::fs::write(data.join("file"), "from the image\n").unwrap();
+    std::os::unix::fs::symlink("file", data.join("link")).unwrap();
+    std::fs::write(data.join("sub/exe"), "#!/bin/sh\n").unwrap();
+    std::os::unix::fs::chown(data.join("sub/exe"), Some(7), Some(7)).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        data.join("sub/exe"),
+        std::fs::Permissions::from_mode(0o4755),
+    )
+    .unwrap();
+    add_mounts(
+        &mut b,
+        vec![
+            json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                    "options": ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]}),
+        ],
+    );
+    let out = run(&env, &b, "c");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["from the image", "file", "4755 7", "writable"]
+    );
+    // The image itself is untouched: the write went to the tmpfs.
+    assert!(!data.join("new").exists());
+    env.assert_clean();
+}

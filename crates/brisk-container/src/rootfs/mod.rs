@@ -5,6 +5,7 @@
 //! mount in order, default devices, `pivot_root`, then masked and
 //! read-only paths.
 
+pub mod copyup;
 pub mod devices;
 pub mod idmap;
 pub mod mounts;

@@ -43,6 +43,8 @@ pub struct MountPlan {
     /// The idmapped detached tree the parent prepared, attached by the init
     /// with move_mount.
     pub idmapped_tree: Option<OwnedFd>,
+    /// A tmpfs with `tmpcopyup`.
+    pub copy_up: bool,
 }
 
 #[derive(Debug)]
@@ -169,6 +171,7 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
         attr: (opts.attr_set | opts.attr_clr != 0).then_some((opts.attr_set, opts.attr_clr)),
         idmap,
         idmapped_tree: None,
+        copy_up: opts.tmpcopyup && fstype == Some("tmpfs"),
     })
 }
 
@@ -380,6 +383,21 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
                     | locked;
                 sys::mount(None, top_path.as_cstr(), None, flags, None).map_err(fail)?;
             }
+        }
+        Kind::Regular if m.copy_up => {
+            let under = super::copyup::open_dir(dest.as_fd()).map_err(fail)?;
+            sys::mount(
+                m.source.as_deref(),
+                target.as_cstr(),
+                m.fstype.as_deref(),
+                m.flags,
+                m.data.as_deref(),
+            )
+            .map_err(fail)?;
+            let top = open_in_root(root, m.dest.as_bytes()).map_err(fail)?;
+            let new = super::copyup::open_dir(top.as_fd()).map_err(fail)?;
+            super::copyup::copy_tree(under.as_fd(), new.as_fd(), 0)
+                .map_err(|e| Failure::with("tmpcopyup into", &m.dest, e))?;
         }
         Kind::Regular => {
             sys::mount(

@@ -22,6 +22,9 @@ pub struct MountOptions {
     pub attr_clr: u64,
     /// `idmap` or `ridmap`.
     pub idmap: Option<Idmap>,
+    /// `tmpcopyup` (runc/crun extension): copy what the tmpfs covers
+    /// into it.
+    pub tmpcopyup: bool,
 }
 
 /// An idmapped mount: the mapping on the top mount only, or on every
@@ -68,6 +71,7 @@ enum Opt {
     /// mount_setattr(2) attributes to set and to clear, recursively.
     Attr(u64, u64),
     Idmap(Idmap),
+    TmpCopyUp(bool),
 }
 
 fn lookup(name: &str) -> Option<Opt> {
@@ -132,6 +136,8 @@ fn lookup(name: &str) -> Option<Opt> {
         "rsymfollow" => Attr(0, attr::NOSYMFOLLOW),
         "idmap" => Idmap(self::Idmap::Top),
         "ridmap" => Idmap(self::Idmap::Recursive),
+        "tmpcopyup" => TmpCopyUp(true),
+        "notmpcopyup" => TmpCopyUp(false),
         _ => return None,
     })
 }
@@ -160,6 +166,7 @@ pub fn parse<S: AsRef<str>>(options: &[S]) -> MountOptions {
                 out.attr_clr = out.attr_clr & !set | clr;
             }
             Some(Opt::Idmap(i)) => out.idmap = Some(i),
+            Some(Opt::TmpCopyUp(on)) => out.tmpcopyup = on,
             None => data.push(opt),
         }
     }
@@ -241,6 +248,13 @@ mod tests {
         assert_eq!(o.idmap, Some(Idmap::Top));
         assert!(o.data.is_empty());
         assert_eq!(parse(&["rbind", "ridmap"]).idmap, Some(Idmap::Recursive));
+    }
+
+    #[test]
+    fn tmpcopyup_is_an_option_not_data() {
+        let o = parse(&["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]);
+        assert!(o.tmpcopyup && o.data.is_empty());
+        assert!(!parse(&["tmpcopyup", "notmpcopyup"]).tmpcopyup);
     }
 
     #[test]
