@@ -3,7 +3,8 @@
 # Runs apt-get update only when something has to be installed.
 set -euo pipefail
 
-packages=(busybox-static jq util-linux procps iproute2 gcc libc6-dev pkg-config)
+packages=(busybox-static jq util-linux bsdutils procps iproute2 gcc libc6-dev pkg-config
+          podman containerd runc)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -21,7 +21,7 @@ pub fn runtime_bin() -> String {
     std::env::var("RUNTIME").unwrap_or_else(|_| brisk_bin().to_string())
 }
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
