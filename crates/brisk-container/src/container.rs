@@ -32,6 +32,12 @@ pub struct CreateOptions {
     /// `run` in the foreground: without a console socket brisk proxies the
     /// pty itself.
     pub foreground: bool,
+    /// The caller's `NOTIFY_SOCKET`, passed through into the container.
+    pub notify_socket: Option<PathBuf>,
+    /// systemd socket activation (`LISTEN_FDS` for brisk's own pid): these
+    /// fds, from 3 on, go to the container before the `--preserve-fds` ones,
+    /// with `LISTEN_FDS` and `LISTEN_PID=1` in its environment.
+    pub listen_fds: u32,
 }
 
 /// A container whose init is ready. The state directory stays locked until
@@ -61,9 +67,28 @@ impl Created {
 /// On any error nothing is left: no state directory, no process.
 pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Result<Created> {
     id::validate(&opts.id)?;
-    check_preserved_fds(opts.init.preserve_fds)?;
-    let config = config::load(&opts.bundle, opts.config.as_deref())?;
-    let mut plan = init::plan(&config, &opts.init)?;
+    let mut init_opts = opts.init.clone();
+    init_opts.preserve_fds += opts.listen_fds;
+    check_preserved_fds(init_opts.preserve_fds)?;
+    let mut config = config::load(&opts.bundle, opts.config.as_deref())?;
+    if let Some(sock) = &opts.notify_socket {
+        crate::notify::pass_through(&mut config.spec, sock)?;
+    }
+    if opts.listen_fds > 0 {
+        if let Some(p) = config.spec.process_mut() {
+            let mut env: Vec<String> = p
+                .env()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="))
+                .collect();
+            env.push(format!("LISTEN_FDS={}", opts.listen_fds));
+            env.push("LISTEN_PID=1".into());
+            p.set_env(Some(env));
+        }
+    }
+    let mut plan = init::plan(&config, &init_opts)?;
     if plan.terminal.is_some() && opts.console_socket.is_none() && !opts.foreground {
         return Err(Error::invalid(
             "process.terminal",

@@ -105,6 +105,23 @@ fn create_options(a: &CreateArgs, foreground: bool) -> CreateOptions {
         },
         console_socket: a.console_socket.clone(),
         foreground,
+        notify_socket: std::env::var_os("NOTIFY_SOCKET")
+            .filter(|s| !s.is_empty())
+            .map(Into::into),
+        listen_fds: listen_fds(),
+    }
+}
+
+/// systemd socket activation: `LISTEN_FDS` counts, when `LISTEN_PID` is
+/// brisk's own pid (as sd_listen_fds checks).
+fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    match std::env::var("LISTEN_FDS") {
+        Ok(n) if ours => n.parse().unwrap_or(0),
+        _ => 0,
     }
 }
 

@@ -266,3 +266,77 @@ fn sysctl_is_written() {
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), vec!["0", "0"]);
     env.assert_clean();
 }
+
+#[test]
+fn notify_socket_reaches_the_caller() {
+    let env = Env::new("notify");
+    let mut b = env.bundle("b", &["sh", "-c", "echo $NOTIFY_SOCKET; /sdnotify READY=1"]);
+    // A static sd_notify sender (busybox has no unix datagram client).
+    let src = env.base.join("sdnotify.c");
+    std::fs::write(
+        &src,
+        r#"#include <string.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+int main(int argc, char **argv) {
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    strncpy(a.sun_path, getenv("NOTIFY_SOCKET"), sizeof a.sun_path - 1);
+    int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+    return sendto(s, argv[1], strlen(argv[1]), 0, (struct sockaddr *)&a, sizeof a) < 0;
+}
+"#,
+    )
+    .unwrap();
+    let st = std::process::Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(b.dir.join("rootfs/sdnotify"))
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(st.success(), "gcc");
+    let sock_path = env.base.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut cmd = env.cmd(&["run", "-b", b.path(), "n"]);
+    cmd.env("NOTIFY_SOCKET", &sock_path);
+    let out = common::run_to_files(cmd, &env.base);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), "/run/notify/notify.sock");
+    let mut buf = [0u8; 64];
+    let n = sock.recv(&mut buf).expect("no notification arrived");
+    assert_eq!(&buf[..n], b"READY=1");
+    env.assert_clean();
+}
+
+#[test]
+fn socket_activation_fds_reach_the_container() {
+    let env = Env::new("listen-fds");
+    let b = env.bundle(
+        "b",
+        &["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3; cat <&4"],
+    );
+    let (a, c) = (env.base.join("listen"), env.base.join("preserved"));
+    std::fs::write(&a, "listen-fd\n").unwrap();
+    std::fs::write(&c, "preserved-fd\n").unwrap();
+    // LISTEN_PID must be brisk's own pid: the shell execs brisk.
+    let script = format!(
+        "LISTEN_PID=$$ LISTEN_FDS=1 exec {} --root {} run --preserve-fds 1 -b {} l 3<{} 4<{}",
+        common::runtime_bin(),
+        env.root.display(),
+        b.path(),
+        a.display(),
+        c.display()
+    );
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", &script])
+        .env(common::MARK, env.base.to_str().unwrap());
+    let out = common::run_to_files(cmd, &env.base);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["1 1", "listen-fd", "preserved-fd"]
+    );
+    env.assert_clean();
+}
