@@ -1,0 +1,45 @@
+//! Loading a program with seccomp(2). Allocation-free: the container init
+//! calls this between clone and execve.
+
+use std::io;
+use std::os::fd::RawFd;
+
+/// `struct sock_fprog`.
+#[repr(C)]
+struct SockFprog {
+    len: u16,
+    filter: *const u8,
+}
+
+const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+
+/// Loads `bpf` (whole `struct sock_filter`s) with `flags`
+/// (`SECCOMP_FILTER_FLAG_*`). With `NEW_LISTENER` in the flags, returns the
+/// listener fd (close-on-exec, as the kernel creates it).
+pub fn load(bpf: &[u8], flags: u32) -> io::Result<Option<RawFd>> {
+    if bpf.is_empty() || bpf.len() % 8 != 0 || bpf.len() / 8 > u16::MAX as usize {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let prog = SockFprog {
+        len: (bpf.len() / 8) as u16,
+        filter: bpf.as_ptr(),
+    };
+    // SAFETY: prog points to bpf, which outlives the call; the kernel
+    // copies the program.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            flags as libc::c_ulong,
+            &prog as *const SockFprog,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if flags & crate::profile::flag::NEW_LISTENER != 0 {
+        Ok(Some(r as RawFd))
+    } else {
+        Ok(None)
+    }
+}
