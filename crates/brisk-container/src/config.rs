@@ -23,6 +23,8 @@ pub struct Config {
     /// What the CLI should log as warnings (e.g. capabilities this build
     /// does not know, which the spec says to skip with a warning).
     pub warnings: Vec<String>,
+    /// `linux.seccomp`, checked and in canonical form.
+    pub seccomp: Option<brisk_seccomp::Profile>,
 }
 
 /// Reads `config_path` (by default `<bundle>/config.json`).
@@ -50,11 +52,13 @@ pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
     })?;
     let rootfs = resolve_rootfs(&spec, &bundle)?;
     validate(&spec)?;
+    let seccomp = seccomp_profile(&spec)?;
     Ok(Config {
         spec,
         bundle,
         rootfs,
         warnings,
+        seccomp,
     })
 }
 
@@ -288,11 +292,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
             "linux.devices (device nodes come with the root filesystem work)".into(),
         ));
     }
-    if linux.seccomp().is_some() {
-        return Err(Error::Unsupported(
-            "linux.seccomp (seccomp comes with its own work item)".into(),
-        ));
-    }
     for (key, _) in linux.sysctl().iter().flatten() {
         if key.split(['.', '/']).any(|c| c.is_empty() || c == "..") || key.contains('\0') {
             return Err(Error::invalid(
@@ -302,6 +301,15 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `linux.seccomp` checked against the spec's rules (each error names its
+/// field) and brought to the canonical form the cache key is made of.
+pub fn seccomp_profile(spec: &Spec) -> Result<Option<brisk_seccomp::Profile>> {
+    match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Ok(Some(brisk_seccomp::Profile::from_oci(s)?)),
+        None => Ok(None),
+    }
 }
 
 /// SemVer 2.0.0: MAJOR.MINOR.PATCH, optional -prerelease and +build.
@@ -420,7 +428,8 @@ mod tests {
             path: "config.json".into(),
             source,
         })?;
-        validate(&spec)
+        validate(&spec)?;
+        seccomp_profile(&spec).map(|_| ())
     }
 
     #[test]
@@ -501,6 +510,35 @@ mod tests {
             (
                 |v| v["annotations"] = serde_json::json!({"": "x"}),
                 "annotations",
+            ),
+            (
+                |v| {
+                    v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                        "syscalls": [{"names": ["a"], "action": "SCMP_ACT_EXPLODE"}]})
+                },
+                "linux.seccomp.syscalls[0].action",
+            ),
+            (
+                |v| {
+                    v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                        "syscalls": [{"names": ["a"], "action": "SCMP_ACT_ERRNO",
+                            "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_NOPE"}]}]})
+                },
+                "linux.seccomp.syscalls[0].args[0].op",
+            ),
+            (
+                |v| {
+                    v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                        "architectures": ["SCMP_ARCH_PDP11"]})
+                },
+                "linux.seccomp.architectures[0]",
+            ),
+            (
+                |v| {
+                    v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                        "syscalls": [{"names": ["a"], "action": "SCMP_ACT_ALLOW", "errnoRet": 1}]})
+                },
+                "linux.seccomp.syscalls[0].errnoRet",
             ),
         ];
         for (mutate, field) in cases {

@@ -37,6 +37,8 @@ pub struct Created {
     /// Warnings to log: config fields present but not applied by this
     /// version, capabilities skipped.
     pub warnings: Vec<String>,
+    /// Debug lines (where the seccomp program came from).
+    pub debug: Vec<String>,
     dir: ContainerDir,
 }
 
@@ -56,6 +58,17 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
     check_preserved_fds(opts.init.preserve_fds)?;
     let config = config::load(&opts.bundle, opts.config.as_deref())?;
     let mut plan = init::plan(&config, &opts.init)?;
+    if let Some(l) = plan.seccomp.as_mut().and_then(|s| s.listener.as_mut()) {
+        let annotations: BTreeMap<String, String> = config
+            .spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        l.set_container(OCI_VERSION, &opts.id, &config.bundle, &annotations);
+    }
+    let debug = std::mem::take(&mut plan.notes);
     let dir = store.create(&opts.id)?;
     plan.close_in_init.push(dir.lock_fd());
     let result = (|| {
@@ -97,6 +110,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
                         .map(|f| format!("{f} is not applied by this version of brisk")),
                 )
                 .collect(),
+            debug,
             dir,
         }),
         Err(e) => {

@@ -90,64 +90,83 @@ fn syscall_name(arch: u32, nr: u32) -> Option<String> {
     Some(s)
 }
 
-/// The program as text, one instruction a line.
+/// What is known at an instruction, merged over every path reaching it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    Unset,
+    Is(u32),
+    Conflict,
+}
+
+impl Known {
+    fn merge(&mut self, v: Option<u32>) {
+        *self = match (*self, v) {
+            (Known::Unset, Some(v)) => Known::Is(v),
+            (Known::Is(a), Some(b)) if a == b => Known::Is(a),
+            _ => Known::Conflict,
+        };
+    }
+    fn get(self) -> Option<u32> {
+        match self {
+            Known::Is(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const AUDIT_ARCH_X32: u32 = 0x4000_003e;
+
+/// The program as text, one instruction a line. BPF jumps only forward, so
+/// one pass that pushes the state (which `seccomp_data` field the
+/// accumulator holds, which architecture was matched) to each successor
+/// knows both at every instruction.
 pub fn disassemble(bpf: &[u8]) -> String {
     let insns = decode(bpf);
+    let n = insns.len();
+    let mut acc_in = vec![Known::Unset; n + 1];
+    let mut arch_in = vec![Known::Unset; n + 1];
+    if n > 0 {
+        acc_in[0] = Known::Conflict;
+        arch_in[0] = Known::Conflict;
+    }
     let mut out = String::new();
-    // What the accumulator holds (a seccomp_data offset) and the
-    // architecture being filtered.
-    let mut acc: Option<u32> = None;
-    let mut arch: Option<u32> = None;
     for (pc, i) in insns.iter().enumerate() {
+        let acc = acc_in[pc].get();
+        let arch = arch_in[pc].get();
         let class = i.code & 0x07;
-        let target = |off: u8| pc + 1 + off as usize;
+        let mut push = |to: usize, acc: Option<u32>, arch: Option<u32>| {
+            if to <= n {
+                acc_in[to].merge(acc);
+                arch_in[to].merge(arch);
+            }
+        };
         let (text, note) = match class {
             // BPF_LD
             0x00 => {
                 let mode = i.code & 0xe0;
-                if mode == 0x20 {
-                    acc = Some(i.k);
-                    (format!("ld  [{}]", i.k), data_field(i.k))
+                let (text, note, loaded) = if mode == 0x20 {
+                    (format!("ld  [{}]", i.k), data_field(i.k), Some(i.k))
                 } else if mode == 0x00 {
-                    acc = None;
-                    (format!("ld  #{:#x}", i.k), String::new())
+                    (format!("ld  #{:#x}", i.k), String::new(), None)
                 } else {
-                    acc = None;
                     (
                         format!("ld  code={:#06x} k={:#x}", i.code, i.k),
                         String::new(),
+                        None,
                     )
-                }
-            }
-            0x01 => (
-                format!("ldx code={:#06x} k={:#x}", i.code, i.k),
-                String::new(),
-            ),
-            0x02 => (format!("st  M[{}]", i.k), String::new()),
-            0x03 => (format!("stx M[{}]", i.k), String::new()),
-            // BPF_ALU
-            0x04 => {
-                let op = match i.code & 0xf0 {
-                    0x00 => "add",
-                    0x10 => "sub",
-                    0x20 => "mul",
-                    0x30 => "div",
-                    0x40 => "or",
-                    0x50 => "and",
-                    0x60 => "lsh",
-                    0x70 => "rsh",
-                    0x80 => "neg",
-                    0x90 => "mod",
-                    0xa0 => "xor",
-                    _ => "alu?",
                 };
-                (format!("{op} #{:#x}", i.k), String::new())
+                push(pc + 1, loaded, arch);
+                (text, note)
             }
             // BPF_JMP
             0x05 => {
                 let op = i.code & 0xf0;
                 if op == 0x00 {
-                    (format!("ja  {:04}", pc + 1 + i.k as usize), String::new())
+                    let to = pc + 1 + i.k as usize;
+                    push(to, acc, arch);
+                    (format!("ja  {to:04}"), String::new())
                 } else {
                     let name = match op {
                         0x10 => "jeq",
@@ -156,29 +175,39 @@ pub fn disassemble(bpf: &[u8]) -> String {
                         0x40 => "jset",
                         _ => "j?",
                     };
+                    let (jt, jf) = (pc + 1 + i.jt as usize, pc + 1 + i.jf as usize);
+                    let mut arch_t = arch;
                     let note = match acc {
                         Some(4) => {
                             if op == 0x10 {
-                                arch = Some(i.k);
+                                arch_t = Some(i.k);
                             }
                             arch_name(i.k).unwrap_or("").to_string()
                         }
-                        Some(0) => match arch.and_then(|a| syscall_name(a, i.k)) {
-                            Some(n) if op == 0x10 => n,
-                            Some(n) => format!("({n})"),
-                            None => String::new(),
-                        },
+                        Some(0) => {
+                            let a = match arch {
+                                Some(AUDIT_ARCH_X86_64) if i.k & X32_SYSCALL_BIT != 0 => {
+                                    Some(AUDIT_ARCH_X32)
+                                }
+                                a => a,
+                            };
+                            let prefix = if a == Some(AUDIT_ARCH_X32) {
+                                "x32 "
+                            } else {
+                                ""
+                            };
+                            match a.and_then(|a| syscall_name(a, i.k)) {
+                                Some(n) if op == 0x10 => format!("{prefix}{n}"),
+                                Some(n) => format!("({n})"),
+                                None if i.k == X32_SYSCALL_BIT => "x32 syscalls from here".into(),
+                                None => String::new(),
+                            }
+                        }
                         _ => String::new(),
                     };
-                    (
-                        format!(
-                            "{name} #{:#x} jt {:04} jf {:04}",
-                            i.k,
-                            target(i.jt),
-                            target(i.jf)
-                        ),
-                        note,
-                    )
+                    push(jt, acc, arch_t);
+                    push(jf, acc, arch);
+                    (format!("{name} #{:#x} jt {jt:04} jf {jf:04}", i.k), note)
                 }
             }
             // BPF_RET
@@ -189,9 +218,34 @@ pub fn disassemble(bpf: &[u8]) -> String {
                     (format!("ret {}", action_name(i.k)), String::new())
                 }
             }
-            _ => {
-                let misc = if i.code & 0xf8 == 0 { "tax" } else { "txa" };
-                (misc.to_string(), String::new())
+            other => {
+                let text = match other {
+                    0x01 => format!("ldx code={:#06x} k={:#x}", i.code, i.k),
+                    0x02 => format!("st  M[{}]", i.k),
+                    0x03 => format!("stx M[{}]", i.k),
+                    0x04 => {
+                        let op = match i.code & 0xf0 {
+                            0x00 => "add",
+                            0x10 => "sub",
+                            0x20 => "mul",
+                            0x30 => "div",
+                            0x40 => "or",
+                            0x50 => "and",
+                            0x60 => "lsh",
+                            0x70 => "rsh",
+                            0x80 => "neg",
+                            0x90 => "mod",
+                            0xa0 => "xor",
+                            _ => "alu?",
+                        };
+                        format!("{op} #{:#x}", i.k)
+                    }
+                    _ => (if i.code & 0xf8 == 0 { "tax" } else { "txa" }).to_string(),
+                };
+                // The accumulator changes (or may): no longer a known field.
+                let keep = matches!(other, 0x01..=0x03) && i.code & 0xf8 != 0x80;
+                push(pc + 1, if keep { acc } else { None }, arch);
+                (text, String::new())
             }
         };
         let _ = write!(

@@ -43,3 +43,19 @@ pub fn load(bpf: &[u8], flags: u32) -> io::Result<Option<RawFd>> {
         Ok(None)
     }
 }
+
+/// Whether the running kernel knows a `SECCOMP_FILTER_FLAG_*`: with a null
+/// program, a known flag fails with EFAULT, an unknown one with EINVAL.
+pub fn flag_supported(flag: u32) -> bool {
+    // SAFETY: a null program is never dereferenced: the kernel checks the
+    // flags first and fails the copy from user memory otherwise.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            flag as libc::c_ulong,
+            std::ptr::null::<SockFprog>(),
+        )
+    };
+    r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+}

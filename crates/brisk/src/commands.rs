@@ -32,7 +32,11 @@ pub fn run(cli: Cli) -> Result<i32> {
     match command {
         Command::Create(args) => {
             check_cgroup_driver(systemd)?;
-            let created = container::create(&store, &create_options(&args), true)?;
+            let created = container::create(
+                &store,
+                &create_options(&args, cli.seccomp_cache.as_deref()),
+                true,
+            )?;
             warn_ignored(&created);
             logging::debug(&format!(
                 "created container {} with pid {}",
@@ -46,7 +50,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             keep,
         } => {
             check_cgroup_driver(systemd)?;
-            run_container(&store, &create, detach, keep)
+            run_container(
+                &store,
+                &create_options(&create, cli.seccomp_cache.as_deref()),
+                detach,
+                keep,
+            )
         }
         Command::Start { id } => {
             container::start(&store, &id)?;
@@ -69,6 +78,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::List { format, quiet } => list(&store, &format, quiet),
         Command::Spec { bundle, rootless } => spec(&bundle, rootless),
+        Command::Seccomp { command } => crate::seccomp::run(command, cli.seccomp_cache.as_deref()),
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&features::document())?);
             Ok(0)
@@ -80,6 +90,9 @@ fn warn_ignored(created: &container::Created) {
     for w in &created.warnings {
         logging::warn(w);
     }
+    for d in &created.debug {
+        logging::debug(d);
+    }
 }
 
 fn check_cgroup_driver(systemd: bool) -> Result<()> {
@@ -89,7 +102,7 @@ fn check_cgroup_driver(systemd: bool) -> Result<()> {
     Ok(())
 }
 
-fn create_options(a: &CreateArgs) -> CreateOptions {
+fn create_options(a: &CreateArgs, seccomp_cache: Option<&Path>) -> CreateOptions {
     if a.console_socket.is_some() {
         logging::debug("--console-socket is only used when process.terminal is true");
     }
@@ -102,16 +115,17 @@ fn create_options(a: &CreateArgs) -> CreateOptions {
             no_pivot: a.no_pivot,
             no_new_keyring: a.no_new_keyring,
             preserve_fds: a.preserve_fds,
+            seccomp_cache: seccomp_cache.map(Path::to_path_buf),
         },
     }
 }
 
-fn run_container(store: &Store, args: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
-    let created = container::create(store, &create_options(args), false)?;
+fn run_container(store: &Store, opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
+    let created = container::create(store, opts, false)?;
     warn_ignored(&created);
     let (init, _record) = created.unlock();
     if let Err(e) = init.wait_exec() {
-        let _ = container::remove_state(store, &args.id);
+        let _ = container::remove_state(store, &opts.id);
         return Err(e.into());
     }
     if detach {
@@ -119,7 +133,7 @@ fn run_container(store: &Store, args: &CreateArgs, detach: bool, keep: bool) -> 
     }
     let code = container::wait_forwarding_signals(&init)?;
     if !keep {
-        container::remove_state(store, &args.id).context("delete the container")?;
+        container::remove_state(store, &opts.id).context("delete the container")?;
     }
     Ok(code)
 }
@@ -228,10 +242,12 @@ fn spec(bundle: &Path, rootless: bool) -> Result<i32> {
 
 fn version_text() -> String {
     format!(
-        "brisk version {}\ncommit: {}\nspec: {}\n+CAP +USERNS +TIMENS -SECCOMP -CGROUP -SYSTEMD -SELINUX -APPARMOR\n",
+        "brisk version {}\ncommit: {}\nspec: {}\nlibseccomp: {} ({})\n+CAP +USERNS +TIMENS +SECCOMP -CGROUP -SYSTEMD -SELINUX -APPARMOR\n",
         env!("CARGO_PKG_VERSION"),
         option_env!("BRISK_COMMIT").unwrap_or("unknown"),
         container::OCI_VERSION,
+        brisk_seccomp::LIBSECCOMP_VERSION,
+        brisk_seccomp::LIBSECCOMP_LINK,
     )
 }
 

@@ -24,7 +24,14 @@ pub fn run(plan: &Plan, sync_fd: RawFd) -> ! {
         unsafe { libc::close(*fd) };
     }
     reset_signals();
-    let err = match setup(plan, sync_fd).and_then(|()| find_executable(plan)) {
+    let err = match setup(plan, sync_fd)
+        .and_then(|()| find_executable(plan))
+        .and_then(|exe| {
+            if plan.seccomp.as_ref().is_some_and(|s| !s.before_identity) {
+                load_seccomp(plan, sync_fd)?;
+            }
+            Ok(exe)
+        }) {
         Ok(exe) => match wait_for_start(plan, sync_fd) {
             Ok(()) => exec(plan, exe),
             Err(e) => e,
@@ -193,7 +200,7 @@ fn setup(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
         Failure::with("set process.rlimits", r.name, e)
     })?;
     process::apply_scheduling(&plan.process).map_err(|(step, e)| Failure::new(step, e))?;
-    set_identity(plan)?;
+    set_identity(plan, sync_fd)?;
     rustix::process::chdir(plan.process.cwd.as_c_str())
         .map_err(|e| Failure::with("chdir to process.cwd", &plan.process.cwd, e.into()))?;
     // SAFETY: umask cannot fail.
@@ -205,7 +212,32 @@ fn setup(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
     Ok(())
 }
 
-fn set_identity(plan: &Plan) -> Result<(), Failure<'_>> {
+/// Installs `linux.seccomp`. With `noNewPrivileges` this is the last step
+/// before reporting ready (as late as possible while a failure still
+/// reaches `create`); without, it comes before the user switch and the
+/// capability drop, since loading needs CAP_SYS_ADMIN then. A listener fd
+/// (SCMP_ACT_NOTIFY) goes to the parent at once, which hands it to the
+/// agent, so that the syscalls the init still makes can be answered.
+fn load_seccomp(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
+    let Some(s) = &plan.seccomp else {
+        return Ok(());
+    };
+    let listener = brisk_seccomp::kernel::load(&s.bpf, s.flags)
+        .map_err(|e| Failure::new("load the seccomp filter (linux.seccomp)", e))?;
+    if let Some(fd) = listener {
+        let sent = sync::send_with_fd(sync_fd, &[sync::SECCOMP_FD], fd);
+        // SAFETY: fd is the listener the kernel just gave us; the parent
+        // holds its own copy now.
+        unsafe { libc::close(fd) };
+        sent.map_err(|e| Failure::new("send the seccomp listener", e))?;
+    }
+    Ok(())
+}
+
+fn set_identity(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
+    if plan.seccomp.as_ref().is_some_and(|s| s.before_identity) {
+        load_seccomp(plan, sync_fd)?;
+    }
     let p = &plan.process;
     if let Some(caps) = &p.caps {
         process::set_keepcaps(true).map_err(|e| Failure::new("keep capabilities", e))?;

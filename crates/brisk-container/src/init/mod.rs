@@ -18,8 +18,10 @@ use crate::error::{Error, Result};
 use crate::namespaces::{self, NamespacePlan};
 use crate::process::{self, ProcessPlan};
 use crate::rootfs::{self, cstring, RootfsPlan};
+use crate::seccomp::{self, SeccompPlan};
 
 pub use spawn::{forwarded_set, spawn, Init};
+pub use sync::send_with_fd;
 
 /// A failed step in the init process, sent to the parent as text. It
 /// borrows from the plan so that failing needs no allocation until the
@@ -63,6 +65,9 @@ pub struct InitOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// The compiled-filter cache directory (default
+    /// `brisk_seccomp::cache::DEFAULT_DIR`).
+    pub seccomp_cache: Option<std::path::PathBuf>,
 }
 
 /// Everything the init process does, decided before the clone.
@@ -83,6 +88,10 @@ pub struct Plan {
     /// Fds of the parent the init closes first thing (the state directory
     /// lock, which would otherwise stay held until execve).
     pub close_in_init: Vec<std::os::fd::RawFd>,
+    /// `linux.seccomp`: the program and where to load it.
+    pub seccomp: Option<SeccompPlan>,
+    /// Debug lines for the CLI (e.g. whether the seccomp cache was hit).
+    pub notes: Vec<String>,
 }
 
 pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
@@ -125,6 +134,26 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
             .map(|s| cstring(field, s.as_bytes()))
             .transpose()
     };
+    let mut notes = Vec::new();
+    let mut close_in_init = Vec::new();
+    let seccomp = match &config.seccomp {
+        Some(profile) => {
+            let (s, note) = seccomp::plan(
+                profile,
+                spec,
+                opts.seccomp_cache.as_deref(),
+                process.no_new_privs,
+            )?;
+            notes.push(note);
+            if let Some(l) = &s.listener {
+                // The agent must see EOF once brisk is done, not when the
+                // init execs.
+                close_in_init.push(std::os::fd::AsRawFd::as_raw_fd(&l.stream));
+            }
+            Some(s)
+        }
+        None => None,
+    };
     Ok(Plan {
         ns,
         rootfs,
@@ -135,6 +164,8 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
         new_keyring: !opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
         start_fifo: None,
-        close_in_init: Vec::new(),
+        close_in_init,
+        seccomp,
+        notes,
     })
 }

@@ -47,8 +47,8 @@ impl Init {
     pub fn wait_exec(&self) -> Result<()> {
         let mut buf = [0u8; sync::MAX_MSG];
         match recv_or_interrupt(&self.sync, &mut buf) {
-            Ok(0) => Ok(()),
-            Ok(n) if buf[0] == sync::ERROR => Err(self.fail(&buf[1..n])),
+            Ok((0, _)) => Ok(()),
+            Ok((n, _)) if buf[0] == sync::ERROR => Err(self.fail(&buf[1..n])),
             Ok(_) => Err(Error::Child("unexpected message from the init".into())),
             Err(e) => {
                 self.abort();
@@ -151,8 +151,8 @@ pub fn spawn(plan: &Plan) -> Result<Init> {
     };
     let mut buf = [0u8; sync::MAX_MSG];
     loop {
-        let n = match recv_or_interrupt(&init.sync, &mut buf) {
-            Ok(n) => n,
+        let (n, fd) = match recv_or_interrupt(&init.sync, &mut buf) {
+            Ok(r) => r,
             Err(e) => {
                 init.abort();
                 return Err(e);
@@ -176,6 +176,21 @@ pub fn spawn(plan: &Plan) -> Result<Init> {
                     return Err(Error::sys("tell the init its maps are written", e));
                 }
             }
+            Some(&sync::SECCOMP_FD) => {
+                let listener = plan.seccomp.as_ref().and_then(|s| s.listener.as_ref());
+                let sent = match (listener, &fd) {
+                    (Some(l), Some(fd)) => l.send(pid, std::os::fd::AsFd::as_fd(fd)).map_err(|e| {
+                        Error::sys("send the seccomp listener to linux.seccomp.listenerPath", e)
+                    }),
+                    _ => Err(Error::Child(
+                        "unexpected seccomp listener from the init".into(),
+                    )),
+                };
+                if let Err(e) = sent {
+                    init.abort();
+                    return Err(e);
+                }
+            }
             Some(&sync::READY) => return Ok(init),
             Some(&sync::ERROR) => return Err(init.fail(&buf[1..n])),
             Some(_) => {
@@ -190,7 +205,7 @@ pub fn spawn(plan: &Plan) -> Result<Init> {
 /// while the container is set up, so a SIGINT/SIGTERM/SIGHUP/SIGQUIT that
 /// arrives meanwhile is noticed here and aborts the start instead of being
 /// lost (or killing brisk and orphaning the init).
-fn recv_or_interrupt(sock: &OwnedFd, buf: &mut [u8]) -> Result<usize> {
+fn recv_or_interrupt(sock: &OwnedFd, buf: &mut [u8]) -> Result<(usize, Option<OwnedFd>)> {
     let stop = sigset(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT]);
     loop {
         let mut pfd = libc::pollfd {
@@ -201,7 +216,7 @@ fn recv_or_interrupt(sock: &OwnedFd, buf: &mut [u8]) -> Result<usize> {
         // SAFETY: one valid pollfd.
         let r = unsafe { libc::poll(&mut pfd, 1, 100) };
         if r > 0 {
-            return sync::recv(sock.as_raw_fd(), buf)
+            return sync::recv_with_fd(sock.as_raw_fd(), buf)
                 .map_err(|e| Error::sys("read from the init", e));
         }
         let zero = libc::timespec {
