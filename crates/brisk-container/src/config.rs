@@ -345,17 +345,6 @@ pub fn ignored_fields(spec: &Spec) -> Vec<&'static str> {
     if spec.hooks().is_some() {
         out.push("hooks");
     }
-    if let Some(p) = spec.process() {
-        if p.apparmor_profile()
-            .as_deref()
-            .is_some_and(|s| !s.is_empty())
-        {
-            out.push("process.apparmorProfile");
-        }
-        if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) {
-            out.push("process.selinuxLabel");
-        }
-    }
     if spec
         .mounts()
         .iter()
@@ -373,9 +362,6 @@ pub fn ignored_fields(spec: &Spec) -> Vec<&'static str> {
         }
         if l.mount_label().as_deref().is_some_and(|s| !s.is_empty()) {
             out.push("linux.mountLabel");
-        }
-        if l.personality().is_some() {
-            out.push("linux.personality");
         }
         if l.intel_rdt().is_some() {
             out.push("linux.intelRdt");

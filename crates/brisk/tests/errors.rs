@@ -150,6 +150,11 @@ fn semantic_errors_name_the_field() {
             "linux.seccomp.architectures[0]",
         ),
         ("/process/terminal", json!(true), "process.terminal"),
+        (
+            "/linux/personality",
+            json!({"domain": "LINUX32", "flags": ["SHORT_INODE"]}),
+            "linux.personality.flags[0]",
+        ),
     ];
     for (i, (pointer, value, needle)) in cases.into_iter().enumerate() {
         let mut b = env.bundle(&format!("b{i}"), &["true"]);

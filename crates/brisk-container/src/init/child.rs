@@ -187,6 +187,15 @@ fn setup(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
         sys::write_file(path, value).map_err(|e| Failure::with("write sysctl", path, e))?;
     }
     rootfs::finish(&plan.rootfs)?;
+    if let Some(persona) = plan.personality {
+        // SAFETY: personality takes a plain value.
+        if unsafe { libc::personality(persona) } < 0 {
+            return Err(Failure::new(
+                "set linux.personality",
+                io::Error::last_os_error(),
+            ));
+        }
+    }
 
     process::apply_rlimits(&plan.process).map_err(|(r, e)| {
         let e = if e.raw_os_error() == Some(libc::EPERM) {
@@ -205,6 +214,10 @@ fn setup(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
         .map_err(|e| Failure::with("chdir to process.cwd", &plan.process.cwd, e.into()))?;
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(plan.process.umask.unwrap_or(0o022)) };
+    for w in &plan.process.lsm {
+        sys::write_file(&w.path, &w.value)
+            .map_err(|e| Failure::with("set the LSM label of execve", &w.path, e))?;
+    }
     if plan.process.no_new_privs {
         rustix::thread::set_no_new_privs(true)
             .map_err(|e| Failure::new("set no_new_privs", e.into()))?;

@@ -88,6 +88,8 @@ pub struct Plan {
     /// Fds of the parent the init closes first thing (the state directory
     /// lock, which would otherwise stay held until execve).
     pub close_in_init: Vec<std::os::fd::RawFd>,
+    /// `linux.personality` as the personality(2) value.
+    pub personality: Option<libc::c_ulong>,
     /// `linux.seccomp`: the program and where to load it.
     pub seccomp: Option<SeccompPlan>,
     /// Debug lines for the CLI (e.g. whether the seccomp cache was hit).
@@ -134,6 +136,21 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
             .map(|s| cstring(field, s.as_bytes()))
             .transpose()
     };
+    let personality = match spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        Some(p) => {
+            if let Some(f) = p.flags().as_ref().and_then(|f| f.first()) {
+                return Err(Error::invalid(
+                    "linux.personality.flags[0]",
+                    format!("{f:?}: no personality flags are supported"),
+                ));
+            }
+            Some(match p.domain() {
+                oci_spec::runtime::LinuxPersonalityDomain::PerLinux => 0x0000,
+                oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 => 0x0008,
+            })
+        }
+        None => None,
+    };
     let mut notes = Vec::new();
     let mut close_in_init = Vec::new();
     let seccomp = match &config.seccomp {
@@ -165,6 +182,7 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
         preserve_fds: opts.preserve_fds,
         start_fifo: None,
         close_in_init,
+        personality,
         seccomp,
         notes,
     })

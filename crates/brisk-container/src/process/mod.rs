@@ -3,6 +3,7 @@
 //! capability masks) and applied in the init just before `execve`.
 
 pub mod caps;
+pub mod lsm;
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -71,6 +72,8 @@ pub struct ProcessPlan {
     pub scheduler: Option<(libc::c_int, libc::c_int, Option<libc::c_int>)>,
     /// `process.ioPriority` as the ioprio_set value (class << 13 | level).
     pub io_priority: Option<libc::c_int>,
+    /// `process.apparmorProfile` / `selinuxLabel` writes before execve.
+    pub lsm: Vec<lsm::LsmWrite>,
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -125,6 +128,7 @@ pub fn plan(p: &Process) -> Result<ProcessPlan> {
         oom_score_adj: p.oom_score_adj().map(|v| v.to_string().into_bytes()),
         scheduler: p.scheduler().as_ref().map(scheduler).transpose()?,
         io_priority: p.io_priority().as_ref().map(io_priority).transpose()?,
+        lsm: lsm::plan(p)?,
     })
 }
 
