@@ -69,6 +69,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         l.set_container(OCI_VERSION, &opts.id, &config.bundle, &annotations);
     }
     let debug = std::mem::take(&mut plan.notes);
+    let plan_warnings = std::mem::take(&mut plan.process.warnings);
     let dir = store.create(&opts.id)?;
     plan.close_in_init.push(dir.lock_fd());
     let result = (|| {
@@ -104,6 +105,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
                 .warnings
                 .iter()
                 .cloned()
+                .chain(plan_warnings)
                 .chain(
                     config::ignored_fields(&config.spec)
                         .into_iter()
