@@ -215,6 +215,31 @@ fn log_action_allows_the_call() {
         .brisk(&["run", "-b", b.path(), "l"])
         .ok();
     assert_eq!(out, "Linux\n");
+
+    // The kernel logs the call (audit type 1326, SECCOMP_RET_LOG) with the
+    // container process's host pid.
+    let c = Cached::new(&env, "cache");
+    c.brisk(&["create", "-b", b.path(), "l2"]).ok();
+    let pid = env.state("l2")["pid"].as_i64().unwrap();
+    env.brisk(&["start", "l2"]).ok();
+    let want = format!(" pid={pid} comm=\"uname\"");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let dmesg = Command::new("dmesg").output().unwrap();
+        let text = String::from_utf8_lossy(&dmesg.stdout);
+        if text
+            .lines()
+            .any(|l| l.contains("type=1326") && l.contains(&want) && l.contains("code=0x7ffc0000"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no SECCOMP_RET_LOG record for{want} in dmesg"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    env.brisk(&["delete", "--force", "l2"]).ok();
     env.assert_clean();
 }
 
@@ -510,6 +535,70 @@ fn cached_program_is_identical_to_a_fresh_compile() {
     let body = |s: &str| s.lines().skip(3).collect::<Vec<_>>().join("\n");
     assert!(body(&cached).lines().count() > 500);
     assert_eq!(body(&cached), body(&fresh));
+    env.assert_clean();
+}
+
+/// The filter the kernel holds for `pid` (PTRACE_SECCOMP_GET_FILTER), as
+/// raw `struct sock_filter` bytes.
+fn loaded_filter(pid: i32) -> Vec<u8> {
+    const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
+    // SAFETY: ptrace on a process of this test (root may trace it); every
+    // pointer passed is valid for the size the kernel writes.
+    unsafe {
+        assert_eq!(
+            libc::ptrace(libc::PTRACE_ATTACH, pid, 0, 0),
+            0,
+            "attach: {}",
+            std::io::Error::last_os_error()
+        );
+        let mut status = 0;
+        assert_eq!(libc::waitpid(pid, &mut status, libc::__WALL), pid);
+        let n = libc::ptrace(
+            PTRACE_SECCOMP_GET_FILTER,
+            pid,
+            0,
+            std::ptr::null_mut::<u8>(),
+        );
+        assert!(n > 0, "filter length: {}", std::io::Error::last_os_error());
+        let mut buf = vec![0u8; n as usize * 8];
+        let m = libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, 0, buf.as_mut_ptr());
+        assert_eq!(m, n);
+        libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0);
+        buf
+    }
+}
+
+#[test]
+fn the_kernel_holds_the_cached_program() {
+    // A created container has loaded its filter (before reporting ready);
+    // the program the kernel holds is the cache entry's, which is the
+    // fresh compile of `seccomp compile` into an empty directory.
+    let env = Env::new("sc-kernel");
+    let mut b = env.bundle("b", &["true"]);
+    b.set("/linux/seccomp", podman_profile());
+    let c = Cached::new(&env, "cache");
+    c.brisk(&["run", "-b", b.path(), "fill"]).ok();
+    c.brisk(&["create", "-b", b.path(), "k"]).ok();
+    assert!(
+        c.seccomp_line().contains("cache hit"),
+        "{}",
+        c.seccomp_line()
+    );
+    let pid = env.state("k")["pid"].as_i64().unwrap() as i32;
+    let loaded = loaded_filter(pid);
+    let entry = std::fs::read(c.entries().pop().unwrap()).unwrap();
+    assert_eq!(&entry[80..], &loaded[..], "kernel program vs cache entry");
+    let fresh = Cached::new(&env, "fresh");
+    fresh
+        .brisk(&["seccomp", "compile", &format!("{}/config.json", b.path())])
+        .ok();
+    let fresh_entry = std::fs::read(fresh.entries().pop().unwrap()).unwrap();
+    assert_eq!(
+        &fresh_entry[80..],
+        &loaded[..],
+        "kernel program vs fresh compile"
+    );
+    env.brisk(&["delete", "--force", "k"]).ok();
     env.assert_clean();
 }
 
