@@ -46,7 +46,15 @@ pub fn load(bpf: &[u8], flags: u32) -> io::Result<Option<RawFd>> {
 
 /// Whether the running kernel knows a `SECCOMP_FILTER_FLAG_*`: with a null
 /// program, a known flag fails with EFAULT, an unknown one with EINVAL.
+/// WAIT_KILLABLE_RECV is only valid with NEW_LISTENER, so it is probed
+/// with it.
 pub fn flag_supported(flag: u32) -> bool {
+    use crate::profile::flag as f;
+    let flag = if flag & f::WAIT_KILLABLE_RECV != 0 {
+        flag | f::NEW_LISTENER
+    } else {
+        flag
+    };
     // SAFETY: a null program is never dereferenced: the kernel checks the
     // flags first and fails the copy from user memory otherwise.
     let r = unsafe {

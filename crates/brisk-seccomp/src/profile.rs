@@ -258,6 +258,10 @@ impl Profile {
                 // TSYNC and NEW_LISTENER together need TSYNC_ESRCH.
                 flags |= flag::TSYNC_ESRCH;
             }
+        } else {
+            // The kernel accepts WAIT_KILLABLE_RECV only with a listener;
+            // without one there is nothing for it to change.
+            flags &= !flag::WAIT_KILLABLE_RECV;
         }
         Ok(Profile {
             default_action,
@@ -435,6 +439,25 @@ mod tests {
             p.flags,
             flag::TSYNC | flag::LOG | flag::NEW_LISTENER | flag::TSYNC_ESRCH
         );
+        let killable = |notify: bool| {
+            let action = if notify {
+                "SCMP_ACT_NOTIFY"
+            } else {
+                "SCMP_ACT_ERRNO"
+            };
+            profile(json!({
+                "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/a.sock",
+                "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+                "syscalls": [{"names": ["mkdir"], "action": action}]
+            }))
+            .unwrap()
+            .flags
+        };
+        assert_eq!(
+            killable(true),
+            flag::WAIT_KILLABLE_RECV | flag::NEW_LISTENER
+        );
+        assert_eq!(killable(false), 0);
     }
 
     #[test]

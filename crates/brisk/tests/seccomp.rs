@@ -310,6 +310,16 @@ fn notify_listener_answers_a_syscall() {
                    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}),
         );
         b.set("/process/noNewPrivileges", json!(nnp));
+        if !nnp {
+            // With a listener: TSYNC (+ TSYNC_ESRCH) and WAIT_KILLABLE_RECV.
+            b.set(
+                "/linux/seccomp/flags",
+                json!([
+                    "SECCOMP_FILTER_FLAG_TSYNC",
+                    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"
+                ]),
+            );
+        }
         let agent = std::thread::spawn(move || answer_one(listener, libc::EXDEV));
         let out = Cached::new(&env, "cache").brisk(&["run", "-b", b.path(), "n"]);
         let nr = agent.join().unwrap();
