@@ -193,12 +193,17 @@ fn kill_process_kills() {
     b.set(
         "/linux/seccomp",
         json!({"defaultAction": "SCMP_ACT_ALLOW",
-               "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_KILL_PROCESS"}]}),
+               "syscalls": [{"names": ["no_such_syscall_xyz", "uname"],
+                             "action": "SCMP_ACT_KILL_PROCESS"}]}),
     );
-    let out = Cached::new(&env, "cache").brisk(&["run", "-b", b.path(), "k"]);
+    let c = Cached::new(&env, "cache");
+    let out = c.brisk(&["run", "-b", b.path(), "k"]);
     // Killed by SIGSYS: 128 + 31.
     assert_eq!(out.code, 128 + libc::SIGSYS, "{out:?}");
     assert_eq!(out.stdout, "");
+    // The unknown name was skipped (as runc and crun skip it), and said so.
+    let line = c.seccomp_line();
+    assert!(line.contains("skipped: no_such_syscall_xyz"), "{line}");
     env.assert_clean();
 }
 
