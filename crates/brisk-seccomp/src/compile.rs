@@ -111,10 +111,19 @@ pub fn compile(p: &Profile) -> Result<Compiled> {
             }
         }
     }
-    Ok(Compiled {
-        bpf: export(&ctx)?,
-        skipped,
-    })
+    let bpf = export(&ctx)?;
+    if bpf.len() / 8 > crate::cache::MAX_INSNS {
+        // The kernel would refuse it in the init; say so before the clone.
+        return Err(Error::invalid(
+            "linux.seccomp",
+            format!(
+                "compiles to {} BPF instructions, more than the kernel's limit of {}",
+                bpf.len() / 8,
+                crate::cache::MAX_INSNS
+            ),
+        ));
+    }
+    Ok(Compiled { bpf, skipped })
 }
 
 fn export(ctx: &Ctx) -> Result<Vec<u8>> {
@@ -173,6 +182,55 @@ mod tests {
         assert_eq!(c.skipped, ["no_such_syscall_xyz"]);
         assert_eq!(c.bpf.len() % 8, 0);
         assert!(c.bpf.len() > 8 * 8);
+    }
+
+    #[test]
+    fn too_large_a_program_is_an_error() {
+        // 20 syscalls x 160 argument values, each with its own errno: far
+        // more than 4096 instructions.
+        let names = [
+            "read",
+            "write",
+            "close",
+            "fstat",
+            "lseek",
+            "mmap",
+            "brk",
+            "ioctl",
+            "pread64",
+            "pwrite64",
+            "readv",
+            "writev",
+            "access",
+            "pipe",
+            "select",
+            "dup",
+            "dup2",
+            "pause",
+            "nanosleep",
+            "getitimer",
+        ];
+        let rules: Vec<serde_json::Value> = names
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| {
+                (1..=160).map(move |v| {
+                    json!({"names": [n], "action": "SCMP_ACT_ERRNO", "errnoRet": v,
+                           "args": [{"index": 0, "value": i * 1000 + v, "op": "SCMP_CMP_EQ"}]})
+                })
+            })
+            .collect();
+        let s: LinuxSeccomp =
+            serde_json::from_value(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}))
+                .unwrap();
+        match compile(&Profile::from_oci(&s).unwrap()) {
+            Err(Error::Invalid { field, reason }) => {
+                assert_eq!(field, "linux.seccomp");
+                assert!(reason.contains("limit of 4096"), "{reason}");
+            }
+            Ok(c) => panic!("expected an error, got {} instructions", c.bpf.len() / 8),
+            Err(e) => panic!("{e}"),
+        }
     }
 
     #[test]
