@@ -26,6 +26,8 @@ pub struct Config {
     /// The config as read, kept with the container's state for `exec`
     /// (later edits of config.json must not affect the container).
     pub raw: Vec<u8>,
+    /// `linux.seccomp`, checked and in canonical form.
+    pub seccomp: Option<brisk_seccomp::Profile>,
 }
 
 /// Reads `config_path` (by default `<bundle>/config.json`).
@@ -61,12 +63,14 @@ pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
                 .into(),
         );
     }
+    let seccomp = seccomp_profile(&spec)?;
     Ok(Config {
         spec,
         bundle,
         rootfs,
         warnings,
         raw: data,
+        seccomp,
     })
 }
 
@@ -355,11 +359,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
-    if linux.seccomp().is_some() {
-        return Err(Error::Unsupported(
-            "linux.seccomp (seccomp comes with its own work item)".into(),
-        ));
-    }
     for (key, _) in linux.sysctl().iter().flatten() {
         if key.split(['.', '/']).any(|c| c.is_empty() || c == "..") || key.contains('\0') {
             return Err(Error::invalid(
@@ -412,6 +411,15 @@ fn sysctl_allowed(
     }
 }
 
+/// `linux.seccomp` checked against the spec's rules (each error names its
+/// field) and brought to the canonical form the cache key is made of.
+pub fn seccomp_profile(spec: &Spec) -> Result<Option<brisk_seccomp::Profile>> {
+    match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Ok(Some(brisk_seccomp::Profile::from_oci(s)?)),
+        None => Ok(None),
+    }
+}
+
 /// SemVer 2.0.0: MAJOR.MINOR.PATCH, optional -prerelease and +build.
 pub fn is_semver(v: &str) -> bool {
     let (core, rest) = match v.find(['-', '+']) {
@@ -442,26 +450,12 @@ pub fn is_semver(v: &str) -> bool {
 /// of ignoring them silently.
 pub fn ignored_fields(spec: &Spec) -> Vec<&'static str> {
     let mut out = Vec::new();
-    if let Some(p) = spec.process() {
-        if p.apparmor_profile()
-            .as_deref()
-            .is_some_and(|s| !s.is_empty())
-        {
-            out.push("process.apparmorProfile");
-        }
-        if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) {
-            out.push("process.selinuxLabel");
-        }
-    }
     if let Some(l) = spec.linux() {
         if l.resources().is_some() {
             out.push("linux.resources");
         }
         if l.cgroups_path().is_some() {
             out.push("linux.cgroupsPath");
-        }
-        if l.personality().is_some() {
-            out.push("linux.personality");
         }
         if l.intel_rdt().is_some() {
             out.push("linux.intelRdt");
@@ -530,7 +524,8 @@ mod tests {
             path: "config.json".into(),
             source,
         })?;
-        validate(&spec)
+        validate(&spec)?;
+        seccomp_profile(&spec).map(|_| ())
     }
 
     #[test]
@@ -611,6 +606,35 @@ mod tests {
             (
                 |v| v["annotations"] = serde_json::json!({"": "x"}),
                 "annotations",
+            ),
+            (
+                |v| {
+                    v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                        "syscalls": [{"names": ["a"], "action": "SCMP_ACT_EXPLODE"}]})
+                },
+                "linux.seccomp.syscalls[0].action",
+            ),
+            (
+                |v| {
+                    v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                        "syscalls": [{"names": ["a"], "action": "SCMP_ACT_ERRNO",
+                            "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_NOPE"}]}]})
+                },
+                "linux.seccomp.syscalls[0].args[0].op",
+            ),
+            (
+                |v| {
+                    v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                        "architectures": ["SCMP_ARCH_PDP11"]})
+                },
+                "linux.seccomp.architectures[0]",
+            ),
+            (
+                |v| {
+                    v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+                        "syscalls": [{"names": ["a"], "action": "SCMP_ACT_ALLOW", "errnoRet": 1}]})
+                },
+                "linux.seccomp.syscalls[0].errnoRet",
             ),
         ];
         for (mutate, field) in cases {

@@ -51,6 +51,8 @@ pub struct Created {
     pub warnings: Vec<String>,
     /// `process.consoleSize` was given (a terminal proxy keeps it).
     pub sized_terminal: bool,
+    /// Debug lines (where the seccomp program came from).
+    pub debug: Vec<String>,
     dir: ContainerDir,
 }
 
@@ -95,6 +97,18 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             "a detached container with a terminal needs --console-socket",
         ));
     }
+    if let Some(l) = plan.seccomp.as_mut().and_then(|s| s.listener.as_mut()) {
+        let annotations: BTreeMap<String, String> = config
+            .spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        l.set_container(OCI_VERSION, &opts.id, &config.bundle, &annotations);
+    }
+    let debug = std::mem::take(&mut plan.notes);
+    let plan_warnings = std::mem::take(&mut plan.process.warnings);
     let dir = store.create(&opts.id)?;
     plan.close_in_init.push(dir.lock_fd());
     let result = (|| {
@@ -159,12 +173,14 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
                 .warnings
                 .iter()
                 .cloned()
+                .chain(plan_warnings)
                 .chain(
                     config::ignored_fields(&config.spec)
                         .into_iter()
                         .map(|f| format!("{f} is not applied by this version of brisk")),
                 )
                 .collect(),
+            debug,
             dir,
         }),
         Err(e) => {

@@ -51,6 +51,9 @@ pub enum Error {
 
     #[error("error running hook {hook}: {reason}")]
     Hook { hook: String, reason: String },
+
+    #[error(transparent)]
+    Seccomp(#[from] brisk_seccomp::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

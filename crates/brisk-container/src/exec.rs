@@ -35,6 +35,8 @@ pub struct ExecOptions {
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// The compiled-filter cache directory (`--seccomp-cache`).
+    pub seccomp_cache: Option<PathBuf>,
 }
 
 /// Starts the process; returns once it has exec'd (or failed). The caller
@@ -65,7 +67,17 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<Init> {
         ));
     }
     container::check_preserved_fds(opts.preserve_fds)?;
-    let mut plan = init::plan_exec(&spec, record.pid, &process, opts.preserve_fds)?;
+    let mut plan = init::plan_exec(
+        &spec,
+        record.pid,
+        &process,
+        opts.preserve_fds,
+        opts.seccomp_cache.as_deref(),
+    )?;
+    if let Some(l) = plan.seccomp.as_mut().and_then(|s| s.listener.as_mut()) {
+        let annotations = spec.annotations().clone().unwrap_or_default().into_iter().collect();
+        l.set_container(crate::container::OCI_VERSION, &opts.id, &record.bundle, &annotations);
+    }
     plan.close_in_init.push(dir.lock_fd());
     let mut init = init::spawn(&plan, &mut |_| Ok(Vec::new()))?;
     if let (Some(path), Some(master)) = (&opts.console_socket, &init.console) {

@@ -84,7 +84,7 @@ pub fn document() -> Value {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts", "time"],
             "capabilities": caps::NAMES.to_vec(),
             "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
+            "seccomp": seccomp(),
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
@@ -93,6 +93,48 @@ pub fn document() -> Value {
         "annotations": {
             "org.brisk.version": env!("CARGO_PKG_VERSION")
         }
+    })
+}
+
+/// What `linux.seccomp` accepts: every action and operator, the
+/// architectures libseccomp 2.5 compiles for, the filter flags the running
+/// kernel accepts.
+fn seccomp() -> Value {
+    use brisk_seccomp::profile::flag;
+    let known = [
+        ("SECCOMP_FILTER_FLAG_TSYNC", flag::TSYNC),
+        ("SECCOMP_FILTER_FLAG_LOG", flag::LOG),
+        ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", flag::SPEC_ALLOW),
+        (
+            "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+            flag::WAIT_KILLABLE_RECV,
+        ),
+    ];
+    let supported: Vec<&str> = known
+        .iter()
+        .filter(|(_, f)| brisk_seccomp::kernel::flag_supported(*f))
+        .map(|(n, _)| *n)
+        .collect();
+    json!({
+        "enabled": true,
+        "actions": [
+            "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+            "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE",
+            "SCMP_ACT_TRAP"
+        ],
+        "operators": [
+            "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
+            "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"
+        ],
+        "archs": [
+            "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM", "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64",
+            "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64",
+            "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64", "SCMP_ARCH_PPC",
+            "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_RISCV64", "SCMP_ARCH_S390",
+            "SCMP_ARCH_S390X", "SCMP_ARCH_X32", "SCMP_ARCH_X86", "SCMP_ARCH_X86_64"
+        ],
+        "knownFlags": known.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        "supportedFlags": supported,
     })
 }
 

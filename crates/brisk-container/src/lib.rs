@@ -20,6 +20,7 @@ pub mod namespaces;
 pub mod notify;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod signal;
 pub mod state;
 mod sys;

@@ -2,7 +2,7 @@
 //! container's own `/dev/ptmx` (so it lives in the container's devpts), the
 //! slave made the controlling terminal and stdio of the program and bound
 //! onto `/dev/console`; the master handed to the parent over the sync
-//! socket (SCM_RIGHTS), then either to `--console-socket` (as runc does:
+//! socket (SCM_RIGHTS, `init::sync`), then either to `--console-socket` (as runc does:
 //! conmon and the containerd shim read it there) or proxied by `run` to
 //! brisk's own terminal.
 
@@ -95,91 +95,13 @@ pub fn make_controlling(slave: &OwnedFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Sends `fd` with `payload` over a unix socket (SCM_RIGHTS).
-pub fn send_fd(sock: RawFd, payload: &[u8], fd: RawFd) -> io::Result<()> {
-    const SPACE: usize = 64;
-    let mut cmsg_buf = [0u8; SPACE];
-    let mut iov = libc::iovec {
-        iov_base: payload.as_ptr() as *mut libc::c_void,
-        iov_len: payload.len(),
-    };
-    // SAFETY: msghdr is plain data, filled in below.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg_buf.as_mut_ptr().cast();
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    // SAFETY: the control buffer is large enough for one fd (checked by
-    // CMSG_SPACE against SPACE), so CMSG_FIRSTHDR is non-null and CMSG_DATA
-    // points inside it.
-    unsafe {
-        debug_assert!(msg.msg_controllen <= SPACE);
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
-    }
-    loop {
-        // SAFETY: msg points at valid buffers for the duration of the call.
-        let r = unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) };
-        if r >= 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
-/// Receives one message and the fd it carries (None when it has none).
-pub fn recv_fd(sock: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
-    let mut cmsg_buf = [0u8; 64];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: msghdr is plain data, filled in below.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg_buf.as_mut_ptr().cast();
-    msg.msg_controllen = cmsg_buf.len();
-    let n = loop {
-        // SAFETY: msg points at valid, writable buffers.
-        let r = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if r >= 0 {
-            break r as usize;
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    };
-    let mut fd = None;
-    // SAFETY: the kernel filled msg_control; the CMSG macros walk it
-    // within msg_controllen.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                let raw = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>());
-                fd = Some(OwnedFd::from_raw_fd(raw));
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
-    }
-    Ok((n, fd))
-}
-
 /// Hands the pty master to the `--console-socket` listener, with the name
 /// of the pty as the message, as runc does.
 pub fn send_to_console_socket(path: &Path, master: &OwnedFd) -> Result<()> {
     let sock = std::os::unix::net::UnixStream::connect(path)
         .map_err(|e| Error::path("connect to --console-socket", path, e))?;
-    send_fd(sock.as_raw_fd(), b"/dev/ptmx", master.as_raw_fd())
+    crate::init::send_with_fd(sock.as_raw_fd(), b"/dev/ptmx", master.as_raw_fd())
+        .map(drop)
         .map_err(|e| Error::path("send the pty to --console-socket", path, e))
 }
 

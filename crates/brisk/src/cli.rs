@@ -35,6 +35,10 @@ pub struct Cli {
     /// cgroup manager: cgroupfs, systemd or disabled (crun's flag).
     #[arg(long = "cgroup-manager", global = true, value_name = "MANAGER")]
     pub cgroup_manager: Option<String>,
+    /// Directory of the compiled seccomp filter cache
+    /// (default /var/cache/brisk/seccomp).
+    #[arg(long = "seccomp-cache", global = true, value_name = "DIR")]
+    pub seccomp_cache: Option<PathBuf>,
     /// Rootless mode: true, false or auto.
     #[arg(long, value_name = "VALUE")]
     pub rootless: Option<String>,
@@ -131,6 +135,11 @@ pub enum Command {
     Features,
     /// Run a new process in a created or running container.
     Exec(ExecArgs),
+    /// Compile, show and cache seccomp profiles (brisk's own tooling).
+    Seccomp {
+        #[command(subcommand)]
+        command: SeccompCommand,
+    },
 }
 
 #[derive(Debug, Args, Clone)]
@@ -187,6 +196,34 @@ pub struct ExecArgs {
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SeccompCommand {
+    /// Compile the linux.seccomp of a config.json (or a bare seccomp
+    /// section) into the cache, so the first container using it is fast.
+    Compile {
+        #[arg(value_name = "CONFIG_OR_PROFILE")]
+        file: PathBuf,
+    },
+    /// Print the compiled program, disassembled, with syscall names.
+    Show {
+        #[arg(value_name = "CONFIG_OR_PROFILE")]
+        file: PathBuf,
+    },
+    /// List or empty the compiled-filter cache.
+    Cache {
+        #[command(subcommand)]
+        command: SeccompCacheCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SeccompCacheCommand {
+    /// One line per entry: key, instructions (or why it is invalid), size.
+    List,
+    /// Remove every entry.
+    Clear,
 }
 
 #[cfg(test)]

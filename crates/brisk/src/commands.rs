@@ -32,7 +32,11 @@ pub fn run(cli: Cli) -> Result<i32> {
     match command {
         Command::Create(args) => {
             check_cgroup_driver(systemd)?;
-            let created = container::create(&store, &create_options(&args, false), true)?;
+            let created = container::create(
+                &store,
+                &create_options(&args, false, cli.seccomp_cache.as_deref()),
+                true,
+            )?;
             warn_ignored(&created);
             logging::debug(&format!(
                 "created container {} with pid {}",
@@ -46,7 +50,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             keep,
         } => {
             check_cgroup_driver(systemd)?;
-            run_container(&store, &create, detach, keep)
+            run_container(
+                &store,
+                &create_options(&create, !detach, cli.seccomp_cache.as_deref()),
+                detach,
+                keep,
+            )
         }
         Command::Start { id } => {
             container::start(&store, &id)?;
@@ -71,7 +80,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::List { format, quiet } => list(&store, &format, quiet),
         Command::Spec { bundle, rootless } => spec(&bundle, rootless),
-        Command::Exec(args) => exec(&store, &args),
+        Command::Exec(args) => exec(&store, &args, cli.seccomp_cache.as_deref()),
+        Command::Seccomp { command } => crate::seccomp::run(command, cli.seccomp_cache.as_deref()),
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&features::document())?);
             Ok(0)
@@ -83,6 +93,9 @@ fn warn_ignored(created: &container::Created) {
     for w in &created.warnings {
         logging::warn(w);
     }
+    for d in &created.debug {
+        logging::debug(d);
+    }
 }
 
 fn check_cgroup_driver(systemd: bool) -> Result<()> {
@@ -92,7 +105,7 @@ fn check_cgroup_driver(systemd: bool) -> Result<()> {
     Ok(())
 }
 
-fn create_options(a: &CreateArgs, foreground: bool) -> CreateOptions {
+fn create_options(a: &CreateArgs, foreground: bool, seccomp_cache: Option<&Path>) -> CreateOptions {
     CreateOptions {
         id: a.id.clone(),
         bundle: a.bundle.clone(),
@@ -102,6 +115,7 @@ fn create_options(a: &CreateArgs, foreground: bool) -> CreateOptions {
             no_pivot: a.no_pivot,
             no_new_keyring: a.no_new_keyring,
             preserve_fds: a.preserve_fds,
+            seccomp_cache: seccomp_cache.map(Path::to_path_buf),
         },
         console_socket: a.console_socket.clone(),
         foreground,
@@ -125,19 +139,19 @@ fn listen_fds() -> u32 {
     }
 }
 
-fn run_container(store: &Store, args: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
-    let created = container::create(store, &create_options(args, !detach), false)?;
+fn run_container(store: &Store, opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
+    let created = container::create(store, opts, false)?;
     warn_ignored(&created);
     let sized_by_config = created.sized_terminal;
     let (mut init, record) = created.unlock();
     if let Err(e) = init.wait_exec() {
-        let _ = container::remove_state(store, &args.id);
+        let _ = container::remove_state(store, &opts.id);
         return Err(e.into());
     }
     if let Err(e) = container::run_poststart(&record) {
         // The container is killed; reap it and clean up as for any exit.
         let _ = container::wait_forwarding_signals(&init);
-        let _ = container::remove_state(store, &args.id);
+        let _ = container::remove_state(store, &opts.id);
         for w in container::run_poststop(&record) {
             logging::warn(&w);
         }
@@ -155,7 +169,7 @@ fn run_container(store: &Store, args: &CreateArgs, detach: bool, keep: bool) -> 
         None => container::wait_forwarding_signals(&init)?,
     };
     if !keep {
-        container::remove_state(store, &args.id).context("delete the container")?;
+        container::remove_state(store, &opts.id).context("delete the container")?;
         for w in container::run_poststop(&record) {
             logging::warn(&w);
         }
@@ -163,7 +177,7 @@ fn run_container(store: &Store, args: &CreateArgs, detach: bool, keep: bool) -> 
     Ok(code)
 }
 
-fn exec(store: &Store, a: &ExecArgs) -> Result<i32> {
+fn exec(store: &Store, a: &ExecArgs, seccomp_cache: Option<&Path>) -> Result<i32> {
     if a.process_label.is_some() || a.apparmor.is_some() {
         bail!("--process-label and --apparmor are not supported yet");
     }
@@ -185,6 +199,7 @@ fn exec(store: &Store, a: &ExecArgs) -> Result<i32> {
         detach: a.detach,
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
+        seccomp_cache: seccomp_cache.map(Path::to_path_buf),
     };
     let mut init = brisk_container::exec::exec(store, &opts)?;
     init.wait_exec()?;
@@ -303,10 +318,12 @@ fn spec(bundle: &Path, rootless: bool) -> Result<i32> {
 
 fn version_text() -> String {
     format!(
-        "brisk version {}\ncommit: {}\nspec: {}\n+CAP +USERNS +TIMENS -SECCOMP -CGROUP -SYSTEMD -SELINUX -APPARMOR\n",
+        "brisk version {}\ncommit: {}\nspec: {}\nlibseccomp: {} ({})\n+CAP +USERNS +TIMENS +SECCOMP -CGROUP -SYSTEMD -SELINUX -APPARMOR\n",
         env!("CARGO_PKG_VERSION"),
         option_env!("BRISK_COMMIT").unwrap_or("unknown"),
         container::OCI_VERSION,
+        brisk_seccomp::LIBSECCOMP_VERSION,
+        brisk_seccomp::LIBSECCOMP_LINK,
     )
 }
 

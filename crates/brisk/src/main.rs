@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod logging;
+mod seccomp;
 
 use clap::Parser;
 

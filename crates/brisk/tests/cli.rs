@@ -37,7 +37,7 @@ fn features_is_the_oci_document() {
         .unwrap()
         .iter()
         .any(|c| c == "CAP_SYS_ADMIN"));
-    assert_eq!(v["linux"]["seccomp"]["enabled"], false);
+    assert_eq!(v["linux"]["seccomp"]["enabled"], true);
     assert!(v["mountOptions"]
         .as_array()
         .unwrap()

@@ -134,10 +134,27 @@ fn semantic_errors_name_the_field() {
         ),
         (
             "/linux/seccomp",
-            json!({"defaultAction": "SCMP_ACT_ALLOW"}),
-            "linux.seccomp",
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_EXPLODE"}]}),
+            "linux.seccomp.syscalls[0].action",
+        ),
+        (
+            "/linux/seccomp",
+            json!({"defaultAction": "SCMP_ACT_ALLOW",
+                   "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ALLOW", "errnoRet": 5}]}),
+            "linux.seccomp.syscalls[0].errnoRet",
+        ),
+        (
+            "/linux/seccomp",
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_VAX"]}),
+            "linux.seccomp.architectures[0]",
         ),
         ("/process/terminal", json!(true), "process.terminal"),
+        (
+            "/linux/personality",
+            json!({"domain": "LINUX32", "flags": ["SHORT_INODE"]}),
+            "linux.personality.flags[0]",
+        ),
     ];
     for (i, (pointer, value, needle)) in cases.into_iter().enumerate() {
         let mut b = env.bundle(&format!("b{i}"), &["true"]);

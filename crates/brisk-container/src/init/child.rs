@@ -28,7 +28,14 @@ pub fn run(plan: &Plan, sync_fd: RawFd) -> ! {
     reset_signals();
     // "creating" state NUL "created" state, for the init's hooks.
     let mut hook_state = Vec::new();
-    let err = match setup(plan, sync_fd, &mut hook_state).and_then(|()| find_executable(plan)) {
+    let err = match setup(plan, sync_fd, &mut hook_state)
+        .and_then(|()| find_executable(plan))
+        .and_then(|exe| {
+            if plan.seccomp.as_ref().is_some_and(|s| !s.before_identity) {
+                load_seccomp(plan, sync_fd)?;
+            }
+            Ok(exe)
+        }) {
         Ok(exe) => match wait_for_start(plan, sync_fd, &hook_state) {
             Ok(()) => exec(plan, exe),
             Err(e) => e,
@@ -234,6 +241,15 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
     if let Some(rootfs_plan) = &plan.rootfs {
         rootfs::finish(rootfs_plan)?;
     }
+    if let Some(persona) = plan.personality {
+        // SAFETY: personality takes a plain value.
+        if unsafe { libc::personality(persona) } < 0 {
+            return Err(Failure::new(
+                "set linux.personality",
+                io::Error::last_os_error(),
+            ));
+        }
+    }
 
     process::apply_rlimits(&plan.process).map_err(|(r, e)| {
         let e = if e.raw_os_error() == Some(libc::EPERM) {
@@ -247,11 +263,15 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
         Failure::with("set process.rlimits", r.name, e)
     })?;
     process::apply_scheduling(&plan.process).map_err(|(step, e)| Failure::new(step, e))?;
-    set_identity(plan)?;
+    set_identity(plan, sync_fd)?;
     rustix::process::chdir(plan.process.cwd.as_c_str())
         .map_err(|e| Failure::with("chdir to process.cwd", &plan.process.cwd, e.into()))?;
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(plan.process.umask.unwrap_or(0o022)) };
+    for w in &plan.process.lsm {
+        sys::write_file(&w.path, &w.value)
+            .map_err(|e| Failure::with("set the LSM label of execve", &w.path, e))?;
+    }
     if plan.process.no_new_privs {
         rustix::thread::set_no_new_privs(true)
             .map_err(|e| Failure::new("set no_new_privs", e.into()))?;
@@ -272,7 +292,7 @@ fn setup_terminal(
     if console {
         bind_console(&slave)?;
     }
-    terminal::send_fd(sync_fd, &[sync::TERMINAL], master.as_raw_fd())
+    sync::send_with_fd(sync_fd, &[sync::TERMINAL], master.as_raw_fd())
         .map_err(|e| Failure::new("send the pty to brisk", e))?;
     drop(master);
     terminal::make_controlling(&slave)
@@ -306,7 +326,32 @@ fn bind_console(slave: &std::os::fd::OwnedFd) -> Result<(), Failure<'static>> {
     .map_err(|e| Failure::new("bind the pty onto /dev/console", e))
 }
 
-fn set_identity(plan: &Plan) -> Result<(), Failure<'_>> {
+/// Installs `linux.seccomp`. With `noNewPrivileges` this is the last step
+/// before reporting ready (as late as possible while a failure still
+/// reaches `create`); without, it comes before the user switch and the
+/// capability drop, since loading needs CAP_SYS_ADMIN then. A listener fd
+/// (SCMP_ACT_NOTIFY) goes to the parent at once, which hands it to the
+/// agent, so that the syscalls the init still makes can be answered.
+fn load_seccomp(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
+    let Some(s) = &plan.seccomp else {
+        return Ok(());
+    };
+    let listener = brisk_seccomp::kernel::load(&s.bpf, s.flags)
+        .map_err(|e| Failure::new("load the seccomp filter (linux.seccomp)", e))?;
+    if let Some(fd) = listener {
+        let sent = sync::send_with_fd(sync_fd, &[sync::SECCOMP_FD], fd);
+        // SAFETY: fd is the listener the kernel just gave us; the parent
+        // holds its own copy now.
+        unsafe { libc::close(fd) };
+        sent.map_err(|e| Failure::new("send the seccomp listener", e))?;
+    }
+    Ok(())
+}
+
+fn set_identity(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
+    if plan.seccomp.as_ref().is_some_and(|s| s.before_identity) {
+        load_seccomp(plan, sync_fd)?;
+    }
     let p = &plan.process;
     if let Some(caps) = &p.caps {
         process::set_keepcaps(true).map_err(|e| Failure::new("keep capabilities", e))?;

@@ -18,8 +18,10 @@ use crate::error::{Error, Result};
 use crate::namespaces::{self, NamespacePlan};
 use crate::process::{self, ProcessPlan};
 use crate::rootfs::{self, cstring, RootfsPlan};
+use crate::seccomp::{self, SeccompPlan};
 
 pub use spawn::{forwarded_set, spawn, Init};
+pub use sync::send_with_fd;
 
 /// A failed step in the init process, sent to the parent as text. It
 /// borrows from the plan so that failing needs no allocation until the
@@ -63,6 +65,9 @@ pub struct InitOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// The compiled-filter cache directory (default
+    /// `brisk_seccomp::cache::DEFAULT_DIR`).
+    pub seccomp_cache: Option<std::path::PathBuf>,
 }
 
 /// Everything the init process does, decided before the clone.
@@ -91,6 +96,12 @@ pub struct Plan {
     pub start_result: Option<OwnedFd>,
     /// `process.terminal`: make a pty, with `process.consoleSize` if set.
     pub terminal: Option<Option<crate::terminal::Size>>,
+    /// `linux.personality` as the personality(2) value.
+    pub personality: Option<libc::c_ulong>,
+    /// `linux.seccomp`: the program and where to load it.
+    pub seccomp: Option<SeccompPlan>,
+    /// Debug lines for the CLI (e.g. whether the seccomp cache was hit).
+    pub notes: Vec<String>,
 }
 
 /// The plan of an `exec` process: every namespace of the container's init
@@ -101,8 +112,20 @@ pub fn plan_exec(
     init_pid: libc::pid_t,
     process: &oci_spec::runtime::Process,
     preserve_fds: u32,
+    seccomp_cache: Option<&std::path::Path>,
 ) -> Result<Plan> {
     use oci_spec::runtime::LinuxNamespaceType as T;
+    let process_plan = process::plan(process)?;
+    // The container's seccomp filter (from the cache, normally).
+    let mut notes = Vec::new();
+    let seccomp = match crate::config::seccomp_profile(spec)? {
+        Some(profile) => {
+            let (s, note) = seccomp::plan(&profile, spec, seccomp_cache, process_plan.no_new_privs)?;
+            notes.push(note);
+            Some(s)
+        }
+        None => None,
+    };
     let mut spec = spec.clone();
     if let Some(linux) = spec.linux_mut() {
         let joined: Vec<_> = linux
@@ -132,7 +155,7 @@ pub fn plan_exec(
     Ok(Plan {
         ns,
         rootfs: None,
-        process: process::plan(process)?,
+        process: process_plan,
         hostname: None,
         domainname: None,
         sysctls: Vec::new(),
@@ -151,6 +174,9 @@ pub fn plan_exec(
                     cols: s.width().min(u16::MAX as u64) as u16,
                 })
         }),
+        personality: None,
+        seccomp,
+        notes,
     })
 }
 
@@ -207,6 +233,41 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
             .map(|s| cstring(field, s.as_bytes()))
             .transpose()
     };
+    let personality = match spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        Some(p) => {
+            if let Some(f) = p.flags().as_ref().and_then(|f| f.first()) {
+                return Err(Error::invalid(
+                    "linux.personality.flags[0]",
+                    format!("{f:?}: no personality flags are supported"),
+                ));
+            }
+            Some(match p.domain() {
+                oci_spec::runtime::LinuxPersonalityDomain::PerLinux => 0x0000,
+                oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 => 0x0008,
+            })
+        }
+        None => None,
+    };
+    let mut notes = Vec::new();
+    let mut close_in_init = Vec::new();
+    let seccomp = match &config.seccomp {
+        Some(profile) => {
+            let (s, note) = seccomp::plan(
+                profile,
+                spec,
+                opts.seccomp_cache.as_deref(),
+                process.no_new_privs,
+            )?;
+            notes.push(note);
+            if let Some(l) = &s.listener {
+                // The agent must see EOF once brisk is done, not when the
+                // init execs.
+                close_in_init.push(std::os::fd::AsRawFd::as_raw_fd(&l.stream));
+            }
+            Some(s)
+        }
+        None => None,
+    };
     Ok(Plan {
         ns,
         rootfs: Some(rootfs),
@@ -217,7 +278,7 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
         new_keyring: !opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
         start_fifo: None,
-        close_in_init: Vec::new(),
+        close_in_init,
         hooks: crate::hooks::plan_init(spec.hooks().as_ref())?,
         start_result: None,
         terminal: spec
@@ -230,5 +291,8 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
                     cols: s.width().min(u16::MAX as u64) as u16,
                 })
             }),
+        personality,
+        seccomp,
+        notes,
     })
 }

@@ -48,9 +48,9 @@ impl Init {
     /// or reports that exec failed.
     pub fn wait_exec(&self) -> Result<()> {
         let mut buf = [0u8; sync::MAX_MSG];
-        match recv_or_interrupt(&self.sync, &mut buf).map(|(n, _)| n) {
-            Ok(0) => Ok(()),
-            Ok(n) if buf[0] == sync::ERROR => Err(self.fail(&buf[1..n])),
+        match recv_or_interrupt(&self.sync, &mut buf) {
+            Ok((0, _)) => Ok(()),
+            Ok((n, _)) if buf[0] == sync::ERROR => Err(self.fail(&buf[1..n])),
             Ok(_) => Err(Error::Child("unexpected message from the init".into())),
             Err(e) => {
                 self.abort();
@@ -203,6 +203,21 @@ pub fn spawn(
                     return Err(e);
                 }
             }
+            Some(&sync::SECCOMP_FD) => {
+                let listener = plan.seccomp.as_ref().and_then(|s| s.listener.as_ref());
+                let sent = match (listener, &fd) {
+                    (Some(l), Some(fd)) => l.send(pid, std::os::fd::AsFd::as_fd(fd)).map_err(|e| {
+                        Error::sys("send the seccomp listener to linux.seccomp.listenerPath", e)
+                    }),
+                    _ => Err(Error::Child(
+                        "unexpected seccomp listener from the init".into(),
+                    )),
+                };
+                if let Err(e) = sent {
+                    init.abort();
+                    return Err(e);
+                }
+            }
             Some(&sync::TERMINAL) if fd.is_some() => init.console = fd,
             Some(&sync::READY) => return Ok(init),
             Some(&sync::ERROR) => return Err(init.fail(&buf[1..n])),
@@ -229,7 +244,7 @@ fn recv_or_interrupt(sock: &OwnedFd, buf: &mut [u8]) -> Result<(usize, Option<Ow
         // SAFETY: one valid pollfd.
         let r = unsafe { libc::poll(&mut pfd, 1, 100) };
         if r > 0 {
-            return crate::terminal::recv_fd(sock.as_raw_fd(), buf)
+            return sync::recv_with_fd(sock.as_raw_fd(), buf)
                 .map_err(|e| Error::sys("read from the init", e));
         }
         let zero = libc::timespec {

@@ -2,13 +2,14 @@
 //! socketpair (one message per send, so no framing is needed).
 //!
 //! init → parent: `U` (my user namespace needs its id maps), `H` (mounts
-//! done, hooks wanted), `R` (set up, ready), `E<text>` (failed). parent →
-//! init: `M` (maps written), `S<state>` (create hooks passed, the state for
-//! the init's hooks), `C` (state recorded: go on). The socket is close-on-exec, so a successful
+//! done, hooks wanted), `T` + fd (the pty master), `S` + fd (the seccomp
+//! listener), `R` (set up, ready), `E<text>` (failed). parent → init: `M`
+//! (maps written), `K<state>` (create hooks passed, the state for the
+//! init's hooks), `C` (state recorded: go on). The socket is close-on-exec, so a successful
 //! execve shows the parent an EOF.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 pub const NEED_MAPS: u8 = b'U';
 pub const MAPS_DONE: u8 = b'M';
@@ -17,13 +18,15 @@ pub const COMMITTED: u8 = b'C';
 pub const ERROR: u8 = b'E';
 /// init → parent: mounts done, run the create hooks and send the state.
 pub const HOOKS: u8 = b'H';
-/// parent → init: `S` + the state with status "creating", a NUL, and the
+/// parent → init: `K` + the state with status "creating", a NUL, and the
 /// state with status "created" (for createContainer and startContainer).
-pub const HOOK_STATE: u8 = b'S';
+pub const HOOK_STATE: u8 = b'K';
 /// init → parent: `T` with the pty master attached (SCM_RIGHTS).
 pub const TERMINAL: u8 = b'T';
-/// Largest `S` message the init takes.
+/// Largest `K` message the init takes.
 pub const MAX_STATE_MSG: usize = 256 * 1024;
+/// init → parent, with the seccomp listener fd attached (SCM_RIGHTS).
+pub const SECCOMP_FD: u8 = b'S';
 
 pub const MAX_MSG: usize = 4096;
 
@@ -54,5 +57,90 @@ pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
         if e.kind() != io::ErrorKind::Interrupted {
             return Err(e);
         }
+    }
+}
+
+/// Room for one fd in a control message (CMSG_SPACE(sizeof(int)) is 24 on
+/// 64-bit Linux; 8-byte aligned).
+type FdCmsgBuf = [u64; 4];
+
+/// Sends `msg` with `fd` attached; returns how many bytes went out (all of
+/// them on a SEQPACKET socket). Allocation-free, for the init.
+pub fn send_with_fd(sock: RawFd, msg: &[u8], fd: RawFd) -> io::Result<usize> {
+    let mut cbuf: FdCmsgBuf = [0; 4];
+    let mut iov = libc::iovec {
+        iov_base: msg.as_ptr() as *mut libc::c_void,
+        iov_len: msg.len(),
+    };
+    // SAFETY: a zeroed msghdr is valid; every pointer set below points to
+    // live stack data of the stated length; CMSG_* walk our own buffer.
+    unsafe {
+        let mut hdr: libc::msghdr = std::mem::zeroed();
+        hdr.msg_iov = &mut iov;
+        hdr.msg_iovlen = 1;
+        hdr.msg_control = cbuf.as_mut_ptr().cast();
+        hdr.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as _;
+        let c = libc::CMSG_FIRSTHDR(&hdr);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
+        loop {
+            let n = libc::sendmsg(sock, &hdr, libc::MSG_NOSIGNAL);
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Receives one message into `buf`, and the fd attached to it if any
+/// (close-on-exec); `Ok((0, None))` is EOF.
+pub fn recv_with_fd(sock: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    let mut cbuf: FdCmsgBuf = [0; 4];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: as in send_with_fd; the kernel fills at most msg_controllen
+    // bytes of cbuf, and the fds it passes are ours to own.
+    unsafe {
+        let mut hdr: libc::msghdr = std::mem::zeroed();
+        hdr.msg_iov = &mut iov;
+        hdr.msg_iovlen = 1;
+        hdr.msg_control = cbuf.as_mut_ptr().cast();
+        hdr.msg_controllen = std::mem::size_of::<FdCmsgBuf>() as _;
+        let n = loop {
+            let n = libc::recvmsg(sock, &mut hdr, libc::MSG_CMSG_CLOEXEC);
+            if n >= 0 {
+                break n as usize;
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        };
+        let mut fd = None;
+        let mut c = libc::CMSG_FIRSTHDR(&hdr);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize)
+                    / std::mem::size_of::<RawFd>();
+                for i in 0..count {
+                    let raw = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<RawFd>().add(i));
+                    // Keep the first; any other is closed when dropped.
+                    let owned = OwnedFd::from_raw_fd(raw);
+                    if fd.is_none() {
+                        fd = Some(owned);
+                    }
+                }
+            }
+            c = libc::CMSG_NXTHDR(&hdr, c);
+        }
+        Ok((n, fd))
     }
 }

@@ -66,33 +66,51 @@ pub struct CapSets {
     pub permitted: u64,
     pub inheritable: u64,
     pub ambient: u64,
+    /// The highest capability the running kernel knows (read once, in the
+    /// parent).
+    pub last_cap: u32,
 }
 
-pub fn plan(caps: &LinuxCapabilities) -> Result<CapSets> {
-    let mask = |field: &str, set: &Option<Capabilities>| -> Result<u64> {
+/// The five masks. A capability brisk knows but the running kernel does
+/// not (above `last_cap`) cannot be granted: it is left out with a warning
+/// (config.md: log a warning, do not fail), since capset would refuse it.
+pub fn plan(caps: &LinuxCapabilities, last_cap: u32) -> Result<(CapSets, Vec<String>)> {
+    let mut warnings = Vec::new();
+    let mut mask = |field: &str, set: &Option<Capabilities>| -> Result<u64> {
         let mut m = 0u64;
-        for c in set.iter().flatten() {
+        // A HashSet: sorted, so the warnings come in a stable order.
+        let mut sorted: Vec<&Capability> = set.iter().flatten().collect();
+        sorted.sort_by_key(|c| number(**c));
+        for c in sorted {
             let n = number(*c).ok_or_else(|| {
                 Error::invalid(
                     format!("process.capabilities.{field}"),
                     format!("unknown capability CAP_{c}"),
                 )
             })?;
+            if n > last_cap {
+                warnings.push(format!(
+                    "process.capabilities.{field}: CAP_{c} is not known to the running kernel (last capability {last_cap}), skipped"
+                ));
+                continue;
+            }
             m |= 1 << n;
         }
         Ok(m)
     };
-    Ok(CapSets {
+    let sets = CapSets {
         bounding: mask("bounding", caps.bounding())?,
         effective: mask("effective", caps.effective())?,
         permitted: mask("permitted", caps.permitted())?,
         inheritable: mask("inheritable", caps.inheritable())?,
         ambient: mask("ambient", caps.ambient())?,
-    })
+        last_cap,
+    };
+    Ok((sets, warnings))
 }
 
 /// Highest capability the running kernel knows.
-fn last_cap() -> u32 {
+pub fn last_cap() -> u32 {
     // PR_CAPBSET_READ fails with EINVAL past the last capability.
     let mut n = 0;
     // SAFETY: prctl(PR_CAPBSET_READ) takes an integer and reads nothing.
@@ -107,7 +125,7 @@ fn last_cap() -> u32 {
 /// Drops from the bounding set everything not in `sets.bounding`. Must run
 /// while the process still has CAP_SETPCAP (before the user switch).
 pub fn drop_bounding(sets: &CapSets) -> io::Result<()> {
-    for n in 0..=last_cap() {
+    for n in 0..=sets.last_cap {
         if sets.bounding & (1 << n) == 0 {
             // SAFETY: prctl(PR_CAPBSET_DROP, n) takes integers only.
             if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, n as libc::c_ulong, 0, 0, 0) } < 0 {
@@ -205,10 +223,36 @@ mod tests {
             "ambient": ["CAP_BPF"]
         }))
         .unwrap();
-        let s = plan(&caps).unwrap();
+        let (s, warnings) = plan(&caps, 40).unwrap();
         assert_eq!(s.bounding, 0b100001);
         assert_eq!(s.effective, 0b100000);
         assert_eq!(s.ambient, 1 << 39);
         assert_eq!(s.permitted, 0);
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn capabilities_the_kernel_lacks_are_skipped_with_a_warning() {
+        let caps: LinuxCapabilities = serde_json::from_value(serde_json::json!({
+            "bounding": ["CAP_KILL", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"],
+            "effective": ["CAP_CHECKPOINT_RESTORE"]
+        }))
+        .unwrap();
+        // A kernel whose last capability is CAP_AUDIT_READ (37).
+        let (s, warnings) = plan(&caps, 37).unwrap();
+        assert_eq!(s.bounding, 1 << 5);
+        assert_eq!(s.effective, 0);
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("process.capabilities.bounding: CAP_BPF"),
+            "{warnings:?}"
+        );
+        assert!(warnings[2].starts_with("process.capabilities.effective: CAP_CHECKPOINT_RESTORE"));
+    }
+
+    #[test]
+    fn last_cap_is_the_kernels() {
+        let text = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap();
+        assert_eq!(last_cap(), text.trim().parse::<u32>().unwrap());
     }
 }

@@ -3,6 +3,7 @@
 //! capability masks) and applied in the init just before `execve`.
 
 pub mod caps;
+pub mod lsm;
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -71,6 +72,10 @@ pub struct ProcessPlan {
     pub scheduler: Option<(libc::c_int, libc::c_int, Option<libc::c_int>)>,
     /// `process.ioPriority` as the ioprio_set value (class << 13 | level).
     pub io_priority: Option<libc::c_int>,
+    /// `process.apparmorProfile` / `selinuxLabel` writes before execve.
+    pub lsm: Vec<lsm::LsmWrite>,
+    /// For the CLI's log (capabilities the kernel lacks).
+    pub warnings: Vec<String>,
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -107,6 +112,13 @@ pub fn plan(p: &Process) -> Result<ProcessPlan> {
             }
         })
         .collect();
+    let (caps, warnings) = match p.capabilities() {
+        Some(c) => {
+            let (sets, w) = caps::plan(c, caps::last_cap())?;
+            (Some(sets), w)
+        }
+        None => (None, Vec::new()),
+    };
     Ok(ProcessPlan {
         argv: CStringArray::new("process.args", args)?,
         envp: CStringArray::new("process.env", env)?,
@@ -121,10 +133,12 @@ pub fn plan(p: &Process) -> Result<ProcessPlan> {
         umask: user.umask(),
         rlimits,
         no_new_privs: p.no_new_privileges().unwrap_or(false),
-        caps: p.capabilities().as_ref().map(caps::plan).transpose()?,
+        caps,
         oom_score_adj: p.oom_score_adj().map(|v| v.to_string().into_bytes()),
         scheduler: p.scheduler().as_ref().map(scheduler).transpose()?,
         io_priority: p.io_priority().as_ref().map(io_priority).transpose()?,
+        lsm: lsm::plan(p)?,
+        warnings,
     })
 }
 

@@ -1,0 +1,243 @@
+//! Profile → classic BPF with libseccomp (the cache-miss path only).
+
+use std::ffi::CString;
+use std::io::{self, Read, Seek};
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use crate::ffi;
+use crate::profile::Profile;
+use crate::{Error, Result};
+
+/// A filter context, released on drop.
+struct Ctx(ffi::ScmpFilterCtx);
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        // SAFETY: the context came from seccomp_init and is released once.
+        unsafe { ffi::seccomp_release(self.0) }
+    }
+}
+
+/// The compiled program and the syscall names libseccomp did not know
+/// (skipped, as runc and crun skip them).
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub bpf: Vec<u8>,
+    pub skipped: Vec<String>,
+}
+
+fn fail(what: String, ret: i32) -> Error {
+    Error::Compile {
+        what,
+        source: io::Error::from_raw_os_error(-ret),
+    }
+}
+
+/// The version of the libseccomp actually linked (a call into it).
+pub fn linked_version() -> String {
+    // SAFETY: seccomp_version returns a pointer to a static struct.
+    let v = unsafe { &*ffi::seccomp_version() };
+    format!("{}.{}.{}", v.major, v.minor, v.micro)
+}
+
+/// Compiles `p` to BPF (an array of `struct sock_filter`, 8 bytes each).
+pub fn compile(p: &Profile) -> Result<Compiled> {
+    // SAFETY: seccomp_init takes a plain action value; null is failure.
+    let raw = unsafe { ffi::seccomp_init(p.default_action) };
+    if raw.is_null() {
+        return Err(Error::Compile {
+            what: "linux.seccomp.defaultAction: seccomp_init".into(),
+            source: io::Error::from_raw_os_error(libc::EINVAL),
+        });
+    }
+    let ctx = Ctx(raw);
+    for (i, a) in p.arches.iter().enumerate() {
+        // SAFETY: a valid context and a plain token.
+        let r = unsafe { ffi::seccomp_arch_add(ctx.0, *a) };
+        if r < 0 && r != -libc::EEXIST {
+            return Err(fail(
+                format!("linux.seccomp.architectures[{i}] ({a:#x})"),
+                r,
+            ));
+        }
+    }
+    let mut skipped = Vec::new();
+    for rule in &p.rules {
+        // libseccomp wants each argument compared once per rule; with an
+        // index repeated, each comparison becomes a rule of its own (any
+        // one matching triggers the action), as runc does.
+        let repeated = rule
+            .args
+            .iter()
+            .enumerate()
+            .any(|(i, a)| rule.args[..i].iter().any(|b| b.index == a.index));
+        let cmps: Vec<ffi::ScmpArgCmp> = rule
+            .args
+            .iter()
+            .map(|a| ffi::ScmpArgCmp {
+                arg: a.index,
+                op: a.op,
+                datum_a: a.a,
+                datum_b: a.b,
+            })
+            .collect();
+        let groups: Vec<&[ffi::ScmpArgCmp]> = if repeated {
+            cmps.chunks(1).collect()
+        } else {
+            vec![&cmps[..]]
+        };
+        for name in &rule.names {
+            let c = CString::new(name.as_str())
+                .map_err(|_| Error::invalid("linux.seccomp.syscalls", "NUL in a name"))?;
+            // SAFETY: c is a valid C string.
+            let nr = unsafe { ffi::seccomp_syscall_resolve_name(c.as_ptr()) };
+            if nr == ffi::NR_SCMP_ERROR {
+                if !skipped.contains(name) {
+                    skipped.push(name.clone());
+                }
+                continue;
+            }
+            for g in &groups {
+                // SAFETY: a valid context; g points to g.len() comparisons.
+                let r = unsafe {
+                    ffi::seccomp_rule_add_array(ctx.0, rule.action, nr, g.len() as u32, g.as_ptr())
+                };
+                if r < 0 {
+                    return Err(fail(
+                        format!("linux.seccomp.syscalls[{}] ({name})", rule.position),
+                        r,
+                    ));
+                }
+            }
+        }
+    }
+    let bpf = export(&ctx)?;
+    if bpf.len() / 8 > crate::cache::MAX_INSNS {
+        // The kernel would refuse it in the init; say so before the clone.
+        return Err(Error::invalid(
+            "linux.seccomp",
+            format!(
+                "compiles to {} BPF instructions, more than the kernel's limit of {}",
+                bpf.len() / 8,
+                crate::cache::MAX_INSNS
+            ),
+        ));
+    }
+    Ok(Compiled { bpf, skipped })
+}
+
+fn export(ctx: &Ctx) -> Result<Vec<u8>> {
+    let io_err = |what: &str, e: io::Error| Error::Compile {
+        what: what.into(),
+        source: e,
+    };
+    // SAFETY: a constant name and flags.
+    let fd = unsafe { libc::memfd_create(c"brisk-seccomp-bpf".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io_err("memfd_create", io::Error::last_os_error()));
+    }
+    // SAFETY: fd was just created and is owned here.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: a valid context and an open fd.
+    let r = unsafe { ffi::seccomp_export_bpf(ctx.0, fd) };
+    if r < 0 {
+        return Err(fail("seccomp_export_bpf".into(), r));
+    }
+    let mut f = std::fs::File::from(owned);
+    f.rewind()
+        .map_err(|e| io_err("rewind the exported program", e))?;
+    let mut bpf = Vec::new();
+    f.read_to_end(&mut bpf)
+        .map_err(|e| io_err("read the exported program", e))?;
+    if bpf.is_empty() || bpf.len() % 8 != 0 {
+        return Err(Error::Other(format!(
+            "libseccomp exported {} bytes, not a whole BPF program",
+            bpf.len()
+        )));
+    }
+    Ok(bpf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::LinuxSeccomp;
+    use serde_json::json;
+
+    fn compile_json(v: serde_json::Value) -> Compiled {
+        let s: LinuxSeccomp = serde_json::from_value(v).unwrap();
+        compile(&Profile::from_oci(&s).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn version_matches_the_header() {
+        assert_eq!(linked_version(), crate::LIBSECCOMP_VERSION);
+    }
+
+    #[test]
+    fn compiles_and_skips_unknown_names() {
+        let c = compile_json(json!({"defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": ["read", "no_such_syscall_xyz", "socketcall"], "action": "SCMP_ACT_ALLOW"}]}));
+        assert_eq!(c.skipped, ["no_such_syscall_xyz"]);
+        assert_eq!(c.bpf.len() % 8, 0);
+        assert!(c.bpf.len() > 8 * 8);
+    }
+
+    #[test]
+    fn too_large_a_program_is_an_error() {
+        // 20 syscalls x 160 argument values, each with its own errno: far
+        // more than 4096 instructions.
+        let names = [
+            "read",
+            "write",
+            "close",
+            "fstat",
+            "lseek",
+            "mmap",
+            "brk",
+            "ioctl",
+            "pread64",
+            "pwrite64",
+            "readv",
+            "writev",
+            "access",
+            "pipe",
+            "select",
+            "dup",
+            "dup2",
+            "pause",
+            "nanosleep",
+            "getitimer",
+        ];
+        let rules: Vec<serde_json::Value> = names
+            .iter()
+            .enumerate()
+            .flat_map(|(i, n)| {
+                (1..=160).map(move |v| {
+                    json!({"names": [n], "action": "SCMP_ACT_ERRNO", "errnoRet": v,
+                           "args": [{"index": 0, "value": i * 1000 + v, "op": "SCMP_CMP_EQ"}]})
+                })
+            })
+            .collect();
+        let s: LinuxSeccomp =
+            serde_json::from_value(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": rules}))
+                .unwrap();
+        match compile(&Profile::from_oci(&s).unwrap()) {
+            Err(Error::Invalid { field, reason }) => {
+                assert_eq!(field, "linux.seccomp");
+                assert!(reason.contains("limit of 4096"), "{reason}");
+            }
+            Ok(c) => panic!("expected an error, got {} instructions", c.bpf.len() / 8),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn deterministic() {
+        let v = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["kill"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 1, "value": 10, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": 12, "op": "SCMP_CMP_EQ"}]}]});
+        assert_eq!(compile_json(v.clone()).bpf, compile_json(v).bpf);
+    }
+}
