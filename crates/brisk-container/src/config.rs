@@ -369,8 +369,34 @@ pub fn validate(spec: &Spec) -> Result<()> {
         if let Err(reason) = sysctl_allowed(key, has) {
             return Err(Error::invalid(format!("linux.sysctl.{key}"), reason));
         }
+        if key.replace('/', ".").starts_with("net.") && joins_host_netns(namespaces) {
+            return Err(Error::invalid(
+                format!("linux.sysctl.{key}"),
+                "the network namespace joined by path is the host's: it would change the host's",
+            ));
+        }
     }
     Ok(())
+}
+
+/// Whether the network namespace joined by path is brisk's own (the
+/// host's, as runc checks before writing net.* sysctls).
+fn joins_host_netns(namespaces: &[oci_spec::runtime::LinuxNamespace]) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(path) = namespaces
+        .iter()
+        .find(|n| n.typ() == LinuxNamespaceType::Network)
+        .and_then(|n| n.path().as_ref())
+    else {
+        return false;
+    };
+    match (
+        std::fs::metadata(path),
+        std::fs::metadata("/proc/self/ns/net"),
+    ) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// runc's rule: only sysctls that a namespace of the container isolates

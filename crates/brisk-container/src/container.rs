@@ -122,14 +122,8 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         let spec_hooks = config.spec.hooks().as_ref();
         let mut on_hooks = |pid: libc::pid_t| -> Result<Vec<u8>> {
             let creating = hook_state(&config, &opts.id, pid, "creating");
-            let ran = hooks::run(spec_hooks, hooks::PRESTART, &creating)
-                .and_then(|()| hooks::run(spec_hooks, hooks::CREATE_RUNTIME, &creating));
-            if let Err(e) = ran {
-                // runtime.md: the container is destroyed, then poststop runs.
-                let _ =
-                    hooks::run_poststop(spec_hooks, &hook_state(&config, &opts.id, 0, "stopped"));
-                return Err(e);
-            }
+            hooks::run(spec_hooks, hooks::PRESTART, &creating)?;
+            hooks::run(spec_hooks, hooks::CREATE_RUNTIME, &creating)?;
             let mut both = creating;
             both.push(0);
             both.extend_from_slice(&hook_state(&config, &opts.id, pid, "created"));
@@ -184,7 +178,13 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             dir,
         }),
         Err(e) => {
+            // runtime.md: a failed create destroys the container (the init
+            // is already killed and reaped), then the poststop hooks run.
             let _ = dir.remove();
+            let _ = hooks::run_poststop(
+                config.spec.hooks().as_ref(),
+                &hook_state(&config, &opts.id, 0, "stopped"),
+            );
             Err(e)
         }
     }
@@ -364,7 +364,7 @@ fn view(record: Record, status: Status) -> StateView {
 }
 
 pub fn state(store: &Store, id: &str) -> Result<StateView> {
-    let dir = store.open(id, false)?;
+    let dir = store.open_unlocked(id)?;
     let record = dir.load()?;
     let status = status_of(&record, &dir);
     Ok(view(record, status))
@@ -427,11 +427,25 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         Err(rustix::io::Errno::NOENT) => None,
         Err(e) => return Err(Error::path("open start result fifo", &result_path, e)),
     };
+    let init = match &result {
+        Some(_) => match pidfd_of(&record)? {
+            Some(fd) => Some(fd),
+            None => {
+                return Err(Error::State(
+                    "cannot start a container that has stopped".into(),
+                ))
+            }
+        },
+        None => None,
+    };
     rustix::io::write(&fd, b"0").map_err(|e| Error::path("write exec fifo", &fifo, e))?;
     drop(fd);
     std::fs::remove_file(&fifo).map_err(|e| Error::path("remove exec fifo", &fifo, e))?;
+    // The container is running: other commands (kill, delete) must not
+    // wait for its hooks.
+    drop(dir);
     if let Some(result) = result {
-        let outcome = read_start_result(&result);
+        let outcome = read_start_result(&result, init.as_ref());
         let _ = std::fs::remove_file(&result_path);
         outcome?;
     }
@@ -439,16 +453,24 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
 }
 
 /// Waits for the init's word on its startContainer hooks: `0`, or `E` and
-/// the error. An init that dies without a word failed too.
-fn read_start_result(fd: &OwnedFd) -> Result<()> {
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
+/// the error. An init that dies without a word failed too (its pidfd wakes
+/// us: a FIFO whose writer died before we opened it never reports HUP).
+fn read_start_result(fd: &OwnedFd, init: Option<&OwnedFd>) -> Result<()> {
+    let mut pfds = [
+        libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: init.map_or(-1, |p| p.as_raw_fd()),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
     loop {
-        // SAFETY: one valid pollfd; no timeout (hooks have their own).
-        let r = unsafe { libc::poll(&mut pfd, 1, -1) };
+        // SAFETY: two valid pollfds; no timeout (hooks have their own).
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, -1) };
         if r < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -471,7 +493,7 @@ fn read_start_result(fd: &OwnedFd) -> Result<()> {
 
 /// A handle on the init that cannot hit a recycled pid: the pidfd is
 /// opened, then the start time checked.
-fn pidfd_of(record: &Record) -> Result<Option<OwnedFd>> {
+pub(crate) fn pidfd_of(record: &Record) -> Result<Option<OwnedFd>> {
     let fd = match pidfd_open(record.pid) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(None),
@@ -482,6 +504,17 @@ fn pidfd_of(record: &Record) -> Result<Option<OwnedFd>> {
     } else {
         Ok(None)
     }
+}
+
+/// Whether the process behind a pidfd has exited (the pidfd is readable).
+pub(crate) fn has_exited(fd: &OwnedFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no waiting.
+    unsafe { libc::poll(&mut pfd, 1, 0) == 1 }
 }
 
 fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
@@ -544,7 +577,9 @@ fn signal_pid_namespace(record: &Record, sig: libc::c_int) -> Result<()> {
 /// Sends `sig` to the init (and with `all` to every process of the
 /// container's pid namespace).
 pub fn kill(store: &Store, id: &str, sig: libc::c_int, all: bool) -> Result<()> {
-    let dir = store.open(id, true)?;
+    // No lock: the pidfd and start time make the signal safe, and a kill
+    // must get through while a start waits on its hooks.
+    let dir = store.open_unlocked(id)?;
     let record = dir.load()?;
     let fd = match pidfd_of(&record)? {
         Some(fd) => fd,

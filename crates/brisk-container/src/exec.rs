@@ -67,6 +67,10 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<Init> {
         ));
     }
     container::check_preserved_fds(opts.preserve_fds)?;
+    // Held across the opening of /proc/<pid>/ns/*: if the init died and
+    // its pid were reused meanwhile, the pidfd says so below.
+    let init_fd = container::pidfd_of(&record)?
+        .ok_or_else(|| Error::State("cannot exec in a stopped container".into()))?;
     let mut plan = init::plan_exec(
         &spec,
         record.pid,
@@ -75,8 +79,21 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<Init> {
         opts.seccomp_cache.as_deref(),
     )?;
     if let Some(l) = plan.seccomp.as_mut().and_then(|s| s.listener.as_mut()) {
-        let annotations = spec.annotations().clone().unwrap_or_default().into_iter().collect();
-        l.set_container(crate::container::OCI_VERSION, &opts.id, &record.bundle, &annotations);
+        let annotations = spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        l.set_container(
+            crate::container::OCI_VERSION,
+            &opts.id,
+            &record.bundle,
+            &annotations,
+        );
+    }
+    if container::has_exited(&init_fd) {
+        return Err(Error::State("cannot exec in a stopped container".into()));
     }
     plan.close_in_init.push(dir.lock_fd());
     let mut init = init::spawn(&plan, &mut |_| Ok(Vec::new()))?;
@@ -135,8 +152,11 @@ fn process_from_flags(mut p: Process, opts: &ExecOptions) -> Result<Process> {
         p.set_user(user);
     }
     if !opts.additional_gids.is_empty() {
+        // Added to the configured ones, as runc does.
         let mut user = p.user().clone();
-        user.set_additional_gids(Some(opts.additional_gids.clone()));
+        let mut gids = user.additional_gids().clone().unwrap_or_default();
+        gids.extend(&opts.additional_gids);
+        user.set_additional_gids(Some(gids));
         p.set_user(user);
     }
     if !opts.caps.is_empty() {

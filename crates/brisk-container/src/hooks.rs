@@ -124,16 +124,37 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::from(out_clone))
         .stderr(Stdio::from(err_clone));
-    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that does not read its stdin is fine (EPIPE ignored).
-        let _ = stdin.write_all(state);
+    // A hook gets stdio only, as in runc: not brisk's other fds (LISTEN_FDS,
+    // --preserve-fds, whatever the caller leaked).
+    // SAFETY: runs in the forked child before exec; close_range (or the
+    // fcntl fallback) is async-signal-safe and allocates nothing.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || crate::sys::cloexec_from(3));
     }
+    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+    // The state goes in while the timeout runs: a hook that does not read
+    // a large state must not block brisk.
+    let mut stdin = child.stdin.take();
+    if let Some(s) = &stdin {
+        let _ = set_nonblocking(s.as_raw_fd());
+    }
+    let mut written = 0;
     let deadline = h
         .timeout()
         .map(|t| Instant::now() + Duration::from_secs(t.max(1) as u64));
     let mut pause = Duration::from_micros(200);
     let status = loop {
+        if let Some(s) = &mut stdin {
+            match s.write(&state[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                // A hook that does not read its stdin is fine (EPIPE).
+                Err(_) => written = state.len(),
+            }
+            if written >= state.len() {
+                stdin = None;
+            }
+        }
         match child.try_wait().map_err(|e| e.to_string())? {
             Some(status) => break status,
             None if deadline.is_some_and(|d| Instant::now() >= d) => {
@@ -160,6 +181,17 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     } else {
         format!("{status}: {text}")
     })
+}
+
+fn set_nonblocking(fd: std::os::fd::RawFd) -> std::io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL on a valid fd.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 fn output_file() -> std::io::Result<std::fs::File> {
@@ -247,14 +279,15 @@ fn run_in_init_one(h: &InitHook, state: &[u8]) -> std::io::Result<()> {
         // SAFETY: valid fds and NUL-terminated arrays that outlive execve.
         unsafe {
             libc::dup2(read_end.as_raw_fd(), 0);
+            // Stdio only: none of the init's other fds.
+            let _ = crate::sys::cloexec_from(3);
             libc::execve(h.path.as_ptr(), h.argv.as_ptr(), h.envp.as_ptr());
             libc::_exit(127);
         }
     }
     drop(read_end);
-    let _ = crate::sys::write_all(write_end.as_raw_fd(), state);
-    drop(write_end);
-    let status = wait_with_timeout(pid, h.timeout)?;
+    let _ = set_nonblocking(write_end.as_raw_fd());
+    let status = wait_with_timeout(pid, h.timeout, Some((write_end, state)))?;
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
         Ok(())
     } else if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 127 {
@@ -268,10 +301,26 @@ fn run_in_init_one(h: &InitHook, state: &[u8]) -> std::io::Result<()> {
     }
 }
 
-fn wait_with_timeout(pid: libc::pid_t, timeout: Option<Duration>) -> std::io::Result<libc::c_int> {
+/// Waits for the hook, killing it past `timeout`, and meanwhile feeds it
+/// `input` through the non-blocking pipe (closed once all is written).
+fn wait_with_timeout(
+    pid: libc::pid_t,
+    timeout: Option<Duration>,
+    mut input: Option<(std::os::fd::OwnedFd, &[u8])>,
+) -> std::io::Result<libc::c_int> {
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut pause = Duration::from_micros(200);
     loop {
+        if let Some((fd, rest)) = &mut input {
+            match rustix::io::write(&*fd, rest) {
+                Ok(n) => *rest = &rest[n..],
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
+                Err(_) => *rest = &[],
+            }
+            if rest.is_empty() {
+                input = None;
+            }
+        }
         let mut status = 0;
         // SAFETY: our own child, a valid status pointer.
         let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };

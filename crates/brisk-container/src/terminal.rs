@@ -142,7 +142,14 @@ impl Drop for RawMode {
 /// raw mode when it is a terminal, its size passed on at start and on
 /// SIGWINCH), forwards the other blocked signals to the init, and returns
 /// the init's wait status once it has exited and the pty is drained.
+///
+/// The master is non-blocking and stdin goes through a bounded buffer, so a
+/// program that does not read its input never stops its output from being
+/// copied (nor brisk from seeing signals); once every slave is closed the
+/// master leaves the poll set until the init is reaped.
 pub fn proxy(init_pid: libc::pid_t, master: OwnedFd, sized_by_config: bool) -> Result<libc::c_int> {
+    const CAP: usize = 64 * 1024;
+    // SAFETY: isatty only inspects the fd.
     let stdin_tty = unsafe { libc::isatty(0) } == 1;
     let _raw = if stdin_tty { RawMode::enter(0) } else { None };
     if stdin_tty && !sized_by_config {
@@ -150,6 +157,7 @@ pub fn proxy(init_pid: libc::pid_t, master: OwnedFd, sized_by_config: bool) -> R
             let _ = set_size(master.as_raw_fd(), s);
         }
     }
+    set_nonblocking(master.as_raw_fd()).map_err(|e| Error::sys("make the pty non-blocking", e))?;
     let set = crate::init::forwarded_set();
     // SAFETY: a valid, initialised signal set; the signals are blocked.
     let sfd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
@@ -158,17 +166,25 @@ pub fn proxy(init_pid: libc::pid_t, master: OwnedFd, sized_by_config: bool) -> R
     }
     // SAFETY: sfd is a new fd nobody else owns.
     let sfd = unsafe { OwnedFd::from_raw_fd(sfd) };
-    let mut stdin_open = true;
+    let (mut stdin_open, mut master_open) = (true, true);
     let mut status = None;
+    let mut pending: Vec<u8> = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     loop {
         if status.is_none() {
             status = reap(init_pid)?;
         }
+        if let (Some(s), false) = (status, master_open) {
+            return Ok(s);
+        }
+        let mut master_events = libc::POLLIN;
+        if !pending.is_empty() {
+            master_events |= libc::POLLOUT;
+        }
         let mut fds = [
             libc::pollfd {
-                fd: master.as_raw_fd(),
-                events: libc::POLLIN,
+                fd: if master_open { master.as_raw_fd() } else { -1 },
+                events: master_events,
                 revents: 0,
             },
             libc::pollfd {
@@ -177,7 +193,11 @@ pub fn proxy(init_pid: libc::pid_t, master: OwnedFd, sized_by_config: bool) -> R
                 revents: 0,
             },
             libc::pollfd {
-                fd: if stdin_open { 0 } else { -1 },
+                fd: if stdin_open && pending.len() < CAP {
+                    0
+                } else {
+                    -1
+                },
                 events: libc::POLLIN,
                 revents: 0,
             },
@@ -193,21 +213,31 @@ pub fn proxy(init_pid: libc::pid_t, master: OwnedFd, sized_by_config: bool) -> R
             }
             return Err(Error::sys("poll the terminal", e));
         }
-        if fds[0].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+        if r == 0 {
+            if let Some(s) = status {
+                return Ok(s);
+            }
+            continue;
+        }
+        let m = fds[0].revents;
+        if m & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
             match rustix::io::read(&master, &mut buf) {
                 Ok(n) if n > 0 => {
                     let _ = sys::write_all(1, &buf[..n]);
-                    continue;
                 }
-                // EIO: every slave is closed (the program exited).
-                _ => {
-                    if let Some(s) = status {
-                        return Ok(s);
-                    }
-                }
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
+                // EIO or EOF: every slave is closed.
+                _ => master_open = false,
             }
-        } else if let Some(s) = status {
-            return Ok(s);
+        }
+        if master_open && m & libc::POLLOUT != 0 {
+            match rustix::io::write(&master, &pending) {
+                Ok(n) => {
+                    pending.drain(..n);
+                }
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
+                Err(_) => master_open = false,
+            }
         }
         if fds[1].revents & libc::POLLIN != 0 {
             // SAFETY: signalfd_siginfo is plain data.
@@ -233,15 +263,25 @@ pub fn proxy(init_pid: libc::pid_t, master: OwnedFd, sized_by_config: bool) -> R
                 }
             }
         }
-        if stdin_open && fds[2].revents & (libc::POLLIN | libc::POLLHUP) != 0 {
+        if fds[2].fd == 0 && fds[2].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
             match rustix::io::read(rustix::stdio::stdin(), &mut buf) {
-                Ok(n) if n > 0 => {
-                    let _ = sys::write_all(master.as_raw_fd(), &buf[..n]);
-                }
+                Ok(n) if n > 0 => pending.extend_from_slice(&buf[..n]),
+                Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => {}
                 _ => stdin_open = false,
             }
         }
     }
+}
+
+fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL on a valid fd.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 fn reap(pid: libc::pid_t) -> Result<Option<libc::c_int>> {

@@ -146,6 +146,9 @@ fn run_container(store: &Store, opts: &CreateOptions, detach: bool, keep: bool) 
     let (mut init, record) = created.unlock();
     if let Err(e) = init.wait_exec() {
         let _ = container::remove_state(store, &opts.id);
+        for w in container::run_poststop(&record) {
+            logging::warn(&w);
+        }
         return Err(e.into());
     }
     if let Err(e) = container::run_poststart(&record) {

@@ -149,7 +149,6 @@ fn semantic_errors_name_the_field() {
             json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_VAX"]}),
             "linux.seccomp.architectures[0]",
         ),
-        ("/process/terminal", json!(true), "process.terminal"),
         (
             "/linux/personality",
             json!({"domain": "LINUX32", "flags": ["SHORT_INODE"]}),
@@ -213,4 +212,14 @@ fn mount_over_escaping_symlink_stays_inside() {
         "the destination was not created inside the rootfs"
     );
     env.assert_clean();
+}
+
+#[test]
+fn net_sysctl_in_the_hosts_network_namespace_is_refused() {
+    let env = Env::new("sysctl-hostnet");
+    let mut b = env.bundle("b", &["true"]);
+    // brisk's own network namespace, joined by path, is the host's.
+    b.add_namespace("network", Some("/proc/self/ns/net"));
+    b.set("/linux/sysctl", json!({"net.ipv4.ip_forward": "1"}));
+    expect_failure(&env, &b, "s", "linux.sysctl.net.ipv4.ip_forward");
 }

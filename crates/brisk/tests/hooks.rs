@@ -105,3 +105,62 @@ fn a_failing_poststop_hook_of_run_is_a_warning() {
     );
     env.assert_clean();
 }
+
+#[test]
+fn state_and_kill_work_while_a_start_hook_runs() {
+    let env = Env::new("hooks-busy");
+    let mut b = env.bundle("b", &["sleep", "30"]);
+    b.set(
+        "/hooks",
+        json!({"startContainer": [{"path": "/bin/sleep", "args": ["sleep", "3"]}]}),
+    );
+    env.brisk(&["create", "-b", b.path(), "s"]).ok();
+    let mut start = env.cmd(&["start", "s"]);
+    start
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut start = start.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let t = std::time::Instant::now();
+    let st = env.brisk(&["state", "s"]);
+    assert_eq!(st.code, 0, "{}", st.stderr);
+    env.brisk(&["kill", "s", "KILL"]).ok();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(2),
+        "state/kill waited for the hook"
+    );
+    let status = start.wait().unwrap();
+    assert!(
+        !status.success(),
+        "start succeeded though the container was killed"
+    );
+    env.wait_status("s", "stopped");
+    env.brisk(&["delete", "s"]).ok();
+    env.assert_clean();
+}
+
+#[test]
+fn poststop_runs_after_a_failed_create() {
+    let env = Env::new("hooks-fail-poststop");
+    let mut b = env.bundle("b", &["true"]);
+    let d = env.base.display();
+    b.set(
+        "/hooks",
+        json!({
+            "createContainer": [hook("exit 2")],
+            "poststop": [hook(&format!("cat > {d}/poststop-state"))],
+        }),
+    );
+    let out = env.brisk(&["create", "-b", b.path(), "f"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("hooks.createContainer[0]"),
+        "{}",
+        out.stderr
+    );
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(env.base.join("poststop-state")).unwrap()).unwrap();
+    assert_eq!(state["status"], "stopped");
+    assert_eq!(state["id"], "f");
+    env.assert_clean();
+}

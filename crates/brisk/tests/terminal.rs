@@ -161,3 +161,77 @@ fn detached_terminal_without_console_socket_is_refused() {
         env.assert_clean();
     }
 }
+
+#[test]
+fn proxy_keeps_copying_when_the_program_ignores_its_input() {
+    let env = Env::new("tty-flood");
+    // 3 MB of output while 3 MB wait on stdin unread: neither side may stall.
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "head -c 3000000 /dev/zero | tr '\\0' a; echo; echo end",
+        ],
+    );
+    b.set("/process/terminal", json!(true));
+    let input = env.base.join("input");
+    std::fs::write(&input, vec![b'x'; 3_000_000]).unwrap();
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.arg("60")
+        .arg(common::brisk_bin())
+        .arg("--root")
+        .arg(&env.root)
+        .args(["run", "-b", b.path(), "f"])
+        .env(common::MARK, env.base.to_str().unwrap())
+        .stdin(std::fs::File::open(&input).unwrap());
+    let out = common::run_to_files(cmd, &env.base);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The pty echoes some of the unread input too; the program's output
+    // must all be there.
+    assert!(out.stdout.contains("end"), "output cut short");
+    assert!(out.stdout.bytes().filter(|&c| c == b'a').count() >= 3_000_000);
+    env.assert_clean();
+}
+
+#[test]
+fn the_pty_belongs_to_the_user_and_no_other_fd_leaks_in() {
+    let env = Env::new("tty-owner");
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "stat -c %u:%g $(tty); ls /proc/self/fd | tr '\\n' ' '; echo; stty size",
+        ],
+    );
+    b.set("/process/terminal", json!(true));
+    b.set("/process/consoleSize", json!({"height": 40, "width": 120}));
+    b.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    // A startContainer hook makes the start.result FIFO, which must not
+    // reach the program either.
+    b.set("/hooks", json!({"startContainer": [{"path": "/bin/true"}]}));
+    let sock_path = env.base.join("console.sock");
+    let listener = UnixListener::bind(&sock_path).unwrap();
+    let out = env.brisk(&[
+        "create",
+        "-b",
+        b.path(),
+        "--console-socket",
+        sock_path.to_str().unwrap(),
+        "o",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let (conn, _) = listener.accept().unwrap();
+    let (_, master) = recv_fd(&conn);
+    env.brisk(&["start", "o"]).ok();
+    let text = read_until(&master, "120");
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    assert_eq!(lines[0], "1000:1000", "{text:?}");
+    // ls's own directory fd is the 3.
+    assert_eq!(lines[1], "0 1 2 3", "{text:?}");
+    assert_eq!(lines[2], "40 120", "{text:?}");
+    env.wait_status("o", "stopped");
+    env.brisk(&["delete", "o"]).ok();
+    env.assert_clean();
+}

@@ -236,7 +236,7 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
         sys::write_file(path, value).map_err(|e| Failure::with("write sysctl", path, e))?;
     }
     if let Some(size) = plan.terminal {
-        setup_terminal(size, plan.rootfs.is_some(), sync_fd)?;
+        setup_terminal(size, plan.rootfs.is_some(), &plan.process, sync_fd)?;
     }
     if let Some(rootfs_plan) = &plan.rootfs {
         rootfs::finish(rootfs_plan)?;
@@ -285,10 +285,19 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
 fn setup_terminal(
     size: Option<terminal::Size>,
     console: bool,
+    p: &process::ProcessPlan,
     sync_fd: RawFd,
 ) -> Result<(), Failure<'static>> {
     let (master, slave) =
         terminal::open_pty(size).map_err(|e| Failure::new("open a pty from /dev/ptmx", e))?;
+    // The program owns its terminal (as runc): screen, mesg, and anything
+    // reopening ttyname() need that.
+    rustix::fs::fchown(
+        &slave,
+        Some(rustix::fs::Uid::from_raw(p.uid)),
+        Some(rustix::fs::Gid::from_raw(p.gid)),
+    )
+    .map_err(|e| Failure::new("give the pty to process.user", e.into()))?;
     if console {
         bind_console(&slave)?;
     }

@@ -120,7 +120,8 @@ pub fn plan_exec(
     let mut notes = Vec::new();
     let seccomp = match crate::config::seccomp_profile(spec)? {
         Some(profile) => {
-            let (s, note) = seccomp::plan(&profile, spec, seccomp_cache, process_plan.no_new_privs)?;
+            let (s, note) =
+                seccomp::plan(&profile, spec, seccomp_cache, process_plan.no_new_privs)?;
             notes.push(note);
             Some(s)
         }
@@ -221,7 +222,13 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
     for (key, value) in keys {
         // config::validate has checked the name.
         let field = format!("linux.sysctl.{key}");
-        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        // A key with slashes is a path already (its dots are part of
+        // names, as in net/ipv4/conf/eth0.100/forwarding).
+        let path = if key.contains('/') {
+            format!("/proc/sys/{key}")
+        } else {
+            format!("/proc/sys/{}", key.replace('.', "/"))
+        };
         sysctls.push((
             cstring(&field, path.as_bytes())?,
             value.clone().into_bytes(),

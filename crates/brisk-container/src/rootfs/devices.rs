@@ -126,7 +126,7 @@ pub fn create_configured<'p>(
     Ok(())
 }
 
-/// mknod with the node's mode (not reduced by the umask) and owner. An
+/// mknod with the node's mode (the init's umask is 0) and owner. An
 /// existing node of the same type and number is left as it is; anything
 /// else there is EEXIST.
 fn make_node(dir: &impl rustix::fd::AsFd, node: &DeviceNode) -> io::Result<()> {
@@ -151,7 +151,8 @@ fn make_node(dir: &impl rustix::fd::AsFd, node: &DeviceNode) -> io::Result<()> {
         }
         Err(e) => return Err(e.into()),
     }
-    rustix::fs::chmodat(dir, name, Mode::from_raw_mode(node.mode), AtFlags::empty())?;
+    // The init runs with umask 0 here, so mknod gave the exact mode; no
+    // chmod by name (it would follow a symlink swapped in meanwhile).
     rustix::fs::chownat(
         dir,
         name,
@@ -211,13 +212,7 @@ fn make_device(dev: &impl rustix::fd::AsFd, name: &CStr, major: u32, minor: u32)
         Err(rustix::io::Errno::EXIST) => return Ok(()),
         Err(e) => return Err(e.into()),
     }
-    // mknod obeys the umask; the spec wants 0666.
-    rustix::fs::chmodat(
-        dev,
-        name,
-        Mode::from_raw_mode(0o666),
-        rustix::fs::AtFlags::empty(),
-    )?;
+    // The init runs with umask 0 here: the node is 0666 as the spec wants.
     Ok(())
 }
 

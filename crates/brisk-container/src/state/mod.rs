@@ -128,6 +128,30 @@ impl Store {
         })
     }
 
+    /// Opens a container's directory without taking its lock: for readers
+    /// (`state`, `list`) and `kill`, which must not wait for a create,
+    /// start or delete in progress (whose hooks may themselves call
+    /// `brisk state`). state.json is replaced atomically, so a reader sees
+    /// a whole record or none.
+    pub fn open_unlocked(&self, id: &str) -> Result<ContainerDir> {
+        id::validate(id)?;
+        let path = self.root.join(id);
+        let fd = match rustix::fs::open(
+            &path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Err(Error::NotFound(id.to_string())),
+            Err(e) => return Err(Error::path("open state directory", &path, e)),
+        };
+        Ok(ContainerDir {
+            id: id.to_string(),
+            path,
+            _lock: fd,
+        })
+    }
+
     /// Ids of every container in the store, sorted.
     pub fn ids(&self) -> Result<Vec<String>> {
         let entries = match fs::read_dir(&self.root) {
