@@ -73,6 +73,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
     init_opts.preserve_fds += opts.listen_fds;
     check_preserved_fds(init_opts.preserve_fds)?;
     let mut config = config::load(&opts.bundle, opts.config.as_deref())?;
+    crate::timings::mark("config parsed");
     if let Some(sock) = &opts.notify_socket {
         crate::notify::pass_through(&mut config.spec, sock)?;
     }
@@ -91,6 +92,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         }
     }
     let mut plan = init::plan(&config, &init_opts)?;
+    crate::timings::mark("plan built");
     if plan.terminal.is_some() && opts.console_socket.is_none() && !opts.foreground {
         return Err(Error::invalid(
             "process.terminal",
@@ -110,6 +112,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
     let debug = std::mem::take(&mut plan.notes);
     let plan_warnings = std::mem::take(&mut plan.process.warnings);
     let dir = store.create(&opts.id)?;
+    crate::timings::mark("state directory created");
     plan.close_in_init.push(dir.lock_fd());
     let result = (|| {
         dir.save_config(&config.raw)?;
@@ -156,6 +159,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             init.abort();
             return Err(e);
         }
+        crate::timings::mark("state saved, init released");
         Ok((init, record))
     })();
     match result {

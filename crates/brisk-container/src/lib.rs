@@ -26,5 +26,6 @@ pub mod state;
 mod sys;
 pub mod terminal;
 pub mod time;
+pub mod timings;
 
 pub use error::{Error, Result};

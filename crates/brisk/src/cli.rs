@@ -42,6 +42,10 @@ pub struct Cli {
     /// Rootless mode: true, false or auto.
     #[arg(long, value_name = "VALUE")]
     pub rootless: Option<String>,
+    /// Print how long each phase took (brisk's and the container init's)
+    /// on stderr at the end; BRISK_TIMINGS=1 (or =json) does the same.
+    #[arg(long, global = true)]
+    pub timings: bool,
     /// Print the version and the optional features compiled in.
     #[arg(short = 'v', short_alias = 'V', long)]
     pub version: bool,

@@ -144,7 +144,9 @@ fn run_container(store: &Store, opts: &CreateOptions, detach: bool, keep: bool) 
     warn_ignored(&created);
     let sized_by_config = created.sized_terminal;
     let (mut init, record) = created.unlock();
-    if let Err(e) = init.wait_exec() {
+    let exec_result = init.wait_exec();
+    brisk_container::timings::mark("program exec'd");
+    if let Err(e) = exec_result {
         let _ = container::remove_state(store, &opts.id);
         for w in container::run_poststop(&record) {
             logging::warn(&w);
@@ -171,8 +173,10 @@ fn run_container(store: &Store, opts: &CreateOptions, detach: bool, keep: bool) 
         )?),
         None => container::wait_forwarding_signals(&init)?,
     };
+    brisk_container::timings::mark("program exited");
     if !keep {
         container::remove_state(store, &opts.id).context("delete the container")?;
+        brisk_container::timings::mark("container deleted");
         for w in container::run_poststop(&record) {
             logging::warn(&w);
         }

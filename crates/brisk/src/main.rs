@@ -11,6 +11,14 @@ use clap::Parser;
 use cli::Cli;
 
 fn main() {
+    // Enabled before parsing, so that the first mark is the start.
+    let timings_env = std::env::var("BRISK_TIMINGS")
+        .ok()
+        .filter(|v| !v.is_empty() && v != "0");
+    if timings_env.is_some() || std::env::args_os().any(|a| a == "--timings") {
+        brisk_container::timings::enable();
+    }
+    brisk_container::timings::mark("brisk started");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -40,6 +48,7 @@ fn main() {
         );
         std::process::exit(1);
     }
+    brisk_container::timings::mark("command line parsed");
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -47,5 +56,14 @@ fn main() {
             1
         }
     };
+    if brisk_container::timings::enabled() {
+        brisk_container::timings::mark("brisk done");
+        let rows = brisk_container::timings::report();
+        if timings_env.as_deref() == Some("json") {
+            eprintln!("{}", brisk_container::timings::json(&rows));
+        } else {
+            eprint!("{}", brisk_container::timings::table(&rows));
+        }
+    }
     std::process::exit(code);
 }

@@ -162,3 +162,50 @@ fn config_outside_the_bundle() {
     assert_eq!(out, "from the other config\n");
     env.assert_clean();
 }
+
+#[test]
+fn timings_report_every_phase_in_order() {
+    let env = Env::new("timings");
+    let b = env.bundle("b", &["true"]);
+    let out = env.brisk(&["--timings", "run", "-b", b.path(), "t"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Each row: the phase (words), then two numbers.
+    let owned: Vec<String> = out
+        .stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("phase"))
+        .skip(1)
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w[..w.len().saturating_sub(2)].join(" ")
+        })
+        .collect();
+    let phases: Vec<&str> = owned.iter().map(String::as_str).collect();
+    for want in [
+        "brisk started",
+        "config parsed",
+        "init cloned",
+        "init: mounts done",
+        "init: pivot_root done",
+        "init: ready",
+        "ready received",
+        "program exec'd",
+        "program exited",
+        "container deleted",
+        "brisk done",
+    ] {
+        assert!(phases.contains(&want), "{want} missing: {phases:?}");
+    }
+    let pos = |p: &str| phases.iter().position(|x| *x == p).unwrap();
+    assert!(pos("init cloned") < pos("init: mounts done"));
+    assert!(pos("init: ready") < pos("ready received"));
+    // The environment variable, as JSON.
+    let mut cmd = env.cmd(&["run", "-b", b.path(), "t"]);
+    cmd.env("BRISK_TIMINGS", "json");
+    let out = common::run_to_files(cmd, &env.base);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let line = out.stderr.lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert!(v["phases"].as_array().unwrap().len() >= 10, "{v}");
+    env.assert_clean();
+}

@@ -17,9 +17,11 @@ use crate::process;
 use crate::rootfs::{self, resolve};
 use crate::sys;
 use crate::terminal;
+use crate::timings;
 
 /// Runs the init's steps and execs; never returns.
 pub fn run(plan: &Plan, sync_fd: RawFd) -> ! {
+    timings::mark_init(timings::INIT_STARTED);
     for fd in &plan.close_in_init {
         // SAFETY: these fds belong to the parent's copy of the process;
         // nothing in the init uses them.
@@ -202,10 +204,12 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(0) };
 
+    timings::mark_init(timings::INIT_NAMESPACES);
     // `exec` has no root filesystem to build: joining the mount namespace
     // put it in the container's root.
     if let Some(rootfs_plan) = &plan.rootfs {
         let root = rootfs::prepare(rootfs_plan)?;
+        timings::mark_init(timings::INIT_MOUNTS);
         resolve::create_in_root(
             std::os::fd::AsFd::as_fd(&root),
             plan.process.cwd.as_bytes(),
@@ -222,6 +226,7 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
             )?;
         }
         rootfs::enter(rootfs_plan, root)?;
+        timings::mark_init(timings::INIT_PIVOT);
     }
     // Sysctls go before the read-only paths make /proc/sys read-only.
     if let Some(h) = &plan.hostname {
@@ -240,6 +245,7 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
     }
     if let Some(rootfs_plan) = &plan.rootfs {
         rootfs::finish(rootfs_plan)?;
+        timings::mark_init(timings::INIT_FINISHED);
     }
     if let Some(persona) = plan.personality {
         // SAFETY: personality takes a plain value.
@@ -264,6 +270,7 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
     })?;
     process::apply_scheduling(&plan.process).map_err(|(step, e)| Failure::new(step, e))?;
     set_identity(plan, sync_fd)?;
+    timings::mark_init(timings::INIT_IDENTITY);
     rustix::process::chdir(plan.process.cwd.as_c_str())
         .map_err(|e| Failure::with("chdir to process.cwd", &plan.process.cwd, e.into()))?;
     // SAFETY: umask cannot fail.
@@ -354,6 +361,7 @@ fn load_seccomp(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
         unsafe { libc::close(fd) };
         sent.map_err(|e| Failure::new("send the seccomp listener", e))?;
     }
+    timings::mark_init(timings::INIT_SECCOMP);
     Ok(())
 }
 
@@ -417,7 +425,17 @@ fn wait_for_start<'p>(
     sync_fd: RawFd,
     hook_state: &[u8],
 ) -> Result<(), Failure<'p>> {
-    sync::send(sync_fd, &[sync::READY]).map_err(|e| Failure::new("report ready", e))?;
+    timings::mark_init(timings::INIT_READY);
+    // R, followed by the init's phase marks with --timings.
+    let mut ready = [0u8; 65];
+    ready[0] = sync::READY;
+    let len = if timings::enabled() {
+        ready[1..].copy_from_slice(&timings::init_marks_bytes());
+        65
+    } else {
+        1
+    };
+    sync::send(sync_fd, &ready[..len]).map_err(|e| Failure::new("report ready", e))?;
     let mut ack = [0u8; 1];
     match sync::recv(sync_fd, &mut ack) {
         Ok(1) if ack[0] == sync::COMMITTED => {}

@@ -153,6 +153,7 @@ pub fn spawn(
         child::run(plan, child_end.as_raw_fd());
     }
     drop(child_end);
+    crate::timings::mark("init cloned");
     let mut init = Init {
         pid,
         sync: parent_end,
@@ -219,7 +220,11 @@ pub fn spawn(
                 }
             }
             Some(&sync::TERMINAL) if fd.is_some() => init.console = fd,
-            Some(&sync::READY) => return Ok(init),
+            Some(&sync::READY) => {
+                crate::timings::record_init_marks(&buf[1..n]);
+                crate::timings::mark("ready received");
+                return Ok(init);
+            }
             Some(&sync::ERROR) => return Err(init.fail(&buf[1..n])),
             Some(_) => {
                 init.abort();
