@@ -50,12 +50,45 @@ pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
     })?;
     let rootfs = resolve_rootfs(&spec, &bundle)?;
     validate(&spec)?;
+    check_device_rules_have_allow(&spec, &data)?;
     Ok(Config {
         spec,
         bundle,
         rootfs,
         warnings,
     })
+}
+
+/// `allow` is required in a `linux.resources.devices` rule, but the spec
+/// type defaults it to false (deny): look at the raw JSON, only when
+/// there are rules.
+fn check_device_rules_have_allow(spec: &Spec, data: &[u8]) -> Result<()> {
+    let has_rules = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.devices().as_ref())
+        .is_some_and(|d| !d.is_empty());
+    if !has_rules {
+        return Ok(());
+    }
+    let v: serde_json::Value = serde_json::from_slice(data)
+        .map_err(|e| Error::invalid("linux.resources.devices", e.to_string()))?;
+    for (i, rule) in v
+        .pointer("/linux/resources/devices")
+        .and_then(|d| d.as_array())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if rule.get("allow").is_none() {
+            return Err(Error::invalid(
+                format!("linux.resources.devices[{i}].allow"),
+                "missing (a rule must say whether it allows or denies)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn parse_skipping_unknown_caps(
@@ -357,12 +390,6 @@ pub fn ignored_fields(spec: &Spec) -> Vec<&'static str> {
         out.push("mounts[].uidMappings/gidMappings");
     }
     if let Some(l) = spec.linux() {
-        if l.resources().is_some() {
-            out.push("linux.resources");
-        }
-        if l.cgroups_path().is_some() {
-            out.push("linux.cgroupsPath");
-        }
         if l.mount_label().as_deref().is_some_and(|s| !s.is_empty()) {
             out.push("linux.mountLabel");
         }

@@ -26,6 +26,8 @@ pub struct CreateOptions {
     pub config: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
     pub init: InitOptions,
+    /// cgroupfs (default), systemd (`--systemd-cgroup`) or disabled.
+    pub cgroup_driver: brisk_cgroups::Driver,
 }
 
 /// A container whose init is ready. The state directory stays locked until
@@ -55,18 +57,42 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
     id::validate(&opts.id)?;
     check_preserved_fds(opts.init.preserve_fds)?;
     let config = config::load(&opts.bundle, opts.config.as_deref())?;
-    let mut plan = init::plan(&config, &opts.init)?;
+    let linux = config.spec.linux().as_ref();
+    let setup = brisk_cgroups::prepare(
+        linux.and_then(|l| l.resources().as_ref()),
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        &opts.id,
+        opts.cgroup_driver,
+    )?;
+    let placement = setup.as_ref().map(|s| init::CgroupPlacement {
+        path: &s.path,
+        v1: s.layout() != brisk_cgroups::Layout::V2,
+    });
+    let mut plan = init::plan(&config, &opts.init, placement)?;
     let dir = store.create(&opts.id)?;
     plan.close_in_init.push(dir.lock_fd());
+    // The cgroup exists, limits written, before the init does.
+    let cgroup = match setup.as_ref().map(|s| s.create()).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = dir.remove();
+            return Err(e.into());
+        }
+    };
+    plan.cgroup_fd = cgroup.as_ref().and_then(|c| c.clone_fd());
     let result = (|| {
         if wait_for_start {
             plan.start_fifo = Some(dir.make_start_fifo()?);
         }
-        let init = init::spawn(&plan)?;
+        let init = init::spawn(&plan, &mut |pid, cloned_into| match &cgroup {
+            Some(c) => c.place(pid, cloned_into).map_err(Error::from),
+            None => Ok(()),
+        })?;
         // The init holds its own copy of the FIFO; ours would keep `start`
         // from noticing a dead init.
         plan.start_fifo = None;
-        let record = match record_for(&init, &config, &opts.id) {
+        let cg_record = cgroup.as_ref().map(|c| c.record.clone());
+        let record = match record_for(&init, &config, &opts.id, cg_record) {
             Ok(r) => r,
             Err(e) => {
                 init.abort();
@@ -100,6 +126,9 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             dir,
         }),
         Err(e) => {
+            if let Some(c) = &cgroup {
+                let _ = c.record.destroy();
+            }
             let _ = dir.remove();
             Err(e)
         }
@@ -121,7 +150,12 @@ fn check_preserved_fds(n: u32) -> Result<()> {
     Ok(())
 }
 
-fn record_for(init: &Init, config: &config::Config, id: &str) -> Result<Record> {
+fn record_for(
+    init: &Init,
+    config: &config::Config,
+    id: &str,
+    cgroup: Option<brisk_cgroups::Record>,
+) -> Result<Record> {
     let (_, start) =
         status::proc_stat(init.pid).map_err(|e| Error::sys("read the init's start time", e))?;
     let own_pid_ns = config
@@ -150,6 +184,7 @@ fn record_for(init: &Init, config: &config::Config, id: &str) -> Result<Record> 
             .into_iter()
             .collect::<BTreeMap<_, _>>(),
         own_pid_ns,
+        cgroup,
     })
 }
 
@@ -173,6 +208,8 @@ fn write_pid_file(opts: &CreateOptions, pid: i32) -> Result<()> {
 pub fn status_of(record: &Record, dir: &ContainerDir) -> Status {
     if !status::is_alive(record.pid, record.pid_start_time) {
         Status::Stopped
+    } else if record.cgroup.as_ref().is_some_and(|c| c.is_paused()) {
+        Status::Paused
     } else if dir.has_start_fifo() {
         Status::Created
     } else {
@@ -250,6 +287,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
                 "cannot start a container that has stopped".into(),
             ))
         }
+        Status::Paused => return Err(Error::State("cannot start a paused container".into())),
     }
     let fifo = dir.fifo_path();
     let fd = rustix::fs::open(
@@ -354,9 +392,16 @@ pub fn kill(store: &Store, id: &str, sig: libc::c_int, all: bool) -> Result<()> 
         Some(fd) => fd,
         None => return Err(Error::State("container not running".into())),
     };
-    // SIGKILL to a pid namespace's init ends everything in it anyway.
-    if all && sig != libc::SIGKILL {
-        signal_pid_namespace(&record, sig)?;
+    if all {
+        // The cgroup holds exactly the container's processes, the init
+        // included (cgroup.kill on cgroup2 for SIGKILL).
+        if let Some(cg) = &record.cgroup {
+            return cg.signal_all(sig).map_err(Error::from);
+        }
+        // SIGKILL to a pid namespace's init ends everything in it anyway.
+        if sig != libc::SIGKILL {
+            signal_pid_namespace(&record, sig)?;
+        }
     }
     pidfd_signal(&fd, sig).map_err(|e| Error::sys("unable to signal init", e))
 }
@@ -421,12 +466,103 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             )));
         }
     }
+    // Whatever else is in the cgroup goes too; the state stays when the
+    // cgroup cannot be removed, so that delete can be retried.
+    if let Some(cg) = &record.cgroup {
+        cg.destroy()?;
+    }
     dir.remove()
 }
 
-/// For `run`: removes the state of a container whose init has been reaped.
+/// For `run`: removes the cgroup and the state of a container whose init
+/// has been reaped.
 pub fn remove_state(store: &Store, id: &str) -> Result<()> {
-    store.open(id, true)?.remove()
+    let dir = store.open(id, true)?;
+    if let Ok(record) = dir.load() {
+        if let Some(cg) = &record.cgroup {
+            cg.destroy()?;
+        }
+    }
+    dir.remove()
+}
+
+/// The cgroup record of a container that must be alive.
+fn live_cgroup(dir: &ContainerDir) -> Result<(Record, Status)> {
+    let record = dir.load()?;
+    let status = status_of(&record, dir);
+    if status == Status::Stopped {
+        return Err(Error::State("container not running".into()));
+    }
+    if record.cgroup.is_none() {
+        return Err(Error::State(
+            "the container has no cgroup (created with --cgroup-manager disabled)".into(),
+        ));
+    }
+    Ok((record, status))
+}
+
+/// `pause`: freezes every process of a running container.
+pub fn pause(store: &Store, id: &str) -> Result<()> {
+    let dir = store.open(id, true)?;
+    let (record, status) = live_cgroup(&dir)?;
+    if status != Status::Running && status != Status::Created {
+        return Err(Error::State(format!(
+            "container not running or created: {status}"
+        )));
+    }
+    record.cgroup.iter().try_for_each(|c| c.freeze(true))?;
+    Ok(())
+}
+
+/// `resume`: thaws a paused container.
+pub fn resume(store: &Store, id: &str) -> Result<()> {
+    let dir = store.open(id, true)?;
+    let (record, status) = live_cgroup(&dir)?;
+    if status != Status::Paused {
+        return Err(Error::State(format!("container not paused: {status}")));
+    }
+    record.cgroup.iter().try_for_each(|c| c.freeze(false))?;
+    Ok(())
+}
+
+/// `ps`: the pids in the container's cgroup.
+pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>> {
+    let dir = store.open(id, false)?;
+    let (record, _) = live_cgroup(&dir)?;
+    Ok(record
+        .cgroup
+        .as_ref()
+        .map(|c| c.pids())
+        .transpose()?
+        .unwrap_or_default())
+}
+
+/// `update`: writes new limits into a live container's cgroup.
+pub fn update(
+    store: &Store,
+    id: &str,
+    resources: &oci_spec::runtime::LinuxResources,
+) -> Result<()> {
+    let dir = store.open(id, true)?;
+    let (record, _) = live_cgroup(&dir)?;
+    let host = brisk_cgroups::Host::detect()?;
+    let plan = brisk_cgroups::resources::plan(resources, &host)?;
+    record
+        .cgroup
+        .iter()
+        .try_for_each(|c| c.apply(&plan, true))?;
+    Ok(())
+}
+
+/// `events --stats`: the container's cgroup statistics.
+pub fn stats(store: &Store, id: &str) -> Result<brisk_cgroups::stats::Stats> {
+    let dir = store.open(id, false)?;
+    let (record, _) = live_cgroup(&dir)?;
+    let cg = record
+        .cgroup
+        .as_ref()
+        .ok_or_else(|| Error::State("no cgroup".into()))?;
+    Ok(brisk_cgroups::stats::collect(cg))
 }
 
 /// For `run`: waits for our own child, the init, and returns its exit code

@@ -48,6 +48,9 @@ pub enum Error {
 
     #[error("{0} is not supported yet")]
     Unsupported(String),
+
+    #[error(transparent)]
+    Cgroup(#[from] brisk_cgroups::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -4,12 +4,13 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use brisk_cgroups::Driver as CgroupDriver;
 use brisk_container::container::{self, CreateOptions, StateView};
 use brisk_container::init::InitOptions;
 use brisk_container::state::Store;
 use brisk_container::{features, signal};
 
-use crate::cli::{Cli, Command, CreateArgs};
+use crate::cli::{Cli, Command, CreateArgs, UpdateArgs};
 use crate::logging;
 
 pub fn run(cli: Cli) -> Result<i32> {
@@ -28,11 +29,15 @@ pub fn run(cli: Cli) -> Result<i32> {
             bail!("unknown cgroup manager {m:?}: expected cgroupfs, systemd or disabled");
         }
     }
-    let systemd = cli.systemd_cgroup || cli.cgroup_manager.as_deref() == Some("systemd");
+    let driver = match cli.cgroup_manager.as_deref() {
+        Some("disabled") => CgroupDriver::Disabled,
+        Some("systemd") => CgroupDriver::Systemd,
+        _ if cli.systemd_cgroup => CgroupDriver::Systemd,
+        _ => CgroupDriver::Cgroupfs,
+    };
     match command {
         Command::Create(args) => {
-            check_cgroup_driver(systemd)?;
-            let created = container::create(&store, &create_options(&args), true)?;
+            let created = container::create(&store, &create_options(&args, driver), true)?;
             warn_ignored(&created);
             logging::debug(&format!(
                 "created container {} with pid {}",
@@ -44,10 +49,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             create,
             detach,
             keep,
-        } => {
-            check_cgroup_driver(systemd)?;
-            run_container(&store, &create, detach, keep)
-        }
+        } => run_container(&store, &create, driver, detach, keep),
         Command::Start { id } => {
             container::start(&store, &id)?;
             Ok(0)
@@ -73,6 +75,235 @@ pub fn run(cli: Cli) -> Result<i32> {
             println!("{}", serde_json::to_string_pretty(&features::document())?);
             Ok(0)
         }
+        Command::Pause { id } => {
+            container::pause(&store, &id)?;
+            Ok(0)
+        }
+        Command::Resume { id } => {
+            container::resume(&store, &id)?;
+            Ok(0)
+        }
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps(&store, &id, &format, &ps_args),
+        Command::Update(args) => update(&store, &args),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => events(&store, &id, stats, &interval),
+    }
+}
+
+/// runc's `ps`: `ps ARGS` (default `-ef`) filtered to the container's
+/// pids by the PID column, or the pids as JSON.
+fn ps(store: &Store, id: &str, format: &str, args: &[String]) -> Result<i32> {
+    if !matches!(format, "table" | "json") {
+        bail!("invalid format option");
+    }
+    let pids = container::pids(store, id)?;
+    let mut out = std::io::stdout().lock();
+    if format == "json" {
+        writeln!(out, "{}", serde_json::to_string(&pids)?)?;
+        return Ok(0);
+    }
+    let default = ["-ef".to_string()];
+    let args = if args.is_empty() { &default[..] } else { args };
+    let output = std::process::Command::new("ps")
+        .args(args)
+        .output()
+        .context("run ps")?;
+    if !output.status.success() {
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    let col = header
+        .split_whitespace()
+        .position(|c| c == "PID")
+        .context("couldn't find PID field in ps output")?;
+    writeln!(out, "{header}")?;
+    for line in lines {
+        let pid = line
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(0)
+}
+
+/// runc's units: bytes, or a number with b, k, m, g, t (powers of 1024),
+/// and -1 for unlimited.
+fn parse_bytes(flag: &str, s: &str) -> Result<i64> {
+    let t = s.trim().to_ascii_lowercase();
+    if t == "-1" {
+        return Ok(-1);
+    }
+    let t = t
+        .strip_suffix('b')
+        .filter(|r| !r.is_empty() && !r.ends_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or(&t);
+    let t = t.strip_suffix('i').unwrap_or(t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        Some('b') => (&t[..t.len() - 1], 1),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("--{flag}: invalid size {s:?}"))?;
+    if n < 0.0 {
+        bail!("--{flag}: invalid size {s:?}");
+    }
+    Ok((n * mult as f64) as i64)
+}
+
+/// `update`: the resources file (or stdin), then each flag over it.
+fn update(store: &Store, a: &UpdateArgs) -> Result<i32> {
+    use serde_json::{json, Value};
+    if a.l3_cache_schema.is_some() || a.mem_bw_schema.is_some() {
+        bail!("Intel RDT (--l3-cache-schema, --mem-bw-schema) is not supported");
+    }
+    let mut r: Value = match a.resources.as_deref() {
+        Some("-") => serde_json::from_reader(std::io::stdin().lock())
+            .context("read the resources from stdin")?,
+        Some(path) => {
+            serde_json::from_slice(&std::fs::read(path).with_context(|| format!("read {path}"))?)
+                .with_context(|| format!("parse {path}"))?
+        }
+        None => json!({}),
+    };
+    let mut set = |section: &str, key: &str, v: Value| {
+        if !r[section].is_object() {
+            r[section] = json!({});
+        }
+        r[section][key] = v;
+    };
+    if let Some(v) = a.blkio_weight {
+        set("blockIO", "weight", v.into());
+    }
+    if let Some(v) = a.cpu_period {
+        set("cpu", "period", v.into());
+    }
+    if let Some(v) = a.cpu_quota {
+        set("cpu", "quota", v.into());
+    }
+    if let Some(v) = a.cpu_burst {
+        set("cpu", "burst", v.into());
+    }
+    if let Some(v) = a.cpu_share {
+        set("cpu", "shares", v.into());
+    }
+    if let Some(v) = a.cpu_rt_period {
+        set("cpu", "realtimePeriod", v.into());
+    }
+    if let Some(v) = a.cpu_rt_runtime {
+        set("cpu", "realtimeRuntime", v.into());
+    }
+    if let Some(v) = a.cpu_idle {
+        set("cpu", "idle", v.into());
+    }
+    if let Some(v) = &a.cpuset_cpus {
+        set("cpu", "cpus", v.clone().into());
+    }
+    if let Some(v) = &a.cpuset_mems {
+        set("cpu", "mems", v.clone().into());
+    }
+    for (flag, key, v) in [
+        ("memory", "limit", &a.memory),
+        ("memory-reservation", "reservation", &a.memory_reservation),
+        ("memory-swap", "swap", &a.memory_swap),
+        ("kernel-memory", "kernel", &a.kernel_memory),
+        ("kernel-memory-tcp", "kernelTCP", &a.kernel_memory_tcp),
+    ] {
+        if let Some(v) = v {
+            set("memory", key, parse_bytes(flag, v)?.into());
+        }
+    }
+    if let Some(v) = a.pids_limit {
+        set("pids", "limit", v.into());
+    }
+    let resources: oci_spec::runtime::LinuxResources =
+        serde_json::from_value(r).context("linux.resources")?;
+    container::update(store, &a.id, &resources)?;
+    Ok(0)
+}
+
+/// A Go duration: 5s, 500ms, 1m30s, 2h, 1.5s.
+fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    let mut total = 0f64;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        bail!("invalid duration {s:?}");
+    }
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .with_context(|| format!("invalid duration {s:?}: missing unit"))?;
+        let n: f64 = rest[..end]
+            .parse()
+            .with_context(|| format!("invalid duration {s:?}"))?;
+        rest = &rest[end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let secs = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            u => bail!("invalid duration {s:?}: unknown unit {u:?}"),
+        };
+        total += n * secs;
+        rest = &rest[unit_end..];
+    }
+    if total <= 0.0 {
+        bail!("duration interval must be greater than 0");
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
+}
+
+/// runc's `events`: `{"type":"stats","id":ID,"data":{...}}` once with
+/// `--stats`, else one every interval until the container stops.
+fn events(store: &Store, id: &str, once: bool, interval: &str) -> Result<i32> {
+    let every = parse_duration(interval)?;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let stats = match container::stats(store, id) {
+            Ok(s) => s,
+            // The stream ends when the container does.
+            Err(_)
+                if !once
+                    && container::state(store, id)
+                        .is_ok_and(|s| s.status.to_string() == "stopped") =>
+            {
+                return Ok(0)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let ev = serde_json::json!({"type": "stats", "id": id, "data": stats});
+        writeln!(out, "{}", serde_json::to_string(&ev)?)?;
+        out.flush()?;
+        if once {
+            return Ok(0);
+        }
+        std::thread::sleep(every);
     }
 }
 
@@ -82,14 +313,7 @@ fn warn_ignored(created: &container::Created) {
     }
 }
 
-fn check_cgroup_driver(systemd: bool) -> Result<()> {
-    if systemd {
-        bail!("the systemd cgroup driver is not supported yet: use --cgroup-manager cgroupfs");
-    }
-    Ok(())
-}
-
-fn create_options(a: &CreateArgs) -> CreateOptions {
+fn create_options(a: &CreateArgs, cgroup_driver: CgroupDriver) -> CreateOptions {
     if a.console_socket.is_some() {
         logging::debug("--console-socket is only used when process.terminal is true");
     }
@@ -103,11 +327,18 @@ fn create_options(a: &CreateArgs) -> CreateOptions {
             no_new_keyring: a.no_new_keyring,
             preserve_fds: a.preserve_fds,
         },
+        cgroup_driver,
     }
 }
 
-fn run_container(store: &Store, args: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
-    let created = container::create(store, &create_options(args), false)?;
+fn run_container(
+    store: &Store,
+    args: &CreateArgs,
+    driver: CgroupDriver,
+    detach: bool,
+    keep: bool,
+) -> Result<i32> {
+    let created = container::create(store, &create_options(args, driver), false)?;
     warn_ignored(&created);
     let (init, _record) = created.unlock();
     if let Err(e) = init.wait_exec() {
@@ -228,7 +459,7 @@ fn spec(bundle: &Path, rootless: bool) -> Result<i32> {
 
 fn version_text() -> String {
     format!(
-        "brisk version {}\ncommit: {}\nspec: {}\n+CAP +USERNS +TIMENS -SECCOMP -CGROUP -SYSTEMD -SELINUX -APPARMOR\n",
+        "brisk version {}\ncommit: {}\nspec: {}\n+CAP +USERNS +TIMENS -SECCOMP +CGROUP -SYSTEMD -SELINUX -APPARMOR\n",
         env!("CARGO_PKG_VERSION"),
         option_env!("BRISK_COMMIT").unwrap_or("unknown"),
         container::OCI_VERSION,

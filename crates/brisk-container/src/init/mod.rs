@@ -83,17 +83,52 @@ pub struct Plan {
     /// Fds of the parent the init closes first thing (the state directory
     /// lock, which would otherwise stay held until execve).
     pub close_in_init: Vec<std::os::fd::RawFd>,
+    /// The cgroup2 directory the init is cloned into (CLONE_INTO_CGROUP).
+    pub cgroup_fd: Option<std::os::fd::RawFd>,
+    /// v1/hybrid with a new cgroup namespace: the init waits for `P`
+    /// (placed) before anything else...
+    pub wait_placed: bool,
+    /// ...and then unshares the cgroup namespace that was taken out of the
+    /// clone flags, so that its root is the container's cgroup.
+    pub unshare_cgroup_ns: bool,
 }
 
-pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
+/// Where brisk puts the container's cgroups, as far as the init cares.
+#[derive(Debug, Clone, Copy)]
+pub struct CgroupPlacement<'a> {
+    /// The path inside each hierarchy (`/brisk/c1`).
+    pub path: &'a str,
+    /// v1 controllers exist (v1 or hybrid): placement is a `cgroup.procs`
+    /// write after the clone, not the clone itself.
+    pub v1: bool,
+}
+
+pub fn plan(
+    config: &Config,
+    opts: &InitOptions,
+    cgroup: Option<CgroupPlacement<'_>>,
+) -> Result<Plan> {
     let spec = &config.spec;
-    let ns = namespaces::plan(spec)?;
+    let mut ns = namespaces::plan(spec)?;
     let in_userns = ns.new_user || ns.joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER);
     let ctx = rootfs::mounts::Context {
         bundle: &config.bundle,
         in_userns,
         new_cgroup_ns: (ns.clone_flags as libc::c_int | ns.unshare_flags) & libc::CLONE_NEWCGROUP
             != 0,
+        cgroup_path: cgroup.map(|c| c.path),
+    };
+    // A cgroup namespace's root is the creator's cgroup at that moment. On
+    // cgroup2 CLONE_INTO_CGROUP makes that the container's cgroup; with v1
+    // hierarchies the init must wait until the parent has moved it.
+    let (wait_placed, unshare_cgroup_ns) = match cgroup {
+        Some(c) if c.v1 && ctx.new_cgroup_ns => {
+            let newcg = libc::CLONE_NEWCGROUP as u64;
+            let in_clone = ns.clone_flags & newcg != 0;
+            ns.clone_flags &= !newcg;
+            (true, in_clone)
+        }
+        _ => (false, false),
     };
     let rootfs = rootfs::plan(spec, &config.rootfs, opts.no_pivot, ctx)?;
     let process = process::plan(
@@ -136,5 +171,8 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
         preserve_fds: opts.preserve_fds,
         start_fifo: None,
         close_in_init: Vec::new(),
+        cgroup_fd: None,
+        wait_placed,
+        unshare_cgroup_ns,
     })
 }

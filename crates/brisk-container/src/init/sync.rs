@@ -3,13 +3,18 @@
 //!
 //! init → parent: `U` (my user namespace needs its id maps), `R` (set up,
 //! ready), `E<text>` (failed). parent → init: `M` (maps written), `C`
-//! (state recorded: go on). The socket is close-on-exec, so a successful
+//! (state recorded: go on), and on v1/hybrid hosts with a new cgroup
+//! namespace first `P` (placed in its cgroups). The socket is close-on-exec, so a successful
 //! execve shows the parent an EOF.
 
 use std::io;
 use std::os::fd::RawFd;
 
 pub const NEED_MAPS: u8 = b'U';
+/// parent → init, first message, only on v1/hybrid hosts with a new cgroup
+/// namespace: the init is in its cgroups now and may unshare the cgroup
+/// namespace (whose root is fixed when it is made).
+pub const PLACED: u8 = b'P';
 pub const MAPS_DONE: u8 = b'M';
 pub const READY: u8 = b'R';
 pub const COMMITTED: u8 = b'C';

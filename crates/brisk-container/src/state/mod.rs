@@ -41,6 +41,10 @@ pub struct Record {
     /// Whether the container has its own pid namespace (then killing its
     /// init ends every process in it).
     pub own_pid_ns: bool,
+    /// The cgroups brisk made for the container (none with
+    /// `--cgroup-manager disabled`): `delete` removes exactly these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<brisk_cgroups::Record>,
 }
 
 #[derive(Debug, Clone)]
@@ -261,6 +265,7 @@ mod tests {
             created: "2026-01-01T00:00:00Z".into(),
             annotations: BTreeMap::new(),
             own_pid_ns: true,
+            cgroup: None,
         }
     }
 
