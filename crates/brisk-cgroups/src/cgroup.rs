@@ -77,7 +77,7 @@ fn write_err(field: &str, path: &Path, value: &str, e: io::Error) -> Error {
         field: field.to_string(),
         path: path.to_path_buf(),
         value: value.to_string(),
-        source,
+        err: source,
     }
 }
 
@@ -287,6 +287,16 @@ impl Record {
     /// `update`, a memory limit the kernel refuses because of the swap
     /// limit is retried after it.
     pub fn apply(&self, plan: &Plan, update: bool) -> Result<()> {
+        if update && !plan.v2_controllers.is_empty() {
+            // A controller the create did not need may not be enabled yet.
+            if let Some(root) = self
+                .v2_dir()
+                .and_then(|d| d.to_str())
+                .and_then(|d| d.strip_suffix(self.path.as_str()))
+            {
+                enable_controllers(Path::new(root), &self.path, &plan.v2_controllers)?;
+            }
+        }
         for (allow, line) in &plan.v1_devices {
             let dir = self
                 .v1_dir("devices")

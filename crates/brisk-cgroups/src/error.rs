@@ -11,19 +11,19 @@ pub enum Error {
     InvalidConfig { field: String, reason: String },
 
     /// Writing a resource value failed (an impossible value, a missing file).
-    #[error("{field}: write {value:?} to {path}: {source}")]
+    #[error("{field}: write {value:?} to {path}: {err}")]
     Write {
         field: String,
         path: PathBuf,
         value: String,
-        source: io::Error,
+        err: io::Error,
     },
 
-    #[error("{context}: {path}: {source}")]
+    #[error("{context}: {path}: {err}")]
     Path {
         context: &'static str,
         path: PathBuf,
-        source: io::Error,
+        err: io::Error,
     },
 
     #[error("{0}")]
@@ -44,7 +44,7 @@ impl Error {
         Error::Path {
             context,
             path: path.into(),
-            source,
+            err: source,
         }
     }
 }

@@ -450,6 +450,11 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             "cannot delete container {id} that is not stopped: {status}"
         )));
     }
+    if let Some(cg) = record.cgroup.as_ref().filter(|c| c.is_paused()) {
+        // Frozen processes cannot die: kill them all, then thaw.
+        cg.signal_all(libc::SIGKILL)?;
+        cg.freeze(false)?;
+    }
     if let Some(fd) = pidfd_of(&record)? {
         // Killing a pid namespace's init kills everything in it; without a
         // namespace of its own only the init is known to be the
