@@ -128,6 +128,16 @@ impl Cgroup {
                 rustix::fs::Mode::empty(),
             )
             .map_err(|e| Error::path("open cgroup", &dir, e.into()))?;
+            if let Some(rules) = &plan.v2_devices {
+                crate::ebpf::attach(rules, &fd).map_err(|e| {
+                    write_err(
+                        "linux.resources.devices",
+                        &dir,
+                        "(BPF_CGROUP_DEVICE program)",
+                        e,
+                    )
+                })?;
+            }
             clone_fd = Some(fd);
             record.dirs.push(Dir {
                 path: dir,
@@ -309,10 +319,9 @@ impl Record {
             write_file(&file, line)
                 .map_err(|e| write_err("linux.resources.devices", &file, line, e))?;
         }
-        if plan.v2_devices.is_some() {
+        if plan.v2_devices.is_some() && update {
             return Err(Error::Unsupported(
-                "linux.resources.devices on cgroup v2 (the eBPF device filter) is not supported yet"
-                    .into(),
+                "changing linux.resources.devices of a running container on cgroup v2".into(),
             ));
         }
         let mut deferred: Vec<&crate::resources::Write> = Vec::new();

@@ -15,6 +15,7 @@
 pub mod cgroup;
 pub mod convert;
 pub mod devices;
+pub mod ebpf;
 pub mod error;
 pub mod layout;
 pub mod path;

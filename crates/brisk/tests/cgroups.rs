@@ -691,3 +691,40 @@ fn cgroup2_placement_freeze_kill_and_hugetlb() {
     assert_eq!(cgroup_dirs_of(&path), Vec::<PathBuf>::new());
     env.assert_clean();
 }
+
+#[test]
+fn cgroup2_device_rules_are_an_ebpf_filter() {
+    let env = Env::new("cg-v2dev");
+    let script_for = |name: &str, rules: Value| {
+        let mut b = env.bundle(
+            name,
+            &[
+                "sh",
+                "-c",
+                "mknod /dev/l0 b 7 0 && head -c1 /dev/l0 >/dev/null; echo loop=$?; echo x > /dev/null; echo null=$?",
+            ],
+        );
+        let caps = json!(["CAP_MKNOD", "CAP_DAC_OVERRIDE"]);
+        for set in ["bounding", "effective", "permitted"] {
+            b.set(&format!("/process/capabilities/{set}"), caps.clone());
+        }
+        b.set("/linux/resources/devices", rules);
+        format!("$B run -b {} {name}; ", b.path())
+    };
+    let deny_all = json!({"allow": false, "access": "rwm"});
+    let script = script_for("deny", json!([deny_all]))
+        + &script_for(
+            "allow",
+            json!([deny_all, {"allow": true, "type": "b", "major": 7, "minor": 0, "access": "r"}]),
+        );
+    let out = in_cgroup2_namespace(&env, &script);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // The default devices stay usable; loop0 only where a rule allows it.
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["loop=1", "null=0", "loop=0", "null=0"],
+        "{}",
+        out.stderr
+    );
+    env.assert_clean();
+}
