@@ -480,13 +480,19 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
 }
 
 /// For `run`: removes the cgroup and the state of a container whose init
-/// has been reaped.
-pub fn remove_state(store: &Store, id: &str) -> Result<()> {
+/// has been reaped (`record`: its state, when the caller has it).
+pub fn remove_state(store: &Store, id: &str, record: Option<&Record>) -> Result<()> {
     let dir = store.open(id, true)?;
-    if let Ok(record) = dir.load() {
-        if let Some(cg) = &record.cgroup {
-            cg.destroy()?;
+    let loaded;
+    let record = match record {
+        Some(r) => Some(r),
+        None => {
+            loaded = dir.load().ok();
+            loaded.as_ref()
         }
+    };
+    if let Some(cg) = record.and_then(|r| r.cgroup.as_ref()) {
+        cg.destroy()?;
     }
     dir.remove()
 }

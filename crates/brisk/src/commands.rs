@@ -340,9 +340,9 @@ fn run_container(
 ) -> Result<i32> {
     let created = container::create(store, &create_options(args, driver), false)?;
     warn_ignored(&created);
-    let (init, _record) = created.unlock();
+    let (init, record) = created.unlock();
     if let Err(e) = init.wait_exec() {
-        let _ = container::remove_state(store, &args.id);
+        let _ = container::remove_state(store, &args.id, Some(&record));
         return Err(e.into());
     }
     if detach {
@@ -350,7 +350,7 @@ fn run_container(
     }
     let code = container::wait_forwarding_signals(&init)?;
     if !keep {
-        container::remove_state(store, &args.id).context("delete the container")?;
+        container::remove_state(store, &args.id, Some(&record)).context("delete the container")?;
     }
     Ok(code)
 }

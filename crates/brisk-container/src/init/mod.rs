@@ -117,6 +117,7 @@ pub fn plan(
         new_cgroup_ns: (ns.clone_flags as libc::c_int | ns.unshare_flags) & libc::CLONE_NEWCGROUP
             != 0,
         cgroup_path: cgroup.map(|c| c.path),
+        cgroup2_host: cgroup.map(|c| !c.v1),
     };
     // A cgroup namespace's root is the creator's cgroup at that moment. On
     // cgroup2 CLONE_INTO_CGROUP makes that the container's cgroup; with v1
