@@ -176,20 +176,28 @@ fn make_dirs(
     created: &mut Vec<PathBuf>,
     init: impl Fn(&Path, &Path) -> Result<()>,
 ) -> Result<PathBuf> {
-    let mut cur = root.to_path_buf();
-    for comp in path.split('/').filter(|c| !c.is_empty()) {
-        let parent = cur.clone();
-        cur.push(comp);
-        match std::fs::DirBuilder::new().mode(0o755).create(&cur) {
-            Ok(()) => {
-                created.push(cur.clone());
-                init(&cur, &parent)?;
+    let mut attempts = 0;
+    'again: loop {
+        let mut cur = root.to_path_buf();
+        for comp in path.split('/').filter(|c| !c.is_empty()) {
+            let parent = cur.clone();
+            cur.push(comp);
+            match std::fs::DirBuilder::new().mode(0o755).create(&cur) {
+                Ok(()) => {
+                    created.push(cur.clone());
+                    init(&cur, &parent)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                // A parent another container made and just removed.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 3 => {
+                    attempts += 1;
+                    continue 'again;
+                }
+                Err(e) => return Err(Error::path("create cgroup", &cur, e)),
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::path("create cgroup", &cur, e)),
         }
+        return Ok(cur);
     }
-    Ok(cur)
 }
 
 /// A new v1 cpuset cgroup has no cpus and no mems (nothing can join it):
@@ -323,6 +331,28 @@ impl Record {
             return Err(Error::Unsupported(
                 "changing linux.resources.devices of a running container on cgroup v2".into(),
             ));
+        }
+        if let (true, Some(limit)) = (update, plan.memory_limit_check) {
+            let usage = match (self.v1_dir("memory"), self.v2_dir()) {
+                (Some(d), _) => Some(d.join("memory.usage_in_bytes")),
+                (None, Some(d)) => Some(d.join("memory.current")),
+                _ => None,
+            };
+            if let Some(p) = usage {
+                let now: i64 = read_file(&p)
+                    .map_err(|e| Error::path("read", &p, e))?
+                    .trim()
+                    .parse()
+                    .unwrap_or(0);
+                if now > limit {
+                    return Err(Error::invalid(
+                        "linux.resources.memory.limit",
+                        format!(
+                            "{limit} is below the current usage ({now}) and checkBeforeUpdate is set"
+                        ),
+                    ));
+                }
+            }
         }
         let mut deferred: Vec<&crate::resources::Write> = Vec::new();
         for w in &plan.writes {

@@ -41,6 +41,9 @@ pub struct Plan {
     pub v1_devices: Vec<(bool, String)>,
     /// Device rules for the cgroup2 eBPF program.
     pub v2_devices: Option<Vec<crate::devices::Rule>>,
+    /// `memory.checkBeforeUpdate`: `update` refuses a memory limit below
+    /// the current usage.
+    pub memory_limit_check: Option<i64>,
 }
 
 const RES: &str = "linux.resources";
@@ -219,6 +222,9 @@ fn memory(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
         }
     }
     let t = cx.home("memory", Some("memory"), &f("memory"))?;
+    if m.check_before_update() == Some(true) {
+        cx.plan.memory_limit_check = m.limit().filter(|l| *l > 0);
+    }
     match t {
         Target::V1(_) => {
             if let Some(l) = m.limit() {

@@ -380,6 +380,36 @@ fn update_changes_live_limits() {
     assert_eq!(value(&b, "cpuset", "cpuset.cpus"), "0");
     let bad = env.brisk(&["update", "--memory", "lots", "u"]);
     assert_ne!(bad.code, 0);
+    // checkBeforeUpdate: no limit below what the container uses now (8 MiB
+    // of tmpfs in a second container).
+    let mut b2 = env.bundle(
+        "b2",
+        &[
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/tmp/f bs=1M count=8 2>/dev/null; echo > /tmp/done; sleep 30",
+        ],
+    );
+    b2.set("/linux/resources", json!({"memory": {"limit": 128 << 20}}));
+    let pid2 = create(&env, &b2, "u2");
+    env.brisk(&["start", "u2"]).ok();
+    wait_until("the tmpfs file", || {
+        std::fs::metadata(format!("/proc/{pid2}/root/tmp/done")).is_ok()
+    });
+    std::fs::write(
+        &file,
+        json!({"memory": {"limit": 4096, "swap": 256 << 20, "checkBeforeUpdate": true}})
+            .to_string(),
+    )
+    .unwrap();
+    let bad = env.brisk(&["update", "-r", file.to_str().unwrap(), "u2"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("checkBeforeUpdate"), "{}", bad.stderr);
+    assert_eq!(
+        value(&b2, "memory", "memory.limit_in_bytes"),
+        (128 << 20).to_string()
+    );
+    env.brisk(&["delete", "-f", "u2"]).ok();
     env.brisk(&["delete", "-f", "u"]).ok();
     env.assert_clean();
 }
@@ -726,5 +756,18 @@ fn cgroup2_device_rules_are_an_ebpf_filter() {
         "{}",
         out.stderr
     );
+    env.assert_clean();
+}
+
+#[test]
+fn cgroup_manager_disabled_leaves_the_container_in_our_cgroups() {
+    let env = Env::new("cg-disabled");
+    let mut b = env.bundle("b", &["cat", "/proc/self/cgroup"]);
+    b.set("/linux/resources", json!({"pids": {"limit": 10}}));
+    let out = env.brisk(&["--cgroup-manager", "disabled", "run", "-b", b.path(), "d"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let ours = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    assert_eq!(out.stdout, ours);
+    assert_eq!(cgroup_dirs_of(&cgroups_path(&b)), Vec::<PathBuf>::new());
     env.assert_clean();
 }
