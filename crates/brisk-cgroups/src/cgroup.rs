@@ -516,16 +516,22 @@ impl Record {
         if remove_created(self, Duration::ZERO).is_empty() {
             return Ok(());
         }
-        let paused = self.is_paused();
-        let _ = self.signal_all(libc::SIGKILL);
-        if paused {
-            // Frozen processes die once thawed.
+        // Processes are left: freeze them (none can fork meanwhile), kill
+        // them all, thaw (frozen processes die once thawed), and retry
+        // until the last one has exited.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let _ = self.freeze(true);
+            let _ = self.signal_all(libc::SIGKILL);
             let _ = self.freeze(false);
-        }
-        let failed = remove_created(self, Duration::from_secs(2));
-        match failed.into_iter().next() {
-            None => Ok(()),
-            Some((dir, e)) => Err(Error::path("remove cgroup", dir, e)),
+            let failed = remove_created(self, Duration::from_millis(200));
+            match failed.into_iter().next() {
+                None => return Ok(()),
+                Some((dir, e)) if Instant::now() > deadline => {
+                    return Err(Error::path("remove cgroup", dir, e))
+                }
+                Some(_) => {}
+            }
         }
     }
 }
