@@ -771,3 +771,36 @@ fn cgroup_manager_disabled_leaves_the_container_in_our_cgroups() {
     assert_eq!(cgroup_dirs_of(&cgroups_path(&b)), Vec::<PathBuf>::new());
     env.assert_clean();
 }
+
+#[test]
+fn delete_kills_forking_processes_without_a_pid_namespace() {
+    if !hybrid() {
+        return eprintln!("skipped: not a hybrid cgroup host");
+    }
+    let env = Env::new("cg-forker");
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "while true; do sleep 30 & sleep 0.01; done 2>/dev/null",
+        ],
+    );
+    let ns: Vec<Value> = b.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "pid")
+        .cloned()
+        .collect();
+    b.set("/linux/namespaces", Value::Array(ns));
+    b.set("/linux/resources", json!({"pids": {"limit": 40}}));
+    create(&env, &b, "f");
+    env.brisk(&["start", "f"]).ok();
+    wait_until("a few children", || {
+        value(&b, "pids", "pids.current").parse::<u32>().unwrap() > 5
+    });
+    env.brisk(&["delete", "-f", "f"]).ok();
+    assert_eq!(cgroup_dirs_of(&cgroups_path(&b)), Vec::<PathBuf>::new());
+    env.assert_clean();
+}

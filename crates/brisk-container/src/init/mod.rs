@@ -119,11 +119,13 @@ pub fn plan(
         cgroup_path: cgroup.map(|c| c.path),
         cgroup2_host: cgroup.map(|c| !c.v1),
     };
-    // A cgroup namespace's root is the creator's cgroup at that moment. On
-    // cgroup2 CLONE_INTO_CGROUP makes that the container's cgroup; with v1
-    // hierarchies the init must wait until the parent has moved it.
+    // With v1 hierarchies the init is placed by the parent after the
+    // clone: it waits for that before any setup, so that everything it
+    // does is accounted to the container. A cgroup namespace's root is the
+    // creator's cgroup at that moment, so a new one is unshared only then.
+    // (On cgroup2 CLONE_INTO_CGROUP does both in the clone.)
     let (wait_placed, unshare_cgroup_ns) = match cgroup {
-        Some(c) if c.v1 && ctx.new_cgroup_ns => {
+        Some(c) if c.v1 => {
             let newcg = libc::CLONE_NEWCGROUP as u64;
             let in_clone = ns.clone_flags & newcg != 0;
             ns.clone_flags &= !newcg;

@@ -3,17 +3,17 @@
 //!
 //! init → parent: `U` (my user namespace needs its id maps), `R` (set up,
 //! ready), `E<text>` (failed). parent → init: `M` (maps written), `C`
-//! (state recorded: go on), and on v1/hybrid hosts with a new cgroup
-//! namespace first `P` (placed in its cgroups). The socket is close-on-exec, so a successful
+//! (state recorded: go on), and on v1/hybrid hosts first `P` (placed in
+//! its cgroups). The socket is close-on-exec, so a successful
 //! execve shows the parent an EOF.
 
 use std::io;
 use std::os::fd::RawFd;
 
 pub const NEED_MAPS: u8 = b'U';
-/// parent → init, first message, only on v1/hybrid hosts with a new cgroup
-/// namespace: the init is in its cgroups now and may unshare the cgroup
-/// namespace (whose root is fixed when it is made).
+/// parent → init, first message, only on v1/hybrid hosts: the init is in
+/// its cgroups now, may set up (accounted to the container) and unshare a
+/// cgroup namespace (whose root is fixed when it is made).
 pub const PLACED: u8 = b'P';
 pub const MAPS_DONE: u8 = b'M';
 pub const READY: u8 = b'R';
