@@ -11,6 +11,18 @@ use crate::cgroup::{read_file, Record};
 
 pub type Stats = Value;
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(cpu_list("0-2,5\n"), vec![0, 1, 2, 5]);
+        assert_eq!(cpu_list("1"), vec![1]);
+        assert!(cpu_list("").is_empty());
+    }
+}
+
 fn read_u64(dir: &Path, file: &str) -> Option<u64> {
     let s = read_file(&dir.join(file)).ok()?;
     let s = s.trim();
@@ -52,6 +64,7 @@ fn entry(limit: u64, usage: u64, max: u64, failcnt: u64) -> Value {
 pub fn collect(cg: &Record) -> Stats {
     json!({
         "cpu": cpu(cg),
+        "cpuset": cpuset(cg),
         "memory": memory(cg),
         "pids": pids(cg),
         "blkio": blkio(cg),
@@ -130,6 +143,59 @@ fn cpu(cg: &Record) -> Value {
     json!({"usage": usage, "throttling": thr})
 }
 
+/// `0-2,5` → [0, 1, 2, 5].
+fn cpu_list(s: &str) -> Vec<u16> {
+    let mut out = Vec::new();
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.parse::<u16>(), b.parse::<u16>()) {
+            out.extend(a..=b);
+        }
+    }
+    out
+}
+
+fn cpuset(cg: &Record) -> Value {
+    let mut m = Map::new();
+    let (dir, v1) = match cg.v1_dir("cpuset") {
+        Some(d) => (Some(d), true),
+        None => (cg.v2_dir(), false),
+    };
+    let suffix = if v1 { "" } else { ".effective" };
+    if let Some(d) = dir {
+        for key in ["cpus", "mems"] {
+            let list =
+                cpu_list(&read_file(&d.join(format!("cpuset.{key}{suffix}"))).unwrap_or_default());
+            if !list.is_empty() {
+                m.insert(key.into(), json!(list));
+            }
+        }
+    }
+    for key in [
+        "cpu_exclusive",
+        "mem_hardwall",
+        "mem_exclusive",
+        "memory_migrate",
+        "memory_spread_page",
+        "memory_spread_slab",
+        "memory_pressure",
+        "sched_load_balance",
+    ] {
+        let v = dir
+            .filter(|_| v1)
+            .and_then(|d| read_u64(d, &format!("cpuset.{key}")))
+            .unwrap_or(0);
+        m.insert(key.into(), v.into());
+    }
+    let level: i64 = dir
+        .filter(|_| v1)
+        .and_then(|d| read_file(&d.join("cpuset.sched_relax_domain_level")).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    m.insert("sched_relax_domain_level".into(), level.into());
+    Value::Object(m)
+}
+
 fn memory(cg: &Record) -> Value {
     let mut m = Map::new();
     if let Some(d) = cg.v1_dir("memory") {
@@ -170,6 +236,9 @@ fn memory(cg: &Record) -> Value {
                 0,
             ),
         );
+        // No kernel memory accounting of its own on cgroup2.
+        m.insert("kernel".into(), entry(0, 0, 0, 0));
+        m.insert("kernelTCP".into(), entry(0, 0, 0, 0));
         if !raw.is_empty() {
             m.insert("raw".into(), json!(raw));
         }

@@ -444,6 +444,9 @@ fn events_stats_match_the_cgroup_files() {
         .unwrap();
     assert!(usage > 0 && usage <= max, "usage {usage}, max {max}");
     assert!(d["cpu"]["usage"]["total"].as_u64().unwrap() > 0);
+    let cpus = value(&b, "cpuset", "cpuset.cpus");
+    let n = d["cpuset"]["cpus"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(n > 0, "cpuset.cpus {cpus}: {}", d["cpuset"]);
     // The stream: one event per interval, until the container stops.
     let mut cmd = env.cmd(&["events", "--interval", "100ms", "e"]);
     cmd.stdout(std::process::Stdio::piped());
