@@ -143,6 +143,19 @@ fn cpu(cg: &Record) -> Value {
     json!({"usage": usage, "throttling": thr})
 }
 
+/// How many processes the kernel's OOM killer has killed in the cgroup
+/// (`oom_kill` of v1 `memory.oom_control` or cgroup2 `memory.events`).
+pub fn oom_kills(cg: &Record) -> u64 {
+    let found = match cg.v1_dir("memory") {
+        Some(d) => read_flat(d, "memory.oom_control"),
+        None => cg
+            .v2_dir()
+            .map(|d| read_flat(d, "memory.events"))
+            .unwrap_or_default(),
+    };
+    found.get("oom_kill").copied().unwrap_or(0)
+}
+
 /// `0-2,5` → [0, 1, 2, 5].
 fn cpu_list(s: &str) -> Vec<u16> {
     let mut out = Vec::new();

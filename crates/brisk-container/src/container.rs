@@ -565,15 +565,19 @@ pub fn update(
     Ok(())
 }
 
-/// `events --stats`: the container's cgroup statistics.
-pub fn stats(store: &Store, id: &str) -> Result<brisk_cgroups::stats::Stats> {
+/// `events`: the container's cgroup statistics, and how many of its
+/// processes the OOM killer has killed so far.
+pub fn stats(store: &Store, id: &str) -> Result<(brisk_cgroups::stats::Stats, u64)> {
     let dir = store.open(id, false)?;
     let (record, _) = live_cgroup(&dir)?;
     let cg = record
         .cgroup
         .as_ref()
         .ok_or_else(|| Error::State("no cgroup".into()))?;
-    Ok(brisk_cgroups::stats::collect(cg))
+    Ok((
+        brisk_cgroups::stats::collect(cg),
+        brisk_cgroups::stats::oom_kills(cg),
+    ))
 }
 
 /// For `run`: waits for our own child, the init, and returns its exit code

@@ -280,23 +280,32 @@ fn parse_duration(s: &str) -> Result<std::time::Duration> {
 }
 
 /// runc's `events`: `{"type":"stats","id":ID,"data":{...}}` once with
-/// `--stats`, else one every interval until the container stops.
+/// `--stats`, else one every interval until the container stops, and
+/// `{"type":"oom","id":ID}` when the OOM killer struck since the last one.
 fn events(store: &Store, id: &str, once: bool, interval: &str) -> Result<i32> {
     let every = parse_duration(interval)?;
     let mut out = std::io::stdout().lock();
+    let mut ooms = None;
     loop {
-        let stats = match container::stats(store, id) {
+        let (stats, oom_kills) = match container::stats(store, id) {
             Ok(s) => s,
-            // The stream ends when the container does.
+            // The stream ends when the container stops or is deleted.
             Err(_)
                 if !once
-                    && container::state(store, id)
-                        .is_ok_and(|s| s.status.to_string() == "stopped") =>
+                    && match container::state(store, id) {
+                        Ok(s) => s.status.to_string() == "stopped",
+                        Err(e) => matches!(e, brisk_container::Error::NotFound(_)),
+                    } =>
             {
                 return Ok(0)
             }
             Err(e) => return Err(e.into()),
         };
+        if ooms.is_some_and(|seen| oom_kills > seen) {
+            let ev = serde_json::json!({"type": "oom", "id": id});
+            writeln!(out, "{}", serde_json::to_string(&ev)?)?;
+        }
+        ooms = Some(oom_kills);
         let ev = serde_json::json!({"type": "stats", "id": id, "data": stats});
         writeln!(out, "{}", serde_json::to_string(&ev)?)?;
         out.flush()?;

@@ -223,6 +223,38 @@ fn a_memory_limit_oom_kills() {
     b.remove("/linux/resources");
     let out = env.brisk(&["run", "-b", b.path(), "nolimit"]);
     assert_eq!(out.stdout.trim(), "dd=0", "{}", out.stderr);
+    // events reports it: the OOM kill happens once `start` lets it.
+    b.set(
+        "/process/args",
+        json!([
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 30"
+        ]),
+    );
+    b.set(
+        "/linux/resources/memory",
+        json!({"limit": 16 * mib, "swap": 16 * mib}),
+    );
+    create(&env, &b, "ev");
+    let mut cmd = env.cmd(&["events", "--interval", "50ms", "ev"]);
+    cmd.stdout(std::process::Stdio::piped());
+    let mut events = cmd.spawn().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(events.stdout.take().unwrap()));
+    // A first stats event before the start, so the OOM comes after it.
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["type"], "stats");
+    env.brisk(&["start", "ev"]).ok();
+    let oom = lines
+        .by_ref()
+        .map(|l| serde_json::from_str::<Value>(&l.unwrap()).unwrap())
+        .find(|e| e["type"] == "oom")
+        .expect("an oom event");
+    assert_eq!(oom["id"], "ev");
+    env.brisk(&["delete", "-f", "ev"]).ok();
+    // The stream ends by itself once the container is gone.
+    lines.for_each(drop);
+    assert!(events.wait().unwrap().success());
     env.assert_clean();
 }
 
