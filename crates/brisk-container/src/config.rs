@@ -61,8 +61,26 @@ pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
 
 /// `allow` is required in a `linux.resources.devices` rule, but the spec
 /// type defaults it to false (deny): look at the raw JSON, only when
-/// there are rules.
+/// there are rules (a second, skim-only parse: everything but the rules'
+/// `allow` keys is skipped without being stored).
 fn check_device_rules_have_allow(spec: &Spec, data: &[u8]) -> Result<()> {
+    use serde::de::IgnoredAny;
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        linux: Option<RawLinux>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RawLinux {
+        resources: Option<RawResources>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RawResources {
+        devices: Option<Vec<RawRule>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RawRule {
+        allow: Option<IgnoredAny>,
+    }
     let has_rules = spec
         .linux()
         .as_ref()
@@ -72,16 +90,15 @@ fn check_device_rules_have_allow(spec: &Spec, data: &[u8]) -> Result<()> {
     if !has_rules {
         return Ok(());
     }
-    let v: serde_json::Value = serde_json::from_slice(data)
+    let raw: Raw = serde_json::from_slice(data)
         .map_err(|e| Error::invalid("linux.resources.devices", e.to_string()))?;
-    for (i, rule) in v
-        .pointer("/linux/resources/devices")
-        .and_then(|d| d.as_array())
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        if rule.get("allow").is_none() {
+    let rules = raw
+        .linux
+        .and_then(|l| l.resources)
+        .and_then(|r| r.devices)
+        .unwrap_or_default();
+    for (i, rule) in rules.iter().enumerate() {
+        if rule.allow.is_none() {
             return Err(Error::invalid(
                 format!("linux.resources.devices[{i}].allow"),
                 "missing (a rule must say whether it allows or denies)",

@@ -85,11 +85,11 @@ pub struct Plan {
     pub close_in_init: Vec<std::os::fd::RawFd>,
     /// The cgroup2 directory the init is cloned into (CLONE_INTO_CGROUP).
     pub cgroup_fd: Option<std::os::fd::RawFd>,
-    /// v1/hybrid with a new cgroup namespace: the init waits for `P`
-    /// (placed) before anything else...
+    /// v1/hybrid: the init waits for `P` (placed in its cgroups) before
+    /// anything else...
     pub wait_placed: bool,
-    /// ...and then unshares the cgroup namespace that was taken out of the
-    /// clone flags, so that its root is the container's cgroup.
+    /// ...and then unshares a new cgroup namespace that was taken out of
+    /// the clone flags, so that its root is the container's cgroup.
     pub unshare_cgroup_ns: bool,
 }
 
