@@ -476,10 +476,12 @@ impl Record {
     }
 
     /// Sends `sig` to every process of the container: `cgroup.kill` for
-    /// SIGKILL on cgroup2, else one pidfd signal per listed process.
+    /// SIGKILL on cgroup2 (the unified hierarchy of a hybrid host holds
+    /// every process too: the init was cloned into it), else one pidfd
+    /// signal per listed process.
     pub fn signal_all(&self, sig: i32) -> Result<()> {
         if sig == libc::SIGKILL {
-            if let Some(d) = self.v2_dir().filter(|_| self.layout == Layout::V2) {
+            if let Some(d) = self.v2_dir() {
                 let k = d.join("cgroup.kill");
                 match write_file(&k, "1") {
                     Ok(()) => return Ok(()),
