@@ -305,4 +305,47 @@ mod tests {
     fn missing_id_is_an_error() {
         assert!(Cli::try_parse_from(["brisk", "state"]).is_err());
     }
+
+    #[test]
+    fn cgroup_commands() {
+        match parse(&["ps", "-f", "json", "c1", "-o", "pid,comm"]).command {
+            Some(Command::Ps {
+                format,
+                id,
+                ps_args,
+            }) => {
+                assert_eq!((format.as_str(), id.as_str()), ("json", "c1"));
+                assert_eq!(ps_args, ["-o", "pid,comm"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&[
+            "update",
+            "--cpu-quota",
+            "-1",
+            "--memory",
+            "1g",
+            "-r",
+            "-",
+            "c1",
+        ])
+        .command
+        {
+            Some(Command::Update(u)) => {
+                assert_eq!(u.cpu_quota, Some(-1));
+                assert_eq!(u.memory.as_deref(), Some("1g"));
+                assert_eq!(u.resources.as_deref(), Some("-"));
+                assert_eq!(u.id, "c1");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(&["events", "--stats", "c1"]).command,
+            Some(Command::Events { stats: true, .. })
+        ));
+        assert!(matches!(
+            parse(&["pause", "c1"]).command,
+            Some(Command::Pause { .. })
+        ));
+    }
 }

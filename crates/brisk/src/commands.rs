@@ -487,4 +487,27 @@ mod tests {
         ];
         assert_eq!(table(&rows), "ID               PID\na-very-long-id   1\n");
     }
+
+    #[test]
+    fn sizes_like_runc() {
+        assert_eq!(parse_bytes("memory", "1024").unwrap(), 1024);
+        assert_eq!(parse_bytes("memory", "32m").unwrap(), 32 << 20);
+        assert_eq!(parse_bytes("memory", "1G").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("memory", "512kb").unwrap(), 512 << 10);
+        assert_eq!(parse_bytes("memory", "1.5g").unwrap(), 3 << 29);
+        assert_eq!(parse_bytes("memory", "-1").unwrap(), -1);
+        assert!(parse_bytes("memory", "lots").is_err());
+        assert!(parse_bytes("memory", "-5m").is_err());
+    }
+
+    #[test]
+    fn go_durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("3x").is_err());
+    }
 }
