@@ -11,18 +11,6 @@ use crate::cgroup::{read_file, Record};
 
 pub type Stats = Value;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cpu_lists() {
-        assert_eq!(cpu_list("0-2,5\n"), vec![0, 1, 2, 5]);
-        assert_eq!(cpu_list("1"), vec![1]);
-        assert!(cpu_list("").is_empty());
-    }
-}
-
 fn read_u64(dir: &Path, file: &str) -> Option<u64> {
     let s = read_file(&dir.join(file)).ok()?;
     let s = s.trim();
@@ -357,4 +345,16 @@ fn hugetlb(cg: &Record) -> Value {
         m.insert(size.to_string(), Value::Object(h));
     }
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(cpu_list("0-2,5\n"), vec![0, 1, 2, 5]);
+        assert_eq!(cpu_list("1"), vec![1]);
+        assert!(cpu_list("").is_empty());
+    }
 }

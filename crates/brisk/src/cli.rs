@@ -144,7 +144,7 @@ pub enum Command {
         ps_args: Vec<String>,
     },
     /// Change the resource limits of a running container.
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Print the container's resource statistics (and a stream of them).
     Events {
         /// Print the statistics once and exit.
