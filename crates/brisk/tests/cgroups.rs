@@ -677,7 +677,16 @@ fn bad_cgroup_input_is_a_clear_error_and_leaves_nothing() {
             env.assert_clean();
         }
     }
+    // A failure in the init, after the cgroup was made and the init placed.
     b.set("/linux/resources", json!({"pids": {"limit": 5}}));
+    b.set("/process/args", json!(["/no/such/program"]));
+    for cmd in ["create", "run"] {
+        let out = env.brisk(&[cmd, "-b", b.path(), "noexec"]);
+        assert_ne!(out.code, 0);
+        assert!(out.stderr.contains("/no/such/program"), "{}", out.stderr);
+        assert_eq!(cgroup_dirs_of(&path), Vec::<PathBuf>::new());
+        env.assert_clean();
+    }
     let out = env.brisk(&["--systemd-cgroup", "create", "-b", b.path(), "sd"]);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("systemd"), "{}", out.stderr);
