@@ -268,7 +268,43 @@ pub fn remove_created(record: &Record, patience: Duration) -> Vec<(PathBuf, io::
             }
         }
     }
+    if failed.is_empty() {
+        remove_empty_default_parents(record);
+    }
     failed
+}
+
+/// Below brisk's default parent every directory is brisk's, whichever
+/// container made it: the last container to go removes the parents, even
+/// when another one made them.
+fn remove_empty_default_parents(record: &Record) {
+    let parent = crate::path::DEFAULT_PARENT;
+    if !record.path.starts_with(&format!("{parent}/")) {
+        return;
+    }
+    for d in &record.dirs {
+        let Some(root) = d
+            .path
+            .to_str()
+            .and_then(|p| p.strip_suffix(record.path.as_str()))
+        else {
+            continue;
+        };
+        // The leaf's ancestors, deepest first, down to the default parent.
+        let mut path = record.path.as_str();
+        while let Some((up, _)) = path.rsplit_once('/') {
+            if up.len() < parent.len() {
+                break;
+            }
+            match std::fs::remove_dir(format!("{root}{up}")) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                // Still used by another container.
+                Err(_) => break,
+            }
+            path = up;
+        }
+    }
 }
 
 impl Record {

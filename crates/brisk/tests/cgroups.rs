@@ -630,13 +630,30 @@ fn fifty_runs_leave_no_cgroup_behind() {
     }
     let parent_left = cgroup_dirs_of(&parent);
     assert_eq!(parent_left, Vec::<PathBuf>::new(), "cgroups left behind");
-    // The default parent: /brisk/<id>, made and removed by brisk.
+    // The default parent: /brisk/<id>, made and removed by brisk; a
+    // relative path goes under it too. Two containers share the parent:
+    // whichever goes last removes it, whoever made it.
     b.remove("/linux/cgroupsPath");
-    let out = env.brisk(&["run", "-b", b.path(), "cg-fifty-default"]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    let tag = env.base.file_name().unwrap().to_string_lossy().into_owned();
+    let first = format!("{tag}-1");
+    create(&env, &b, &first);
+    b.set("/linux/cgroupsPath", json!(format!("{tag}/nested")));
+    create(&env, &b, "second");
+    assert!(!cgroup_dirs_of(&format!("/brisk/{tag}/nested")).is_empty());
+    env.brisk(&["delete", "-f", &first]).ok();
     assert_eq!(
-        cgroup_dirs_of("/brisk/cg-fifty-default"),
+        cgroup_dirs_of(&format!("/brisk/{first}")),
         Vec::<PathBuf>::new()
+    );
+    env.brisk(&["delete", "-f", "second"]).ok();
+    assert_eq!(
+        cgroup_dirs_of(&format!("/brisk/{tag}")),
+        Vec::<PathBuf>::new()
+    );
+    assert_eq!(
+        cgroup_dirs_of("/brisk"),
+        Vec::<PathBuf>::new(),
+        "brisk's parent left"
     );
     env.assert_clean();
 }
