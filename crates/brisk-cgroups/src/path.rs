@@ -41,6 +41,13 @@ pub fn resolve(cgroups_path: Option<&Path>, id: &str, driver: Driver) -> Result<
                 format!("{shown:?}: the systemd driver expects \"slice:prefix:name\""),
             ));
         }
+        // sd_booted(3): systemd is PID 1 and manages cgroups.
+        if std::path::Path::new("/run/systemd/system").exists() {
+            return Err(Error::Unsupported(format!(
+                "the systemd cgroup driver (a scope over D-Bus for cgroupsPath {shown:?}) \
+                 is not implemented yet; use --cgroup-manager cgroupfs with a path"
+            )));
+        }
         return Err(Error::Unsupported(format!(
             "the systemd cgroup driver needs systemd, which is not running here \
              (cgroupsPath {shown:?}); use --cgroup-manager cgroupfs with a path"
