@@ -547,11 +547,22 @@ impl Record {
         Ok(())
     }
 
-    /// Kills whatever is left in the cgroup and removes what brisk
-    /// created, retrying briefly while the last processes exit.
-    pub fn destroy(&self) -> Result<()> {
+    /// Removes what brisk created once the container's processes are gone.
+    ///
+    /// `sweep`: every process left in the cgroup is the container's (it has
+    /// no pid namespace of its own, so its init's death did not end them)
+    /// and is killed. Without `sweep` the container's processes died with
+    /// its pid namespace's init; whatever is left belongs to another
+    /// container given the same cgroupsPath, and the cgroup stays for it.
+    pub fn destroy(&self, sweep: bool) -> Result<()> {
         // The usual case, an empty cgroup, costs only the rmdirs.
         if remove_created(self, Duration::ZERO).is_empty() {
+            return Ok(());
+        }
+        if !sweep {
+            // Give a process that is exiting right now a moment, then
+            // leave the cgroup to the others in it.
+            let _ = remove_created(self, Duration::from_millis(100));
             return Ok(());
         }
         // Processes are left: freeze them (none can fork meanwhile), kill

@@ -127,7 +127,9 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         }),
         Err(e) => {
             if let Some(c) = &cgroup {
-                let _ = c.record.destroy();
+                // The init has been killed and reaped before it ran the
+                // user's program: nothing left in the cgroup is ours.
+                let _ = c.record.destroy(false);
             }
             let _ = dir.remove();
             Err(e)
@@ -451,8 +453,14 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         )));
     }
     if let Some(cg) = record.cgroup.as_ref().filter(|c| c.is_paused()) {
-        // Frozen processes cannot die: kill them all, then thaw.
-        cg.signal_all(libc::SIGKILL)?;
+        // Frozen processes cannot die: kill (the init of an own pid
+        // namespace, else everything in the cgroup), then thaw.
+        match pidfd_of(&record)? {
+            Some(fd) if record.own_pid_ns => {
+                let _ = pidfd_signal(&fd, libc::SIGKILL);
+            }
+            _ => cg.signal_all(libc::SIGKILL)?,
+        }
         cg.freeze(false)?;
     }
     if let Some(fd) = pidfd_of(&record)? {
@@ -474,7 +482,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     // Whatever else is in the cgroup goes too; the state stays when the
     // cgroup cannot be removed, so that delete can be retried.
     if let Some(cg) = &record.cgroup {
-        cg.destroy()?;
+        cg.destroy(!record.own_pid_ns)?;
     }
     dir.remove()
 }
@@ -491,8 +499,10 @@ pub fn remove_state(store: &Store, id: &str, record: Option<&Record>) -> Result<
             loaded.as_ref()
         }
     };
-    if let Some(cg) = record.and_then(|r| r.cgroup.as_ref()) {
-        cg.destroy()?;
+    if let Some(r) = record {
+        if let Some(cg) = &r.cgroup {
+            cg.destroy(!r.own_pid_ns)?;
+        }
     }
     dir.remove()
 }

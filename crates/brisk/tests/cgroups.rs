@@ -865,3 +865,23 @@ fn delete_kills_forking_processes_without_a_pid_namespace() {
     assert_eq!(cgroup_dirs_of(&cgroups_path(&b)), Vec::<PathBuf>::new());
     env.assert_clean();
 }
+
+#[test]
+fn deleting_one_of_two_containers_sharing_a_cgroup_spares_the_other() {
+    if !hybrid() {
+        return eprintln!("skipped: not a hybrid cgroup host");
+    }
+    let env = Env::new("cg-shared");
+    let b = env.bundle("b", &["sleep", "30"]);
+    create(&env, &b, "one");
+    let two = create(&env, &b, "two");
+    env.brisk(&["start", "one"]).ok();
+    env.brisk(&["start", "two"]).ok();
+    env.brisk(&["delete", "-f", "one"]).ok();
+    assert_eq!(env.status("two"), "running");
+    assert_eq!(state_letter(two), 'S');
+    let procs = read(&dir(&b, "pids").join("cgroup.procs"));
+    assert_eq!(procs, two.to_string(), "the shared cgroup stays for two");
+    env.brisk(&["delete", "-f", "two"]).ok();
+    env.assert_clean();
+}
