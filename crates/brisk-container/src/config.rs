@@ -63,6 +63,7 @@ pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
                 .into(),
         );
     }
+    check_device_rules_have_allow(&spec, &data)?;
     let seccomp = seccomp_profile(&spec)?;
     Ok(Config {
         spec,
@@ -90,6 +91,55 @@ pub fn parse_config(data: &[u8], path: &Path, warnings: &mut Vec<String>) -> Res
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// `allow` is required in a `linux.resources.devices` rule, but the spec
+/// type defaults it to false (deny): look at the raw JSON, only when
+/// there are rules (a second, skim-only parse: everything but the rules'
+/// `allow` keys is skipped without being stored).
+fn check_device_rules_have_allow(spec: &Spec, data: &[u8]) -> Result<()> {
+    use serde::de::IgnoredAny;
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        linux: Option<RawLinux>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RawLinux {
+        resources: Option<RawResources>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RawResources {
+        devices: Option<Vec<RawRule>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RawRule {
+        allow: Option<IgnoredAny>,
+    }
+    let has_rules = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.devices().as_ref())
+        .is_some_and(|d| !d.is_empty());
+    if !has_rules {
+        return Ok(());
+    }
+    let raw: Raw = serde_json::from_slice(data)
+        .map_err(|e| Error::invalid("linux.resources.devices", e.to_string()))?;
+    let rules = raw
+        .linux
+        .and_then(|l| l.resources)
+        .and_then(|r| r.devices)
+        .unwrap_or_default();
+    for (i, rule) in rules.iter().enumerate() {
+        if rule.allow.is_none() {
+            return Err(Error::invalid(
+                format!("linux.resources.devices[{i}].allow"),
+                "missing (a rule must say whether it allows or denies)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn parse_skipping_unknown_caps(
@@ -477,12 +527,6 @@ pub fn is_semver(v: &str) -> bool {
 pub fn ignored_fields(spec: &Spec) -> Vec<&'static str> {
     let mut out = Vec::new();
     if let Some(l) = spec.linux() {
-        if l.resources().is_some() {
-            out.push("linux.resources");
-        }
-        if l.cgroups_path().is_some() {
-            out.push("linux.cgroupsPath");
-        }
         if l.intel_rdt().is_some() {
             out.push("linux.intelRdt");
         }

@@ -38,6 +38,8 @@ pub struct CreateOptions {
     /// fds, from 3 on, go to the container before the `--preserve-fds` ones,
     /// with `LISTEN_FDS` and `LISTEN_PID=1` in its environment.
     pub listen_fds: u32,
+    /// cgroupfs (default), systemd (`--systemd-cgroup`) or disabled.
+    pub cgroup_driver: brisk_cgroups::Driver,
 }
 
 /// A container whose init is ready. The state directory stays locked until
@@ -91,7 +93,18 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             p.set_env(Some(env));
         }
     }
-    let mut plan = init::plan(&config, &init_opts)?;
+    let linux = config.spec.linux().as_ref();
+    let setup = brisk_cgroups::prepare(
+        linux.and_then(|l| l.resources().as_ref()),
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        &opts.id,
+        opts.cgroup_driver,
+    )?;
+    let placement = setup.as_ref().map(|s| init::CgroupPlacement {
+        path: &s.path,
+        v1: s.layout() != brisk_cgroups::Layout::V2,
+    });
+    let mut plan = init::plan(&config, &init_opts, placement)?;
     crate::timings::mark("plan built");
     if plan.terminal.is_some() && opts.console_socket.is_none() && !opts.foreground {
         return Err(Error::invalid(
@@ -114,6 +127,15 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
     let dir = store.create(&opts.id)?;
     crate::timings::mark("state directory created");
     plan.close_in_init.push(dir.lock_fd());
+    // The cgroup exists, limits written, before the init does.
+    let cgroup = match setup.as_ref().map(|s| s.create()).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = dir.remove();
+            return Err(e.into());
+        }
+    };
+    plan.cgroup_fd = cgroup.as_ref().and_then(|c| c.clone_fd());
     let result = (|| {
         dir.save_config(&config.raw)?;
         if wait_for_start {
@@ -132,7 +154,14 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             both.extend_from_slice(&hook_state(&config, &opts.id, pid, "created"));
             Ok(both)
         };
-        let mut init = init::spawn(&plan, &mut on_hooks)?;
+        let mut init = init::spawn(
+            &plan,
+            &mut |pid, cloned_into| match &cgroup {
+                Some(c) => c.place(pid, cloned_into).map_err(Error::from),
+                None => Ok(()),
+            },
+            &mut on_hooks,
+        )?;
         if let (Some(path), Some(master)) = (&opts.console_socket, &init.console) {
             if let Err(e) = crate::terminal::send_to_console_socket(path, master) {
                 init.abort();
@@ -144,7 +173,8 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         // `start` from noticing a dead init.
         plan.start_fifo = None;
         plan.start_result = None;
-        let record = match record_for(&init, &config, &opts.id) {
+        let cg_record = cgroup.as_ref().map(|c| c.record.clone());
+        let record = match record_for(&init, &config, &opts.id, cg_record) {
             Ok(r) => r,
             Err(e) => {
                 init.abort();
@@ -182,6 +212,11 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             dir,
         }),
         Err(e) => {
+            if let Some(c) = &cgroup {
+                // The init has been killed and reaped before it ran the
+                // user's program: nothing left in the cgroup is ours.
+                let _ = c.record.destroy(false);
+            }
             // runtime.md: a failed create destroys the container (the init
             // is already killed and reaped), then the poststop hooks run.
             let _ = dir.remove();
@@ -270,7 +305,12 @@ pub fn run_poststop(record: &Record) -> Vec<String> {
     hooks::run_poststop(record.hooks.as_ref(), &record_state(record, "stopped"))
 }
 
-fn record_for(init: &Init, config: &config::Config, id: &str) -> Result<Record> {
+fn record_for(
+    init: &Init,
+    config: &config::Config,
+    id: &str,
+    cgroup: Option<brisk_cgroups::Record>,
+) -> Result<Record> {
     let (_, start) =
         status::proc_stat(init.pid).map_err(|e| Error::sys("read the init's start time", e))?;
     let own_pid_ns = config
@@ -303,6 +343,7 @@ fn record_for(init: &Init, config: &config::Config, id: &str) -> Result<Record> 
             !hooks::of_kind(Some(h), hooks::POSTSTART).is_empty()
                 || !hooks::of_kind(Some(h), hooks::POSTSTOP).is_empty()
         }),
+        cgroup,
     })
 }
 
@@ -326,6 +367,8 @@ pub(crate) fn write_pid_file(pid_file: Option<&std::path::Path>, pid: i32) -> Re
 pub fn status_of(record: &Record, dir: &ContainerDir) -> Status {
     if !status::is_alive(record.pid, record.pid_start_time) {
         Status::Stopped
+    } else if record.cgroup.as_ref().is_some_and(|c| c.is_paused()) {
+        Status::Paused
     } else if dir.has_start_fifo() {
         Status::Created
     } else {
@@ -403,6 +446,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
                 "cannot start a container that has stopped".into(),
             ))
         }
+        Status::Paused => return Err(Error::State("cannot start a paused container".into())),
     }
     let fifo = dir.fifo_path();
     let fd = rustix::fs::open(
@@ -589,9 +633,16 @@ pub fn kill(store: &Store, id: &str, sig: libc::c_int, all: bool) -> Result<()> 
         Some(fd) => fd,
         None => return Err(Error::State("container not running".into())),
     };
-    // SIGKILL to a pid namespace's init ends everything in it anyway.
-    if all && sig != libc::SIGKILL {
-        signal_pid_namespace(&record, sig)?;
+    if all {
+        // The cgroup holds exactly the container's processes, the init
+        // included (cgroup.kill on cgroup2 for SIGKILL).
+        if let Some(cg) = &record.cgroup {
+            return cg.signal_all(sig).map_err(Error::from);
+        }
+        // SIGKILL to a pid namespace's init ends everything in it anyway.
+        if sig != libc::SIGKILL {
+            signal_pid_namespace(&record, sig)?;
+        }
     }
     pidfd_signal(&fd, sig).map_err(|e| Error::sys("unable to signal init", e))
 }
@@ -641,6 +692,17 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
             "cannot delete container {id} that is not stopped: {status}"
         )));
     }
+    if let Some(cg) = record.cgroup.as_ref().filter(|c| c.is_paused()) {
+        // Frozen processes cannot die: kill (the init of an own pid
+        // namespace, else everything in the cgroup), then thaw.
+        match pidfd_of(&record)? {
+            Some(fd) if record.own_pid_ns => {
+                let _ = pidfd_signal(&fd, libc::SIGKILL);
+            }
+            _ => cg.signal_all(libc::SIGKILL)?,
+        }
+        cg.freeze(false)?;
+    }
     if let Some(fd) = pidfd_of(&record)? {
         // Killing a pid namespace's init kills everything in it; without a
         // namespace of its own only the init is known to be the
@@ -657,13 +719,116 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
             )));
         }
     }
+    // Whatever else is in the cgroup goes too; the state stays when the
+    // cgroup cannot be removed, so that delete can be retried.
+    if let Some(cg) = &record.cgroup {
+        cg.destroy(!record.own_pid_ns)?;
+    }
     dir.remove()?;
     Ok(run_poststop(&record))
 }
 
-/// For `run`: removes the state of a container whose init has been reaped.
-pub fn remove_state(store: &Store, id: &str) -> Result<()> {
-    store.open(id, true)?.remove()
+/// For `run`: removes the cgroup and the state of a container whose init
+/// has been reaped (`record`: its state, when the caller has it).
+pub fn remove_state(store: &Store, id: &str, record: Option<&Record>) -> Result<()> {
+    let dir = store.open(id, true)?;
+    let loaded;
+    let record = match record {
+        Some(r) => Some(r),
+        None => {
+            loaded = dir.load().ok();
+            loaded.as_ref()
+        }
+    };
+    if let Some(r) = record {
+        if let Some(cg) = &r.cgroup {
+            cg.destroy(!r.own_pid_ns)?;
+        }
+    }
+    dir.remove()
+}
+
+/// The cgroup record of a container that must be alive.
+fn live_cgroup(dir: &ContainerDir) -> Result<(Record, Status)> {
+    let record = dir.load()?;
+    let status = status_of(&record, dir);
+    if status == Status::Stopped {
+        return Err(Error::State("container not running".into()));
+    }
+    if record.cgroup.is_none() {
+        return Err(Error::State(
+            "the container has no cgroup (created with --cgroup-manager disabled)".into(),
+        ));
+    }
+    Ok((record, status))
+}
+
+/// `pause`: freezes every process of a running container.
+pub fn pause(store: &Store, id: &str) -> Result<()> {
+    let dir = store.open(id, true)?;
+    let (record, status) = live_cgroup(&dir)?;
+    if status != Status::Running && status != Status::Created {
+        return Err(Error::State(format!(
+            "container not running or created: {status}"
+        )));
+    }
+    record.cgroup.iter().try_for_each(|c| c.freeze(true))?;
+    Ok(())
+}
+
+/// `resume`: thaws a paused container.
+pub fn resume(store: &Store, id: &str) -> Result<()> {
+    let dir = store.open(id, true)?;
+    let (record, status) = live_cgroup(&dir)?;
+    if status != Status::Paused {
+        return Err(Error::State(format!("container not paused: {status}")));
+    }
+    record.cgroup.iter().try_for_each(|c| c.freeze(false))?;
+    Ok(())
+}
+
+/// `ps`: the pids in the container's cgroup.
+pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>> {
+    let dir = store.open(id, false)?;
+    let (record, _) = live_cgroup(&dir)?;
+    Ok(record
+        .cgroup
+        .as_ref()
+        .map(|c| c.pids())
+        .transpose()?
+        .unwrap_or_default())
+}
+
+/// `update`: writes new limits into a live container's cgroup.
+pub fn update(
+    store: &Store,
+    id: &str,
+    resources: &oci_spec::runtime::LinuxResources,
+) -> Result<()> {
+    let dir = store.open(id, true)?;
+    let (record, _) = live_cgroup(&dir)?;
+    let host = brisk_cgroups::Host::detect()?;
+    let plan = brisk_cgroups::resources::plan(resources, &host)?;
+    record
+        .cgroup
+        .iter()
+        .try_for_each(|c| c.apply(&plan, true))?;
+    Ok(())
+}
+
+/// `events`: the container's cgroup statistics, and how many of its
+/// processes the OOM killer has killed so far.
+pub fn stats(store: &Store, id: &str) -> Result<(brisk_cgroups::stats::Stats, u64)> {
+    let dir = store.open(id, false)?;
+    let (record, _) = live_cgroup(&dir)?;
+    let cg = record
+        .cgroup
+        .as_ref()
+        .ok_or_else(|| Error::State("no cgroup".into()))?;
+    Ok((
+        brisk_cgroups::stats::collect(cg),
+        brisk_cgroups::stats::oom_kills(cg),
+    ))
 }
 
 /// For `run`: waits for our own child, the init, and returns its exit code

@@ -54,6 +54,9 @@ pub enum Error {
 
     #[error(transparent)]
     Seccomp(#[from] brisk_seccomp::Error),
+
+    #[error(transparent)]
+    Cgroup(#[from] brisk_cgroups::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

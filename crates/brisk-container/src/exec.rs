@@ -37,6 +37,7 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
     /// The compiled-filter cache directory (`--seccomp-cache`).
     pub seccomp_cache: Option<PathBuf>,
+    pub ignore_paused: bool,
 }
 
 /// Starts the process; returns once it has exec'd (or failed). The caller
@@ -47,6 +48,12 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<Init> {
     let record = dir.load()?;
     match status_of(&record, &dir) {
         Status::Created | Status::Running => {}
+        Status::Paused if opts.ignore_paused => {}
+        Status::Paused => {
+            return Err(Error::State(
+                "cannot exec in a paused container (use --ignore-paused to override)".into(),
+            ))
+        }
         Status::Stopped => return Err(Error::State("cannot exec in a stopped container".into())),
     }
     let raw = dir.load_config()?;
@@ -77,6 +84,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<Init> {
         &process,
         opts.preserve_fds,
         opts.seccomp_cache.as_deref(),
+        record.cgroup.is_some(),
     )?;
     if let Some(l) = plan.seccomp.as_mut().and_then(|s| s.listener.as_mut()) {
         let annotations = spec
@@ -96,7 +104,15 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<Init> {
         return Err(Error::State("cannot exec in a stopped container".into()));
     }
     plan.close_in_init.push(dir.lock_fd());
-    let mut init = init::spawn(&plan, &mut |_| Ok(Vec::new()))?;
+    let mut init = init::spawn(
+        &plan,
+        // Into the container's cgroups before it runs anything.
+        &mut |pid, _| match &record.cgroup {
+            Some(cg) => cg.join(pid).map_err(Error::from),
+            None => Ok(()),
+        },
+        &mut |_| Ok(Vec::new()),
+    )?;
     if let (Some(path), Some(master)) = (&opts.console_socket, &init.console) {
         if let Err(e) = crate::terminal::send_to_console_socket(path, master) {
             init.abort();

@@ -94,14 +94,54 @@ struct CloneArgs {
     cgroup: u64,
 }
 
+/// clone3's flag to start the child in the cgroup2 directory `cgroup`.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
 /// Forks like fork(2) but with namespace flags: returns 0 in the child and
-/// the child's pid in the parent. Uses clone3 and falls back to clone on
-/// kernels without it.
+/// the child's pid in the parent, and whether the child was born in the
+/// cgroup2 directory `cgroup` (`CLONE_INTO_CGROUP`; a kernel without it
+/// gets a plain clone and the caller places the child itself). Uses clone3
+/// and falls back to clone on kernels without it.
 ///
 /// # Safety
 /// The caller must be single-threaded, and the child must only call
 /// async-signal-safe code until it execs or exits (the usual fork rules).
-pub unsafe fn fork_with_flags(flags: u64) -> io::Result<libc::pid_t> {
+pub unsafe fn fork_with_flags(
+    flags: u64,
+    cgroup: Option<RawFd>,
+) -> io::Result<(libc::pid_t, bool)> {
+    if let Some(fd) = cgroup {
+        let args = CloneArgs {
+            flags: flags | CLONE_INTO_CGROUP,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: fd as u64,
+            ..Default::default()
+        };
+        // SAFETY: as below, with a valid cgroup directory fd.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &args as *const CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
+        if ret >= 0 {
+            return Ok((ret as libc::pid_t, true));
+        }
+        let err = io::Error::last_os_error();
+        if !matches!(err.raw_os_error(), Some(libc::ENOSYS | libc::E2BIG)) {
+            return Err(err);
+        }
+    }
+    // SAFETY: forwarded under the same contract.
+    unsafe { fork_plain(flags) }.map(|pid| (pid, false))
+}
+
+/// clone3 (or clone) without a cgroup.
+///
+/// # Safety
+/// As `fork_with_flags`.
+unsafe fn fork_plain(flags: u64) -> io::Result<libc::pid_t> {
     let args = CloneArgs {
         flags,
         exit_signal: libc::SIGCHLD as u64,

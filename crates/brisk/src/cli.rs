@@ -144,6 +144,79 @@ pub enum Command {
         #[command(subcommand)]
         command: SeccompCommand,
     },
+    /// Freeze every process of a running container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// List the processes of a container (ps ARGS, default -ef).
+    Ps {
+        /// table or json (the pids only).
+        #[arg(short = 'f', long, default_value = "table")]
+        format: String,
+        id: String,
+        /// Options for ps(1).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Change the resource limits of a running container.
+    Update(Box<UpdateArgs>),
+    /// Print the container's resource statistics (and a stream of them).
+    Events {
+        /// Print the statistics once and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Interval between two statistics events (Go duration: 5s, 500ms).
+        #[arg(long, default_value = "5s", value_name = "DURATION")]
+        interval: String,
+        id: String,
+    },
+}
+
+/// `update`'s flags, runc's names.
+#[derive(Debug, Args, Clone, Default)]
+pub struct UpdateArgs {
+    /// A JSON file with the OCI linux.resources to apply, or - for stdin.
+    #[arg(short = 'r', long, value_name = "FILE")]
+    pub resources: Option<String>,
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    #[arg(long = "cpu-burst")]
+    pub cpu_burst: Option<u64>,
+    #[arg(long = "cpu-share")]
+    pub cpu_share: Option<u64>,
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long = "cpu-idle", allow_hyphen_values = true)]
+    pub cpu_idle: Option<i64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Bytes, or a number with k, m, g (runc's units).
+    #[arg(long = "memory", allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Memory plus swap; -1 is unlimited.
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    #[arg(long = "kernel-memory", allow_hyphen_values = true)]
+    pub kernel_memory: Option<String>,
+    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
+    pub kernel_memory_tcp: Option<String>,
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    #[arg(long = "l3-cache-schema")]
+    pub l3_cache_schema: Option<String>,
+    #[arg(long = "mem-bw-schema")]
+    pub mem_bw_schema: Option<String>,
+    pub id: String,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -330,5 +403,48 @@ mod tests {
     #[test]
     fn missing_id_is_an_error() {
         assert!(Cli::try_parse_from(["brisk", "state"]).is_err());
+    }
+
+    #[test]
+    fn cgroup_commands() {
+        match parse(&["ps", "-f", "json", "c1", "-o", "pid,comm"]).command {
+            Some(Command::Ps {
+                format,
+                id,
+                ps_args,
+            }) => {
+                assert_eq!((format.as_str(), id.as_str()), ("json", "c1"));
+                assert_eq!(ps_args, ["-o", "pid,comm"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&[
+            "update",
+            "--cpu-quota",
+            "-1",
+            "--memory",
+            "1g",
+            "-r",
+            "-",
+            "c1",
+        ])
+        .command
+        {
+            Some(Command::Update(u)) => {
+                assert_eq!(u.cpu_quota, Some(-1));
+                assert_eq!(u.memory.as_deref(), Some("1g"));
+                assert_eq!(u.resources.as_deref(), Some("-"));
+                assert_eq!(u.id, "c1");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(&["events", "--stats", "c1"]).command,
+            Some(Command::Events { stats: true, .. })
+        ));
+        assert!(matches!(
+            parse(&["pause", "c1"]).command,
+            Some(Command::Pause { .. })
+        ));
     }
 }

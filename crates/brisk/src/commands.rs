@@ -4,12 +4,13 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use brisk_cgroups::Driver as CgroupDriver;
 use brisk_container::container::{self, CreateOptions, StateView};
 use brisk_container::init::InitOptions;
 use brisk_container::state::Store;
 use brisk_container::{features, signal};
 
-use crate::cli::{Cli, Command, CreateArgs, ExecArgs};
+use crate::cli::{Cli, Command, CreateArgs, ExecArgs, UpdateArgs};
 use crate::logging;
 
 pub fn run(cli: Cli) -> Result<i32> {
@@ -28,13 +29,17 @@ pub fn run(cli: Cli) -> Result<i32> {
             bail!("unknown cgroup manager {m:?}: expected cgroupfs, systemd or disabled");
         }
     }
-    let systemd = cli.systemd_cgroup || cli.cgroup_manager.as_deref() == Some("systemd");
+    let driver = match cli.cgroup_manager.as_deref() {
+        Some("disabled") => CgroupDriver::Disabled,
+        Some("systemd") => CgroupDriver::Systemd,
+        _ if cli.systemd_cgroup => CgroupDriver::Systemd,
+        _ => CgroupDriver::Cgroupfs,
+    };
     match command {
         Command::Create(args) => {
-            check_cgroup_driver(systemd)?;
             let created = container::create(
                 &store,
-                &create_options(&args, false, cli.seccomp_cache.as_deref()),
+                &create_options(&args, false, cli.seccomp_cache.as_deref(), driver),
                 true,
             )?;
             warn_ignored(&created);
@@ -48,15 +53,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             create,
             detach,
             keep,
-        } => {
-            check_cgroup_driver(systemd)?;
-            run_container(
-                &store,
-                &create_options(&create, !detach, cli.seccomp_cache.as_deref()),
-                detach,
-                keep,
-            )
-        }
+        } => run_container(
+            &store,
+            &create_options(&create, !detach, cli.seccomp_cache.as_deref(), driver),
+            detach,
+            keep,
+        ),
         Command::Start { id } => {
             container::start(&store, &id)?;
             Ok(0)
@@ -86,6 +88,244 @@ pub fn run(cli: Cli) -> Result<i32> {
             println!("{}", serde_json::to_string_pretty(&features::document())?);
             Ok(0)
         }
+        Command::Pause { id } => {
+            container::pause(&store, &id)?;
+            Ok(0)
+        }
+        Command::Resume { id } => {
+            container::resume(&store, &id)?;
+            Ok(0)
+        }
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps(&store, &id, &format, &ps_args),
+        Command::Update(args) => update(&store, &args),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => events(&store, &id, stats, &interval),
+    }
+}
+
+/// runc's `ps`: `ps ARGS` (default `-ef`) filtered to the container's
+/// pids by the PID column, or the pids as JSON.
+fn ps(store: &Store, id: &str, format: &str, args: &[String]) -> Result<i32> {
+    if !matches!(format, "table" | "json") {
+        bail!("invalid format option");
+    }
+    let pids = container::pids(store, id)?;
+    let mut out = std::io::stdout().lock();
+    if format == "json" {
+        writeln!(out, "{}", serde_json::to_string(&pids)?)?;
+        return Ok(0);
+    }
+    let default = ["-ef".to_string()];
+    let args = if args.is_empty() { &default[..] } else { args };
+    let output = std::process::Command::new("ps")
+        .args(args)
+        .output()
+        .context("run ps")?;
+    if !output.status.success() {
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    let col = header
+        .split_whitespace()
+        .position(|c| c == "PID")
+        .context("couldn't find PID field in ps output")?;
+    writeln!(out, "{header}")?;
+    for line in lines {
+        let pid = line
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(0)
+}
+
+/// runc's units: bytes, or a number with b, k, m, g, t (powers of 1024),
+/// and -1 for unlimited.
+fn parse_bytes(flag: &str, s: &str) -> Result<i64> {
+    let t = s.trim().to_ascii_lowercase();
+    if t == "-1" {
+        return Ok(-1);
+    }
+    let t = t
+        .strip_suffix('b')
+        .filter(|r| !r.is_empty() && !r.ends_with(|c: char| c.is_ascii_digit()))
+        .unwrap_or(&t);
+    let t = t.strip_suffix('i').unwrap_or(t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        Some('b') => (&t[..t.len() - 1], 1),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("--{flag}: invalid size {s:?}"))?;
+    if n < 0.0 {
+        bail!("--{flag}: invalid size {s:?}");
+    }
+    Ok((n * mult as f64) as i64)
+}
+
+/// `update`: the resources file (or stdin), then each flag over it.
+fn update(store: &Store, a: &UpdateArgs) -> Result<i32> {
+    use serde_json::{json, Value};
+    if a.l3_cache_schema.is_some() || a.mem_bw_schema.is_some() {
+        bail!("Intel RDT (--l3-cache-schema, --mem-bw-schema) is not supported");
+    }
+    let mut r: Value = match a.resources.as_deref() {
+        Some("-") => serde_json::from_reader(std::io::stdin().lock())
+            .context("read the resources from stdin")?,
+        Some(path) => {
+            serde_json::from_slice(&std::fs::read(path).with_context(|| format!("read {path}"))?)
+                .with_context(|| format!("parse {path}"))?
+        }
+        None => json!({}),
+    };
+    let mut set = |section: &str, key: &str, v: Value| {
+        if !r[section].is_object() {
+            r[section] = json!({});
+        }
+        r[section][key] = v;
+    };
+    if let Some(v) = a.blkio_weight {
+        set("blockIO", "weight", v.into());
+    }
+    if let Some(v) = a.cpu_period {
+        set("cpu", "period", v.into());
+    }
+    if let Some(v) = a.cpu_quota {
+        set("cpu", "quota", v.into());
+    }
+    if let Some(v) = a.cpu_burst {
+        set("cpu", "burst", v.into());
+    }
+    if let Some(v) = a.cpu_share {
+        set("cpu", "shares", v.into());
+    }
+    if let Some(v) = a.cpu_rt_period {
+        set("cpu", "realtimePeriod", v.into());
+    }
+    if let Some(v) = a.cpu_rt_runtime {
+        set("cpu", "realtimeRuntime", v.into());
+    }
+    if let Some(v) = a.cpu_idle {
+        set("cpu", "idle", v.into());
+    }
+    if let Some(v) = &a.cpuset_cpus {
+        set("cpu", "cpus", v.clone().into());
+    }
+    if let Some(v) = &a.cpuset_mems {
+        set("cpu", "mems", v.clone().into());
+    }
+    for (flag, key, v) in [
+        ("memory", "limit", &a.memory),
+        ("memory-reservation", "reservation", &a.memory_reservation),
+        ("memory-swap", "swap", &a.memory_swap),
+        ("kernel-memory", "kernel", &a.kernel_memory),
+        ("kernel-memory-tcp", "kernelTCP", &a.kernel_memory_tcp),
+    ] {
+        if let Some(v) = v {
+            set("memory", key, parse_bytes(flag, v)?.into());
+        }
+    }
+    if let Some(v) = a.pids_limit {
+        set("pids", "limit", v.into());
+    }
+    let resources: oci_spec::runtime::LinuxResources =
+        serde_json::from_value(r).context("linux.resources")?;
+    container::update(store, &a.id, &resources)?;
+    Ok(0)
+}
+
+/// A Go duration: 5s, 500ms, 1m30s, 2h, 1.5s.
+fn parse_duration(s: &str) -> Result<std::time::Duration> {
+    let mut total = 0f64;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        bail!("invalid duration {s:?}");
+    }
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .with_context(|| format!("invalid duration {s:?}: missing unit"))?;
+        let n: f64 = rest[..end]
+            .parse()
+            .with_context(|| format!("invalid duration {s:?}"))?;
+        rest = &rest[end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let secs = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            u => bail!("invalid duration {s:?}: unknown unit {u:?}"),
+        };
+        total += n * secs;
+        rest = &rest[unit_end..];
+    }
+    if total <= 0.0 {
+        bail!("duration interval must be greater than 0");
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
+}
+
+/// runc's `events`: `{"type":"stats","id":ID,"data":{...}}` once with
+/// `--stats`, else one every interval until the container stops, and
+/// `{"type":"oom","id":ID}` when the OOM killer struck since the last one.
+fn events(store: &Store, id: &str, once: bool, interval: &str) -> Result<i32> {
+    let every = parse_duration(interval)?;
+    let mut out = std::io::stdout().lock();
+    let mut ooms = None;
+    loop {
+        let (stats, oom_kills) = match container::stats(store, id) {
+            Ok(s) => s,
+            // The stream ends when the container stops or is deleted.
+            Err(_)
+                if !once
+                    && match container::state(store, id) {
+                        Ok(s) => s.status.to_string() == "stopped",
+                        Err(e) => matches!(e, brisk_container::Error::NotFound(_)),
+                    } =>
+            {
+                return Ok(0)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if ooms.is_some_and(|seen| oom_kills > seen) {
+            let ev = serde_json::json!({"type": "oom", "id": id});
+            writeln!(out, "{}", serde_json::to_string(&ev)?)?;
+        }
+        ooms = Some(oom_kills);
+        let ev = serde_json::json!({"type": "stats", "id": id, "data": stats});
+        writeln!(out, "{}", serde_json::to_string(&ev)?)?;
+        out.flush()?;
+        if once {
+            return Ok(0);
+        }
+        std::thread::sleep(every);
     }
 }
 
@@ -98,14 +338,12 @@ fn warn_ignored(created: &container::Created) {
     }
 }
 
-fn check_cgroup_driver(systemd: bool) -> Result<()> {
-    if systemd {
-        bail!("the systemd cgroup driver is not supported yet: use --cgroup-manager cgroupfs");
-    }
-    Ok(())
-}
-
-fn create_options(a: &CreateArgs, foreground: bool, seccomp_cache: Option<&Path>) -> CreateOptions {
+fn create_options(
+    a: &CreateArgs,
+    foreground: bool,
+    seccomp_cache: Option<&Path>,
+    cgroup_driver: CgroupDriver,
+) -> CreateOptions {
     CreateOptions {
         id: a.id.clone(),
         bundle: a.bundle.clone(),
@@ -123,6 +361,7 @@ fn create_options(a: &CreateArgs, foreground: bool, seccomp_cache: Option<&Path>
             .filter(|s| !s.is_empty())
             .map(Into::into),
         listen_fds: listen_fds(),
+        cgroup_driver,
     }
 }
 
@@ -147,7 +386,7 @@ fn run_container(store: &Store, opts: &CreateOptions, detach: bool, keep: bool) 
     let exec_result = init.wait_exec();
     brisk_container::timings::mark("program exec'd");
     if let Err(e) = exec_result {
-        let _ = container::remove_state(store, &opts.id);
+        let _ = container::remove_state(store, &opts.id, Some(&record));
         for w in container::run_poststop(&record) {
             logging::warn(&w);
         }
@@ -156,7 +395,7 @@ fn run_container(store: &Store, opts: &CreateOptions, detach: bool, keep: bool) 
     if let Err(e) = container::run_poststart(&record) {
         // The container is killed; reap it and clean up as for any exit.
         let _ = container::wait_forwarding_signals(&init);
-        let _ = container::remove_state(store, &opts.id);
+        let _ = container::remove_state(store, &opts.id, Some(&record));
         for w in container::run_poststop(&record) {
             logging::warn(&w);
         }
@@ -175,7 +414,7 @@ fn run_container(store: &Store, opts: &CreateOptions, detach: bool, keep: bool) 
     };
     brisk_container::timings::mark("program exited");
     if !keep {
-        container::remove_state(store, &opts.id).context("delete the container")?;
+        container::remove_state(store, &opts.id, Some(&record)).context("delete the container")?;
         brisk_container::timings::mark("container deleted");
         for w in container::run_poststop(&record) {
             logging::warn(&w);
@@ -207,6 +446,7 @@ fn exec(store: &Store, a: &ExecArgs, seccomp_cache: Option<&Path>) -> Result<i32
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
         seccomp_cache: seccomp_cache.map(Path::to_path_buf),
+        ignore_paused: a.ignore_paused,
     };
     let mut init = brisk_container::exec::exec(store, &opts)?;
     init.wait_exec()?;
@@ -325,7 +565,7 @@ fn spec(bundle: &Path, rootless: bool) -> Result<i32> {
 
 fn version_text() -> String {
     format!(
-        "brisk version {}\ncommit: {}\nspec: {}\nlibseccomp: {} ({})\n+CAP +USERNS +TIMENS +SECCOMP -CGROUP -SYSTEMD -SELINUX -APPARMOR\n",
+        "brisk version {}\ncommit: {}\nspec: {}\nlibseccomp: {} ({})\n+CAP +USERNS +TIMENS +SECCOMP +CGROUP -SYSTEMD -SELINUX -APPARMOR\n",
         env!("CARGO_PKG_VERSION"),
         option_env!("BRISK_COMMIT").unwrap_or("unknown"),
         container::OCI_VERSION,
@@ -345,5 +585,28 @@ mod tests {
             vec!["a-very-long-id".to_string(), "1".to_string()],
         ];
         assert_eq!(table(&rows), "ID               PID\na-very-long-id   1\n");
+    }
+
+    #[test]
+    fn sizes_like_runc() {
+        assert_eq!(parse_bytes("memory", "1024").unwrap(), 1024);
+        assert_eq!(parse_bytes("memory", "32m").unwrap(), 32 << 20);
+        assert_eq!(parse_bytes("memory", "1G").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("memory", "512kb").unwrap(), 512 << 10);
+        assert_eq!(parse_bytes("memory", "1.5g").unwrap(), 3 << 29);
+        assert_eq!(parse_bytes("memory", "-1").unwrap(), -1);
+        assert!(parse_bytes("memory", "lots").is_err());
+        assert!(parse_bytes("memory", "-5m").is_err());
+    }
+
+    #[test]
+    fn go_durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("3x").is_err());
     }
 }

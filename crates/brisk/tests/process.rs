@@ -142,8 +142,15 @@ fn raising_a_hard_rlimit_fails_clearly() {
 fn only_stdio_reaches_the_container() {
     let env = Env::new("fds");
     let mut b = env.bundle("b", &[]);
-    // pid 1 is the shell itself: its fds are what brisk handed over.
-    let out = run_in(&env, &mut b, "f", "ls /proc/1/fd | sort -n | tr '\\n' ' '").ok();
+    // pid 1 is the shell itself: its fds are what brisk handed over. No
+    // pipeline while ls looks: the shell would hold its pipe fds then.
+    let out = run_in(
+        &env,
+        &mut b,
+        "f",
+        "(ls /proc/1/fd > /tmp/fds); sort -n /tmp/fds | tr '\\n' ' '",
+    )
+    .ok();
     assert_eq!(out.trim(), "0 1 2");
     env.assert_clean();
 }

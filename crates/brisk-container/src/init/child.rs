@@ -146,8 +146,27 @@ fn hook_state_part(state: &[u8], created: bool) -> &[u8] {
     }
 }
 
+fn wait_placed(sync_fd: RawFd) -> Result<(), Failure<'static>> {
+    let mut buf = [0u8; 1];
+    match sync::recv(sync_fd, &mut buf) {
+        Ok(1) if buf[0] == sync::PLACED => Ok(()),
+        Ok(_) => Err(Failure::new(
+            "wait for cgroup placement",
+            io::Error::from_raw_os_error(libc::EPIPE),
+        )),
+        Err(e) => Err(Failure::new("wait for cgroup placement", e)),
+    }
+}
+
 fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result<(), Failure<'p>> {
     let ns = &plan.ns;
+    if plan.wait_placed {
+        wait_placed(sync_fd)?;
+        if plan.unshare_cgroup_ns {
+            sys::unshare(libc::CLONE_NEWCGROUP)
+                .map_err(|e| Failure::new("unshare cgroup namespace", e))?;
+        }
+    }
     if ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
         request_id_maps(sync_fd)?;
     }

@@ -102,6 +102,14 @@ pub struct Plan {
     pub seccomp: Option<SeccompPlan>,
     /// Debug lines for the CLI (e.g. whether the seccomp cache was hit).
     pub notes: Vec<String>,
+    /// The cgroup2 directory the init is cloned into (CLONE_INTO_CGROUP).
+    pub cgroup_fd: Option<std::os::fd::RawFd>,
+    /// v1/hybrid: the init waits for `P` (placed in its cgroups) before
+    /// anything else...
+    pub wait_placed: bool,
+    /// ...and then unshares a new cgroup namespace that was taken out of
+    /// the clone flags, so that its root is the container's cgroup.
+    pub unshare_cgroup_ns: bool,
 }
 
 /// The plan of an `exec` process: every namespace of the container's init
@@ -113,6 +121,7 @@ pub fn plan_exec(
     process: &oci_spec::runtime::Process,
     preserve_fds: u32,
     seccomp_cache: Option<&std::path::Path>,
+    in_cgroup: bool,
 ) -> Result<Plan> {
     use oci_spec::runtime::LinuxNamespaceType as T;
     let process_plan = process::plan(process)?;
@@ -178,12 +187,47 @@ pub fn plan_exec(
         personality: None,
         seccomp,
         notes,
+        cgroup_fd: None,
+        // The container's cgroups are joined by the parent after the
+        // clone (no CLONE_INTO_CGROUP: the fd would be the init's to open).
+        wait_placed: in_cgroup,
+        unshare_cgroup_ns: false,
     })
 }
 
-pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
+/// Where brisk puts the container's cgroups, as far as the init cares.
+#[derive(Debug, Clone, Copy)]
+pub struct CgroupPlacement<'a> {
+    /// The path inside each hierarchy (`/brisk/c1`).
+    pub path: &'a str,
+    /// v1 controllers exist (v1 or hybrid): placement is a `cgroup.procs`
+    /// write after the clone, not the clone itself.
+    pub v1: bool,
+}
+
+pub fn plan(
+    config: &Config,
+    opts: &InitOptions,
+    cgroup: Option<CgroupPlacement<'_>>,
+) -> Result<Plan> {
     let spec = &config.spec;
-    let ns = namespaces::plan(spec)?;
+    let mut ns = namespaces::plan(spec)?;
+    let new_cgroup_ns =
+        (ns.clone_flags as libc::c_int | ns.unshare_flags) & libc::CLONE_NEWCGROUP != 0;
+    // With v1 hierarchies the init is placed by the parent after the
+    // clone: it waits for that before any setup, so that everything it
+    // does is accounted to the container. A cgroup namespace's root is the
+    // creator's cgroup at that moment, so a new one is unshared only then.
+    // (On cgroup2 CLONE_INTO_CGROUP does both in the clone.)
+    let (wait_placed, unshare_cgroup_ns) = match cgroup {
+        Some(c) if c.v1 => {
+            let newcg = libc::CLONE_NEWCGROUP as u64;
+            let in_clone = ns.clone_flags & newcg != 0;
+            ns.clone_flags &= !newcg;
+            (true, in_clone)
+        }
+        _ => (false, false),
+    };
     let in_userns = ns.new_user || ns.joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER);
     let userns = if ns.new_user {
         Some(rootfs::idmap::ContainerUserns::New {
@@ -199,10 +243,11 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
     let ctx = rootfs::mounts::Context {
         bundle: &config.bundle,
         in_userns,
-        new_cgroup_ns: (ns.clone_flags as libc::c_int | ns.unshare_flags) & libc::CLONE_NEWCGROUP
-            != 0,
+        new_cgroup_ns,
         userns,
         mount_label: crate::config::mount_label(spec).filter(|_| rootfs::selinux_enabled()),
+        cgroup_path: cgroup.map(|c| c.path),
+        cgroup2_host: cgroup.map(|c| !c.v1),
     };
     let rootfs = rootfs::plan(spec, &config.rootfs, opts.no_pivot, ctx)?;
     let process = process::plan(
@@ -301,5 +346,8 @@ pub fn plan(config: &Config, opts: &InitOptions) -> Result<Plan> {
         personality,
         seccomp,
         notes,
+        cgroup_fd: None,
+        wait_placed,
+        unshare_cgroup_ns,
     })
 }

@@ -118,14 +118,17 @@ fn block_signals() -> libc::sigset_t {
     }
 }
 
-/// Clones the init with the plan's namespaces and waits until it is ready
-/// (blocked on the start FIFO for `create`, about to exec for `run`).
-/// Signals stay blocked in the parent.
+/// Clones the init with the plan's namespaces (into `plan.cgroup_fd` when
+/// given) and waits until it is ready (blocked on the start FIFO for
+/// `create`, about to exec for `run`). `place(pid, cloned_into_cgroup)`
+/// runs right after the clone, before the init does anything that
+/// depends on its cgroup. Signals stay blocked in the parent.
 ///
 /// When the init stops for hooks (`H`), `on_hooks(pid)` runs the create
-/// hooks of the runtime namespace and returns the state text to send (`S`).
+/// hooks of the runtime namespace and returns the state text to send (`K`).
 pub fn spawn(
     plan: &Plan,
+    place: &mut dyn FnMut(libc::pid_t, bool) -> Result<()>,
     on_hooks: &mut dyn FnMut(libc::pid_t) -> Result<Vec<u8>>,
 ) -> Result<Init> {
     let (parent_end, child_end) = rustix::net::socketpair(
@@ -140,14 +143,15 @@ pub fn spawn(
     // SAFETY: brisk is single-threaded here (no threads are ever started
     // before the clone), and the child only runs `child::run`, which ends
     // in execve or _exit.
-    let pid = match unsafe { sys::fork_with_flags(plan.ns.clone_flags) } {
-        Ok(pid) => pid,
-        Err(e) => {
-            // SAFETY: restores the mask saved just above.
-            unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_sigmask, std::ptr::null_mut()) };
-            return Err(Error::sys("clone the container init", e));
-        }
-    };
+    let (pid, cloned_into) =
+        match unsafe { sys::fork_with_flags(plan.ns.clone_flags, plan.cgroup_fd) } {
+            Ok(r) => r,
+            Err(e) => {
+                // SAFETY: restores the mask saved just above.
+                unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_sigmask, std::ptr::null_mut()) };
+                return Err(Error::sys("clone the container init", e));
+            }
+        };
     if pid == 0 {
         drop(parent_end);
         child::run(plan, child_end.as_raw_fd());
@@ -159,6 +163,16 @@ pub fn spawn(
         sync: parent_end,
         console: None,
     };
+    if let Err(e) = place(pid, cloned_into) {
+        init.abort();
+        return Err(e);
+    }
+    if plan.wait_placed {
+        if let Err(e) = sync::send(init.sync.as_raw_fd(), &[sync::PLACED]) {
+            init.abort();
+            return Err(Error::sys("tell the init it is placed", e));
+        }
+    }
     let mut buf = [0u8; sync::MAX_MSG];
     loop {
         let (n, fd) = match recv_or_interrupt(&init.sync, &mut buf) {

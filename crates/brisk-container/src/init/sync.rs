@@ -5,13 +5,18 @@
 //! done, hooks wanted), `T` + fd (the pty master), `S` + fd (the seccomp
 //! listener), `R` (set up, ready), `E<text>` (failed). parent → init: `M`
 //! (maps written), `K<state>` (create hooks passed, the state for the
-//! init's hooks), `C` (state recorded: go on). The socket is close-on-exec, so a successful
+//! init's hooks), `C` (state recorded: go on), and on v1/hybrid hosts
+//! first `P` (placed in its cgroups). The socket is close-on-exec, so a successful
 //! execve shows the parent an EOF.
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 pub const NEED_MAPS: u8 = b'U';
+/// parent → init, first message, only on v1/hybrid hosts: the init is in
+/// its cgroups now, may set up (accounted to the container) and unshare a
+/// cgroup namespace (whose root is fixed when it is made).
+pub const PLACED: u8 = b'P';
 pub const MAPS_DONE: u8 = b'M';
 pub const READY: u8 = b'R';
 pub const COMMITTED: u8 = b'C';

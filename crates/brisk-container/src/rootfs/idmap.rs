@@ -69,7 +69,7 @@ pub fn userns_with_maps(uid_map: &[u8], gid_map: &[u8]) -> io::Result<OwnedFd> {
     let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
     // SAFETY: brisk is single-threaded here; the child only calls
     // async-signal-safe functions (close, read, _exit).
-    let pid = unsafe { sys::fork_with_flags(libc::CLONE_NEWUSER as u64)? };
+    let (pid, _) = unsafe { sys::fork_with_flags(libc::CLONE_NEWUSER as u64, None)? };
     if pid == 0 {
         wait_for_eof_and_exit(read_end.as_raw_fd(), write_end.as_raw_fd());
     }

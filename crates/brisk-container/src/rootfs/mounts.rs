@@ -83,6 +83,12 @@ pub struct Context<'a> {
     /// `linux.mountLabel`, when SELinux is enabled (else it is only
     /// reported, as runc ignores it).
     pub mount_label: Option<&'a str>,
+    /// The container's cgroup path (the same in every hierarchy), when
+    /// brisk manages its cgroups; else the init stays in brisk's own.
+    pub cgroup_path: Option<&'a str>,
+    /// Whether /sys/fs/cgroup is cgroup2, when the cgroup driver already
+    /// looked (saves a statfs).
+    pub cgroup2_host: Option<bool>,
 }
 
 pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
@@ -133,7 +139,11 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
         }
     }
     let kind = match fstype {
-        Some("cgroup") | Some("cgroup2") if !bind => cgroup_kind(in_userns || !ctx.new_cgroup_ns)?,
+        Some("cgroup") | Some("cgroup2") if !bind => cgroup_kind(
+            in_userns || !ctx.new_cgroup_ns,
+            ctx.cgroup_path,
+            ctx.cgroup2_host,
+        )?,
         _ => Kind::Regular,
     };
     if source.is_none() {
@@ -258,12 +268,20 @@ pub fn normalize_dest(dest: &str) -> String {
 /// `bind`, the container gets bind mounts of its own cgroup directories
 /// instead of fresh cgroup mounts (no cgroup namespace: a fresh mount would
 /// show the host's whole tree; in a user namespace it is not allowed).
-fn cgroup_kind(bind: bool) -> Result<Kind> {
+fn cgroup_kind(bind: bool, cgroup_path: Option<&str>, cgroup2_host: Option<bool>) -> Result<Kind> {
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-    let st = rustix::fs::statfs("/sys/fs/cgroup")
-        .map_err(|e| Error::path("cgroup mount", "/sys/fs/cgroup", e))?;
-    // Only a bind needs to know where the init's cgroups are.
-    let own = if bind {
+    let cgroup2_host = match cgroup2_host {
+        Some(v) => v,
+        None => {
+            rustix::fs::statfs("/sys/fs/cgroup")
+                .map_err(|e| Error::path("cgroup mount", "/sys/fs/cgroup", e))?
+                .f_type as i64
+                == CGROUP2_SUPER_MAGIC
+        }
+    };
+    // Only a bind needs to know where the init's cgroups are: the
+    // container's own path when brisk made it, else brisk's.
+    let own = if bind && cgroup_path.is_none() {
         std::fs::read_to_string("/proc/self/cgroup")
             .map_err(|e| Error::path("cgroup mount", "/proc/self/cgroup", e))?
     } else {
@@ -284,9 +302,10 @@ fn cgroup_kind(bind: bool) -> Result<Kind> {
             format!("{}{}", mount_point, path.trim_end_matches('/')).as_bytes(),
         )
     };
-    if st.f_type as i64 == CGROUP2_SUPER_MAGIC {
-        let bind_source = match own.iter().find(|(c, _)| c.is_empty()) {
-            Some((_, path)) if bind => Some(source("/sys/fs/cgroup", path)?),
+    if cgroup2_host {
+        let bind_source = match (cgroup_path, own.iter().find(|(c, _)| c.is_empty())) {
+            (Some(path), _) if bind => Some(source("/sys/fs/cgroup", path)?),
+            (None, Some((_, path))) if bind => Some(source("/sys/fs/cgroup", path)?),
             _ => None,
         };
         return Ok(Kind::Cgroup2(bind_source));
@@ -344,8 +363,9 @@ fn cgroup_kind(bind: bool) -> Result<Kind> {
             cs.sort_unstable();
             cs == controllers
         });
-        let bind_source = match own_path {
-            Some((_, path)) if bind => Some(source(mount_point, path)?),
+        let bind_source = match (cgroup_path, own_path) {
+            (Some(path), _) if bind => Some(source(mount_point, path)?),
+            (None, Some((_, path))) if bind => Some(source(mount_point, path)?),
             _ => None,
         };
         out.push(CgroupHierarchy {

@@ -47,6 +47,10 @@ pub struct Record {
     /// poststop), as they were at create time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// The cgroups brisk made for the container (none with
+    /// `--cgroup-manager disabled`): `delete` removes exactly these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<brisk_cgroups::Record>,
 }
 
 #[derive(Debug, Clone)]
@@ -332,6 +336,7 @@ mod tests {
             annotations: BTreeMap::new(),
             own_pid_ns: true,
             hooks: None,
+            cgroup: None,
         }
     }
 

@@ -11,6 +11,8 @@ use serde::Serialize;
 pub enum Status {
     Created,
     Running,
+    /// Running, with its cgroup frozen (`pause`).
+    Paused,
     Stopped,
 }
 
@@ -19,6 +21,7 @@ impl fmt::Display for Status {
         f.write_str(match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         })
     }

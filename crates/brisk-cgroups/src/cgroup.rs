@@ -1,0 +1,597 @@
+//! A container's cgroup: created in every hierarchy of the host with the
+//! resources written, the init placed, then paused, listed, signalled,
+//! updated and removed. What brisk created is recorded ([`Record`], kept
+//! in the container's state) so teardown removes exactly that.
+
+use std::io::{self, Read, Write as _};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::layout::{Host, Layout};
+use crate::resources::{Plan, Target};
+
+/// The container's directory in one hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dir {
+    pub path: PathBuf,
+    /// The v1 controllers of the hierarchy; empty for cgroup2.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controllers: Vec<String>,
+}
+
+impl Dir {
+    pub fn is_v2(&self) -> bool {
+        self.controllers.is_empty()
+    }
+}
+
+/// What a container's cgroup is, persisted in its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub layout: Layout,
+    /// The path inside each hierarchy (`/brisk/c1`).
+    pub path: String,
+    pub dirs: Vec<Dir>,
+    /// Directories brisk made, parents first; teardown removes only these.
+    pub created: Vec<PathBuf>,
+}
+
+/// A newly created cgroup, with the fd `clone3(CLONE_INTO_CGROUP)` takes.
+#[derive(Debug)]
+pub struct Cgroup {
+    pub record: Record,
+    clone_fd: Option<OwnedFd>,
+}
+
+/// Opens a cgroup file for writing (never creating it).
+fn open_write(path: &Path) -> io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().write(true).open(path)
+}
+
+/// Writes one value in one write(2), as cgroup files require.
+pub fn write_file(path: &Path, value: &str) -> io::Result<()> {
+    open_write(path)?.write_all(value.as_bytes())
+}
+
+pub fn read_file(path: &Path) -> io::Result<String> {
+    let mut s = String::new();
+    std::fs::File::open(path)?.read_to_string(&mut s)?;
+    Ok(s)
+}
+
+fn write_err(field: &str, path: &Path, value: &str, e: io::Error) -> Error {
+    let source = if e.raw_os_error() == Some(libc::ENOENT) {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "no such cgroup file on this host (unknown key or controller not enabled)",
+        )
+    } else {
+        e
+    };
+    Error::Write {
+        field: field.to_string(),
+        path: path.to_path_buf(),
+        value: value.to_string(),
+        err: source,
+    }
+}
+
+impl Cgroup {
+    /// Makes the cgroup in every hierarchy and applies `plan`. On error,
+    /// whatever was created is removed again.
+    pub fn create(host: &Host, path: &str, plan: &Plan) -> Result<Cgroup> {
+        let mut record = Record {
+            layout: host.layout,
+            path: path.to_string(),
+            dirs: Vec::new(),
+            created: Vec::new(),
+        };
+        match Self::build(host, plan, &mut record) {
+            Ok(clone_fd) => Ok(Cgroup { record, clone_fd }),
+            Err(e) => {
+                remove_created(&record, Duration::ZERO);
+                Err(e)
+            }
+        }
+    }
+
+    fn build(host: &Host, plan: &Plan, record: &mut Record) -> Result<Option<OwnedFd>> {
+        for h in &host.v1 {
+            let dir = make_dirs(&h.mount, &record.path, &mut record.created, |d, parent| {
+                if h.controllers.iter().any(|c| c == "cpuset") {
+                    init_cpuset(d, parent)
+                } else {
+                    Ok(())
+                }
+            })?;
+            record.dirs.push(Dir {
+                path: dir,
+                controllers: h.controllers.clone(),
+            });
+        }
+        let mut clone_fd = None;
+        if let Some(u) = &host.unified {
+            let dir = make_dirs(u, &record.path, &mut record.created, |_, _| Ok(()))?;
+            if !plan.v2_controllers.is_empty() {
+                enable_controllers(u, &record.path, &plan.v2_controllers)?;
+            }
+            let fd = rustix::fs::open(
+                &dir,
+                rustix::fs::OFlags::RDONLY
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .map_err(|e| Error::path("open cgroup", &dir, e.into()))?;
+            if let Some(rules) = &plan.v2_devices {
+                crate::ebpf::attach(rules, &fd).map_err(|e| {
+                    write_err(
+                        "linux.resources.devices",
+                        &dir,
+                        "(BPF_CGROUP_DEVICE program)",
+                        e,
+                    )
+                })?;
+            }
+            clone_fd = Some(fd);
+            record.dirs.push(Dir {
+                path: dir,
+                controllers: Vec::new(),
+            });
+        }
+        record.apply(plan, false)?;
+        Ok(clone_fd)
+    }
+
+    /// The cgroup2 directory fd for `clone3(CLONE_INTO_CGROUP)`.
+    pub fn clone_fd(&self) -> Option<RawFd> {
+        self.clone_fd.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// Moves `pid` into the v1 hierarchies (and into cgroup2 too unless
+    /// the clone already put it there).
+    pub fn place(&self, pid: i32, cloned_into_v2: bool) -> Result<()> {
+        let pid = pid.to_string();
+        for d in &self.record.dirs {
+            if d.is_v2() && cloned_into_v2 {
+                continue;
+            }
+            let p = d.path.join("cgroup.procs");
+            write_file(&p, &pid).map_err(|e| Error::path("place the init in its cgroup", &p, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// mkdir of each missing component of `path` under `root`; each made
+/// directory is recorded and passed to `init` with its parent.
+fn make_dirs(
+    root: &Path,
+    path: &str,
+    created: &mut Vec<PathBuf>,
+    init: impl Fn(&Path, &Path) -> Result<()>,
+) -> Result<PathBuf> {
+    let mut attempts = 0;
+    'again: loop {
+        let mut cur = root.to_path_buf();
+        for comp in path.split('/').filter(|c| !c.is_empty()) {
+            let parent = cur.clone();
+            cur.push(comp);
+            match std::fs::DirBuilder::new().mode(0o755).create(&cur) {
+                Ok(()) => {
+                    created.push(cur.clone());
+                    init(&cur, &parent)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                // A parent another container made and just removed.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 3 => {
+                    attempts += 1;
+                    continue 'again;
+                }
+                Err(e) => return Err(Error::path("create cgroup", &cur, e)),
+            }
+        }
+        return Ok(cur);
+    }
+}
+
+/// A new v1 cpuset cgroup has no cpus and no mems (nothing can join it):
+/// it starts with its parent's.
+fn init_cpuset(dir: &Path, parent: &Path) -> Result<()> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let mine = dir.join(file);
+        let cur = read_file(&mine).map_err(|e| Error::path("read", &mine, e))?;
+        if cur.trim().is_empty() {
+            let from = parent.join(file);
+            let v = read_file(&from).map_err(|e| Error::path("read", &from, e))?;
+            write_file(&mine, v.trim()).map_err(|e| Error::path("initialise cpuset", &mine, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Enables `controllers` in `cgroup.subtree_control` of every ancestor of
+/// the container's cgroup that does not have them yet (the root and the
+/// parents brisk made; enabling works with children already there).
+fn enable_controllers(root: &Path, path: &str, controllers: &[String]) -> Result<()> {
+    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+    let mut cur = root.to_path_buf();
+    for i in 0..comps.len() {
+        if i > 0 {
+            cur.push(comps[i - 1]);
+        }
+        let file = cur.join("cgroup.subtree_control");
+        let have = read_file(&file).map_err(|e| Error::path("read", &file, e))?;
+        let missing: Vec<String> = controllers
+            .iter()
+            .filter(|c| !have.split_whitespace().any(|h| h == c.as_str()))
+            .map(|c| format!("+{c}"))
+            .collect();
+        if !missing.is_empty() {
+            let v = missing.join(" ");
+            write_file(&file, &v).map_err(|e| write_err("cgroup controllers", &file, &v, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the directories brisk created, deepest first. A busy leaf
+/// (processes still exiting) is retried until `patience` runs out; a
+/// parent still used by another container stays.
+pub fn remove_created(record: &Record, patience: Duration) -> Vec<(PathBuf, io::Error)> {
+    let deadline = Instant::now() + patience;
+    let mut failed = Vec::new();
+    for dir in record.created.iter().rev() {
+        let is_leaf = record.dirs.iter().any(|d| &d.path == dir);
+        loop {
+            match std::fs::remove_dir(dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                Err(e)
+                    if is_leaf
+                        && e.raw_os_error() == Some(libc::EBUSY)
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => {
+                    if is_leaf {
+                        failed.push((dir.clone(), e));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    if failed.is_empty() {
+        remove_empty_default_parents(record);
+    }
+    failed
+}
+
+/// Below brisk's default parent every directory is brisk's, whichever
+/// container made it: the last container to go removes the parents, even
+/// when another one made them.
+fn remove_empty_default_parents(record: &Record) {
+    let parent = crate::path::DEFAULT_PARENT;
+    if !record.path.starts_with(&format!("{parent}/")) {
+        return;
+    }
+    for d in &record.dirs {
+        let Some(root) = d
+            .path
+            .to_str()
+            .and_then(|p| p.strip_suffix(record.path.as_str()))
+        else {
+            continue;
+        };
+        // The leaf's ancestors, deepest first, down to the default parent.
+        let mut path = record.path.as_str();
+        while let Some((up, _)) = path.rsplit_once('/') {
+            if up.len() < parent.len() {
+                break;
+            }
+            match std::fs::remove_dir(format!("{root}{up}")) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                // Still used by another container.
+                Err(_) => break,
+            }
+            path = up;
+        }
+    }
+}
+
+impl Record {
+    /// Moves `pid` into the container's cgroup in every hierarchy (an
+    /// `exec`'d process joining its container).
+    pub fn join(&self, pid: i32) -> Result<()> {
+        let pid = pid.to_string();
+        for d in &self.dirs {
+            let p = d.path.join("cgroup.procs");
+            write_file(&p, &pid).map_err(|e| Error::path("join the container's cgroup", &p, e))?;
+        }
+        Ok(())
+    }
+
+    /// The directory of the v1 hierarchy with `controller`.
+    pub fn v1_dir(&self, controller: &str) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|d| d.controllers.iter().any(|c| c == controller))
+            .map(|d| d.path.as_path())
+    }
+
+    pub fn v2_dir(&self) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|d| d.is_v2())
+            .map(|d| d.path.as_path())
+    }
+
+    /// Where the container's processes are listed.
+    pub fn procs_dir(&self) -> Option<&Path> {
+        self.v2_dir()
+            .or_else(|| self.v1_dir("pids"))
+            .or_else(|| self.dirs.first().map(|d| d.path.as_path()))
+    }
+
+    fn target_dir(&self, t: &Target) -> Option<&Path> {
+        match t {
+            Target::V1(c) => self.v1_dir(c),
+            Target::V2 => self.v2_dir(),
+        }
+    }
+
+    /// Writes every value of `plan` (at create, and for `update`). With
+    /// `update`, a memory limit the kernel refuses because of the swap
+    /// limit is retried after it.
+    pub fn apply(&self, plan: &Plan, update: bool) -> Result<()> {
+        if update && !plan.v2_controllers.is_empty() {
+            // A controller the create did not need may not be enabled yet.
+            if let Some(root) = self
+                .v2_dir()
+                .and_then(|d| d.to_str())
+                .and_then(|d| d.strip_suffix(self.path.as_str()))
+            {
+                enable_controllers(Path::new(root), &self.path, &plan.v2_controllers)?;
+            }
+        }
+        for (allow, line) in &plan.v1_devices {
+            let dir = self
+                .v1_dir("devices")
+                .ok_or_else(|| Error::invalid("linux.resources.devices", "no devices hierarchy"))?;
+            let file = dir.join(if *allow {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            });
+            write_file(&file, line)
+                .map_err(|e| write_err("linux.resources.devices", &file, line, e))?;
+        }
+        if plan.v2_devices.is_some() && update {
+            return Err(Error::Unsupported(
+                "changing linux.resources.devices of a running container on cgroup v2".into(),
+            ));
+        }
+        if let (true, Some(limit)) = (update, plan.memory_limit_check) {
+            let usage = match (self.v1_dir("memory"), self.v2_dir()) {
+                (Some(d), _) => Some(d.join("memory.usage_in_bytes")),
+                (None, Some(d)) => Some(d.join("memory.current")),
+                _ => None,
+            };
+            if let Some(p) = usage {
+                let now: i64 = read_file(&p)
+                    .map_err(|e| Error::path("read", &p, e))?
+                    .trim()
+                    .parse()
+                    .unwrap_or(0);
+                if now > limit {
+                    return Err(Error::invalid(
+                        "linux.resources.memory.limit",
+                        format!(
+                            "{limit} is below the current usage ({now}) and checkBeforeUpdate is set"
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut deferred: Vec<&crate::resources::Write> = Vec::new();
+        for w in &plan.writes {
+            let dir = self.target_dir(&w.target).ok_or_else(|| {
+                Error::invalid(&w.field, "the controller's hierarchy is not there")
+            })?;
+            let mut last = None;
+            for (i, (file, value)) in w.choices.iter().enumerate() {
+                let path = dir.join(file);
+                match write_file(&path, value) {
+                    Ok(()) => {
+                        last = None;
+                        break;
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) && i + 1 < w.choices.len() => {
+                        continue
+                    }
+                    Err(e) => {
+                        last = Some((path, value, e));
+                        break;
+                    }
+                }
+            }
+            if let Some((path, value, e)) = last {
+                let unsupported = matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(524));
+                if w.optional && (unsupported || e.raw_os_error() == Some(libc::ENOENT)) {
+                    continue;
+                }
+                if update
+                    && w.choices[0].0 == "memory.limit_in_bytes"
+                    && e.raw_os_error() == Some(libc::EINVAL)
+                {
+                    deferred.push(w);
+                    continue;
+                }
+                return Err(write_err(&w.field, &path, value, e));
+            }
+        }
+        for w in deferred {
+            if let (Some(dir), Some((file, value))) =
+                (self.target_dir(&w.target), w.choices.first())
+            {
+                let path = dir.join(file);
+                write_file(&path, value).map_err(|e| write_err(&w.field, &path, value, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pids of the container's processes.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let Some(dir) = self.procs_dir() else {
+            return Ok(Vec::new());
+        };
+        let p = dir.join("cgroup.procs");
+        let s = read_file(&p).map_err(|e| Error::path("read", &p, e))?;
+        Ok(s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+    }
+
+    fn freezer(&self) -> Option<(PathBuf, bool)> {
+        if let Some(d) = self.v1_dir("freezer") {
+            return Some((d.join("freezer.state"), false));
+        }
+        self.v2_dir().map(|d| (d.join("cgroup.freeze"), true))
+    }
+
+    /// Freezes (`true`) or thaws every process of the container and waits
+    /// until the kernel reports it done.
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        let (file, v2) = self
+            .freezer()
+            .ok_or_else(|| Error::Unsupported("pause without a freezer".into()))?;
+        let value = match (v2, frozen) {
+            (true, true) => "1",
+            (true, false) => "0",
+            (false, true) => "FROZEN",
+            (false, false) => "THAWED",
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            write_file(&file, value).map_err(|e| write_err("freeze", &file, value, e))?;
+            if self.is_frozen(frozen)? == frozen {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Unsupported(format!(
+                    "the cgroup did not become {} in time",
+                    if frozen { "frozen" } else { "thawed" }
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn is_frozen(&self, want: bool) -> Result<bool> {
+        if let Some(d) = self.v1_dir("freezer") {
+            let p = d.join("freezer.state");
+            let s = read_file(&p).map_err(|e| Error::path("read", &p, e))?;
+            // FREEZING is neither: keep waiting either way.
+            return Ok(match s.trim() {
+                "FROZEN" => true,
+                "THAWED" => false,
+                _ => !want,
+            });
+        }
+        let Some(d) = self.v2_dir() else {
+            return Ok(false);
+        };
+        let p = d.join("cgroup.events");
+        let s = read_file(&p).map_err(|e| Error::path("read", &p, e))?;
+        Ok(s.lines().any(|l| l == "frozen 1"))
+    }
+
+    /// Whether the container is paused (for `state`).
+    pub fn is_paused(&self) -> bool {
+        match self.freezer() {
+            Some((file, true)) => read_file(&file).is_ok_and(|s| s.trim() == "1"),
+            Some((file, false)) => read_file(&file).is_ok_and(|s| s.trim() == "FROZEN"),
+            None => false,
+        }
+    }
+
+    /// Sends `sig` to every process of the container: `cgroup.kill` for
+    /// SIGKILL on cgroup2 (the unified hierarchy of a hybrid host holds
+    /// every process too: the init was cloned into it), else one pidfd
+    /// signal per listed process.
+    pub fn signal_all(&self, sig: i32) -> Result<()> {
+        if sig == libc::SIGKILL {
+            if let Some(d) = self.v2_dir() {
+                let k = d.join("cgroup.kill");
+                match write_file(&k, "1") {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                    Err(e) => return Err(Error::path("write", &k, e)),
+                }
+            }
+        }
+        for pid in self.pids()? {
+            // SAFETY: pidfd_open takes a pid and flags.
+            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+            if fd < 0 {
+                continue;
+            }
+            // SAFETY: fd is a pidfd we own; null siginfo is like kill(2).
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd as i32,
+                    sig,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                );
+                libc::close(fd as i32);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes what brisk created once the container's processes are gone.
+    ///
+    /// `sweep`: every process left in the cgroup is the container's (it has
+    /// no pid namespace of its own, so its init's death did not end them)
+    /// and is killed. Without `sweep` the container's processes died with
+    /// its pid namespace's init; whatever is left belongs to another
+    /// container given the same cgroupsPath, and the cgroup stays for it.
+    pub fn destroy(&self, sweep: bool) -> Result<()> {
+        // The usual case, an empty cgroup, costs only the rmdirs.
+        if remove_created(self, Duration::ZERO).is_empty() {
+            return Ok(());
+        }
+        if !sweep {
+            // Give a process that is exiting right now a moment, then
+            // leave the cgroup to the others in it.
+            let _ = remove_created(self, Duration::from_millis(100));
+            return Ok(());
+        }
+        // Processes are left: freeze them (none can fork meanwhile), kill
+        // them all, thaw (frozen processes die once thawed), and retry
+        // until the last one has exited.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let _ = self.freeze(true);
+            let _ = self.signal_all(libc::SIGKILL);
+            let _ = self.freeze(false);
+            let failed = remove_created(self, Duration::from_millis(200));
+            match failed.into_iter().next() {
+                None => return Ok(()),
+                Some((dir, e)) if Instant::now() > deadline => {
+                    return Err(Error::path("remove cgroup", dir, e))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
