@@ -277,7 +277,7 @@ fn sysctl_is_written() {
 #[test]
 fn notify_socket_reaches_the_caller() {
     let env = Env::new("notify");
-    let mut b = env.bundle("b", &["sh", "-c", "echo $NOTIFY_SOCKET; /sdnotify READY=1"]);
+    let b = env.bundle("b", &["sh", "-c", "echo $NOTIFY_SOCKET; /sdnotify READY=1"]);
     // A static sd_notify sender (busybox has no unix datagram client).
     let src = env.base.join("sdnotify.c");
     std::fs::write(
