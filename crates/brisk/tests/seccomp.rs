@@ -483,6 +483,10 @@ fn racing_writers_are_both_fine() {
     let env = Env::new("sc-cache-race");
     let mut b = env.bundle("b", &["true"]);
     b.set("/linux/seccomp", podman_profile());
+    // A bundle each (so a cgroup each): the race under test is the cache's.
+    let mut b1 = env.bundle("b1", &["true"]);
+    b1.set("/linux/seccomp", podman_profile());
+    let bundles = [&b, &b1];
     let cache = env.base.join("cache");
     for round in 0..3 {
         let _ = std::fs::remove_dir_all(&cache);
@@ -493,7 +497,7 @@ fn racing_writers_are_both_fine() {
                 cache.to_str().unwrap(),
                 "run",
                 "-b",
-                b.path(),
+                bundles[i].path(),
                 &format!("r{round}-{i}"),
             ]);
             cmd.stdout(std::process::Stdio::null());
