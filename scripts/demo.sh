@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (containers need it)" >&2; exit 1; }
 scripts/deps.sh
-cargo build --release --locked
+scripts/build-release.sh
 bundle=demo/bundle
 rm -rf "$bundle"
 scripts/make-bundle.sh "$bundle"
