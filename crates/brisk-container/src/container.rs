@@ -136,6 +136,10 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         }
     };
     plan.cgroup_fd = cgroup.as_ref().and_then(|c| c.clone_fd());
+    // The clone uses it; the init must not keep a host directory open.
+    if let Some(fd) = plan.cgroup_fd {
+        plan.close_in_init.push(fd);
+    }
     let result = (|| {
         dir.save_config(&config.raw)?;
         if wait_for_start {

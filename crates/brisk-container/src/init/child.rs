@@ -292,6 +292,7 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
     timings::mark_init(timings::INIT_IDENTITY);
     rustix::process::chdir(plan.process.cwd.as_c_str())
         .map_err(|e| Failure::with("chdir to process.cwd", &plan.process.cwd, e.into()))?;
+    check_cwd_inside_root(&plan.process.cwd)?;
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(plan.process.umask.unwrap_or(0o022)) };
     for w in &plan.process.lsm {
@@ -398,6 +399,34 @@ fn set_identity(plan: &Plan, sync_fd: RawFd) -> Result<(), Failure<'_>> {
     if let Some(caps) = &p.caps {
         process::set_keepcaps(false).map_err(|e| Failure::new("keep capabilities", e))?;
         process::caps::apply(caps).map_err(|e| Failure::new("set process.capabilities", e))?;
+    }
+    Ok(())
+}
+
+/// A cwd reached through a magic link (`/proc/self/fd/N` naming an fd of
+/// brisk's, runc's CVE-2024-21626) can lie outside the container's root;
+/// the kernel then reports it as unreachable: getcwd fails with ENOENT or
+/// returns a path that does not start with `/`.
+fn check_cwd_inside_root(cwd: &std::ffi::CStr) -> Result<(), Failure<'_>> {
+    let mut buf = [0u8; 4096];
+    // SAFETY: buf is a valid, writable buffer of the given length.
+    let r = unsafe { libc::getcwd(buf.as_mut_ptr().cast(), buf.len()) };
+    if r.is_null() {
+        let e = io::Error::last_os_error();
+        // ERANGE: a path longer than 4 KiB is still a path in the root.
+        if e.raw_os_error() != Some(libc::ERANGE) {
+            return Err(Failure::with(
+                "process.cwd is outside the container's root",
+                cwd,
+                e,
+            ));
+        }
+    } else if buf[0] != b'/' {
+        return Err(Failure::with(
+            "process.cwd is outside the container's root",
+            cwd,
+            io::Error::from_raw_os_error(libc::EPERM),
+        ));
     }
     Ok(())
 }
