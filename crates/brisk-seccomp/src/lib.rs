@@ -10,6 +10,7 @@ pub mod cache;
 pub mod compile;
 pub mod disasm;
 mod ffi;
+pub mod interp;
 pub mod kernel;
 pub mod profile;
 
