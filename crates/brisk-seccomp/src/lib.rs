@@ -12,6 +12,7 @@ pub mod disasm;
 mod ffi;
 pub mod interp;
 pub mod kernel;
+pub mod native;
 pub mod profile;
 
 pub use cache::{Cache, Lookup};

@@ -1,0 +1,495 @@
+//! Proof of equivalence: brisk's native program and libseccomp's run
+//! through the BPF interpreter on the same inputs must give the same
+//! action and data (errno) for every input: every syscall number of
+//! x86_64, x86 and x32 (0..max+64, the x32 range, -1 and the edges),
+//! foreign architectures, and for each syscall with argument rules the
+//! values at and around every comparison's boundaries (v-1, v, v+1, the
+//! masked variants, the 32-bit word boundaries) alone and combined.
+//!
+//! Profiles: podman's default, runtime-tools style ones, the largest one
+//! buildable, and `BRISK_EQUIV_PROFILES` (default 10000) generated ones
+//! from seed `BRISK_EQUIV_SEED` (default 1). A profile the native compiler
+//! declines must be one libseccomp handles differently (overlapping rules
+//! with different actions, foreign architectures): the test counts them
+//! and bounds their share.
+
+use brisk_seccomp::interp::{run_bytes, SeccompData};
+use brisk_seccomp::native::{self, syscall_numbers, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64};
+use brisk_seccomp::{compile, Profile};
+use oci_spec::runtime::LinuxSeccomp;
+use serde_json::{json, Value};
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // splitmix64
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[self.below(v.len() as u64) as usize]
+    }
+}
+
+#[derive(Default, Debug)]
+struct Stats {
+    profiles: usize,
+    declined: usize,
+    both_refused: usize,
+    inputs: u64,
+}
+
+/// The syscall numbers whose rules look at arguments, per filter block.
+fn rule_numbers(p: &Profile) -> Vec<i32> {
+    let mut v = vec![102, 117];
+    for r in &p.rules {
+        for n in &r.names {
+            if let Some(nums) = syscall_numbers(n) {
+                v.extend(
+                    [nums[0], nums[1], nums[2], nums[4]]
+                        .into_iter()
+                        .flatten()
+                        .filter(|n| *n >= 0),
+                );
+            }
+        }
+    }
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn boundary_values(p: &Profile) -> Vec<Vec<u64>> {
+    // Per argument index, the interesting values.
+    let mut per: Vec<Vec<u64>> = vec![vec![0, 1, u32::MAX as u64, 1 << 32, u64::MAX]; 6];
+    for r in &p.rules {
+        for a in &r.args {
+            let v = a.a;
+            let set = &mut per[a.index as usize];
+            set.extend([
+                v.wrapping_sub(1),
+                v,
+                v.wrapping_add(1),
+                v ^ (1 << 32),
+                v & 0xffff_ffff,
+                v | 0xffff_ffff_0000_0000,
+                (v & 0xffff_ffff_0000_0000).wrapping_sub(1),
+                v.wrapping_add(1 << 32),
+                v.wrapping_sub(1 << 32),
+            ]);
+            if a.op == 7 {
+                let (m, x) = (a.a, a.b);
+                set.extend([
+                    x,
+                    x & m,
+                    (x & m) | !m,
+                    (x & m) ^ 1,
+                    (x & m) ^ (m & m.wrapping_neg()),
+                    !m,
+                ]);
+            }
+        }
+    }
+    for s in &mut per {
+        s.sort_unstable();
+        s.dedup();
+    }
+    per
+}
+
+fn arg_vectors(p: &Profile, rng: &mut Rng) -> Vec<[u64; 6]> {
+    let per = boundary_values(p);
+    let mut out = vec![[0u64; 6]];
+    // Each value alone.
+    for (i, s) in per.iter().enumerate() {
+        for v in s {
+            let mut a = [0u64; 6];
+            a[i] = *v;
+            out.push(a);
+        }
+    }
+    // Combinations aimed at each rule: its comparisons' values at once.
+    for r in &p.rules {
+        if r.args.is_empty() {
+            continue;
+        }
+        for _ in 0..24 {
+            let mut a = [0u64; 6];
+            for (i, s) in per.iter().enumerate() {
+                if rng.below(3) == 0 {
+                    a[i] = *rng.pick(s);
+                }
+            }
+            for c in &r.args {
+                let s = &per[c.index as usize];
+                a[c.index as usize] = match rng.below(4) {
+                    0 => c.a,
+                    1 if c.op == 7 => {
+                        let r = rng.next();
+                        (c.b & c.a) | (r & !c.a)
+                    }
+                    _ => *rng.pick(s),
+                };
+            }
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// Runs both programs on every input; panics on the first difference.
+fn check(p: &Profile, native: &[u8], lib: &[u8], rng: &mut Rng, what: &str) -> u64 {
+    let vectors = arg_vectors(p, rng);
+    let with_args = rule_numbers(p);
+    let mut nrs: Vec<i32> = (0..560).collect();
+    nrs.extend((0x4000_0000..0x4000_0000 + 600).map(|n| n as i32));
+    nrs.extend([-1, -2, 0x3fff_ffff, 0x7fff_ffff, i32::MIN, 0x4000_0000 - 1]);
+    let arches = [
+        AUDIT_ARCH_X86_64,
+        AUDIT_ARCH_I386,
+        0x4000_003e,
+        0xc000_00b7,
+        0,
+    ];
+    let mut n = 0;
+    for arch in arches {
+        for nr in &nrs {
+            let vs: &[[u64; 6]] = if with_args.binary_search(nr).is_ok() {
+                &vectors
+            } else {
+                &vectors[..1]
+            };
+            for args in vs {
+                let d = SeccompData {
+                    nr: *nr,
+                    arch,
+                    instruction_pointer: 0,
+                    args: *args,
+                };
+                let a =
+                    run_bytes(native, &d).unwrap_or_else(|e| panic!("{what}: native program: {e}"));
+                let b = run_bytes(lib, &d)
+                    .unwrap_or_else(|e| panic!("{what}: libseccomp program: {e}"));
+                n += 1;
+                assert_eq!(
+                    a, b,
+                    "{what}: native {a:#x} != libseccomp {b:#x} for arch {arch:#x} nr {nr} args {args:x?}\nprofile: {p:#?}"
+                );
+            }
+        }
+    }
+    n
+}
+
+fn profile_of(v: &Value) -> Profile {
+    let s: LinuxSeccomp = serde_json::from_value(v.clone()).expect("a seccomp section");
+    Profile::from_oci(&s).expect("a valid profile")
+}
+
+/// Compiles with both; None when the native compiler declined.
+fn compare(v: &Value, rng: &mut Rng, what: &str, stats: &mut Stats) {
+    let p = profile_of(v);
+    stats.profiles += 1;
+    let lib = compile::compile(&p);
+    match (native::compile(&p), lib) {
+        (Err(_), _) => stats.declined += 1,
+        (Ok(n), Ok(l)) => {
+            assert_eq!(n.skipped, l.skipped, "{what}: skipped names");
+            stats.inputs += check(&p, &n.bpf, &l.bpf, rng, what);
+        }
+        (Ok(_), Err(e)) => {
+            panic!("{what}: native compiled a profile libseccomp refuses ({e})\n{v:#}")
+        }
+    }
+}
+
+fn must_compile(v: &Value, what: &str) -> u64 {
+    let p = profile_of(v);
+    let n = native::compile(&p).unwrap_or_else(|d| panic!("{what}: native declined: {d}"));
+    let l = compile::compile(&p).unwrap();
+    assert_eq!(n.skipped, l.skipped);
+    check(&p, &n.bpf, &l.bpf, &mut Rng(7), what)
+}
+
+fn podman() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../brisk/tests/data/podman-seccomp.json"
+    );
+    let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    v.pointer("/linux/seccomp").cloned().unwrap_or(v)
+}
+
+#[test]
+fn podman_default_profile() {
+    let v = podman();
+    let n = must_compile(&v, "podman");
+    // Variants: another default, only x86_64, a kill default, LOG.
+    let mut m = 0;
+    for (def, arches) in [
+        (json!("SCMP_ACT_KILL_PROCESS"), json!(["SCMP_ARCH_X86_64"])),
+        (
+            json!("SCMP_ACT_LOG"),
+            json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]),
+        ),
+        (
+            json!("SCMP_ACT_TRAP"),
+            json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]),
+        ),
+    ] {
+        let mut w = v.clone();
+        w["defaultAction"] = def;
+        w.as_object_mut().unwrap().remove("defaultErrnoRet");
+        w["architectures"] = arches;
+        m += must_compile(&w, "podman variant");
+    }
+    eprintln!("podman: {n} inputs, variants {m}");
+    assert!(n > 100_000, "{n}");
+}
+
+#[test]
+fn runtime_tools_style_profiles() {
+    let profiles = [
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+               "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]}),
+        json!({"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 30},
+                            {"names": ["chmod"], "action": "SCMP_ACT_KILL"}]}),
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1, "architectures": ["SCMP_ARCH_X86_64"],
+               "syscalls": [{"names": ["read", "write", "exit_group", "execve", "brk", "mmap"], "action": "SCMP_ACT_ALLOW"},
+                            {"names": ["kill"], "action": "SCMP_ACT_ALLOW",
+                             "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]},
+                            {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                             "args": [{"index": 0, "value": 4294967295u64, "op": "SCMP_CMP_LE"}]},
+                            {"names": ["clone"], "action": "SCMP_ACT_TRACE", "errnoRet": 3,
+                             "args": [{"index": 0, "value": 2114060288u64, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}]}),
+        json!({"defaultAction": "SCMP_ACT_LOG",
+               "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_KILL_PROCESS"},
+                            {"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"},
+                            {"names": ["setns"], "action": "SCMP_ACT_KILL_THREAD",
+                             "args": [{"index": 1, "value": 0x40000000u64, "op": "SCMP_CMP_MASKED_EQ", "valueTwo": 0x40000000u64},
+                                      {"index": 0, "value": 3, "op": "SCMP_CMP_GE"}]}],
+               "listenerPath": "/run/agent.sock"}),
+    ];
+    let mut n = 0;
+    for (i, v) in profiles.iter().enumerate() {
+        n += must_compile(v, &format!("runtime-tools {i}"));
+    }
+    assert!(n > 10_000, "{n}");
+}
+
+/// Every syscall libseccomp knows on three architectures: the largest
+/// profile without arguments, and with an argument rule on each of the
+/// first `with_args` names (as many as fit 4096 instructions natively).
+#[test]
+fn largest_profile() {
+    for with_args in [0, 250] {
+        largest(with_args);
+    }
+}
+
+fn largest(with_args: usize) {
+    let table = include_str!("../data/syscalls.tsv");
+    let names: Vec<&str> = table
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split('\t').next())
+        .collect();
+    let rules: Vec<Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            if i < with_args {
+                json!({"names": [n], "action": "SCMP_ACT_ALLOW",
+                    "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_NE"}]})
+            } else {
+                json!({"names": [n], "action": "SCMP_ACT_ALLOW"})
+            }
+        })
+        .collect();
+    let v = json!({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                   "syscalls": rules});
+    let p = profile_of(&v);
+    let n = native::compile(&p).unwrap();
+    let l = compile::compile(&p).unwrap();
+    eprintln!(
+        "largest ({with_args} with arguments): native {} instructions, libseccomp {}",
+        n.bpf.len() / 8,
+        l.bpf.len() / 8
+    );
+    assert!(n.bpf.len() / 8 <= 4096);
+    check(&p, &n.bpf, &l.bpf, &mut Rng(3), "largest");
+}
+
+fn generated(rng: &mut Rng) -> Value {
+    const NAMES: &[&str] = &[
+        "read",
+        "write",
+        "open",
+        "close",
+        "mmap",
+        "personality",
+        "clone",
+        "clone3",
+        "socket",
+        "bind",
+        "accept",
+        "accept4",
+        "socketcall",
+        "ipc",
+        "shmget",
+        "msgrcv",
+        "_llseek",
+        "time",
+        "kill",
+        "getpid",
+        "mkdir",
+        "chown32",
+        "epoll_ctl_old",
+        "no_such_syscall",
+        "uselib",
+        "vm86",
+        "pread64",
+        "futex",
+        "ioctl",
+        "openat",
+        "sendmsg",
+    ];
+    const ACTIONS: &[&str] = &[
+        "SCMP_ACT_ALLOW",
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_KILL",
+        "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_KILL_THREAD",
+        "SCMP_ACT_TRAP",
+        "SCMP_ACT_TRACE",
+        "SCMP_ACT_LOG",
+        "SCMP_ACT_NOTIFY",
+    ];
+    const OPS: &[&str] = &[
+        "SCMP_CMP_NE",
+        "SCMP_CMP_LT",
+        "SCMP_CMP_LE",
+        "SCMP_CMP_EQ",
+        "SCMP_CMP_GE",
+        "SCMP_CMP_GT",
+        "SCMP_CMP_MASKED_EQ",
+    ];
+    let value = |rng: &mut Rng| -> u64 {
+        match rng.below(7) {
+            0 => 0,
+            1 => rng.below(8),
+            2 => u32::MAX as u64 - rng.below(2),
+            3 => (1 << 32) + rng.below(3),
+            4 => u64::MAX - rng.below(2),
+            5 => rng.next() & 0xffff_ffff,
+            _ => rng.next(),
+        }
+    };
+    let mut def = *rng.pick(&ACTIONS[..8]);
+    let mut v = json!({"defaultAction": def});
+    if def == "SCMP_ACT_ERRNO" && rng.below(2) == 0 {
+        v["defaultErrnoRet"] = json!(rng.below(100));
+    }
+    if def == "SCMP_ACT_TRACE" {
+        def = "SCMP_ACT_ERRNO";
+        v["defaultAction"] = json!(def);
+    }
+    let mut arches = vec![];
+    for a in ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"] {
+        if rng.below(2) == 0 {
+            arches.push(a);
+        }
+    }
+    if !arches.is_empty() || rng.below(2) == 0 {
+        v["architectures"] = json!(arches);
+    }
+    // Few distinct argument values per profile so that rules meet.
+    let pool: Vec<u64> = (0..3).map(|_| value(rng)).collect();
+    let mut rules = vec![];
+    for _ in 0..1 + rng.below(8) {
+        let n = 1 + rng.below(3);
+        let names: Vec<&str> = (0..n).map(|_| *rng.pick(NAMES)).collect();
+        let action = *rng.pick(ACTIONS);
+        let mut r = json!({"names": names, "action": action});
+        if (action == "SCMP_ACT_ERRNO" || action == "SCMP_ACT_TRACE") && rng.below(2) == 0 {
+            r["errnoRet"] = json!(rng.below(200));
+        }
+        if action == "SCMP_ACT_NOTIFY" && names.contains(&"sendmsg") {
+            r["action"] = json!("SCMP_ACT_LOG");
+        }
+        let nargs = match rng.below(4) {
+            0 | 1 => 0,
+            2 => 1,
+            _ => 1 + rng.below(3),
+        };
+        let mut args = vec![];
+        for _ in 0..nargs {
+            let op = *rng.pick(OPS);
+            let narrow = rng.below(3) == 0;
+            let index = rng.below(if narrow { 2 } else { 6 });
+            let val = if rng.below(2) == 0 {
+                *rng.pick(&pool)
+            } else {
+                value(rng)
+            };
+            let mut a = json!({"index": index, "op": op, "value": val});
+            if op == "SCMP_CMP_MASKED_EQ" {
+                let two = if rng.below(2) == 0 {
+                    *rng.pick(&pool)
+                } else {
+                    value(rng)
+                };
+                a["valueTwo"] = json!(two);
+            }
+            args.push(a);
+        }
+        if !args.is_empty() {
+            r["args"] = json!(args);
+        }
+        rules.push(r);
+    }
+    v["syscalls"] = json!(rules);
+    v["listenerPath"] = json!("/run/agent.sock");
+    v
+}
+
+fn env_u64(k: &str, d: u64) -> u64 {
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
+}
+
+#[test]
+fn generated_profiles() {
+    let count = env_u64("BRISK_EQUIV_PROFILES", 10_000);
+    let seed = env_u64("BRISK_EQUIV_SEED", 1);
+    let mut rng = Rng(seed);
+    let mut stats = Stats::default();
+    for i in 0..count {
+        let v = generated(&mut rng);
+        let s: LinuxSeccomp = serde_json::from_value(v.clone()).unwrap();
+        if Profile::from_oci(&s).is_err() {
+            continue;
+        }
+        compare(
+            &v,
+            &mut rng,
+            &format!("generated #{i} (seed {seed})"),
+            &mut stats,
+        );
+    }
+    eprintln!("{stats:?}");
+    assert!(stats.profiles as u64 >= count * 9 / 10, "{stats:?}");
+    assert!(
+        stats.declined * 4 < stats.profiles,
+        "native declined too often: {stats:?}"
+    );
+}
