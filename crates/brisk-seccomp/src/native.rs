@@ -10,11 +10,13 @@
 //! - x86_64 without x32 kills numbers with x32's bit (0x40000000) except
 //!   -1; with x32 both share one block (one AUDIT_ARCH value);
 //! - x86's socketcall/ipc calls become the direct syscall (with the rule's
-//!   arguments) plus `socketcall`/`ipc` with `args[0] == call` (the
-//!   rule's arguments dropped);
+//!   arguments) plus `socketcall`/`ipc` with `args[0] == call` in place
+//!   of the rule's comparisons on `args[0]` (the others stay);
 //! - x86 and x32 compare only the low 32 bits of an argument; x86_64
 //!   compares all 64 bits, high word first;
-//! - `MASKED_EQ` is `(arg & value) == (valueTwo & value)`;
+//! - `MASKED_EQ` is `(arg & value) == valueTwo` per 32-bit word, where
+//!   libseccomp masks the high word of `valueTwo` but not the low one
+//!   (low bits outside the mask never match);
 //! - a rule with an argument index repeated is one rule per comparison;
 //! - per syscall, the first rule without arguments decides alone; else
 //!   any rule whose comparisons all hold decides.
@@ -123,6 +125,21 @@ impl Table {
                 if args.is_empty() {
                     *d = Decision::Full(action);
                 } else {
+                    // At the time libseccomp would see it: it refuses some
+                    // such rules even if a later rule without arguments
+                    // would decide alone.
+                    let max = if self.bits64 {
+                        u64::MAX
+                    } else {
+                        u32::MAX as u64
+                    };
+                    if v.iter()
+                        .any(|(b, act_b)| *act_b != action && !disjoint(args, b, max))
+                    {
+                        return Err(Declined(format!(
+                            "{name} (syscall {nr}): rules with different actions overlap"
+                        )));
+                    }
                     v.push((args.to_vec(), action));
                 }
             }
@@ -153,6 +170,12 @@ impl Table {
     }
 }
 
+/// The value a `MASKED_EQ` compares with: libseccomp masks the high word
+/// of `valueTwo`, not the low word.
+fn masked_value(c: &Arg) -> u64 {
+    (c.b & c.a & 0xffff_ffff_0000_0000) | (c.b & 0xffff_ffff)
+}
+
 fn holds(c: &Arg, x: u64) -> bool {
     match c.op {
         NE => x != c.a,
@@ -161,7 +184,7 @@ fn holds(c: &Arg, x: u64) -> bool {
         EQ => x == c.a,
         GE => x >= c.a,
         GT => x > c.a,
-        _ => x & c.a == c.b & c.a,
+        _ => x & c.a == masked_value(c),
     }
 }
 
@@ -179,9 +202,12 @@ fn unsatisfiable(cs: &[&Arg], max: u64) -> bool {
         return !cs.iter().all(|c| holds(c, eq.a));
     }
     let masked: Vec<&&Arg> = cs.iter().filter(|c| c.op == MASKED_EQ).collect();
+    if masked.iter().any(|m| masked_value(m) & !m.a != 0) {
+        return true;
+    }
     for (i, m) in masked.iter().enumerate() {
         for n in &masked[..i] {
-            if ((m.b & m.a) ^ (n.b & n.a)) & m.a & n.a != 0 {
+            if (masked_value(m) ^ masked_value(n)) & m.a & n.a != 0 {
                 return true;
             }
         }
@@ -273,7 +299,7 @@ fn emit_word(e: &mut Emit, op: u32, off: u32, a: u32, b: u32, pass: Label, fail:
         LT => e.jump(JGE, a, fail, pass),
         LE => e.jump(JGT, a, fail, pass),
         _ => {
-            e.jump(JEQ, b & a, pass, fail);
+            e.jump(JEQ, b, pass, fail);
             e.push(AND_K, 0, 0, a)
         }
     };
@@ -394,6 +420,31 @@ pub fn compile(p: &Profile) -> Result<Compiled, Declined> {
         if let Some(a) = rule.args.iter().find(|a| !(NE..=MASKED_EQ).contains(&a.op)) {
             return Err(Declined(format!("comparison operator {}", a.op)));
         }
+        // libseccomp's 64-bit ordered comparisons (LT/LE/GT/GE split into
+        // words) are not pinned down by the equivalence tests yet.
+        if let Some(a) = rule
+            .args
+            .iter()
+            .find(|a| (LT..=LE).contains(&a.op) || (GE..=GT).contains(&a.op))
+        {
+            return Err(Declined(format!(
+                "ordered comparison {} on 64-bit arguments",
+                a.op
+            )));
+        }
+        // libseccomp's handling of a mask reaching the high word or a
+        // value with bits outside the mask is not pinned down by the
+        // equivalence tests yet: left to it.
+        if let Some(a) = rule
+            .args
+            .iter()
+            .find(|a| a.op == MASKED_EQ && (a.a >> 32 != 0 || a.b & !a.a != 0))
+        {
+            return Err(Declined(format!(
+                "MASKED_EQ mask {:#x} value {:#x}",
+                a.a, a.b
+            )));
+        }
         let repeated = rule
             .args
             .iter()
@@ -438,7 +489,10 @@ pub fn compile(p: &Profile) -> Result<Compiled, Declined> {
                                 a: call,
                                 b: 0,
                             };
-                            t86.add(mux, &[sel], rule.action, name)?;
+                            // args[0] becomes the call; the others stay.
+                            let mut margs = vec![sel];
+                            margs.extend(g.iter().filter(|a| a.index != 0));
+                            t86.add(mux, &margs, rule.action, name)?;
                             if let Some(direct) = nums[4] {
                                 t86.add(direct as u32, g, rule.action, name)?;
                             }
