@@ -12,26 +12,33 @@
 //! - x86's socketcall/ipc calls become the direct syscall (with the rule's
 //!   arguments) plus `socketcall`/`ipc` with `args[0] == call` in place
 //!   of the rule's comparisons on `args[0]` (the others stay);
-//! - x86 and x32 compare only the low 32 bits of an argument; x86_64
-//!   compares all 64 bits, high word first;
-//! - `MASKED_EQ` is `(arg & value) == valueTwo` per 32-bit word, where
-//!   libseccomp masks the high word of `valueTwo` but not the low one
-//!   (low bits outside the mask never match);
+//! - x86 and x32 compare only the low 32 bits of an argument, with the
+//!   rule's values cut to 32 bits; x86_64 compares all 64 bits, high word
+//!   first;
+//! - `MASKED_EQ` is `(arg & value) == (valueTwo & value)`;
 //! - a rule with an argument index repeated is one rule per comparison;
+//! - a `MASKED_EQ` with mask 0 is no comparison at all;
 //! - per syscall, the first rule without arguments decides alone; else
 //!   any rule whose comparisons all hold decides.
+//!
+//! Where libseccomp 2.5.4's own program is wrong (it compares a word its
+//! accumulator no longer holds: the syscall number after a rule on a
+//! pseudo syscall, an argument's low word where it meant the high word
+//! after two ordered comparisons of one argument), brisk's program does
+//! what the rules say; the tests recognise those programs and count them.
 //!
 //! When two argument rules of one syscall could both hold and want
 //! different actions, libseccomp's answer depends on its internal tree
 //! order (or it refuses the profile); [`compile`] then declines and the
 //! caller uses libseccomp. It declines too for architectures other than
-//! x86_64/x86/x32 and for 32-bit architectures given 64-bit values.
+//! x86_64/x86/x32.
 //!
 //! Shape: the architecture checks first, then per architecture a binary
-//! search over the syscall numbers that differ from the default (O(log n)
-//! comparisons), then each syscall's argument checks; one shared `ret`
-//! per action at the end. Conditional jumps reach 255 instructions, longer
-//! ones go through a `ja`.
+//! search over ranges of syscall numbers (neighbours with one outcome are
+//! one range; O(log n) `jge`s, no `jeq` per syscall), then each syscall's
+//! argument checks; one shared `ret` per action at the end. Conditional
+//! jumps reach 255 instructions: a `ret` further away is repeated nearer,
+//! anything else is reached through a `ja`.
 
 use std::collections::BTreeMap;
 
@@ -104,17 +111,27 @@ struct Table {
 
 impl Table {
     fn add(&mut self, nr: u32, args: &[Arg], action: u32, name: &str) -> Result<(), Declined> {
-        if !self.bits64 {
-            if let Some(a) = args
-                .iter()
-                .find(|a| a.a > u32::MAX as u64 || a.b > u32::MAX as u64)
-            {
-                return Err(Declined(format!(
-                    "{name}: 64-bit value {:#x} on a 32-bit architecture",
-                    a.a.max(a.b)
-                )));
-            }
-        }
+        // 32-bit architectures compare the low words only (libseccomp
+        // truncates the values); a MASKED_EQ with an empty mask is always
+        // true and libseccomp drops it: a rule left without comparisons
+        // is a rule without arguments.
+        let bits64 = self.bits64;
+        let args: Vec<Arg> = args
+            .iter()
+            .map(|a| {
+                if bits64 {
+                    *a
+                } else {
+                    Arg {
+                        a: a.a & 0xffff_ffff,
+                        b: a.b & 0xffff_ffff,
+                        ..*a
+                    }
+                }
+            })
+            .filter(|a| !(a.op == MASKED_EQ && a.a == 0))
+            .collect();
+        let args = &args[..];
         let d = self
             .syscalls
             .entry(nr)
@@ -133,9 +150,12 @@ impl Table {
                     } else {
                         u32::MAX as u64
                     };
-                    if v.iter()
-                        .any(|(b, act_b)| *act_b != action && !disjoint(args, b, max))
-                    {
+                    if v.iter().any(|(b, act_b)| {
+                        *act_b != action
+                            && (nested(args, b)
+                                || ordered_on_shared(args, b)
+                                || !disjoint(args, b, max))
+                    }) {
                         return Err(Declined(format!(
                             "{name} (syscall {nr}): rules with different actions overlap"
                         )));
@@ -170,10 +190,9 @@ impl Table {
     }
 }
 
-/// The value a `MASKED_EQ` compares with: libseccomp masks the high word
-/// of `valueTwo`, not the low word.
+/// The value a `MASKED_EQ` compares with: libseccomp masks `valueTwo`.
 fn masked_value(c: &Arg) -> u64 {
-    (c.b & c.a & 0xffff_ffff_0000_0000) | (c.b & 0xffff_ffff)
+    c.b & c.a
 }
 
 fn holds(c: &Arg, x: u64) -> bool {
@@ -186,6 +205,30 @@ fn holds(c: &Arg, x: u64) -> bool {
         GT => x > c.a,
         _ => x & c.a == masked_value(c),
     }
+}
+
+/// One rule's comparisons all among the other's: libseccomp's tree then
+/// holds both on one path and refuses different actions (EEXIST) even
+/// when no value satisfies both.
+fn nested(a: &[Arg], b: &[Arg]) -> bool {
+    let same = |x: &Arg, y: &Arg| {
+        x.index == y.index
+            && x.op == y.op
+            && x.a == y.a
+            && (x.op != MASKED_EQ || x.b & x.a == y.b & y.a)
+    };
+    a.iter().all(|x| b.iter().any(|y| same(x, y))) || b.iter().all(|y| a.iter().any(|x| same(x, y)))
+}
+
+/// Both rules compare one argument and one of them with LT/LE/GT/GE:
+/// libseccomp splits those into word comparisons whose tree nodes can
+/// coincide, and its answer (or EEXIST) then depends on its tree order.
+fn ordered_on_shared(a: &[Arg], b: &[Arg]) -> bool {
+    let ordered = |c: &Arg| matches!(c.op, LT | LE | GE | GT);
+    a.iter().any(|x| {
+        b.iter()
+            .any(|y| x.index == y.index && (ordered(x) || ordered(y)))
+    })
 }
 
 /// True only when no argument values satisfy both `a` and `b` (a proof;
@@ -202,9 +245,6 @@ fn unsatisfiable(cs: &[&Arg], max: u64) -> bool {
         return !cs.iter().all(|c| holds(c, eq.a));
     }
     let masked: Vec<&&Arg> = cs.iter().filter(|c| c.op == MASKED_EQ).collect();
-    if masked.iter().any(|m| masked_value(m) & !m.a != 0) {
-        return true;
-    }
     for (i, m) in masked.iter().enumerate() {
         for n in &masked[..i] {
             if (masked_value(m) ^ masked_value(n)) & m.a & n.a != 0 {
@@ -265,12 +305,23 @@ impl Emit {
         self.push(JA, 0, 0, k)
     }
 
+    /// Something at most 255 instructions ahead that goes to `target`: a
+    /// copy of it when it is a `ret`, else a `ja`.
+    fn near(&mut self, target: Label) -> Label {
+        let t = self.rev[target];
+        if t.code == RET_K {
+            self.push(RET_K, 0, 0, t.k)
+        } else {
+            self.ja(target)
+        }
+    }
+
     fn jump(&mut self, code: u16, k: u32, mut jt: Label, mut jf: Label) -> Label {
         loop {
             if self.dist(jt) > 255 {
-                jt = self.ja(jt);
+                jt = self.near(jt);
             } else if self.dist(jf) > 255 {
-                jf = self.ja(jf);
+                jf = self.near(jf);
             } else {
                 let (t, f) = (self.dist(jt) as u8, self.dist(jf) as u8);
                 return self.push(code, t, f, k);
@@ -299,7 +350,7 @@ fn emit_word(e: &mut Emit, op: u32, off: u32, a: u32, b: u32, pass: Label, fail:
         LT => e.jump(JGE, a, fail, pass),
         LE => e.jump(JGT, a, fail, pass),
         _ => {
-            e.jump(JEQ, b, pass, fail);
+            e.jump(JEQ, b & a, pass, fail);
             e.push(AND_K, 0, 0, a)
         }
     };
@@ -356,20 +407,50 @@ fn emit_decision(
     }
 }
 
-/// Binary search over sorted syscall numbers (the accumulator holds the
-/// number); short ranges compare one by one.
-fn emit_search(e: &mut Emit, items: &[(u32, Label)], default: Label) -> Label {
-    if items.len() <= 4 {
-        let mut next = default;
-        for (nr, l) in items.iter().rev() {
-            next = e.jump(JEQ, *nr, *l, next);
+/// The number line cut into ranges, each with where it goes: the syscalls
+/// in `items` (sorted) to their checks, everything else to `default`;
+/// neighbours going to the same place are one range.
+fn ranges(items: &[(u32, Label)], default: Label) -> Vec<(u32, Label)> {
+    fn push(segs: &mut Vec<(u32, Label)>, start: u32, l: Label) {
+        if let Some(last) = segs.last_mut() {
+            if last.0 == start {
+                last.1 = l;
+                if segs.len() >= 2 && segs[segs.len() - 2].1 == l {
+                    segs.pop();
+                }
+                return;
+            }
+            if last.1 == l {
+                return;
+            }
         }
-        return next;
+        segs.push((start, l));
     }
-    let mid = items.len() / 2;
-    let right = emit_search(e, &items[mid..], default);
-    let left = emit_search(e, &items[..mid], default);
-    e.jump(JGE, items[mid].0, right, left)
+    let mut segs = vec![(0, default)];
+    let mut next: u64 = 0;
+    for &(nr, l) in items {
+        if u64::from(nr) > next {
+            push(&mut segs, next as u32, default);
+        }
+        push(&mut segs, nr, l);
+        next = u64::from(nr) + 1;
+    }
+    if next <= u64::from(u32::MAX) {
+        push(&mut segs, next as u32, default);
+    }
+    segs
+}
+
+/// Binary search over the ranges (the accumulator holds the syscall
+/// number): one `jge` per level, O(log n) instructions for any number.
+fn emit_search(e: &mut Emit, segs: &[(u32, Label)]) -> Label {
+    if segs.len() == 1 {
+        return segs[0].1;
+    }
+    let mid = segs.len() / 2;
+    let right = emit_search(e, &segs[mid..]);
+    let left = emit_search(e, &segs[..mid]);
+    e.jump(JGE, segs[mid].0, right, left)
 }
 
 /// One architecture's block: `ld nr`, the search, the checks.
@@ -379,7 +460,7 @@ fn emit_table(e: &mut Emit, t: &Table, rets: &BTreeMap<u32, Label>, default: Lab
         items.push((*nr, emit_decision(e, d, t.bits64, rets, default)));
     }
     items.reverse();
-    let entry = emit_search(e, &items, default);
+    let entry = emit_search(e, &ranges(&items, default));
     flow_to(e, entry);
     e.load(0)
 }
@@ -419,31 +500,6 @@ pub fn compile(p: &Profile) -> Result<Compiled, Declined> {
     for rule in &p.rules {
         if let Some(a) = rule.args.iter().find(|a| !(NE..=MASKED_EQ).contains(&a.op)) {
             return Err(Declined(format!("comparison operator {}", a.op)));
-        }
-        // libseccomp's 64-bit ordered comparisons (LT/LE/GT/GE split into
-        // words) are not pinned down by the equivalence tests yet.
-        if let Some(a) = rule
-            .args
-            .iter()
-            .find(|a| (LT..=LE).contains(&a.op) || (GE..=GT).contains(&a.op))
-        {
-            return Err(Declined(format!(
-                "ordered comparison {} on 64-bit arguments",
-                a.op
-            )));
-        }
-        // libseccomp's handling of a mask reaching the high word or a
-        // value with bits outside the mask is not pinned down by the
-        // equivalence tests yet: left to it.
-        if let Some(a) = rule
-            .args
-            .iter()
-            .find(|a| a.op == MASKED_EQ && (a.a >> 32 != 0 || a.b & !a.a != 0))
-        {
-            return Err(Declined(format!(
-                "MASKED_EQ mask {:#x} value {:#x}",
-                a.a, a.b
-            )));
         }
         let repeated = rule
             .args
@@ -532,13 +588,15 @@ pub fn compile(p: &Profile) -> Result<Compiled, Declined> {
         }
         items.extend(x32_labels);
         items.sort_unstable_by_key(|(nr, _)| *nr);
-        let entry = emit_search(&mut e, &items, default);
+        let mut segs = ranges(&items, default);
         if !has_x32 {
-            let g = e.jump(JEQ, u32::MAX, entry, rets[&BAD_ARCH]);
-            e.jump(JGE, X32_SYSCALL_BIT, g, entry);
-        } else {
-            flow_to(&mut e, entry);
+            // x32's numbers are another ABI: bad arch, except -1.
+            segs.retain(|(start, _)| *start < X32_SYSCALL_BIT);
+            segs.push((X32_SYSCALL_BIT, rets[&BAD_ARCH]));
+            segs.push((u32::MAX, default));
         }
+        let entry = emit_search(&mut e, &segs);
+        flow_to(&mut e, entry);
         e.load(0)
     };
     let not64 = match b86 {
