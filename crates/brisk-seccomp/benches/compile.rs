@@ -40,4 +40,33 @@ fn main() {
         tl * 1e6
     );
     println!("  speedup    {:9.1} x", tl / tn);
+    // Instructions executed per syscall (arguments 0), per architecture.
+    use brisk_seccomp::interp::{steps, SeccompData};
+    println!("instructions executed per syscall number (args 0): mean / max");
+    for (arch, name, base) in [
+        (0xc000_003eu32, "x86_64", 0u32),
+        (0x4000_0003, "x86", 0),
+        (0xc000_003e, "x32", 0x4000_0000),
+    ] {
+        let stat = |bpf: &[u8]| {
+            let prog = brisk_seccomp::disasm::decode(bpf);
+            let v: Vec<usize> = (base..base + 560)
+                .map(|nr| {
+                    let d = SeccompData {
+                        nr: nr as i32,
+                        arch,
+                        ..Default::default()
+                    };
+                    steps(&prog, &d).expect("runs")
+                })
+                .collect();
+            (
+                v.iter().sum::<usize>() as f64 / v.len() as f64,
+                v.iter().max().copied().unwrap_or(0),
+            )
+        };
+        let (mn, xn) = stat(&n);
+        let (ml, xl) = stat(&l);
+        println!("  {name:7} native {mn:6.1} / {xn:4}   libseccomp {ml:6.1} / {xl:4}");
+    }
 }
