@@ -36,7 +36,8 @@
 //! Shape: the architecture checks first, then per architecture a binary
 //! search over ranges of syscall numbers (neighbours with one outcome are
 //! one range; O(log n) `jge`s, no `jeq` per syscall), then each syscall's
-//! argument checks; one shared `ret` per action at the end. Conditional
+//! argument checks (one copy for all syscalls with the same rules); one
+//! shared `ret` per action at the end. Conditional
 //! jumps reach 255 instructions: a `ret` further away is repeated nearer,
 //! anything else is reached through a `ja`.
 
@@ -285,7 +286,12 @@ fn unsatisfiable(cs: &[&Arg], max: u64) -> bool {
 /// the reversed program.
 struct Emit {
     rev: Vec<Insn>,
+    /// Argument checks already written, by content: syscalls with the
+    /// same rules share one copy.
+    shared: BTreeMap<DecisionKey, Label>,
 }
+
+type DecisionKey = (bool, Vec<(Vec<(u32, u32, u64, u64)>, u32)>);
 
 type Label = usize;
 
@@ -394,6 +400,15 @@ fn emit_decision(
     match d {
         Decision::Full(a) => rets[a],
         Decision::Rules(v) => {
+            let key: DecisionKey = (
+                bits64,
+                v.iter()
+                    .map(|(args, a)| (args.iter().map(|c| (c.index, c.op, c.a, c.b)).collect(), *a))
+                    .collect(),
+            );
+            if let Some(l) = e.shared.get(&key) {
+                return *l;
+            }
             let mut next = default;
             for (args, a) in v.iter().rev() {
                 let mut p = rets[a];
@@ -402,6 +417,7 @@ fn emit_decision(
                 }
                 next = p;
             }
+            e.shared.insert(key, next);
             next
         }
     }
@@ -563,7 +579,10 @@ pub fn compile(p: &Profile) -> Result<Compiled, Declined> {
     tx32.check_conflicts("x32")?;
     t86.check_conflicts("x86")?;
 
-    let mut e = Emit { rev: Vec::new() };
+    let mut e = Emit {
+        rev: Vec::new(),
+        shared: BTreeMap::new(),
+    };
     let mut rets = BTreeMap::new();
     let mut actions = vec![BAD_ARCH, p.default_action];
     actions.extend(p.rules.iter().map(|r| r.action));

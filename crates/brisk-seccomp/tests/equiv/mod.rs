@@ -127,9 +127,34 @@ pub fn boundary_values(p: &Profile) -> Vec<Vec<u64>> {
     per
 }
 
-pub fn arg_vectors(p: &Profile, rng: &mut Rng) -> Vec<[u64; 6]> {
+/// The syscall numbers a rule can touch (with x86's socketcall and ipc).
+fn numbers_of(r: &brisk_seccomp::Rule) -> Vec<i32> {
+    let mut v = vec![102, 117];
+    for n in &r.names {
+        if let Some(nums) = syscall_numbers(n) {
+            v.extend(
+                [nums[0], nums[1], nums[2], nums[4]]
+                    .into_iter()
+                    .flatten()
+                    .filter(|n| *n >= 0),
+            );
+        }
+    }
+    v
+}
+
+/// Argument vectors: the boundary values alone (for every syscall with
+/// rules), and per rule combinations aimed at it (for its syscalls).
+pub fn arg_vectors(
+    p: &Profile,
+    rng: &mut Rng,
+) -> (
+    Vec<[u64; 6]>,
+    std::collections::BTreeMap<i32, Vec<[u64; 6]>>,
+) {
     let per = boundary_values(p);
     let mut out = vec![[0u64; 6]];
+    let mut aimed: std::collections::BTreeMap<i32, Vec<[u64; 6]>> = Default::default();
     // Each value alone.
     for (i, s) in per.iter().enumerate() {
         for v in s {
@@ -143,6 +168,7 @@ pub fn arg_vectors(p: &Profile, rng: &mut Rng) -> Vec<[u64; 6]> {
         if r.args.is_empty() {
             continue;
         }
+        let mut mine = Vec::with_capacity(24);
         for _ in 0..24 {
             let mut a = [0u64; 6];
             for (i, s) in per.iter().enumerate() {
@@ -161,10 +187,13 @@ pub fn arg_vectors(p: &Profile, rng: &mut Rng) -> Vec<[u64; 6]> {
                     _ => *rng.pick(s),
                 };
             }
-            out.push(a);
+            mine.push(a);
+        }
+        for nr in numbers_of(r) {
+            aimed.entry(nr).or_default().extend(mine.iter().copied());
         }
     }
-    out
+    (out, aimed)
 }
 
 /// True when a libseccomp program compares an accumulator that does not
@@ -222,8 +251,9 @@ pub fn stale_accumulator(bpf: &[u8]) -> bool {
 
 /// Runs both programs on every input; panics on the first difference.
 pub fn check(p: &Profile, native: &[u8], lib: &[u8], rng: &mut Rng, what: &str) -> u64 {
-    let vectors = arg_vectors(p, rng);
+    let (singles, aimed) = arg_vectors(p, rng);
     let with_args = rule_numbers(p);
+    let none: Vec<[u64; 6]> = Vec::new();
     let mut nrs: Vec<i32> = (0..560).collect();
     nrs.extend((0x4000_0000..0x4000_0000 + 600).map(|n| n as i32));
     nrs.extend([-1, -2, 0x3fff_ffff, 0x7fff_ffff, i32::MIN, 0x4000_0000 - 1]);
@@ -237,12 +267,12 @@ pub fn check(p: &Profile, native: &[u8], lib: &[u8], rng: &mut Rng, what: &str) 
     let mut n = 0;
     for arch in arches {
         for nr in &nrs {
-            let vs: &[[u64; 6]] = if with_args.binary_search(nr).is_ok() {
-                &vectors
+            let (vs, more): (&[[u64; 6]], &[[u64; 6]]) = if with_args.binary_search(nr).is_ok() {
+                (&singles, aimed.get(nr).unwrap_or(&none))
             } else {
-                &vectors[..1]
+                (&singles[..1], &none)
             };
-            for args in vs {
+            for args in vs.iter().chain(more) {
                 let d = SeccompData {
                     nr: *nr,
                     arch,
