@@ -587,10 +587,7 @@ pub fn compile(p: &Profile) -> Result<Compiled, Declined> {
     let mut actions = vec![BAD_ARCH, p.default_action];
     actions.extend(p.rules.iter().map(|r| r.action));
     for a in actions {
-        if !rets.contains_key(&a) {
-            let l = e.push(RET_K, 0, 0, a);
-            rets.insert(a, l);
-        }
+        rets.entry(a).or_insert_with(|| e.push(RET_K, 0, 0, a));
     }
     let default = rets[&p.default_action];
     let b86 = has_x86.then(|| emit_table(&mut e, &t86, &rets, default));

@@ -145,16 +145,12 @@ fn numbers_of(r: &brisk_seccomp::Rule) -> Vec<i32> {
 
 /// Argument vectors: the boundary values alone (for every syscall with
 /// rules), and per rule combinations aimed at it (for its syscalls).
-pub fn arg_vectors(
-    p: &Profile,
-    rng: &mut Rng,
-) -> (
-    Vec<[u64; 6]>,
-    std::collections::BTreeMap<i32, Vec<[u64; 6]>>,
-) {
+pub type Aimed = std::collections::BTreeMap<i32, Vec<[u64; 6]>>;
+
+pub fn arg_vectors(p: &Profile, rng: &mut Rng) -> (Vec<[u64; 6]>, Aimed) {
     let per = boundary_values(p);
     let mut out = vec![[0u64; 6]];
-    let mut aimed: std::collections::BTreeMap<i32, Vec<[u64; 6]>> = Default::default();
+    let mut aimed = Aimed::default();
     // Each value alone.
     for (i, s) in per.iter().enumerate() {
         for v in s {
@@ -255,7 +251,7 @@ pub fn check(p: &Profile, native: &[u8], lib: &[u8], rng: &mut Rng, what: &str) 
     let with_args = rule_numbers(p);
     let none: Vec<[u64; 6]> = Vec::new();
     let mut nrs: Vec<i32> = (0..560).collect();
-    nrs.extend((0x4000_0000..0x4000_0000 + 600).map(|n| n as i32));
+    nrs.extend(0x4000_0000..0x4000_0000 + 600);
     nrs.extend([-1, -2, 0x3fff_ffff, 0x7fff_ffff, i32::MIN, 0x4000_0000 - 1]);
     let arches = [
         AUDIT_ARCH_X86_64,
