@@ -579,7 +579,7 @@ fn cached_program_is_identical_to_a_fresh_compile() {
         "{fresh}"
     );
     let body = |s: &str| s.lines().skip(3).collect::<Vec<_>>().join("\n");
-    assert!(body(&cached).lines().count() > 500);
+    assert!(body(&cached).lines().count() > 200);
     assert_eq!(body(&cached), body(&fresh));
     env.assert_clean();
 }
@@ -674,9 +674,10 @@ fn seccomp_commands() {
         show.contains("; x86_64\n") && show.contains("; x86\n"),
         "{show}"
     );
-    assert!(show.contains("; x32 read\n"), "{show}");
+    // The native program searches ranges: its bounds are named.
+    assert!(show.contains("; >= x32 read\n"), "{show}");
     assert!(
-        show.contains("; read") && show.contains("ret ERRNO(38)"),
+        show.matches("; >= ").count() > 20 && show.contains("ret ERRNO(38)"),
         "{show}"
     );
     let list = c.brisk(&["seccomp", "cache", "list"]).ok();
