@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 fn main() {
+    generate_syscall_table();
     println!("cargo:rerun-if-env-changed=BRISK_LIBSECCOMP_LINK");
     println!("cargo:rerun-if-env-changed=LIBSECCOMP_LIB_PATH");
     println!("cargo:rerun-if-env-changed=LIBSECCOMP_INCLUDE");
@@ -65,4 +66,57 @@ fn main() {
         "cargo:rustc-env=BRISK_LIBSECCOMP_LINK={}",
         if dynamic { "dynamic" } else { "static" }
     );
+}
+
+/// data/syscalls.tsv (libseccomp's numbers, see scripts/gen-syscall-table.sh)
+/// becomes `syscalls.rs`: one `match` from name to the numbers on x86_64,
+/// x86, x32, aarch64 and x86's direct socket/ipc syscalls (`i32::MIN`
+/// where libseccomp has none). A generated `match` rather than a `phf`
+/// map: no new dependency, and rustc lowers a string match to a dispatch
+/// on the length and then byte comparisons, which for ~480 names is as
+/// fast as hashing the name (a lookup is done once per name of a profile).
+fn generate_syscall_table() {
+    let src = PathBuf::from("data/syscalls.tsv");
+    println!("cargo:rerun-if-changed={}", src.display());
+    let text =
+        std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
+    let mut out = String::from(
+        "/// Numbers of `name` on x86_64, x86, x32, aarch64, x86-direct (i32::MIN: none).\n\
+         pub(crate) fn numbers(name: &str) -> Option<[i32; 5]> {\n    Some(match name {\n",
+    );
+    let mut n = 0;
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert_eq!(f.len(), 6, "{}: bad line {line:?}", src.display());
+        let num = |s: &str| -> String {
+            if s == "-" {
+                "i32::MIN".into()
+            } else {
+                s.parse::<i32>()
+                    .unwrap_or_else(|e| panic!("{line:?}: {e}"))
+                    .to_string()
+            }
+        };
+        assert!(
+            f[0].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "{line:?}"
+        );
+        out.push_str(&format!(
+            "        {:?} => [{}, {}, {}, {}, {}],\n",
+            f[0],
+            num(f[1]),
+            num(f[2]),
+            num(f[3]),
+            num(f[4]),
+            num(f[5])
+        ));
+        n += 1;
+    }
+    assert!(n > 300, "{}: only {n} syscalls", src.display());
+    out.push_str("        _ => return None,\n    })\n}\n");
+    let dest = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR")).join("syscalls.rs");
+    std::fs::write(&dest, out).unwrap_or_else(|e| panic!("write {}: {e}", dest.display()));
 }

@@ -9,8 +9,10 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
+use std::sync::OnceLock;
+
 use brisk_seccomp::cache::{self, Cache};
-use brisk_seccomp::Profile;
+use brisk_seccomp::{Compiler, Profile};
 use oci_spec::runtime::Spec;
 
 use crate::error::{Error, Result};
@@ -43,6 +45,18 @@ pub struct Listener {
     pub state: serde_json::Value,
 }
 
+static COMPILER: OnceLock<Compiler> = OnceLock::new();
+
+/// Chooses the compiler for this process (`--seccomp-compiler`, set once
+/// by the CLI before any container work; the default is native).
+pub fn use_compiler(c: Compiler) {
+    let _ = COMPILER.set(c);
+}
+
+pub fn compiler() -> Compiler {
+    COMPILER.get().copied().unwrap_or_default()
+}
+
 fn cache_disabled(spec: &Spec) -> bool {
     spec.annotations()
         .as_ref()
@@ -50,8 +64,8 @@ fn cache_disabled(spec: &Spec) -> bool {
         .is_some_and(|v| v == "true" || v == "1")
 }
 
-/// The program for `profile` (cache or libseccomp), plus a debug line
-/// that says which.
+/// The program for `profile` (cache, brisk's compiler or libseccomp),
+/// plus a debug line that says which.
 pub fn plan(
     profile: &Profile,
     spec: &Spec,
@@ -66,7 +80,7 @@ pub fn plan(
             Path::to_path_buf,
         )))
     };
-    let program = cache::program(profile, cache.as_ref())?;
+    let program = cache::program(profile, cache.as_ref(), compiler())?;
     let mut note = format!(
         "seccomp: {} ({} instructions, key {})",
         program.source,

@@ -22,13 +22,14 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 
 use crate::profile::{Profile, NATIVE_ARCH};
+use crate::Compiler;
 
 pub const MAGIC: &[u8; 8] = b"BRSKBPF1";
 pub const HEADER_LEN: usize = 8 + 32 + 4 + 4 + 32;
 /// The kernel's limit (BPF_MAXINSNS).
 pub const MAX_INSNS: usize = 4096;
 /// Bumped when brisk compiles a profile differently.
-const FORMAT: &str = "1";
+const FORMAT: &str = "2";
 /// The default directory (persistent, so `brisk seccomp compile` at
 /// install time helps every later boot).
 pub const DEFAULT_DIR: &str = "/var/cache/brisk/seccomp";
@@ -39,17 +40,19 @@ pub fn hex(key: &Key) -> String {
     key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The cache key of `profile` for this build.
-pub fn key(profile: &Profile) -> Key {
-    key_of(&profile.canonical_bytes())
+/// The cache key of `profile` compiled by `compiler` in this build.
+pub fn key(profile: &Profile, compiler: Compiler) -> Key {
+    key_of(&profile.canonical_bytes(), compiler)
 }
 
-fn key_of(canonical: &[u8]) -> Key {
+fn key_of(canonical: &[u8], compiler: Compiler) -> Key {
     let mut h = Sha256::new();
     h.update(b"brisk-seccomp-cache\0format=");
     h.update(FORMAT.as_bytes());
     h.update(b"\0arch=");
     h.update(NATIVE_ARCH.to_le_bytes());
+    h.update(b"\0compiler=");
+    h.update(compiler.name().as_bytes());
     h.update(b"\0libseccomp=");
     h.update(crate::LIBSECCOMP_VERSION.as_bytes());
     h.update(b"\0brisk=");
@@ -299,11 +302,12 @@ pub enum Source {
     /// Compiled; `ignored` says why an existing entry was not used,
     /// `stored` where it was written or why not.
     Compiled {
+        by: String,
         ignored: Option<String>,
         stored: Result<PathBuf, String>,
     },
     /// Compiled because the cache is disabled for this container.
-    Uncached,
+    Uncached { by: String },
 }
 
 /// A program ready to load.
@@ -318,14 +322,18 @@ pub struct Program {
 
 /// The program for `profile`: from `cache` when it holds a valid entry,
 /// else compiled (and stored when a cache is given).
-pub fn program(profile: &Profile, cache: Option<&Cache>) -> crate::Result<Program> {
-    let key = key(profile);
+pub fn program(
+    profile: &Profile,
+    cache: Option<&Cache>,
+    compiler: Compiler,
+) -> crate::Result<Program> {
+    let key = key(profile, compiler);
     let Some(cache) = cache else {
-        let c = crate::compile::compile(profile)?;
+        let (c, by) = compiler.compile(profile)?;
         return Ok(Program {
             bpf: c.bpf,
             key,
-            source: Source::Uncached,
+            source: Source::Uncached { by },
             skipped: c.skipped,
         });
     };
@@ -341,12 +349,16 @@ pub fn program(profile: &Profile, cache: Option<&Cache>) -> crate::Result<Progra
         Lookup::Absent => None,
         Lookup::Invalid(why) => Some(why),
     };
-    let c = crate::compile::compile(profile)?;
+    let (c, by) = compiler.compile(profile)?;
     let stored = cache.store(&key, &c.bpf).map_err(|e| e.to_string());
     Ok(Program {
         bpf: c.bpf,
         key,
-        source: Source::Compiled { ignored, stored },
+        source: Source::Compiled {
+            by,
+            ignored,
+            stored,
+        },
         skipped: c.skipped,
     })
 }
@@ -355,8 +367,12 @@ impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::Hit(p) => write!(f, "cache hit: read {}", p.display()),
-            Source::Compiled { ignored, stored } => {
-                write!(f, "cache miss: compiled with libseccomp")?;
+            Source::Compiled {
+                by,
+                ignored,
+                stored,
+            } => {
+                write!(f, "cache miss: {by}")?;
                 if let Some(why) = ignored {
                     write!(f, " (existing entry ignored: {why})")?;
                 }
@@ -365,7 +381,7 @@ impl std::fmt::Display for Source {
                     Err(e) => write!(f, ", not stored: {e}"),
                 }
             }
-            Source::Uncached => write!(f, "cache disabled: compiled with libseccomp"),
+            Source::Uncached { by } => write!(f, "cache disabled: {by}"),
         }
     }
 }
@@ -404,19 +420,20 @@ mod tests {
         let dir = tmpdir("cycle");
         let cache = Cache::new(dir.join("sub"));
         let p = profile();
-        let first = program(&p, Some(&cache)).unwrap();
+        let first = program(&p, Some(&cache), Compiler::Native).unwrap();
         assert!(
             matches!(
                 &first.source,
                 Source::Compiled {
                     ignored: None,
-                    stored: Ok(_)
+                    stored: Ok(_),
+                    ..
                 }
             ),
             "{:?}",
             first.source
         );
-        let second = program(&p, Some(&cache)).unwrap();
+        let second = program(&p, Some(&cache), Compiler::Native).unwrap();
         assert!(
             matches!(second.source, Source::Hit(_)),
             "{:?}",
@@ -442,13 +459,14 @@ mod tests {
             ("garbage", b"garbage".to_vec()),
         ] {
             fs::write(&path, &bytes).unwrap();
-            let again = program(&p, Some(&cache)).unwrap();
+            let again = program(&p, Some(&cache), Compiler::Native).unwrap();
             assert!(
                 matches!(
                     &again.source,
                     Source::Compiled {
                         ignored: Some(_),
-                        stored: Ok(_)
+                        stored: Ok(_),
+                        ..
                     }
                 ),
                 "{what}: {:?}",
@@ -471,7 +489,7 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
         let cache = Cache::new(&dir);
-        let p = program(&profile(), Some(&cache)).unwrap();
+        let p = program(&profile(), Some(&cache), Compiler::Native).unwrap();
         assert!(
             matches!(&p.source, Source::Compiled { stored: Err(_), .. }),
             "{:?}",
@@ -482,10 +500,11 @@ mod tests {
 
     #[test]
     fn key_depends_on_content() {
-        let a = key(&profile());
+        let a = key(&profile(), Compiler::Native);
+        assert_ne!(a, key(&profile(), Compiler::Libseccomp));
         let mut p = profile();
         p.default_action ^= 1;
-        assert_ne!(a, key(&p));
+        assert_ne!(a, key(&p, Compiler::Native));
         assert_eq!(unhex(&hex(&a)), Some(a));
     }
 }

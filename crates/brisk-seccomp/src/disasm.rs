@@ -196,8 +196,12 @@ pub fn disassemble(bpf: &[u8]) -> String {
                             } else {
                                 ""
                             };
+                            // jeq: that syscall; jge/jgt: the bound of a
+                            // range of numbers (the native compiler's search).
                             match a.and_then(|a| syscall_name(a, i.k)) {
                                 Some(n) if op == 0x10 => format!("{prefix}{n}"),
+                                Some(n) if op == 0x30 => format!(">= {prefix}{n}"),
+                                Some(n) if op == 0x20 => format!("> {prefix}{n}"),
                                 Some(n) => format!("({n})"),
                                 None if i.k == X32_SYSCALL_BIT => "x32 syscalls from here".into(),
                                 None => String::new(),

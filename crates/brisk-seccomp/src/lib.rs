@@ -1,6 +1,7 @@
 //! brisk's seccomp: an OCI `linux.seccomp` section becomes a validated,
-//! canonical [`Profile`]; libseccomp compiles it to a classic BPF program
-//! ([`compile`]); the program is cached under a key hashed from the
+//! canonical [`Profile`]; brisk's own compiler ([`native`], checked
+//! against libseccomp through [`interp`]) or libseccomp ([`compile`])
+//! turns it into a classic BPF program; the program is cached under a key hashed from the
 //! canonical form ([`cache`]), so that starting a container with a known
 //! profile never calls into libseccomp; [`disasm`] prints a program with
 //! syscall names; [`kernel`] loads it with seccomp(2) (allocation-free, for
@@ -10,7 +11,9 @@ pub mod cache;
 pub mod compile;
 pub mod disasm;
 mod ffi;
+pub mod interp;
 pub mod kernel;
+pub mod native;
 pub mod profile;
 
 pub use cache::{Cache, Lookup};
@@ -46,6 +49,55 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which compiler turns a profile into BPF (`--seccomp-compiler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compiler {
+    /// brisk's own ([`native`]); a profile it declines goes to libseccomp.
+    #[default]
+    Native,
+    /// libseccomp for every profile (the escape hatch).
+    Libseccomp,
+}
+
+impl Compiler {
+    pub fn name(self) -> &'static str {
+        match self {
+            Compiler::Native => "native",
+            Compiler::Libseccomp => "libseccomp",
+        }
+    }
+
+    /// Compiles `p`; the string says who did it (and why not natively).
+    pub fn compile(self, p: &Profile) -> Result<(compile::Compiled, String)> {
+        if self == Compiler::Native {
+            match native::compile(p) {
+                Ok(c) => return Ok((c, "compiled natively".into())),
+                Err(d) => {
+                    let c = compile::compile(p)?;
+                    return Ok((
+                        c,
+                        format!("compiled with libseccomp (native declined: {d})"),
+                    ));
+                }
+            }
+        }
+        Ok((compile::compile(p)?, "compiled with libseccomp".into()))
+    }
+}
+
+impl std::str::FromStr for Compiler {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "native" => Ok(Compiler::Native),
+            "libseccomp" => Ok(Compiler::Libseccomp),
+            o => Err(format!(
+                "unknown seccomp compiler {o:?}: expected native or libseccomp"
+            )),
+        }
+    }
+}
 
 impl Error {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {

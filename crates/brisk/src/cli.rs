@@ -39,6 +39,9 @@ pub struct Cli {
     /// (default /var/cache/brisk/seccomp).
     #[arg(long = "seccomp-cache", global = true, value_name = "DIR")]
     pub seccomp_cache: Option<PathBuf>,
+    /// Seccomp compiler: native (brisk's, the default) or libseccomp.
+    #[arg(long = "seccomp-compiler", global = true, value_name = "COMPILER")]
+    pub seccomp_compiler: Option<brisk_seccomp::Compiler>,
     /// Rootless mode: true, false or auto.
     #[arg(long, value_name = "VALUE")]
     pub rootless: Option<String>,

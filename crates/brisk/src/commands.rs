@@ -35,6 +35,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         _ if cli.systemd_cgroup => CgroupDriver::Systemd,
         _ => CgroupDriver::Cgroupfs,
     };
+    let compiler = cli.seccomp_compiler.unwrap_or_default();
+    brisk_container::seccomp::use_compiler(compiler);
     match command {
         Command::Create(args) => {
             let created = container::create(
@@ -83,7 +85,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::List { format, quiet } => list(&store, &format, quiet),
         Command::Spec { bundle, rootless } => spec(&bundle, rootless),
         Command::Exec(args) => exec(&store, &args, cli.seccomp_cache.as_deref()),
-        Command::Seccomp { command } => crate::seccomp::run(command, cli.seccomp_cache.as_deref()),
+        Command::Seccomp { command } => {
+            crate::seccomp::run(command, cli.seccomp_cache.as_deref(), compiler)
+        }
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&features::document())?);
             Ok(0)

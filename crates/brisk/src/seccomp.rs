@@ -25,12 +25,16 @@ fn load_profile(file: &Path) -> Result<Profile> {
     Ok(Profile::from_oci(&section)?)
 }
 
-pub fn run(command: SeccompCommand, dir: Option<&Path>) -> Result<i32> {
+pub fn run(
+    command: SeccompCommand,
+    dir: Option<&Path>,
+    compiler: brisk_seccomp::Compiler,
+) -> Result<i32> {
     let cache = cache_of(dir);
     match command {
         SeccompCommand::Compile { file } => {
             let profile = load_profile(&file)?;
-            let p = cache::program(&profile, Some(&cache))?;
+            let p = cache::program(&profile, Some(&cache), compiler)?;
             if let cache::Source::Compiled { stored: Err(e), .. } = &p.source {
                 anyhow::bail!(
                     "{}: compiled but not stored in {}: {e}",
@@ -54,18 +58,15 @@ pub fn run(command: SeccompCommand, dir: Option<&Path>) -> Result<i32> {
         }
         SeccompCommand::Show { file } => {
             let profile = load_profile(&file)?;
-            let key = cache::key(&profile);
+            let key = cache::key(&profile, compiler);
             let (bpf, from) = match cache.lookup(&key) {
                 cache::Lookup::Hit(bpf) => {
                     (bpf, format!("cache {}", cache.path_of(&key).display()))
                 }
-                _ => (
-                    brisk_seccomp::compile::compile(&profile)?.bpf,
-                    format!(
-                        "compiled with libseccomp {} (not cached)",
-                        brisk_seccomp::LIBSECCOMP_VERSION
-                    ),
-                ),
+                _ => {
+                    let (c, by) = compiler.compile(&profile)?;
+                    (c.bpf, format!("{by} (not cached)"))
+                }
             };
             let text = format!(
                 "# key {}\n# {} instructions, {from}\n# flags {:#x}\n{}",
