@@ -752,6 +752,8 @@ fn cgroup2_placement_freeze_kill_and_hugetlb() {
         echo "hugetlb=$(cat /sys/fs/cgroup{path}/hugetlb.2MB.max)"
         echo "rsvd=$(cat /sys/fs/cgroup{path}/hugetlb.2MB.rsvd.max)"
         $B start v2
+        # The program forks its sleep after start returns: wait for both.
+        i=0; while [ "$(wc -l < /sys/fs/cgroup{path}/cgroup.procs)" -lt 2 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
         $B pause v2
         echo "paused=$($B state v2 | grep -c '"paused"')"
         echo "frozen=$(grep frozen /sys/fs/cgroup{path}/cgroup.events)"
