@@ -17,7 +17,8 @@
 //! no oracle. A longer run: `BRISK_EQUIV_PROFILES=N BRISK_EQUIV_SEED=S
 //! cargo test --release -p brisk-seccomp --test equivalence generated`
 //! (`BRISK_EQUIV_TRACE=1` prints each profile first). Known: seed 2
-//! profile #2161 does not finish compiling (see docs/PERFORMANCE.md).
+//! profile #2161, which the native compiler declines, does not finish
+//! compiling in libseccomp (see docs/PERFORMANCE.md).
 
 mod equiv;
 
