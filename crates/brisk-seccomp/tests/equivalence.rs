@@ -14,9 +14,11 @@
 //! answers by its tree order or refuses) is compiled by libseccomp at run
 //! time; the test counts them and bounds their share, as it does for the
 //! profiles libseccomp itself miscompiles (`stale_accumulator`), which are
-//! no oracle. A longer run: `BRISK_EQUIV_PROFILES=200000
-//! BRISK_EQUIV_SEED=2 cargo test --release -p brisk-seccomp --test
-//! equivalence generated`.
+//! no oracle. A longer run: `BRISK_EQUIV_PROFILES=N BRISK_EQUIV_SEED=S
+//! cargo test --release -p brisk-seccomp --test equivalence generated`
+//! (`BRISK_EQUIV_TRACE=1` prints each profile first). Known: seed 2
+//! profile #2161, which the native compiler declines, does not finish
+//! compiling in libseccomp (see docs/PERFORMANCE.md).
 
 mod equiv;
 
@@ -180,11 +182,16 @@ fn generated_profiles() {
     let seed = env_u64("BRISK_EQUIV_SEED", 1);
     let mut rng = Rng::new(seed);
     let mut stats = Stats::default();
+    // BRISK_EQUIV_TRACE=1 prints each profile before it is compiled.
+    let trace = std::env::var_os("BRISK_EQUIV_TRACE").is_some();
     for i in 0..count {
         let v = generated(&mut rng);
         let s: LinuxSeccomp = serde_json::from_value(v.clone()).unwrap();
         if Profile::from_oci(&s).is_err() {
             continue;
+        }
+        if trace {
+            eprintln!("generated #{i} (seed {seed}): {v}");
         }
         compare(
             &v,
