@@ -166,13 +166,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             },
             &mut on_hooks,
         )?;
-        if let (Some(path), Some(master)) = (&opts.console_socket, &init.console) {
-            if let Err(e) = crate::terminal::send_to_console_socket(path, master) {
-                init.abort();
-                return Err(e);
-            }
-            init.console = None;
-        }
+        crate::terminal::hand_over_console(&mut init, opts.console_socket.as_deref())?;
         // The init holds its own copies of the FIFOs; ours would keep
         // `start` from noticing a dead init.
         plan.start_fifo = None;

@@ -113,13 +113,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<Init> {
         },
         &mut |_| Ok(Vec::new()),
     )?;
-    if let (Some(path), Some(master)) = (&opts.console_socket, &init.console) {
-        if let Err(e) = crate::terminal::send_to_console_socket(path, master) {
-            init.abort();
-            return Err(e);
-        }
-        init.console = None;
-    }
+    crate::terminal::hand_over_console(&mut init, opts.console_socket.as_deref())?;
     if let Err(e) =
         container::write_pid_file(opts.pid_file.as_deref(), init.pid).and_then(|()| init.commit())
     {

@@ -136,7 +136,7 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     // a large state must not block brisk.
     let mut stdin = child.stdin.take();
     if let Some(s) = &stdin {
-        let _ = set_nonblocking(s.as_raw_fd());
+        let _ = crate::sys::set_nonblocking(s.as_raw_fd());
     }
     let mut written = 0;
     let deadline = h
@@ -181,17 +181,6 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     } else {
         format!("{status}: {text}")
     })
-}
-
-fn set_nonblocking(fd: std::os::fd::RawFd) -> std::io::Result<()> {
-    // SAFETY: F_GETFL/F_SETFL on a valid fd.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 fn output_file() -> std::io::Result<std::fs::File> {
@@ -286,7 +275,7 @@ fn run_in_init_one(h: &InitHook, state: &[u8]) -> std::io::Result<()> {
         }
     }
     drop(read_end);
-    let _ = set_nonblocking(write_end.as_raw_fd());
+    let _ = crate::sys::set_nonblocking(write_end.as_raw_fd());
     let status = wait_with_timeout(pid, h.timeout, Some((write_end, state)))?;
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
         Ok(())

@@ -117,24 +117,48 @@ pub unsafe fn fork_with_flags(
             cgroup: fd as u64,
             ..Default::default()
         };
-        // SAFETY: as below, with a valid cgroup directory fd.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_clone3,
-                &args as *const CloneArgs,
-                std::mem::size_of::<CloneArgs>(),
-            )
-        };
-        if ret >= 0 {
-            return Ok((ret as libc::pid_t, true));
-        }
-        let err = io::Error::last_os_error();
-        if !matches!(err.raw_os_error(), Some(libc::ENOSYS | libc::E2BIG)) {
-            return Err(err);
+        // SAFETY: as in fork_plain, with a valid cgroup directory fd.
+        match unsafe { clone3(&args) } {
+            Ok(pid) => return Ok((pid, true)),
+            Err(e) if !matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::E2BIG)) => {
+                return Err(e)
+            }
+            Err(_) => {}
         }
     }
     // SAFETY: forwarded under the same contract.
     unsafe { fork_plain(flags) }.map(|pid| (pid, false))
+}
+
+/// clone3(2) with `args`.
+///
+/// # Safety
+/// args must be a valid clone_args; with no stack given, clone3 behaves
+/// like fork and the child continues on a copy of this stack, so the
+/// caller must uphold the fork rules.
+unsafe fn clone3(args: &CloneArgs) -> io::Result<libc::pid_t> {
+    // SAFETY: a valid clone_args of the size passed; the caller upholds the
+    // fork rules.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    cvt(ret).map(|pid| pid as libc::pid_t)
+}
+
+/// Marks `fd` non-blocking.
+pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL on a valid fd.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// clone3 (or clone) without a cgroup.
@@ -147,20 +171,11 @@ unsafe fn fork_plain(flags: u64) -> io::Result<libc::pid_t> {
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()
     };
-    // SAFETY: args is a valid clone_args of the size passed; with no stack
-    // given, clone3 behaves like fork and the child continues on a copy of
-    // this stack. The caller upholds the fork rules.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &args as *const CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
+    // SAFETY: the caller upholds the fork rules (see clone3).
+    let err = match unsafe { clone3(&args) } {
+        Ok(pid) => return Ok(pid),
+        Err(e) => e,
     };
-    if ret >= 0 {
-        return Ok(ret as libc::pid_t);
-    }
-    let err = io::Error::last_os_error();
     if err.raw_os_error() != Some(libc::ENOSYS) {
         return Err(err);
     }

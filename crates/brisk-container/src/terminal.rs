@@ -95,6 +95,19 @@ pub fn make_controlling(slave: &OwnedFd) -> io::Result<()> {
     Ok(())
 }
 
+/// With `--console-socket`, hands the init's pty master (if it made one)
+/// to the listener and drops brisk's copy; on failure the init is killed.
+pub fn hand_over_console(init: &mut crate::init::Init, socket: Option<&Path>) -> Result<()> {
+    if let (Some(path), Some(master)) = (socket, &init.console) {
+        if let Err(e) = send_to_console_socket(path, master) {
+            init.abort();
+            return Err(e);
+        }
+        init.console = None;
+    }
+    Ok(())
+}
+
 /// Hands the pty master to the `--console-socket` listener, with the name
 /// of the pty as the message, as runc does.
 pub fn send_to_console_socket(path: &Path, master: &OwnedFd) -> Result<()> {
@@ -157,7 +170,8 @@ pub fn proxy(init_pid: libc::pid_t, master: OwnedFd, sized_by_config: bool) -> R
             let _ = set_size(master.as_raw_fd(), s);
         }
     }
-    set_nonblocking(master.as_raw_fd()).map_err(|e| Error::sys("make the pty non-blocking", e))?;
+    crate::sys::set_nonblocking(master.as_raw_fd())
+        .map_err(|e| Error::sys("make the pty non-blocking", e))?;
     let set = crate::init::forwarded_set();
     // SAFETY: a valid, initialised signal set; the signals are blocked.
     let sfd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
@@ -271,17 +285,6 @@ pub fn proxy(init_pid: libc::pid_t, master: OwnedFd, sized_by_config: bool) -> R
             }
         }
     }
-}
-
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: F_GETFL/F_SETFL on a valid fd.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 fn reap(pid: libc::pid_t) -> Result<Option<libc::c_int>> {

@@ -20,6 +20,7 @@ use crate::process::{self, ProcessPlan};
 use crate::rootfs::{self, cstring, RootfsPlan};
 use crate::seccomp::{self, SeccompPlan};
 
+pub(crate) use spawn::reap;
 pub use spawn::{forwarded_set, spawn, Init};
 pub use sync::send_with_fd;
 
@@ -112,6 +113,17 @@ pub struct Plan {
     pub unshare_cgroup_ns: bool,
 }
 
+/// `process.terminal` with its `consoleSize`: Some(size) when a pty is
+/// wanted.
+fn terminal_of(p: &oci_spec::runtime::Process) -> Option<Option<crate::terminal::Size>> {
+    p.terminal().unwrap_or(false).then(|| {
+        p.console_size().as_ref().map(|s| crate::terminal::Size {
+            rows: s.height().min(u16::MAX as u64) as u16,
+            cols: s.width().min(u16::MAX as u64) as u16,
+        })
+    })
+}
+
 /// The plan of an `exec` process: every namespace of the container's init
 /// joined through `/proc/<pid>/ns` (the pid namespace by the parent before
 /// the clone), no root filesystem work, the given process.
@@ -175,15 +187,7 @@ pub fn plan_exec(
         close_in_init: Vec::new(),
         hooks: crate::hooks::InitHooks::default(),
         start_result: None,
-        terminal: process.terminal().unwrap_or(false).then(|| {
-            process
-                .console_size()
-                .as_ref()
-                .map(|s| crate::terminal::Size {
-                    rows: s.height().min(u16::MAX as u64) as u16,
-                    cols: s.width().min(u16::MAX as u64) as u16,
-                })
-        }),
+        terminal: terminal_of(process),
         personality: None,
         seccomp,
         notes,
@@ -333,16 +337,7 @@ pub fn plan(
         close_in_init,
         hooks: crate::hooks::plan_init(spec.hooks().as_ref())?,
         start_result: None,
-        terminal: spec
-            .process()
-            .as_ref()
-            .filter(|p| p.terminal().unwrap_or(false))
-            .map(|p| {
-                p.console_size().as_ref().map(|s| crate::terminal::Size {
-                    rows: s.height().min(u16::MAX as u64) as u16,
-                    cols: s.width().min(u16::MAX as u64) as u16,
-                })
-            }),
+        terminal: spec.process().as_ref().and_then(terminal_of),
         personality,
         seccomp,
         notes,

@@ -72,7 +72,8 @@ impl Init {
     }
 }
 
-fn reap(pid: libc::pid_t) -> Option<libc::c_int> {
+/// Waits for our own child `pid` (retrying EINTR); its wait status.
+pub(crate) fn reap(pid: libc::pid_t) -> Option<libc::c_int> {
     let mut status = 0;
     loop {
         // SAFETY: waitpid on our own child with a valid status pointer.

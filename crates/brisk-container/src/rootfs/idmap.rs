@@ -76,7 +76,7 @@ pub fn userns_with_maps(uid_map: &[u8], gid_map: &[u8]) -> io::Result<OwnedFd> {
     drop(read_end);
     let result = write_maps_and_open(pid, uid_map, gid_map);
     drop(write_end);
-    reap(pid);
+    crate::init::reap(pid);
     result
 }
 
@@ -99,12 +99,4 @@ fn write_maps_and_open(pid: libc::pid_t, uid_map: &[u8], gid_map: &[u8]) -> io::
     std::fs::write(format!("/proc/{pid}/gid_map"), gid_map)?;
     let ns = std::fs::File::open(format!("/proc/{pid}/ns/user"))?;
     Ok(ns.into())
-}
-
-fn reap(pid: libc::pid_t) {
-    let mut status = 0;
-    // SAFETY: pid is our own child; status is a valid int to write to.
-    while unsafe { libc::waitpid(pid, &mut status, libc::__WALL) } < 0
-        && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-    {}
 }

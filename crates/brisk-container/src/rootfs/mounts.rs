@@ -404,22 +404,13 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
                 sys::mount(None, top_path.as_cstr(), None, flags, None).map_err(fail)?;
             }
         }
-        Kind::Regular if m.copy_up => {
-            let under = super::copyup::open_dir(dest.as_fd()).map_err(fail)?;
-            sys::mount(
-                m.source.as_deref(),
-                target.as_cstr(),
-                m.fstype.as_deref(),
-                m.flags,
-                m.data.as_deref(),
-            )
-            .map_err(fail)?;
-            let top = open_in_root(root, m.dest.as_bytes()).map_err(fail)?;
-            let new = super::copyup::open_dir(top.as_fd()).map_err(fail)?;
-            super::copyup::copy_tree(under.as_fd(), new.as_fd(), 0)
-                .map_err(|e| Failure::with("tmpcopyup into", &m.dest, e))?;
-        }
         Kind::Regular => {
+            // tmpcopyup: the covered directory, opened before it is covered.
+            let under = if m.copy_up {
+                Some(super::copyup::open_dir(dest.as_fd()).map_err(fail)?)
+            } else {
+                None
+            };
             sys::mount(
                 m.source.as_deref(),
                 target.as_cstr(),
@@ -428,6 +419,12 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
                 m.data.as_deref(),
             )
             .map_err(fail)?;
+            if let Some(under) = under {
+                let top = open_in_root(root, m.dest.as_bytes()).map_err(fail)?;
+                let new = super::copyup::open_dir(top.as_fd()).map_err(fail)?;
+                super::copyup::copy_tree(under.as_fd(), new.as_fd(), 0)
+                    .map_err(|e| Failure::with("tmpcopyup into", &m.dest, e))?;
+            }
         }
         Kind::Cgroup2(None) => {
             sys::mount(
