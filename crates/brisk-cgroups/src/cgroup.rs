@@ -202,14 +202,39 @@ fn make_dirs(
 
 /// A new v1 cpuset cgroup has no cpus and no mems (nothing can join it):
 /// it starts with its parent's.
+///
+/// The parent may itself be empty still: another brisk made it an instant
+/// ago and has not initialised it yet. Then the nearest non-empty ancestor
+/// gives the value, and the empty ones on the way are filled too (the same
+/// value the other brisk will write).
 fn init_cpuset(dir: &Path, parent: &Path) -> Result<()> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
-        let mine = dir.join(file);
-        let cur = read_file(&mine).map_err(|e| Error::path("read", &mine, e))?;
-        if cur.trim().is_empty() {
-            let from = parent.join(file);
-            let v = read_file(&from).map_err(|e| Error::path("read", &from, e))?;
-            write_file(&mine, v.trim()).map_err(|e| Error::path("initialise cpuset", &mine, e))?;
+        let mut empty = vec![dir.to_path_buf()];
+        let mut from = Some(parent);
+        let value = loop {
+            let Some(p) = from else { break String::new() };
+            let f = p.join(file);
+            let v = match read_file(&f) {
+                Ok(v) => v,
+                // Above the hierarchy's root: nothing more to inherit.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && p != parent => {
+                    break String::new()
+                }
+                Err(e) => return Err(Error::path("read", &f, e)),
+            };
+            if !v.trim().is_empty() {
+                break v.trim().to_string();
+            }
+            empty.push(p.to_path_buf());
+            from = p.parent();
+        };
+        // Outermost first: a cpuset's values must be within its parent's.
+        for d in empty.iter().rev() {
+            let f = d.join(file);
+            let cur = read_file(&f).map_err(|e| Error::path("read", &f, e))?;
+            if cur.trim().is_empty() {
+                write_file(&f, &value).map_err(|e| Error::path("initialise cpuset", &f, e))?;
+            }
         }
     }
     Ok(())
