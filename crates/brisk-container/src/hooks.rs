@@ -248,9 +248,15 @@ pub fn plan_init(hooks: Option<&Hooks>) -> Result<InitHooks> {
 
 /// In the init: runs `hooks` in order, each a child of the init (so in the
 /// container's namespaces) with `state` on its stdin.
-pub fn run_in_init<'p>(hooks: &'p [InitHook], state: &[u8]) -> Result<(), Failure<'p>> {
+pub fn run_in_init<'p>(
+    runtime_exe: &crate::process::self_exe::FileId,
+    hooks: &'p [InitHook],
+    state: &[u8],
+) -> Result<(), Failure<'p>> {
     for h in hooks {
-        run_in_init_one(h, state).map_err(|e| Failure::with("run hook", &h.name, e))?;
+        crate::process::self_exe::check_loaded_files(&h.path, runtime_exe)
+            .and_then(|()| run_in_init_one(h, state))
+            .map_err(|e| Failure::with("run hook", &h.name, e))?;
     }
     Ok(())
 }

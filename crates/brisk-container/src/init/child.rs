@@ -240,6 +240,7 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
             // createRuntime (in the parent), then createContainer (here).
             receive_hook_state(sync_fd, hook_state)?;
             hooks::run_in_init(
+                &plan.runtime_exe,
                 &plan.hooks.create_container,
                 hook_state_part(hook_state, false),
             )?;
@@ -445,7 +446,9 @@ fn find_executable(plan: &Plan) -> Result<&std::ffi::CStr, Failure<'_>> {
             if unsafe { libc::stat(candidate.as_ptr(), &mut st) } == 0
                 && st.st_mode & libc::S_IFMT != libc::S_IFDIR
             {
-                return Ok(candidate);
+                return crate::process::self_exe::check_loaded_files(candidate, &plan.runtime_exe)
+                    .map(|()| candidate.as_c_str())
+                    .map_err(|e| Failure::with("exec", &p.arg0, e));
             }
             err = io::Error::from_raw_os_error(libc::EACCES);
             continue;
@@ -507,6 +510,7 @@ fn wait_for_start<'p>(
         }
     }
     hooks::run_in_init(
+        &plan.runtime_exe,
         &plan.hooks.start_container,
         hook_state_part(hook_state, true),
     )?;

@@ -111,6 +111,9 @@ pub struct Plan {
     /// ...and then unshares a new cgroup namespace that was taken out of
     /// the clone flags, so that its root is the container's cgroup.
     pub unshare_cgroup_ns: bool,
+    /// brisk's own binary on the host: what the init must never exec
+    /// (`process::self_exe`).
+    pub runtime_exe: process::self_exe::FileId,
 }
 
 /// `process.terminal` with its `consoleSize`: Some(size) when a pty is
@@ -196,6 +199,7 @@ pub fn plan_exec(
         // clone (no CLONE_INTO_CGROUP: the fd would be the init's to open).
         wait_placed: in_cgroup,
         unshare_cgroup_ns: false,
+        runtime_exe: runtime_exe()?,
     })
 }
 
@@ -344,5 +348,10 @@ pub fn plan(
         cgroup_fd: None,
         wait_placed,
         unshare_cgroup_ns,
+        runtime_exe: runtime_exe()?,
     })
+}
+
+fn runtime_exe() -> Result<process::self_exe::FileId> {
+    process::self_exe::runtime_exe().map_err(|e| Error::path("stat", "/proc/self/exe", e))
 }

@@ -139,6 +139,9 @@ pub fn spawn(
         None,
     )
     .map_err(|e| Error::sys("socketpair", e))?;
+    // Before the init or an exec child can be seen from the container.
+    crate::process::self_exe::make_undumpable()
+        .map_err(|e| Error::sys("make brisk non-dumpable", e))?;
     namespaces::enter_pid_namespace(&plan.ns)?;
     let old_sigmask = block_signals();
     // SAFETY: brisk is single-threaded here (no threads are ever started
