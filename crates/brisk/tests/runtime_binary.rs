@@ -153,3 +153,25 @@ fn elf_with_loader(loader: &[u8]) -> Vec<u8> {
     elf[at..at + old.len()].copy_from_slice(&new);
     elf
 }
+
+/// A seccomp profile that predates statx (loaded before the check when
+/// `noNewPrivileges` is off): the check falls back to device and inode,
+/// a normal program runs and brisk's binary is still refused.
+#[test]
+fn the_check_works_under_a_profile_without_statx() {
+    let env = Env::new("self-exe-seccomp");
+    let mut b = env.bundle("b", &["echo", "ran"]);
+    b.set("/process/noNewPrivileges", json!(false));
+    b.set(
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["statx"], "action": "SCMP_ACT_ERRNO"}]}),
+    );
+    let out = env.brisk(&["run", "-b", b.path(), "ok"]).ok();
+    assert_eq!(out.trim(), "ran");
+    b.set("/process/args", json!(["/proc/self/exe", "--version"]));
+    let out = env.brisk(&["run", "-b", b.path(), "refused"]);
+    assert_ne!(out.code, 0, "ran: {}", out.stdout);
+    assert!(out.stderr.contains(REFUSED), "{}", out.stderr);
+    env.assert_clean();
+}

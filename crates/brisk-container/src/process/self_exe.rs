@@ -30,11 +30,23 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// The identity of brisk's binary: mount id, device, inode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct FileId {
-    mnt_id: u64,
-    dev: (u32, u32),
+    /// None when statx is not allowed (a seccomp profile loaded before
+    /// the check that predates statx): then device and inode decide.
+    mnt_id: Option<u64>,
+    dev: u64,
     ino: u64,
+}
+
+impl PartialEq for FileId {
+    fn eq(&self, other: &FileId) -> bool {
+        let same_mount = match (self.mnt_id, other.mnt_id) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        same_mount && self.dev == other.dev && self.ino == other.ino
+    }
 }
 
 /// `execve` follows at most this many `#!` interpreters (the kernel's
@@ -73,13 +85,27 @@ fn file_id(path: &CStr) -> io::Result<FileId> {
             &mut st,
         )
     };
-    if r != 0 {
+    if r == 0 {
+        return Ok(FileId {
+            mnt_id: (st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id),
+            dev: libc::makedev(st.stx_dev_major, st.stx_dev_minor),
+            ino: st.stx_ino,
+        });
+    }
+    let e = io::Error::last_os_error();
+    if !matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) {
+        return Err(e);
+    }
+    // SAFETY: stat is plain data; zero is a valid initial value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: path is a valid C string, st a valid buffer.
+    if unsafe { libc::stat(path.as_ptr(), &mut st) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(FileId {
-        mnt_id: st.stx_mnt_id,
-        dev: (st.stx_dev_major, st.stx_dev_minor),
-        ino: st.stx_ino,
+        mnt_id: None,
+        dev: st.st_dev,
+        ino: st.st_ino,
     })
 }
 
@@ -100,11 +126,12 @@ pub fn check_loaded_files(path: &CStr, runtime: &FileId) -> io::Result<()> {
             Err(e) if e.raw_os_error() == Some(libc::EACCES) => return Ok(()),
             Err(e) => return Err(e),
         };
-        let mut head = [0u8; HEADER_LEN];
+        // Enough for the ELF header and, usually, every program header.
+        let mut head = [0u8; 1024];
         let n = pread(&fd, &mut head, 0)?;
         let head = &head[..n];
         let mut next = [0u8; HEADER_LEN + 1];
-        if let Some(interp) = script_interpreter(head) {
+        if let Some(interp) = script_interpreter(&head[..n.min(HEADER_LEN)]) {
             next[..interp.len()].copy_from_slice(interp);
             current = next;
             continue;
@@ -188,10 +215,18 @@ fn elf_interpreter(fd: &OwnedFd, head: &[u8], out: &mut [u8]) -> io::Result<Opti
     for i in 0..layout.phnum {
         let at = layout.phoff + i as u64 * layout.phentsize as u64;
         let want = layout.phentsize.min(phdr.len());
-        if pread(fd, &mut phdr[..want], at)? < want {
-            return Ok(None);
-        }
-        let Some((offset, size)) = layout.interp_of(&phdr[..want]) else {
+        // From the bytes read already when they hold it (one read in the
+        // common case), else read.
+        let ph = match head.get(at as usize..at as usize + want) {
+            Some(ph) => ph,
+            None => {
+                if pread(fd, &mut phdr[..want], at)? < want {
+                    return Ok(None);
+                }
+                &phdr[..want]
+            }
+        };
+        let Some((offset, size)) = layout.interp_of(ph) else {
             continue;
         };
         let size = (size as usize).min(out.len() - 1);
