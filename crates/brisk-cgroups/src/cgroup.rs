@@ -272,7 +272,12 @@ pub fn remove_created(record: &Record, patience: Duration) -> Vec<(PathBuf, io::
     let deadline = Instant::now() + patience;
     let mut failed = Vec::new();
     for dir in record.created.iter().rev() {
-        let is_leaf = record.dirs.iter().any(|d| &d.path == dir);
+        // Both lists are built from the same strings: compare bytes, not
+        // path components (which showed in the start-up profile).
+        let is_leaf = record
+            .dirs
+            .iter()
+            .any(|d| d.path.as_os_str() == dir.as_os_str());
         loop {
             match std::fs::remove_dir(dir) {
                 Ok(()) => break,

@@ -81,7 +81,8 @@ impl Host {
                 controllers,
             });
         }
-        v1.sort_by(|a, b| a.mount.cmp(&b.mount));
+        // Names in one directory: byte order is path order, and cheaper.
+        v1.sort_by(|a, b| a.mount.as_os_str().cmp(b.mount.as_os_str()));
         Ok(Host {
             layout: if hybrid { Layout::Hybrid } else { Layout::V1 },
             v1,

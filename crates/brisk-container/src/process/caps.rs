@@ -54,8 +54,52 @@ pub const NAMES: [&str; 41] = [
 
 /// The kernel number of a capability.
 pub fn number(cap: Capability) -> Option<u32> {
-    let name = format!("CAP_{cap}");
-    NAMES.iter().position(|n| *n == name).map(|i| i as u32)
+    use Capability as C;
+    // A match, not a lookup of the name: this runs for every capability of
+    // every set on each start.
+    Some(match cap {
+        C::Chown => 0,
+        C::DacOverride => 1,
+        C::DacReadSearch => 2,
+        C::Fowner => 3,
+        C::Fsetid => 4,
+        C::Kill => 5,
+        C::Setgid => 6,
+        C::Setuid => 7,
+        C::Setpcap => 8,
+        C::LinuxImmutable => 9,
+        C::NetBindService => 10,
+        C::NetBroadcast => 11,
+        C::NetAdmin => 12,
+        C::NetRaw => 13,
+        C::IpcLock => 14,
+        C::IpcOwner => 15,
+        C::SysModule => 16,
+        C::SysRawio => 17,
+        C::SysChroot => 18,
+        C::SysPtrace => 19,
+        C::SysPacct => 20,
+        C::SysAdmin => 21,
+        C::SysBoot => 22,
+        C::SysNice => 23,
+        C::SysResource => 24,
+        C::SysTime => 25,
+        C::SysTtyConfig => 26,
+        C::Mknod => 27,
+        C::Lease => 28,
+        C::AuditWrite => 29,
+        C::AuditControl => 30,
+        C::Setfcap => 31,
+        C::MacOverride => 32,
+        C::MacAdmin => 33,
+        C::Syslog => 34,
+        C::WakeAlarm => 35,
+        C::BlockSuspend => 36,
+        C::AuditRead => 37,
+        C::Perfmon => 38,
+        C::Bpf => 39,
+        C::CheckpointRestore => 40,
+    })
 }
 
 /// The five sets as bit masks.
@@ -111,15 +155,24 @@ pub fn plan(caps: &LinuxCapabilities, last_cap: u32) -> Result<(CapSets, Vec<Str
 
 /// Highest capability the running kernel knows.
 pub fn last_cap() -> u32 {
-    // PR_CAPBSET_READ fails with EINVAL past the last capability.
-    let mut n = 0;
-    // SAFETY: prctl(PR_CAPBSET_READ) takes an integer and reads nothing.
-    while n < 63
-        && unsafe { libc::prctl(libc::PR_CAPBSET_READ, (n + 1) as libc::c_ulong, 0, 0, 0) } >= 0
-    {
-        n += 1;
+    // PR_CAPBSET_READ fails with EINVAL past the last capability, and
+    // capabilities are numbered without gaps: a binary search (6 calls
+    // instead of ~41 on each start).
+    let known = |n: u32| {
+        // SAFETY: prctl(PR_CAPBSET_READ) takes an integer and reads nothing.
+        unsafe { libc::prctl(libc::PR_CAPBSET_READ, n as libc::c_ulong, 0, 0, 0) >= 0 }
+    };
+    // Invariant: `lo` is known, `hi + 1` is not (or past 63).
+    let (mut lo, mut hi) = (0u32, 63u32);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if known(mid) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
     }
-    n
+    lo
 }
 
 /// Drops from the bounding set everything not in `sets.bounding`. Must run
@@ -204,6 +257,20 @@ pub fn apply(sets: &CapSets) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_cap_matches_the_kernel_file() {
+        let text = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap();
+        assert_eq!(last_cap(), text.trim().parse::<u32>().unwrap());
+    }
+
+    #[test]
+    fn every_name_maps_to_its_number() {
+        for (i, name) in NAMES.iter().enumerate() {
+            let cap: Capability = serde_json::from_value(serde_json::json!(name)).unwrap();
+            assert_eq!(number(cap), Some(i as u32), "{name}");
+        }
+    }
 
     #[test]
     fn numbers_match_the_kernel() {
