@@ -76,6 +76,72 @@ pub fn parse(s: &str) -> Result<libc::c_int> {
     Err(Error::UnknownSignal(s.to_string()))
 }
 
+/// The kernel's `struct sigaction` (glibc's wrapper refuses signals 32
+/// and 33, which it keeps for itself, so the raw call is used).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+fn rt_sigaction(
+    sig: libc::c_int,
+    new: Option<&KernelSigaction>,
+    old: Option<&mut KernelSigaction>,
+) -> bool {
+    // SAFETY: valid (or null) kernel sigaction pointers and the kernel's
+    // sigset size.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            new.map_or(std::ptr::null(), |n| n as *const KernelSigaction),
+            old.map_or(std::ptr::null_mut(), |o| o as *mut KernelSigaction),
+            8usize,
+        ) == 0
+    }
+}
+
+/// The signals this process ignores, bit `n - 1` for signal `n`. Ignored
+/// signals are the only dispositions `execve` keeps: the parent asks while
+/// the init sets the container up, and the init resets just those.
+pub fn ignored_set() -> u64 {
+    let mut set = 0;
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        let mut old = KernelSigaction {
+            handler: 0,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        if rt_sigaction(sig, None, Some(&mut old)) && old.handler == libc::SIG_IGN {
+            set |= 1 << (sig - 1);
+        }
+    }
+    set
+}
+
+/// Resets each signal of `set` (as [`ignored_set`] encodes it) to its
+/// default action. No allocation: runs in the init before `execve`.
+pub fn reset_to_default(set: u64) {
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if set & (1 << (sig - 1)) != 0 {
+            rt_sigaction(sig, Some(&dfl), None);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

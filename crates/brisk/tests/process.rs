@@ -210,7 +210,19 @@ fn signals_start_at_their_defaults() {
     // cat runs as the container's init itself: what it shows is what brisk
     // handed over (a shell would ignore some signals on its own).
     let b = env.bundle("b", &["cat", "/proc/self/status"]);
-    let out = env.brisk(&["run", "-b", b.path(), "s"]).ok();
+    // brisk itself starts with signals ignored (as under nohup, or a
+    // caller that ignores SIGPIPE), which execve would pass on.
+    let mut cmd = env.cmd(&["run", "-b", b.path(), "s"]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            for sig in [libc::SIGHUP, libc::SIGUSR1, libc::SIGPIPE, 40] {
+                libc::signal(sig, libc::SIG_IGN);
+            }
+            Ok(())
+        });
+    }
+    let out = common::run_to_files(cmd, &env.base).ok();
     for line in out
         .lines()
         .filter(|l| l.starts_with("SigBlk") || l.starts_with("SigIgn"))

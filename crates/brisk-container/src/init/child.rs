@@ -27,7 +27,7 @@ pub fn run(plan: &Plan, sync_fd: RawFd) -> ! {
         // nothing in the init uses them.
         unsafe { libc::close(*fd) };
     }
-    reset_signals();
+    unblock_signals();
     // "creating" state NUL "created" state, for the init's hooks.
     let mut hook_state = Vec::new();
     let err = match setup(plan, sync_fd, &mut hook_state)
@@ -50,40 +50,11 @@ pub fn run(plan: &Plan, sync_fd: RawFd) -> ! {
     unsafe { libc::_exit(1) }
 }
 
-/// The container starts with every signal at its default action and none
-/// blocked, whatever brisk inherited (the Rust runtime ignores SIGPIPE; the
-/// parent blocked the forwarded signals for `run`).
-fn reset_signals() {
-    /// The kernel's `struct sigaction` (glibc's wrapper refuses signals 32
-    /// and 33, which it keeps for itself, so the raw call is used).
-    #[repr(C)]
-    struct KernelSigaction {
-        handler: usize,
-        flags: u64,
-        restorer: usize,
-        mask: u64,
-    }
-    let dfl = KernelSigaction {
-        handler: libc::SIG_DFL,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
-    for sig in 1..=64 {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            // SAFETY: a valid kernel sigaction with SIG_DFL, no old action
-            // requested, and the kernel's sigset size.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_rt_sigaction,
-                    sig,
-                    &dfl as *const KernelSigaction,
-                    std::ptr::null_mut::<KernelSigaction>(),
-                    8usize,
-                )
-            };
-        }
-    }
+/// Nothing blocked, whatever brisk inherited (the parent blocked the
+/// forwarded signals for `run`). Ignored signals are reset just before
+/// `execve` (`signal::reset_to_default`), once the parent has said which
+/// they are; handlers need nothing, `execve` resets them.
+fn unblock_signals() {
     // SAFETY: sigprocmask with an empty, initialised set.
     unsafe {
         let mut empty: libc::sigset_t = std::mem::zeroed();
@@ -487,9 +458,14 @@ fn wait_for_start<'p>(
         1
     };
     sync::send(sync_fd, &ready[..len]).map_err(|e| Failure::new("report ready", e))?;
-    let mut ack = [0u8; 1];
+    // C, followed by the signals brisk ignores (which execve would keep).
+    let mut ack = [0u8; 9];
     match sync::recv(sync_fd, &mut ack) {
-        Ok(1) if ack[0] == sync::COMMITTED => {}
+        Ok(9) if ack[0] == sync::COMMITTED => {
+            let mut mask = [0u8; 8];
+            mask.copy_from_slice(&ack[1..]);
+            crate::signal::reset_to_default(u64::from_ne_bytes(mask));
+        }
         // The parent is gone or gave up: leave quietly.
         // SAFETY: _exit ends this process without touching shared state.
         _ => unsafe { libc::_exit(1) },

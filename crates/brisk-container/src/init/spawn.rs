@@ -34,14 +34,18 @@ pub struct Init {
     sync: OwnedFd,
     /// The pty master, with `process.terminal`.
     pub console: Option<OwnedFd>,
+    /// What the init must reset before `execve` (`signal::ignored_set`).
+    ignored_signals: u64,
 }
 
 impl Init {
     /// Tells the init its state is recorded; it goes on to wait for
     /// `start` (create) or to exec (run).
     pub fn commit(&self) -> Result<()> {
-        sync::send(self.sync.as_raw_fd(), &[sync::COMMITTED])
-            .map_err(|e| Error::sys("release the init", e))
+        let mut msg = [0u8; 9];
+        msg[0] = sync::COMMITTED;
+        msg[1..].copy_from_slice(&self.ignored_signals.to_ne_bytes());
+        sync::send(self.sync.as_raw_fd(), &msg).map_err(|e| Error::sys("release the init", e))
     }
 
     /// For `run`: waits until the init has exec'd (EOF on the sync socket)
@@ -166,6 +170,7 @@ pub fn spawn(
         pid,
         sync: parent_end,
         console: None,
+        ignored_signals: 0,
     };
     if let Err(e) = place(pid, cloned_into) {
         init.abort();
@@ -177,6 +182,8 @@ pub fn spawn(
             return Err(Error::sys("tell the init it is placed", e));
         }
     }
+    // While the init works: ~60 syscalls off its path.
+    init.ignored_signals = crate::signal::ignored_set();
     let mut buf = [0u8; sync::MAX_MSG];
     loop {
         let (n, fd) = match recv_or_interrupt(&init.sync, &mut buf) {

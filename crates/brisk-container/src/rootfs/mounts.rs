@@ -155,17 +155,19 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
         opts.flags
     };
     let idmap = plan_idmap(m, &opts, bind, ctx.userns.is_some(), &field)?;
+    // The field's name is only formatted for an error.
+    let cstring = |f: &str, bytes: &[u8]| {
+        std::ffi::CString::new(bytes).map_err(|_| Error::invalid(field(f), "contains a NUL byte"))
+    };
     Ok(MountPlan {
-        dest: cstring(&field("destination"), dest.as_bytes())?,
+        dest: cstring("destination", dest.as_bytes())?,
         source: source
-            .map(|s| cstring(&field("source"), s.as_os_str().as_encoded_bytes()))
+            .map(|s| cstring("source", s.as_os_str().as_encoded_bytes()))
             .transpose()?,
-        fstype: fstype
-            .map(|t| cstring(&field("type"), t.as_bytes()))
-            .transpose()?,
+        fstype: fstype.map(|t| cstring("type", t.as_bytes())).transpose()?,
         flags,
         data: with_label(&opts.data, fstype, ctx.mount_label)
-            .map(|d| cstring(&field("options"), d.as_bytes()))
+            .map(|d| cstring("options", d.as_bytes()))
             .transpose()?,
         bind,
         propagation: opts.propagation.clone(),
@@ -383,6 +385,9 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
     let fail = |e: io::Error| Failure::with("mount", &m.dest, e);
     let dest = create_in_root(root, m.dest.as_bytes(), m.leaf).map_err(fail)?;
     let target = FdPath::new(dest.as_raw_fd());
+    // An fd on the new mount itself, once one was opened: kept for the
+    // propagation step instead of resolving the path again.
+    let mut top_of_mount: Option<OwnedFd> = None;
     match &m.kind {
         Kind::Regular if m.bind => {
             if let Some(tree) = &m.idmapped_tree {
@@ -402,6 +407,7 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
                     | m.remount_flags
                     | locked;
                 sys::mount(None, top_path.as_cstr(), None, flags, None).map_err(fail)?;
+                top_of_mount = Some(top);
             }
         }
         Kind::Regular => {
@@ -447,7 +453,10 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
     drop(dest);
     if !m.propagation.is_empty() || m.attr.is_some() {
         // The new mount itself, not the directory it covers.
-        let top = open_in_root(root, m.dest.as_bytes()).map_err(fail)?;
+        let top = match top_of_mount {
+            Some(top) => top,
+            None => open_in_root(root, m.dest.as_bytes()).map_err(fail)?,
+        };
         if let Some((attr_set, attr_clr)) = m.attr {
             let attr = sys::MountAttr {
                 attr_set,

@@ -281,6 +281,16 @@ impl ContainerDir {
 
     /// Removes the directory and everything in it.
     pub fn remove(self) -> Result<()> {
+        // The files brisk writes, then the directory: a few unlinks instead
+        // of a directory walk. Anything else in it falls back to the walk.
+        for name in [STATE_FILE, CONFIG_FILE, FIFO, RESULT_FIFO] {
+            let _ = rustix::fs::unlinkat(&self._lock, name, rustix::fs::AtFlags::empty());
+        }
+        match fs::remove_dir(&self.path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(_) => {}
+        }
         match fs::remove_dir_all(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

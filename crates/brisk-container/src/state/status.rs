@@ -30,8 +30,22 @@ impl fmt::Display for Status {
 /// State letter and start time (clock ticks since boot) of a process, from
 /// `/proc/PID/stat`.
 pub fn proc_stat(pid: i32) -> io::Result<(u8, u64)> {
-    let data = std::fs::read(format!("/proc/{pid}/stat"))?;
-    parse_stat(&data)
+    use std::io::Read;
+    // One read into a buffer that holds the whole line (a few hundred
+    // bytes; the command name is at most 64): `fs::read` would grow its
+    // buffer from 32 bytes, one read per doubling.
+    let mut f = std::fs::File::open(format!("/proc/{pid}/stat"))?;
+    let mut buf = [0u8; 2048];
+    let mut len = 0;
+    loop {
+        let n = f.read(&mut buf[len..])?;
+        if n == 0 || len + n == buf.len() {
+            len += n;
+            break;
+        }
+        len += n;
+    }
+    parse_stat(&buf[..len])
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable /proc/PID/stat"))
 }
 
