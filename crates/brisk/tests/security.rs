@@ -508,3 +508,86 @@ fn cap_sys_admin_in_a_user_namespace_cannot_reach_the_hosts_proc() {
     ];
     assert_eq!(out.lines().collect::<Vec<_>>(), expected, "{out}");
 }
+
+/// Start time (clock ticks since boot, /proc/PID/stat field 22).
+fn start_time_of(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 1..];
+    after.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+/// A recycled pid: the container's init is gone and its recorded pid now
+/// belongs to a process of the host (the record is edited to point at a
+/// `sleep` of the test, keeping the init's start time, as a reuse would).
+/// `state` says stopped, `kill` refuses whatever the signal, `exec`
+/// refuses, `delete --force` removes the container; the sleep gets none of their signals:
+/// it dies of the test's own SIGTERM, not of an earlier KILL or USR1.
+#[test]
+fn a_recycled_pid_is_never_signalled() {
+    let env = Env::new("pid-reuse");
+    let b = env.bundle("b", &["sleep", "100"]);
+    env.brisk(&["create", "-b", b.path(), "c"]).ok();
+    env.brisk(&["kill", "c", "KILL"]).ok();
+    env.wait_status("c", "stopped");
+
+    let path = env.root.join("c/state.json");
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let init_start = record["pid_start_time"].as_u64().unwrap();
+    // A start time in the same clock tick as the init's would make the
+    // foreign process indistinguishable; take one from a later tick.
+    let mut foreign = loop {
+        let child = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        if start_time_of(child.id()) != init_start {
+            break child;
+        }
+        let mut child = child;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    record["pid"] = json!(foreign.id());
+    std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+
+    let s = env.state("c");
+    assert_eq!(
+        (s["status"].as_str(), s["pid"].as_i64()),
+        (Some("stopped"), Some(0))
+    );
+    for args in [
+        &["kill", "c", "KILL"][..],
+        &["kill", "c", "USR1"],
+        &["kill", "--all", "c", "KILL"],
+    ] {
+        let out = env.brisk(args);
+        assert_ne!(out.code, 0, "{args:?} succeeded");
+        assert!(
+            out.stderr.contains("not running"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    // exec would enter the foreign process's namespaces.
+    let out = env.brisk(&["exec", "c", "true"]);
+    assert_ne!(out.code, 0, "exec succeeded");
+    assert!(
+        out.stderr.contains("stopped container"),
+        "exec: {}",
+        out.stderr
+    );
+    env.brisk(&["delete", "--force", "c"]).ok();
+    env.assert_clean();
+
+    assert!(
+        foreign.try_wait().unwrap().is_none(),
+        "the foreign process died"
+    );
+    // SAFETY: kill(2) on our own child, which has not been reaped.
+    assert_eq!(unsafe { libc::kill(foreign.id() as i32, libc::SIGTERM) }, 0);
+    let status = foreign.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+}
