@@ -474,7 +474,7 @@ fn masked_and_read_only_paths_cannot_be_undone_without_cap_sys_admin() {
 /// With CAP_SYS_ADMIN in a user namespace the masks are the container's
 /// own mounts, made in a mount namespace its user namespace owns: the
 /// kernel does not lock them and the container can unmount them (as with
-/// runc and crun; see docs/SECURITY.md). What the kernel guarantees
+/// runc; see docs/SECURITY.md). What the kernel guarantees
 /// still holds: the host root's files (mode 0400 /proc/timer_list) stay
 /// unreadable and the sysctls unwritable for the container's root, which
 /// is not the host's; the host's value is unchanged.
