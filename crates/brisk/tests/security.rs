@@ -509,6 +509,17 @@ fn cap_sys_admin_in_a_user_namespace_cannot_reach_the_hosts_proc() {
     assert_eq!(out.lines().collect::<Vec<_>>(), expected, "{out}");
 }
 
+/// A child of the test, killed and reaped on drop (a failed assertion
+/// must not leave it running).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Start time (clock ticks since boot, /proc/PID/stat field 22).
 fn start_time_of(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -542,14 +553,14 @@ fn a_recycled_pid_is_never_signalled() {
             .spawn()
             .unwrap();
         if start_time_of(child.id()) != init_start {
-            break child;
+            break Reaped(child);
         }
         let mut child = child;
         child.kill().unwrap();
         child.wait().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
-    record["pid"] = json!(foreign.id());
+    record["pid"] = json!(foreign.0.id());
     std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
 
     let s = env.state("c");
@@ -582,12 +593,15 @@ fn a_recycled_pid_is_never_signalled() {
     env.assert_clean();
 
     assert!(
-        foreign.try_wait().unwrap().is_none(),
+        foreign.0.try_wait().unwrap().is_none(),
         "the foreign process died"
     );
     // SAFETY: kill(2) on our own child, which has not been reaped.
-    assert_eq!(unsafe { libc::kill(foreign.id() as i32, libc::SIGTERM) }, 0);
-    let status = foreign.wait().unwrap();
+    assert_eq!(
+        unsafe { libc::kill(foreign.0.id() as i32, libc::SIGTERM) },
+        0
+    );
+    let status = foreign.0.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
 }
