@@ -309,3 +309,21 @@ fn concurrent_creates_of_one_id_fail_cleanly() {
     env.brisk(&["delete", "--force", "same"]).ok();
     env.assert_clean();
 }
+
+/// A program that is over before `start` returns: `start` still succeeds
+/// (as runc's), `state` says stopped with pid 0, and a plain `delete`
+/// removes it and everything it had.
+#[test]
+fn a_container_that_exits_during_start_is_reported_stopped() {
+    let env = Env::new("exit-in-start");
+    for (name, args) in [("t", &["true"][..]), ("e", &["sh", "-c", "exit 3"])] {
+        let b = env.bundle(name, args);
+        env.brisk(&["create", "-b", b.path(), name]).ok();
+        assert_eq!(env.status(name), "created");
+        env.brisk(&["start", name]).ok();
+        env.wait_status(name, "stopped");
+        assert_eq!(env.state(name)["pid"], 0);
+        env.brisk(&["delete", name]).ok();
+        env.assert_clean();
+    }
+}

@@ -385,21 +385,33 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
     let fail = |e: io::Error| Failure::with("mount", &m.dest, e);
     let dest = create_in_root(root, m.dest.as_bytes(), m.leaf).map_err(fail)?;
     let target = FdPath::new(dest.as_raw_fd());
-    // An fd on the new mount itself, once one was opened: kept for the
-    // propagation step instead of resolving the path again.
-    let mut top_of_mount: Option<OwnedFd> = None;
+    // A bind with a second step (remount, attributes, propagation) is
+    // attached from a detached copy whose fd then names the bind itself:
+    // looking the destination up again would follow a rename made
+    // meanwhile, onto another mount of the container.
+    let second_step = m.remount_flags != 0 || !m.propagation.is_empty() || m.attr.is_some();
+    let cloned = match (&m.source, &m.idmapped_tree) {
+        (Some(source), None) if m.bind && second_step => {
+            Some(sys::open_tree_clone(source, m.flags & libc::MS_REC != 0).map_err(fail)?)
+        }
+        _ => None,
+    };
+    let bind_top = m
+        .idmapped_tree
+        .as_ref()
+        .or(cloned.as_ref())
+        .map(|fd| fd.as_raw_fd());
     match &m.kind {
         Kind::Regular if m.bind => {
-            if let Some(tree) = &m.idmapped_tree {
-                sys::move_mount(tree.as_raw_fd(), dest.as_raw_fd()).map_err(fail)?;
+            if let Some(tree) = bind_top {
+                sys::move_mount(tree, dest.as_raw_fd()).map_err(fail)?;
             } else {
                 let flags = libc::MS_BIND | (m.flags & libc::MS_REC);
                 sys::mount(m.source.as_deref(), target.as_cstr(), None, flags, None)
                     .map_err(fail)?;
             }
-            if m.remount_flags != 0 {
-                let top = open_in_root(root, m.dest.as_bytes()).map_err(fail)?;
-                let top_path = FdPath::new(top.as_raw_fd());
+            if let (Some(top), true) = (bind_top, m.remount_flags != 0) {
+                let top_path = FdPath::new(top);
                 let locked = mounted_flags(top_path.as_cstr()).unwrap_or(0) & m.keep_flags;
                 let flags = libc::MS_BIND
                     | libc::MS_REMOUNT
@@ -407,7 +419,6 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
                     | m.remount_flags
                     | locked;
                 sys::mount(None, top_path.as_cstr(), None, flags, None).map_err(fail)?;
-                top_of_mount = Some(top);
             }
         }
         Kind::Regular => {
@@ -453,9 +464,13 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
     drop(dest);
     if !m.propagation.is_empty() || m.attr.is_some() {
         // The new mount itself, not the directory it covers.
-        let top = match top_of_mount {
-            Some(top) => top,
-            None => open_in_root(root, m.dest.as_bytes()).map_err(fail)?,
+        let reopened;
+        let top = match bind_top {
+            Some(fd) => fd,
+            None => {
+                reopened = open_in_root(root, m.dest.as_bytes()).map_err(fail)?;
+                reopened.as_raw_fd()
+            }
         };
         if let Some((attr_set, attr_clr)) = m.attr {
             let attr = sys::MountAttr {
@@ -463,9 +478,9 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
                 attr_clr,
                 ..Default::default()
             };
-            sys::mount_setattr(top.as_raw_fd(), true, &attr).map_err(fail)?;
+            sys::mount_setattr(top, true, &attr).map_err(fail)?;
         }
-        let top_path = FdPath::new(top.as_raw_fd());
+        let top_path = FdPath::new(top);
         for p in &m.propagation {
             sys::mount(None, top_path.as_cstr(), None, *p, None).map_err(fail)?;
         }

@@ -70,7 +70,9 @@ pub enum Leaf {
 ///
 /// A dangling symlink on the way is followed the way the kernel would
 /// inside the root: the walk restarts on the path with the link's target
-/// spliced in (at most 40 times, then ELOOP).
+/// spliced in (at most 40 times, then ELOOP). A component that a rename
+/// turns into a dangling symlink between its creation and its lookup
+/// restarts the walk too (within the same bound).
 pub fn create_in_root(root: BorrowedFd<'_>, rel: &[u8], leaf: Leaf) -> io::Result<OwnedFd> {
     match open_in_root(root, rel) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
@@ -164,7 +166,17 @@ fn walk_creating(root: BorrowedFd<'_>, rel: &[u8], leaf: Leaf) -> io::Result<Wal
                     }
                     Err(e) => return Err(e.into()),
                 }
-                openat2_in_root(root, prefix)?
+                match openat2_in_root(root, prefix) {
+                    Ok(fd) => fd,
+                    // A rename swapped the name for a dangling symlink
+                    // since it was made or found: walk the path again.
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                        let mut again = [0u8; MAX_PATH];
+                        let len = copy_into(&mut again, rel)?;
+                        return Ok(Walk::Restart(again, len));
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             Err(e) => return Err(e),
         };
