@@ -14,7 +14,7 @@ pub mod resolve;
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use oci_spec::runtime::Spec;
@@ -22,7 +22,7 @@ use rustix::fs::{Mode, OFlags};
 
 use crate::error::{Error, Result};
 use crate::init::Failure;
-use crate::sys::{self, FdPath};
+use crate::sys;
 
 pub use mounts::MountPlan;
 
@@ -341,35 +341,20 @@ pub fn finish(plan: &RootfsPlan) -> Result<(), Failure<'_>> {
     Ok(())
 }
 
+/// Masks one path after `pivot_root`: /dev/null bound over a file, a
+/// read-only tmpfs over a directory, nothing for a missing path. By path,
+/// like runc: the lookup is inside the container's root by now (and the
+/// paths are mostly in /proc and /sys, which the image does not control),
+/// and the kernel tells file from directory (ENOTDIR) without an
+/// open + fstat + close per path.
 fn mask_path(path: &CStr) -> io::Result<()> {
-    let fd = match rustix::fs::open(
-        path,
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    let is_dir = rustix::fs::fstat(&fd)?.st_mode & libc::S_IFMT == libc::S_IFDIR;
-    let target = FdPath::new(fd.as_raw_fd());
-    if is_dir {
-        sys::mount(
-            Some(c"tmpfs"),
-            target.as_cstr(),
-            Some(c"tmpfs"),
-            libc::MS_RDONLY,
-            None,
-        )
-    } else {
-        sys::mount(
-            Some(c"/dev/null"),
-            target.as_cstr(),
-            None,
-            libc::MS_BIND,
-            None,
-        )
+    let bind_null = sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None);
+    match bind_null.as_ref().map_err(io::Error::raw_os_error) {
+        Ok(()) | Err(Some(libc::ENOENT)) => return Ok(()),
+        Err(Some(libc::ENOTDIR)) => {}
+        Err(_) => return bind_null,
     }
+    sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY, None)
 }
 
 fn readonly_path(path: &CStr) -> io::Result<()> {
