@@ -91,13 +91,13 @@ const FIELD: &str = "linux.seccomp";
 fn action_value(
     action: LinuxSeccompAction,
     errno_ret: Option<u32>,
-    errno_field: &str,
+    errno_field: &dyn Fn() -> String,
 ) -> Result<u32> {
     let data = |default: u32| -> Result<u32> {
         let v = errno_ret.unwrap_or(default);
         if v > 0xffff {
             return Err(Error::invalid(
-                errno_field,
+                errno_field(),
                 format!("{v} does not fit the 16 bits of a seccomp return value"),
             ));
         }
@@ -109,7 +109,7 @@ fn action_value(
         other => {
             if errno_ret.is_some() {
                 return Err(Error::invalid(
-                    errno_field,
+                    errno_field(),
                     format!("only SCMP_ACT_ERRNO and SCMP_ACT_TRACE take an errno, not {other}"),
                 ));
             }
@@ -142,11 +142,9 @@ fn op_value(op: LinuxSeccompOperator) -> u32 {
 impl Profile {
     /// Checks `s` against the spec's rules and brings it to canonical form.
     pub fn from_oci(s: &LinuxSeccomp) -> Result<Profile> {
-        let default_action = action_value(
-            s.default_action(),
-            s.default_errno_ret(),
-            &format!("{FIELD}.defaultErrnoRet"),
-        )?;
+        let default_action = action_value(s.default_action(), s.default_errno_ret(), &|| {
+            format!("{FIELD}.defaultErrnoRet")
+        })?;
         if default_action == act::USER_NOTIF {
             return Err(Error::invalid(
                 format!("{FIELD}.defaultAction"),
@@ -174,27 +172,31 @@ impl Profile {
         let mut rules = Vec::new();
         let mut notify = false;
         for (i, sc) in s.syscalls().iter().flatten().enumerate() {
-            let field = format!("{FIELD}.syscalls[{i}]");
+            // Field names are formatted only for an error (this loop runs
+            // on every start with a profile).
+            let field = || format!("{FIELD}.syscalls[{i}]");
             if sc.names().is_empty() {
                 return Err(Error::invalid(
-                    format!("{field}.names"),
+                    format!("{}.names", field()),
                     "must name at least one syscall",
                 ));
             }
             for (j, n) in sc.names().iter().enumerate() {
                 if n.is_empty() || n.contains('\0') {
                     return Err(Error::invalid(
-                        format!("{field}.names[{j}]"),
+                        format!("{}.names[{j}]", field()),
                         format!("{n:?} is not a syscall name"),
                     ));
                 }
             }
-            let action = action_value(sc.action(), sc.errno_ret(), &format!("{field}.errnoRet"))?;
+            let action = action_value(sc.action(), sc.errno_ret(), &|| {
+                format!("{}.errnoRet", field())
+            })?;
             let mut args = Vec::new();
             for (j, a) in sc.args().iter().flatten().enumerate() {
                 if a.index() > 5 {
                     return Err(Error::invalid(
-                        format!("{field}.args[{j}].index"),
+                        format!("{}.args[{j}].index", field()),
                         format!("{} is not a syscall argument (0..5)", a.index()),
                     ));
                 }
@@ -219,7 +221,7 @@ impl Profile {
                     .find(|n| NEEDED_BY_THE_INIT.contains(&n.as_str()))
                 {
                     return Err(Error::invalid(
-                        format!("{field}.action"),
+                        format!("{}.action", field()),
                         format!("SCMP_ACT_NOTIFY cannot be used for {n}: the runtime needs it to hand over the listener"),
                     ));
                 }
