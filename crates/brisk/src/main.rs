@@ -18,6 +18,9 @@ fn main() {
     if timings_env.is_some() || std::env::args_os().any(|a| a == "--timings") {
         brisk_container::timings::enable();
     }
+    if let Some(phase) = std::env::var_os(brisk_container::timings::FAULT_ENV) {
+        brisk_container::timings::arm_fault(phase.to_string_lossy().into_owned());
+    }
     brisk_container::timings::mark("brisk started");
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -56,8 +59,8 @@ fn main() {
             1
         }
     };
+    brisk_container::timings::mark("brisk done");
     if brisk_container::timings::enabled() {
-        brisk_container::timings::mark("brisk done");
         let rows = brisk_container::timings::report();
         if timings_env.as_deref() == Some("json") {
             eprintln!("{}", brisk_container::timings::json(&rows));
