@@ -136,14 +136,15 @@ pub fn plan_exec(
     in_cgroup: bool,
 ) -> Result<Plan> {
     use oci_spec::runtime::LinuxNamespaceType as T;
-    let process_plan = process::plan(process)?;
+    let mut process_plan = process::plan(process)?;
     // The container's seccomp filter (from the cache, normally).
     let mut notes = Vec::new();
     let seccomp = match crate::config::seccomp_profile(spec)? {
         Some(profile) => {
-            let (s, note) =
+            let (s, note, warning) =
                 seccomp::plan(&profile, spec, seccomp_cache, process_plan.no_new_privs)?;
             notes.push(note);
+            process_plan.warnings.extend(warning);
             Some(s)
         }
         None => None,
@@ -308,13 +309,14 @@ pub fn plan(
     let mut close_in_init = Vec::new();
     let seccomp = match &config.seccomp {
         Some(profile) => {
-            let (s, note) = seccomp::plan(
+            let (s, note, warning) = seccomp::plan(
                 profile,
                 spec,
                 opts.seccomp_cache.as_deref(),
                 process.no_new_privs,
             )?;
             notes.push(note);
+            notes.extend(warning);
             if let Some(l) = &s.listener {
                 // The agent must see EOF once brisk is done, not when the
                 // init execs.
