@@ -136,7 +136,7 @@ pub fn plan_exec(
     in_cgroup: bool,
 ) -> Result<Plan> {
     use oci_spec::runtime::LinuxNamespaceType as T;
-    let mut process_plan = process::plan(process)?;
+    let process_plan = process::plan(process)?;
     // The container's seccomp filter (from the cache, normally).
     let mut notes = Vec::new();
     let seccomp = match crate::config::seccomp_profile(spec)? {
@@ -144,7 +144,7 @@ pub fn plan_exec(
             let (s, note, warning) =
                 seccomp::plan(&profile, spec, seccomp_cache, process_plan.no_new_privs)?;
             notes.push(note);
-            process_plan.warnings.extend(warning);
+            notes.extend(warning);
             Some(s)
         }
         None => None,
@@ -255,7 +255,7 @@ pub fn plan(
         cgroup2_host: cgroup.map(|c| !c.v1),
     };
     let rootfs = rootfs::plan(spec, &config.rootfs, opts.no_pivot, ctx)?;
-    let process = process::plan(
+    let mut process = process::plan(
         spec.process()
             .as_ref()
             .ok_or_else(|| Error::invalid("process", "missing"))?,
@@ -316,7 +316,7 @@ pub fn plan(
                 process.no_new_privs,
             )?;
             notes.push(note);
-            notes.extend(warning);
+            process.warnings.extend(warning);
             if let Some(l) = &s.listener {
                 // The agent must see EOF once brisk is done, not when the
                 // init execs.
