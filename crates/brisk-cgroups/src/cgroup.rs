@@ -265,6 +265,35 @@ fn enable_controllers(root: &Path, path: &str, controllers: &[String]) -> Result
     Ok(())
 }
 
+/// The cgroup of a container whose `create` died after `path` was
+/// recorded but before the container was (brisk was killed): its leaf in
+/// every hierarchy, as `Cgroup::create` would have made it. Which parents
+/// that create made is unknown; the empty ones below brisk's default
+/// parent go, as after every container.
+pub fn abandoned(host: &Host, path: &str) -> Record {
+    let leaf = |root: &Path| root.join(path.trim_start_matches('/'));
+    let mut dirs: Vec<Dir> = host
+        .v1
+        .iter()
+        .map(|h| Dir {
+            path: leaf(&h.mount),
+            controllers: h.controllers.clone(),
+        })
+        .collect();
+    if let Some(u) = &host.unified {
+        dirs.push(Dir {
+            path: leaf(u),
+            controllers: Vec::new(),
+        });
+    }
+    Record {
+        layout: host.layout,
+        path: path.to_string(),
+        created: dirs.iter().map(|d| d.path.clone()).collect(),
+        dirs,
+    }
+}
+
 /// Removes the directories brisk created, deepest first. A busy leaf
 /// (processes still exiting) is retried until `patience` runs out; a
 /// parent still used by another container stays.

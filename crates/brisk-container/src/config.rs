@@ -87,9 +87,9 @@ pub fn parse_config(data: &[u8], path: &Path, warnings: &mut Vec<String>) -> Res
         }
         Err(e) => Err(e),
     }
-    .map_err(|source| Error::ConfigParse {
+    .map_err(|err| Error::ConfigParse {
         path: path.to_path_buf(),
-        source,
+        err,
     })
 }
 
@@ -595,9 +595,9 @@ mod tests {
     }
 
     fn check(v: serde_json::Value) -> Result<()> {
-        let spec = parse(v.to_string().as_bytes()).map_err(|source| Error::ConfigParse {
+        let spec = parse(v.to_string().as_bytes()).map_err(|err| Error::ConfigParse {
             path: "config.json".into(),
-            source,
+            err,
         })?;
         validate(&spec)?;
         seccomp_profile(&spec).map(|_| ())

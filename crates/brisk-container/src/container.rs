@@ -127,12 +127,21 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
     let dir = store.create(&opts.id)?;
     crate::timings::mark("state directory created");
     plan.close_in_init.push(dir.lock_fd());
-    // The cgroup exists, limits written, before the init does.
-    let cgroup = match setup.as_ref().map(|s| s.create()).transpose() {
+    // The cgroup exists, limits written, before the init does. Its path
+    // is recorded first: a create killed from here on leaves a cgroup
+    // that `delete --force` can find.
+    let cgroup = match setup
+        .as_ref()
+        .map(|s| {
+            dir.record_cgroup_path(&s.path)
+                .and_then(|()| s.create().map_err(Error::from))
+        })
+        .transpose()
+    {
         Ok(c) => c,
         Err(e) => {
             let _ = dir.remove();
-            return Err(e.into());
+            return Err(e);
         }
     };
     plan.cgroup_fd = cgroup.as_ref().and_then(|c| c.clone_fd());
@@ -680,8 +689,12 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
     let record = match dir.load() {
         Ok(r) => r,
         // A directory without state, left by a create that died: with
-        // --force it is removed, otherwise it does not exist.
-        Err(Error::NotFound(_)) if force => return dir.remove().map(|()| Vec::new()),
+        // --force it is removed (with the cgroup that create made),
+        // otherwise it does not exist.
+        Err(Error::NotFound(_)) if force => {
+            let warnings = remove_abandoned_cgroup(&dir)?;
+            return dir.remove().map(|()| warnings);
+        }
         Err(e) => return Err(e),
     };
     let status = status_of(&record, &dir);
@@ -724,6 +737,26 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
     }
     dir.remove()?;
     Ok(run_poststop(&record))
+}
+
+/// The cgroup of a create killed before it saved the state (its path was
+/// recorded before it was made). The init dies with brisk
+/// (`PR_SET_PDEATHSIG`) or, after it changed its credentials, at its next
+/// message to the dead parent; the leaf is removed once it has left. A
+/// leaf still busy after 5 s is shared with another container and stays
+/// (a warning), as in `destroy` without a sweep.
+fn remove_abandoned_cgroup(dir: &ContainerDir) -> Result<Vec<String>> {
+    let Some(path) = dir.recorded_cgroup_path() else {
+        return Ok(Vec::new());
+    };
+    let host = brisk_cgroups::Host::detect()?;
+    let record = brisk_cgroups::cgroup::abandoned(&host, &path);
+    Ok(
+        brisk_cgroups::cgroup::remove_created(&record, Duration::from_secs(5))
+            .into_iter()
+            .map(|(d, e)| format!("cgroup {} left in place: {e}", d.display()))
+            .collect(),
+    )
 }
 
 /// For `run`: removes the cgroup and the state of a container whose init

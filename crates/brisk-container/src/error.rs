@@ -16,24 +16,26 @@ pub enum Error {
     #[error("container \"{0}\" already exists")]
     AlreadyExists(String),
 
-    #[error("{path}: {source}")]
+    #[error("{path}: {err}")]
     ConfigParse {
         path: PathBuf,
-        source: serde_json::Error,
+        err: serde_json::Error,
     },
 
     #[error("config: {field}: {reason}")]
     InvalidConfig { field: String, reason: String },
 
-    #[error("{context}: {path}: {source}")]
+    // The io::Error is in the message, not a `source`: the CLI prints the
+    // whole chain, which would say it twice.
+    #[error("{context}: {path}: {err}")]
     Path {
         context: &'static str,
         path: PathBuf,
-        source: io::Error,
+        err: io::Error,
     },
 
-    #[error("{context}: {source}")]
-    Sys { context: String, source: io::Error },
+    #[error("{context}: {err}")]
+    Sys { context: String, err: io::Error },
 
     /// An error that happened inside the container's init process before
     /// `execve`, reported back over the sync socket.
@@ -72,7 +74,7 @@ impl Error {
     pub fn sys(context: impl Into<String>, source: impl Into<io::Error>) -> Self {
         Error::Sys {
             context: context.into(),
-            source: source.into(),
+            err: source.into(),
         }
     }
 
@@ -84,7 +86,7 @@ impl Error {
         Error::Path {
             context,
             path: path.into(),
-            source: source.into(),
+            err: source.into(),
         }
     }
 }

@@ -65,13 +65,15 @@ fn cache_disabled(spec: &Spec) -> bool {
 }
 
 /// The program for `profile` (cache, brisk's compiler or libseccomp),
-/// plus a debug line that says which.
+/// plus a debug line that says which, and a warning when the cache is
+/// out of space (the container runs with the compiled program: the cache
+/// is only an optimisation).
 pub fn plan(
     profile: &Profile,
     spec: &Spec,
     cache_dir: Option<&Path>,
     no_new_privs: bool,
-) -> Result<(SeccompPlan, String)> {
+) -> Result<(SeccompPlan, String, Option<String>)> {
     let cache = if cache_disabled(spec) {
         None
     } else {
@@ -87,6 +89,15 @@ pub fn plan(
         program.bpf.len() / 8,
         cache::hex(&program.key)
     );
+    let warning = program.no_space.then(|| {
+        format!(
+            "seccomp cache: the compiled filter was not stored ({}); the container runs without it cached",
+            match &program.source {
+                cache::Source::Compiled { stored: Err(e), .. } => e.as_str(),
+                _ => "no space",
+            }
+        )
+    });
     if !program.skipped.is_empty() {
         note.push_str(&format!(
             "; syscalls unknown to libseccomp {} skipped: {}",
@@ -114,6 +125,7 @@ pub fn plan(
             listener,
         },
         note,
+        warning,
     ))
 }
 

@@ -7,12 +7,26 @@
 //! vector; nothing is recorded unless enabled. The init records into a
 //! fixed array of atomics (its own copy of this process's memory, no
 //! allocation) and sends the marks with `R`.
+//!
+//! The same marks are the kill points of fault injection: with
+//! `BRISK_FAULT=<phase>` (read once, in `main`) brisk sends itself SIGKILL
+//! when it reaches the mark of that name, so a test can check what a crash
+//! at each phase leaves behind. Unset, a mark is still one relaxed load.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Mutex, OnceLock};
 
+/// Bit set of what `mark` does: record (`--timings`), and/or check the
+/// fault phase. Zero: nothing, after a single load.
+static ACTIVE: AtomicU8 = AtomicU8::new(0);
+const RECORD: u8 = 1;
+const FAULT: u8 = 2;
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static MARKS: Mutex<Vec<(&'static str, u64)>> = Mutex::new(Vec::new());
+static FAULT_PHASE: OnceLock<String> = OnceLock::new();
+
+/// The environment variable naming the phase at which brisk kills itself.
+pub const FAULT_ENV: &str = "BRISK_FAULT";
 
 /// The init's phases, in order (the index of each mark in the `R` message).
 pub const INIT_PHASES: [&str; 8] = [
@@ -39,6 +53,16 @@ static INIT_MARKS: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
 
 pub fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
+    ACTIVE.fetch_or(RECORD, Ordering::Relaxed);
+}
+
+/// Fault injection (a debug hook for tests): brisk raises SIGKILL on
+/// itself at the first `mark(phase)`. Called once, from `main`, with the
+/// value of `BRISK_FAULT`.
+pub fn arm_fault(phase: String) {
+    if FAULT_PHASE.set(phase).is_ok() {
+        ACTIVE.fetch_or(FAULT, Ordering::Relaxed);
+    }
 }
 
 pub fn enabled() -> bool {
@@ -56,10 +80,19 @@ pub fn now_ns() -> u64 {
 
 /// Records a phase boundary of brisk itself.
 pub fn mark(phase: &'static str) {
-    if enabled() {
+    let active = ACTIVE.load(Ordering::Relaxed);
+    if active == 0 {
+        return;
+    }
+    if active & RECORD != 0 {
         if let Ok(mut m) = MARKS.lock() {
             m.push((phase, now_ns()));
         }
+    }
+    if active & FAULT != 0 && FAULT_PHASE.get().is_some_and(|f| f == phase) {
+        // SAFETY: signals this process; SIGKILL cannot be caught, so this
+        // does not return.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
     }
 }
 

@@ -318,6 +318,9 @@ pub struct Program {
     pub source: Source,
     /// Syscall names libseccomp did not know (empty on a hit).
     pub skipped: Vec<String>,
+    /// The entry could not be stored for lack of space (ENOSPC, EDQUOT):
+    /// worth a warning, unlike a cache that is read-only by design.
+    pub no_space: bool,
 }
 
 /// The program for `profile`: from `cache` when it holds a valid entry,
@@ -335,6 +338,7 @@ pub fn program(
             key,
             source: Source::Uncached { by },
             skipped: c.skipped,
+            no_space: false,
         });
     };
     let ignored = match cache.lookup(&key) {
@@ -344,13 +348,20 @@ pub fn program(
                 key,
                 source: Source::Hit(cache.path_of(&key)),
                 skipped: Vec::new(),
+                no_space: false,
             })
         }
         Lookup::Absent => None,
         Lookup::Invalid(why) => Some(why),
     };
     let (c, by) = compiler.compile(profile)?;
-    let stored = cache.store(&key, &c.bpf).map_err(|e| e.to_string());
+    let stored = cache.store(&key, &c.bpf);
+    let no_space = stored
+        .as_ref()
+        .err()
+        .and_then(io::Error::raw_os_error)
+        .is_some_and(|n| n == libc::ENOSPC || n == libc::EDQUOT);
+    let stored = stored.map_err(|e| format!("{}: {e}", cache.dir.display()));
     Ok(Program {
         bpf: c.bpf,
         key,
@@ -360,6 +371,7 @@ pub fn program(
             stored,
         },
         skipped: c.skipped,
+        no_space,
     })
 }
 

@@ -57,6 +57,9 @@ fn brisk_main() {
     if timings_env.is_some() || std::env::args_os().any(|a| a == "--timings") {
         brisk_container::timings::enable();
     }
+    if let Some(phase) = std::env::var_os(brisk_container::timings::FAULT_ENV) {
+        brisk_container::timings::arm_fault(phase.to_string_lossy().into_owned());
+    }
     brisk_container::timings::mark("brisk started");
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let parsed = match cli_fast::parse(&args) {
@@ -100,8 +103,8 @@ fn brisk_main() {
             1
         }
     };
+    brisk_container::timings::mark("brisk done");
     if brisk_container::timings::enabled() {
-        brisk_container::timings::mark("brisk done");
         let rows = brisk_container::timings::report();
         if timings_env.as_deref() == Some("json") {
             eprintln!("{}", brisk_container::timings::json(&rows));

@@ -22,6 +22,7 @@ use crate::timings;
 /// Runs the init's steps and execs; never returns.
 pub fn run(plan: &Plan, sync_fd: RawFd) -> ! {
     timings::mark_init(timings::INIT_STARTED);
+    die_with_parent(sync_fd);
     for fd in &plan.close_in_init {
         // SAFETY: these fds belong to the parent's copy of the process;
         // nothing in the init uses them.
@@ -48,6 +49,28 @@ pub fn run(plan: &Plan, sync_fd: RawFd) -> ! {
     // SAFETY: _exit skips atexit handlers and destructors, which belong to
     // the parent's copy of this process.
     unsafe { libc::_exit(1) }
+}
+
+/// Until it reports ready the init dies with brisk (as runc's init does),
+/// so a killed create leaves no half-made container running; from `R` on
+/// it exits when it reads EOF instead of `C`. A credential change (a
+/// non-root `process.user`) clears the signal; the EOF still ends the init
+/// then. A brisk that died before the prctl has closed its end of the
+/// sync socket (`getppid` cannot tell: it is 0 in a new pid namespace).
+fn die_with_parent(sync_fd: RawFd) {
+    let mut pfd = libc::pollfd {
+        fd: sync_fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: prctl with integer arguments; poll of one valid pollfd
+    // without waiting; _exit ends this copy of the process.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::poll(&mut pfd, 1, 0) > 0 && pfd.revents & (libc::POLLHUP | libc::POLLRDHUP) != 0 {
+            libc::_exit(1);
+        }
+    }
 }
 
 /// Nothing blocked, whatever brisk inherited (the parent blocked the
@@ -457,6 +480,10 @@ fn wait_for_start<'p>(
     } else {
         1
     };
+    // Past this point the init outlives brisk (`create`): it must not die
+    // with it. Cleared before `R`, so brisk cannot exit in between.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0) };
     sync::send(sync_fd, &ready[..len]).map_err(|e| Failure::new("report ready", e))?;
     // C, followed by the signals brisk ignores (which execve would keep).
     let mut ack = [0u8; 9];

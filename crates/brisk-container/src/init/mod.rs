@@ -144,9 +144,10 @@ pub fn plan_exec(
     let mut notes = Vec::new();
     let seccomp = match crate::config::seccomp_profile(spec)? {
         Some(profile) => {
-            let (s, note) =
+            let (s, note, warning) =
                 seccomp::plan(&profile, spec, seccomp_cache, process_plan.no_new_privs)?;
             notes.push(note);
+            notes.extend(warning);
             Some(s)
         }
         None => None,
@@ -258,7 +259,7 @@ pub fn plan(
         cgroup2_host: cgroup.map(|c| !c.v1),
     };
     let rootfs = rootfs::plan(spec, &config.rootfs, opts.no_pivot, ctx)?;
-    let process = process::plan(
+    let mut process = process::plan(
         spec.process()
             .as_ref()
             .ok_or_else(|| Error::invalid("process", "missing"))?,
@@ -312,13 +313,14 @@ pub fn plan(
     let mut close_in_init = Vec::new();
     let seccomp = match &config.seccomp {
         Some(profile) => {
-            let (s, note) = seccomp::plan(
+            let (s, note, warning) = seccomp::plan(
                 profile,
                 spec,
                 opts.seccomp_cache.as_deref(),
                 process.no_new_privs,
             )?;
             notes.push(note);
+            process.warnings.extend(warning);
             if let Some(l) = &s.listener {
                 // The agent must see EOF once brisk is done, not when the
                 // init execs.

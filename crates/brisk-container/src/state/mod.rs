@@ -25,6 +25,10 @@ const STATE_FILE: &str = "state.json";
 const FIFO: &str = "exec.fifo";
 const RESULT_FIFO: &str = "start.result";
 const CONFIG_FILE: &str = "config.json";
+/// A symlink whose target is the container's cgroup path, made before the
+/// cgroup is: how `delete --force` finds the cgroup of a create that died
+/// before `state.json` was written.
+const CGROUP_LINK: &str = "cgroup";
 
 /// What brisk records about a container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -220,6 +224,20 @@ impl ContainerDir {
             .map_err(|e| Error::path("save the config", &path, e))
     }
 
+    /// Records the cgroup path before the cgroup is made (one symlink).
+    pub fn record_cgroup_path(&self, cgroup_path: &str) -> Result<()> {
+        let link = self.path.join(CGROUP_LINK);
+        rustix::fs::symlink(cgroup_path, &link)
+            .map_err(|e| Error::path("record the cgroup path", &link, e))
+    }
+
+    /// The path `record_cgroup_path` recorded, if any.
+    pub fn recorded_cgroup_path(&self) -> Option<String> {
+        fs::read_link(self.path.join(CGROUP_LINK))
+            .ok()
+            .and_then(|p| p.into_os_string().into_string().ok())
+    }
+
     pub fn load_config(&self) -> Result<Vec<u8>> {
         let path = self.config_path();
         fs::read(&path).map_err(|e| Error::path("read the saved config", &path, e))
@@ -378,6 +396,18 @@ mod tests {
         let s = store("nostate");
         let dir = s.create("half").unwrap();
         assert!(matches!(dir.load(), Err(Error::NotFound(_))));
+        fs::remove_dir_all(s.root()).unwrap();
+    }
+
+    #[test]
+    fn cgroup_path_is_recorded_before_the_state() {
+        let s = store("cgpath");
+        let dir = s.create("c").unwrap();
+        assert_eq!(dir.recorded_cgroup_path(), None);
+        dir.record_cgroup_path("/brisk/c").unwrap();
+        assert_eq!(dir.recorded_cgroup_path().as_deref(), Some("/brisk/c"));
+        assert!(matches!(dir.load(), Err(Error::NotFound(_))));
+        dir.remove().unwrap();
         fs::remove_dir_all(s.root()).unwrap();
     }
 
