@@ -178,6 +178,7 @@ fn make_dirs(
 ) -> Result<PathBuf> {
     let mut attempts = 0;
     'again: loop {
+        let mark = created.len();
         let mut cur = root.to_path_buf();
         for comp in path.split('/').filter(|c| !c.is_empty()) {
             let parent = cur.clone();
@@ -185,7 +186,23 @@ fn make_dirs(
             match std::fs::DirBuilder::new().mode(0o755).create(&cur) {
                 Ok(()) => {
                     created.push(cur.clone());
-                    init(&cur, &parent)?;
+                    match init(&cur, &parent) {
+                        Ok(()) => {}
+                        // The parent was being removed by whoever made it
+                        // (ENODEV from a dying cgroup): undo this attempt
+                        // and make the path again.
+                        Err(Error::Path { err, .. })
+                            if matches!(err.raw_os_error(), Some(libc::ENODEV | libc::ENOENT))
+                                && attempts < 3 =>
+                        {
+                            attempts += 1;
+                            for d in created.drain(mark..).rev() {
+                                let _ = std::fs::remove_dir(d);
+                            }
+                            continue 'again;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 // A parent another container made and just removed.

@@ -126,10 +126,14 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
         .stderr(Stdio::from(err_clone));
     // A hook gets stdio only, as in runc: not brisk's other fds (LISTEN_FDS,
     // --preserve-fds, whatever the caller leaked).
+    // brisk ignores SIGPIPE; the hook starts with the default action.
     // SAFETY: runs in the forked child before exec; close_range (or the
-    // fcntl fallback) is async-signal-safe and allocates nothing.
+    // fcntl fallback) and signal are async-signal-safe and allocate nothing.
     unsafe {
-        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || crate::sys::cloexec_from(3));
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            crate::sys::cloexec_from(3)
+        });
     }
     let mut child = cmd.spawn().map_err(|e| e.to_string())?;
     // The state goes in while the timeout runs: a hook that does not read
@@ -273,6 +277,7 @@ fn run_in_init_one(h: &InitHook, state: &[u8]) -> std::io::Result<()> {
     if pid == 0 {
         // SAFETY: valid fds and NUL-terminated arrays that outlive execve.
         unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             libc::dup2(read_end.as_raw_fd(), 0);
             // Stdio only: none of the init's other fds.
             let _ = crate::sys::cloexec_from(3);

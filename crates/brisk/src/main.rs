@@ -5,7 +5,7 @@
 //! `/proc/self/maps` for a stack guard, sets up an alternate signal stack
 //! and ignores SIGPIPE: ~10 syscalls, one of them expensive, on every
 //! container start). What brisk needs of it is done in [`main`]: fds 0-2
-//! are made valid. SIGPIPE keeps its default action, as in C runtimes.
+//! are made valid and SIGPIPE is ignored.
 #![no_main]
 
 mod cli;
@@ -23,6 +23,11 @@ use cli::Cli;
 #[no_mangle]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     open_missing_stdio();
+    // As Rust's runtime does: a write to a closed pipe (a hook that exits
+    // without reading its state on stdin) is an EPIPE error, not death.
+    // The init resets it before execve (signal::ignored_set).
+    // SAFETY: setting a disposition to SIG_IGN has no handler to run.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     brisk_main();
     0
 }
