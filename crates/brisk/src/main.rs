@@ -6,7 +6,9 @@
 //! and ignores SIGPIPE: ~10 syscalls, one of them expensive, on every
 //! container start). What brisk needs of it is done in [`main`]: fds 0-2
 //! are made valid and SIGPIPE is ignored.
-#![no_main]
+// Unit tests keep the test harness's main (and so do not reach brisk's).
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code))]
 
 mod cli;
 mod cli_fast;
@@ -20,6 +22,7 @@ use cli::Cli;
 
 /// The C entry point (see the crate comment); std's args and env work
 /// without the Rust runtime's start-up on glibc.
+#[cfg(not(test))]
 #[no_mangle]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     open_missing_stdio();
