@@ -1,11 +1,11 @@
 //! brisk: the command line. Parsing and output live here; everything that
 //! touches a container is in the `brisk-container` library.
 
-mod cli;
 mod commands;
 mod logging;
 mod seccomp;
 
+use brisk::{args, cli};
 use clap::Parser;
 
 use cli::Cli;
