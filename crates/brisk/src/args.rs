@@ -71,7 +71,9 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
     if total <= 0.0 {
         bail!("duration interval must be greater than 0");
     }
-    Ok(std::time::Duration::from_secs_f64(total))
+    // from_secs_f64 panics past u64::MAX seconds ("99999999999999999999h").
+    std::time::Duration::try_from_secs_f64(total)
+        .map_err(|_| anyhow::anyhow!("invalid duration {s:?}: too long"))
 }
 
 /// `update`: each flag over `r` (the resources file, or `{}`), then the
@@ -155,5 +157,12 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("3x").is_err());
+    }
+
+    #[test]
+    fn a_duration_too_long_is_an_error_not_a_panic() {
+        // A panic before (fuzz/regressions/cli/events-interval-overflows-duration).
+        let err = parse_duration("99999999999999999999h").unwrap_err();
+        assert!(err.to_string().contains("too long"), "{err}");
     }
 }
