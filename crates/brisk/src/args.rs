@@ -79,6 +79,14 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration> {
 /// `update`: each flag over `r` (the resources file, or `{}`), then the
 /// whole as OCI `linux.resources`.
 pub fn update_resources(a: &UpdateArgs, mut r: Value) -> Result<LinuxResources> {
+    // `null` is no resources, as for runc's JSON decoding. Indexing an
+    // array or a scalar by key (below) would panic.
+    if r.is_null() {
+        r = json!({});
+    }
+    if !r.is_object() {
+        bail!("linux.resources: expected a JSON object, got {r}");
+    }
     let mut set = |section: &str, key: &str, v: Value| {
         if !r[section].is_object() {
             r[section] = json!({});
@@ -157,6 +165,24 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("3x").is_err());
+    }
+
+    #[test]
+    fn update_resources_that_are_not_an_object_are_an_error_not_a_panic() {
+        // A panic before (fuzz/regressions/cli/update-stdin-not-an-object).
+        let a = UpdateArgs {
+            cpu_period: Some(5),
+            ..UpdateArgs::default()
+        };
+        for r in [json!([]), json!(1), json!("x"), json!(true)] {
+            let err = update_resources(&a, r.clone()).unwrap_err().to_string();
+            assert!(err.contains("expected a JSON object"), "{r}: {err}");
+        }
+        let ok = update_resources(&a, json!({"cpu": {"shares": 2}})).unwrap();
+        let cpu = ok.cpu().as_ref().unwrap();
+        assert_eq!((cpu.period(), cpu.shares()), (Some(5), Some(2)));
+        let from_null = update_resources(&a, json!(null)).unwrap();
+        assert_eq!(from_null.cpu().as_ref().unwrap().period(), Some(5));
     }
 
     #[test]
