@@ -41,13 +41,40 @@ pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
     let mut warnings = Vec::new();
     let spec = parse_config(&data, &path, &mut warnings)?;
     let rootfs = resolve_rootfs(&spec, &bundle)?;
-    validate(&spec)?;
+    let seccomp = check(&spec, &data, &mut warnings)?;
+    if mount_label(&spec).is_some() && !crate::rootfs::selinux_enabled() {
+        warnings.push(
+            "linux.mountLabel: SELinux is not enabled on this host, the label is not applied"
+                .into(),
+        );
+    }
+    Ok(Config {
+        spec,
+        bundle,
+        rootfs,
+        warnings,
+        raw: data,
+        seccomp,
+    })
+}
+
+/// The checks of `load` that need no file system (the bundle and the
+/// rootfs aside): `validate`, the raw-JSON checks of devices and device
+/// rules, and `linux.seccomp` brought to its canonical form. `data` is the
+/// JSON `spec` was parsed from. The fuzz target `config` and its replay
+/// test drive this.
+pub fn check(
+    spec: &Spec,
+    data: &[u8],
+    warnings: &mut Vec<String>,
+) -> Result<Option<brisk_seccomp::Profile>> {
+    validate(spec)?;
     if spec
         .linux()
         .as_ref()
         .is_some_and(|l| l.devices().as_ref().is_some_and(|d| !d.is_empty()))
     {
-        check_device_numbers(&data)?;
+        check_device_numbers(data)?;
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !m.destination().as_os_str().is_empty() && !m.destination().is_absolute() {
@@ -57,22 +84,8 @@ pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
             ));
         }
     }
-    if mount_label(&spec).is_some() && !crate::rootfs::selinux_enabled() {
-        warnings.push(
-            "linux.mountLabel: SELinux is not enabled on this host, the label is not applied"
-                .into(),
-        );
-    }
-    check_device_rules_have_allow(&spec, &data)?;
-    let seccomp = seccomp_profile(&spec)?;
-    Ok(Config {
-        spec,
-        bundle,
-        rootfs,
-        warnings,
-        raw: data,
-        seccomp,
-    })
+    check_device_rules_have_allow(spec, data)?;
+    seccomp_profile(spec)
 }
 
 /// Parses config bytes the way `load` does (`path` names them in errors).

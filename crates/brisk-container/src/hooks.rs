@@ -78,6 +78,13 @@ pub fn validate(hooks: Option<&Hooks>) -> Result<()> {
     Ok(())
 }
 
+/// When a hook with `timeout` started now must be done. A timeout too
+/// large for the clock (`"timeout": 9223372036854775807`) is no deadline:
+/// `Instant + Duration` would panic.
+fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
 /// Runs the hooks of `kind` in brisk's own namespaces, in order; the first
 /// failure is the error.
 pub fn run(hooks: Option<&Hooks>, kind: &str, state: &[u8]) -> Result<()> {
@@ -143,9 +150,7 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
         let _ = crate::sys::set_nonblocking(s.as_raw_fd());
     }
     let mut written = 0;
-    let deadline = h
-        .timeout()
-        .map(|t| Instant::now() + Duration::from_secs(t.max(1) as u64));
+    let deadline = deadline_after(h.timeout().map(|t| Duration::from_secs(t.max(1) as u64)));
     let mut pause = Duration::from_micros(200);
     let status = loop {
         if let Some(s) = &mut stdin {
@@ -308,7 +313,7 @@ fn wait_with_timeout(
     timeout: Option<Duration>,
     mut input: Option<(std::os::fd::OwnedFd, &[u8])>,
 ) -> std::io::Result<libc::c_int> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = deadline_after(timeout);
     let mut pause = Duration::from_micros(200);
     loop {
         if let Some((fd, rest)) = &mut input {
@@ -350,6 +355,15 @@ fn wait_with_timeout(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timeout_past_the_clock_is_no_deadline() {
+        let max = Duration::from_secs(i64::MAX as u64);
+        assert_eq!(deadline_after(Some(max)), None);
+        assert_eq!(deadline_after(None), None);
+        let soon = deadline_after(Some(Duration::from_secs(5))).unwrap();
+        assert!(soon > Instant::now());
+    }
 
     fn hooks(v: serde_json::Value) -> Hooks {
         serde_json::from_value(v).unwrap()

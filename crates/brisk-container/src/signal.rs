@@ -51,26 +51,34 @@ pub fn parse(s: &str) -> Result<libc::c_int> {
     if let Some(&(_, n)) = SIGNALS.iter().find(|(nm, _)| *nm == name) {
         return Ok(n);
     }
+    // RTMIN+N and RTMAX-N: N is digits only (no sign of its own, so
+    // RTMAX--5 is not RTMAX+5), and the sum stays in RTMIN..=RTMAX
+    // (checked: RTMIN+2147483647 must not wrap).
+    let offset = |rt: &str, sign: char| -> Option<libc::c_int> {
+        if rt.is_empty() {
+            return Some(0);
+        }
+        let digits = rt.strip_prefix(sign)?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    };
+    let in_range = |n: &libc::c_int| (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(n);
     if let Some(rt) = name.strip_prefix("RTMIN") {
-        let base = libc::SIGRTMIN();
-        let off = if rt.is_empty() {
-            Some(0)
-        } else {
-            rt.strip_prefix('+').and_then(|o| o.parse().ok())
-        };
-        if let Some(off) = off.filter(|o| base + o <= libc::SIGRTMAX()) {
-            return Ok(base + off);
+        if let Some(n) = offset(rt, '+')
+            .and_then(|o| libc::SIGRTMIN().checked_add(o))
+            .filter(in_range)
+        {
+            return Ok(n);
         }
     }
     if let Some(rt) = name.strip_prefix("RTMAX") {
-        let base = libc::SIGRTMAX();
-        let off = if rt.is_empty() {
-            Some(0)
-        } else {
-            rt.strip_prefix('-').and_then(|o| o.parse().ok())
-        };
-        if let Some(off) = off.filter(|o| base - o >= libc::SIGRTMIN()) {
-            return Ok(base - off);
+        if let Some(n) = offset(rt, '-')
+            .and_then(|o| libc::SIGRTMAX().checked_sub(o))
+            .filter(in_range)
+        {
+            return Ok(n);
         }
     }
     Err(Error::UnknownSignal(s.to_string()))
@@ -163,5 +171,27 @@ mod tests {
         for s in ["FOO", "SIGFOO", "99", "-9", "", "RTMIN+100"] {
             assert!(parse(s).is_err(), "{s}");
         }
+    }
+
+    #[test]
+    fn realtime_offsets_are_unsigned_and_do_not_overflow() {
+        // Panics (debug) or wrapped to a bogus signal (release) before:
+        // fuzz/regressions/cli/kill-rt*.
+        for s in [
+            "SIGRTMIN+2147483647",
+            "RTMAX--2147483648",
+            "RTMAX--5",
+            "RTMIN+-1",
+            "RTMIN++1",
+            "RTMIN+",
+            "RTMAX-",
+            "RTMAX-99",
+        ] {
+            assert!(parse(s).is_err(), "{s}");
+        }
+        assert_eq!(parse("RTMIN+0").unwrap(), libc::SIGRTMIN());
+        assert_eq!(parse("SIGRTMAX-1").unwrap(), libc::SIGRTMAX() - 1);
+        let span = libc::SIGRTMAX() - libc::SIGRTMIN();
+        assert_eq!(parse(&format!("RTMAX-{span}")).unwrap(), libc::SIGRTMIN());
     }
 }

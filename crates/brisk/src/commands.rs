@@ -10,6 +10,7 @@ use brisk_container::init::InitOptions;
 use brisk_container::state::Store;
 use brisk_container::{features, signal};
 
+use crate::args;
 use crate::cli::{Cli, Command, CreateArgs, ExecArgs, UpdateArgs};
 use crate::logging;
 
@@ -159,43 +160,13 @@ fn ps(store: &Store, id: &str, format: &str, args: &[String]) -> Result<i32> {
     Ok(0)
 }
 
-/// runc's units: bytes, or a number with b, k, m, g, t (powers of 1024),
-/// and -1 for unlimited.
-fn parse_bytes(flag: &str, s: &str) -> Result<i64> {
-    let t = s.trim().to_ascii_lowercase();
-    if t == "-1" {
-        return Ok(-1);
-    }
-    let t = t
-        .strip_suffix('b')
-        .filter(|r| !r.is_empty() && !r.ends_with(|c: char| c.is_ascii_digit()))
-        .unwrap_or(&t);
-    let t = t.strip_suffix('i').unwrap_or(t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        Some('b') => (&t[..t.len() - 1], 1),
-        _ => (t, 1),
-    };
-    let n: f64 = num
-        .trim()
-        .parse()
-        .with_context(|| format!("--{flag}: invalid size {s:?}"))?;
-    if n < 0.0 {
-        bail!("--{flag}: invalid size {s:?}");
-    }
-    Ok((n * mult as f64) as i64)
-}
-
 /// `update`: the resources file (or stdin), then each flag over it.
 fn update(store: &Store, a: &UpdateArgs) -> Result<i32> {
     use serde_json::{json, Value};
     if a.l3_cache_schema.is_some() || a.mem_bw_schema.is_some() {
         bail!("Intel RDT (--l3-cache-schema, --mem-bw-schema) is not supported");
     }
-    let mut r: Value = match a.resources.as_deref() {
+    let r: Value = match a.resources.as_deref() {
         Some("-") => serde_json::from_reader(std::io::stdin().lock())
             .context("read the resources from stdin")?,
         Some(path) => {
@@ -204,103 +175,16 @@ fn update(store: &Store, a: &UpdateArgs) -> Result<i32> {
         }
         None => json!({}),
     };
-    let mut set = |section: &str, key: &str, v: Value| {
-        if !r[section].is_object() {
-            r[section] = json!({});
-        }
-        r[section][key] = v;
-    };
-    if let Some(v) = a.blkio_weight {
-        set("blockIO", "weight", v.into());
-    }
-    if let Some(v) = a.cpu_period {
-        set("cpu", "period", v.into());
-    }
-    if let Some(v) = a.cpu_quota {
-        set("cpu", "quota", v.into());
-    }
-    if let Some(v) = a.cpu_burst {
-        set("cpu", "burst", v.into());
-    }
-    if let Some(v) = a.cpu_share {
-        set("cpu", "shares", v.into());
-    }
-    if let Some(v) = a.cpu_rt_period {
-        set("cpu", "realtimePeriod", v.into());
-    }
-    if let Some(v) = a.cpu_rt_runtime {
-        set("cpu", "realtimeRuntime", v.into());
-    }
-    if let Some(v) = a.cpu_idle {
-        set("cpu", "idle", v.into());
-    }
-    if let Some(v) = &a.cpuset_cpus {
-        set("cpu", "cpus", v.clone().into());
-    }
-    if let Some(v) = &a.cpuset_mems {
-        set("cpu", "mems", v.clone().into());
-    }
-    for (flag, key, v) in [
-        ("memory", "limit", &a.memory),
-        ("memory-reservation", "reservation", &a.memory_reservation),
-        ("memory-swap", "swap", &a.memory_swap),
-        ("kernel-memory", "kernel", &a.kernel_memory),
-        ("kernel-memory-tcp", "kernelTCP", &a.kernel_memory_tcp),
-    ] {
-        if let Some(v) = v {
-            set("memory", key, parse_bytes(flag, v)?.into());
-        }
-    }
-    if let Some(v) = a.pids_limit {
-        set("pids", "limit", v.into());
-    }
-    let resources: oci_spec::runtime::LinuxResources =
-        serde_json::from_value(r).context("linux.resources")?;
+    let resources = args::update_resources(a, r)?;
     container::update(store, &a.id, &resources)?;
     Ok(0)
-}
-
-/// A Go duration: 5s, 500ms, 1m30s, 2h, 1.5s.
-fn parse_duration(s: &str) -> Result<std::time::Duration> {
-    let mut total = 0f64;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        bail!("invalid duration {s:?}");
-    }
-    while !rest.is_empty() {
-        let end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .with_context(|| format!("invalid duration {s:?}: missing unit"))?;
-        let n: f64 = rest[..end]
-            .parse()
-            .with_context(|| format!("invalid duration {s:?}"))?;
-        rest = &rest[end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let secs = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            u => bail!("invalid duration {s:?}: unknown unit {u:?}"),
-        };
-        total += n * secs;
-        rest = &rest[unit_end..];
-    }
-    if total <= 0.0 {
-        bail!("duration interval must be greater than 0");
-    }
-    Ok(std::time::Duration::from_secs_f64(total))
 }
 
 /// runc's `events`: `{"type":"stats","id":ID,"data":{...}}` once with
 /// `--stats`, else one every interval until the container stops, and
 /// `{"type":"oom","id":ID}` when the OOM killer struck since the last one.
 fn events(store: &Store, id: &str, once: bool, interval: &str) -> Result<i32> {
-    let every = parse_duration(interval)?;
+    let every = args::parse_duration(interval)?;
     let mut out = std::io::stdout().lock();
     let mut ooms = None;
     loop {
@@ -589,28 +473,5 @@ mod tests {
             vec!["a-very-long-id".to_string(), "1".to_string()],
         ];
         assert_eq!(table(&rows), "ID               PID\na-very-long-id   1\n");
-    }
-
-    #[test]
-    fn sizes_like_runc() {
-        assert_eq!(parse_bytes("memory", "1024").unwrap(), 1024);
-        assert_eq!(parse_bytes("memory", "32m").unwrap(), 32 << 20);
-        assert_eq!(parse_bytes("memory", "1G").unwrap(), 1 << 30);
-        assert_eq!(parse_bytes("memory", "512kb").unwrap(), 512 << 10);
-        assert_eq!(parse_bytes("memory", "1.5g").unwrap(), 3 << 29);
-        assert_eq!(parse_bytes("memory", "-1").unwrap(), -1);
-        assert!(parse_bytes("memory", "lots").is_err());
-        assert!(parse_bytes("memory", "-5m").is_err());
-    }
-
-    #[test]
-    fn go_durations() {
-        use std::time::Duration;
-        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
-        assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
-        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("3x").is_err());
     }
 }

@@ -10,12 +10,11 @@
 #![cfg_attr(not(test), no_main)]
 #![cfg_attr(test, allow(dead_code))]
 
-mod cli;
-mod cli_fast;
 mod commands;
 mod logging;
 mod seccomp;
 
+use brisk::{args, cli, cli_fast};
 use clap::Parser;
 
 use cli::Cli;
@@ -69,10 +68,10 @@ fn brisk_main() {
         brisk_container::timings::arm_fault(phase.to_string_lossy().into_owned());
     }
     brisk_container::timings::mark("brisk started");
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let parsed = match cli_fast::parse(&args) {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = match cli_fast::parse(&argv) {
         Some(cli) => Ok(cli),
-        None => Cli::try_parse_from(&args),
+        None => Cli::try_parse_from(&argv),
     };
     let cli = match parsed {
         Ok(cli) => cli,

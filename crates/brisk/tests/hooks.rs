@@ -92,6 +92,22 @@ fn a_hook_past_its_timeout_fails_create_cleanly() {
 }
 
 #[test]
+fn the_largest_timeout_is_no_deadline_not_a_crash() {
+    // timeout is an int: i64::MAX seconds used to overflow the deadline
+    // (Instant + Duration panics), aborting brisk in the middle of create.
+    let env = Env::new("hooks-max-timeout");
+    let mut b = env.bundle("b", &["true"]);
+    let h = json!([{"path": "/bin/true", "timeout": i64::MAX}]);
+    b.set(
+        "/hooks",
+        json!({"createRuntime": h, "createContainer": h, "poststop": h}),
+    );
+    let out = env.brisk(&["run", "-b", b.path(), "m"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    env.assert_clean();
+}
+
+#[test]
 fn a_failing_poststop_hook_of_run_is_a_warning() {
     let env = Env::new("hooks-poststop");
     let mut b = env.bundle("b", &["sh", "-c", "exit 7"]);

@@ -1,0 +1,59 @@
+//! Replays the checked-in inputs of the fuzz target `config` (its seeds
+//! and every crash it found, fixed since) through the same property, on
+//! stable, so CI catches a parser panic coming back. The fuzzing itself:
+//! `cargo +nightly fuzz run config ...` (docs/SECURITY.md).
+
+#[path = "../fuzz/property/config.rs"]
+mod property;
+
+use property::Reached;
+
+fn inputs(dir: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut out: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            let path = e.expect("directory entry").path();
+            let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            (path.display().to_string(), data)
+        })
+        .filter(|(name, _)| !name.ends_with("README.md"))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn config_seeds_reach_the_plan_or_a_named_error() {
+    let seeds = inputs("fuzz/seeds/config");
+    assert!(seeds.len() >= 5, "seed corpus went missing: {seeds:?}");
+    let mut planned = 0;
+    for (name, data) in &seeds {
+        let reached = property::check(data);
+        eprintln!("{name}: {reached:?}");
+        let field = if name.ends_with("device-without-numbers.json") {
+            Some("linux.devices[0].major")
+        } else if name.ends_with("device-rule-without-allow.json") {
+            Some("linux.resources.devices[0].allow")
+        } else {
+            None
+        };
+        match (&reached, field) {
+            (Reached::Planned, None) => planned += 1,
+            (Reached::InvalidConfig(msg), Some(field)) => {
+                assert!(msg.contains(field), "{name}: {msg}")
+            }
+            (other, _) => panic!("{name}: unexpected {other:?}"),
+        }
+    }
+    // The valid seeds must get past validation, or the fuzzer (and this
+    // replay) would only ever exercise the parser.
+    assert!(planned >= 4, "only {planned} seeds were planned");
+}
+
+#[test]
+fn config_crash_regressions_do_not_panic() {
+    for (name, data) in inputs("fuzz/regressions/config") {
+        eprintln!("{name}: {:?}", property::check(&data));
+    }
+}
