@@ -31,8 +31,21 @@ pub fn check(data: &[u8]) -> Reached {
     };
     // An empty line is no argument at all, not one empty argument.
     let args = line.split(|b| *b == 0).filter(|_| !line.is_empty());
-    let argv = std::iter::once(OsStr::new("brisk")).chain(args.map(OsStr::from_bytes));
-    let cli = match Cli::try_parse_from(argv) {
+    let argv: Vec<std::ffi::OsString> = std::iter::once(OsStr::new("brisk"))
+        .chain(args.map(OsStr::from_bytes))
+        .map(OsStr::to_os_string)
+        .collect();
+    // The hand parser of the hot lines must agree with clap whenever it
+    // takes a line.
+    let fast = brisk::cli_fast::parse(&argv);
+    let clap = Cli::try_parse_from(&argv);
+    if let Some(f) = &fast {
+        match &clap {
+            Ok(c) => assert_eq!(format!("{f:?}"), format!("{c:?}"), "cli_fast and clap differ"),
+            Err(e) => panic!("cli_fast took a line clap refuses: {f:?}: {e}"),
+        }
+    }
+    let cli = match clap {
         Ok(cli) => cli,
         Err(e) => return Reached::Usage(e.render().to_string()),
     };
