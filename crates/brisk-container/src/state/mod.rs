@@ -301,7 +301,7 @@ impl ContainerDir {
     pub fn remove(self) -> Result<()> {
         // The files brisk writes, then the directory: a few unlinks instead
         // of a directory walk. Anything else in it falls back to the walk.
-        for name in [STATE_FILE, CONFIG_FILE, FIFO, RESULT_FIFO] {
+        for name in [STATE_FILE, CONFIG_FILE, CGROUP_LINK, FIFO, RESULT_FIFO] {
             let _ = rustix::fs::unlinkat(&self._lock, name, rustix::fs::AtFlags::empty());
         }
         match fs::remove_dir(&self.path) {
