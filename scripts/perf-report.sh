@@ -6,7 +6,8 @@
 #   2. brisk's --timings: the median of each phase over TIMING_RUNS runs;
 #   3. peak RSS and user+system CPU per container (GNU time), crun vs brisk;
 #   4. 100 containers started 10 at a time, crun vs brisk: failures and
-#      throughput.
+#      throughput;
+#   5. scripts/bench-pure.sh --quick: the pure steps (divan).
 # Steps 2-4 run like startup.sh: in a private mount namespace with cgroup2
 # mounted over /sys/fs/cgroup (crun refuses this host's hybrid layout).
 #
@@ -95,6 +96,7 @@ env -u RUST_BACKTRACE "$bench/startup.sh" --case all --runs "$runs" --out "$dir/
 env -u RUST_BACKTRACE "$bench/startup.sh" --micro --out "$dir/micro" >&2
 env -u RUST_BACKTRACE PERF_REPORT_INNER=1 PERF_REPORT_DIR="$dir" \
     unshare -m --propagation private "$0"
+scripts/bench-pure.sh --quick 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' >"$dir/pure.txt"
 
 startup_md=$(sed -n '/^## /,$p' "$dir/startup/results.md" | sed 's/^## /### /; s/^### /#### /')
 head_md=$(sed -n '1,/^## /p' "$dir/startup/results.md" | sed '$d' | sed -n '/^- /p')
@@ -152,6 +154,15 @@ id, cgroup and hostname, one shared rootfs).
 | runtime | failures | wall [s] | containers/s |
 |---|---:|---:|---:|
 $(cat "$dir/many.md")
+
+### The pure steps (\`scripts/bench-pure.sh --quick\`)
+
+divan, 30 samples of at most 1 s per bench; the config is podman's (with
+its seccomp profile, 20 KB).
+
+\`\`\`
+$(cat "$dir/pure.txt")
+\`\`\`
 EOF
 } >"$out.new"
 mv "$out.new" "$out"
