@@ -167,11 +167,21 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             both.extend_from_slice(&hook_state(&config, &opts.id, pid, "created"));
             Ok(both)
         };
+        // The state is recorded right after the clone, while the init sets
+        // itself up (on another CPU), instead of between its `R` and `C`:
+        // everything in it is known once the init exists.
+        let mut record = None;
         let mut init = init::spawn(
             &plan,
-            &mut |pid, cloned_into| match &cgroup {
-                Some(c) => c.place(pid, cloned_into).map_err(Error::from),
-                None => Ok(()),
+            &mut |pid, cloned_into| {
+                if let Some(c) = &cgroup {
+                    c.place(pid, cloned_into)?;
+                }
+                let cg_record = cgroup.as_ref().map(|c| c.record.clone());
+                let r = record_for(pid, &config, &opts.id, cg_record)?;
+                dir.save(&r)?;
+                record = Some(r);
+                Ok(())
             },
             &mut on_hooks,
         )?;
@@ -180,18 +190,14 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         // `start` from noticing a dead init.
         plan.start_fifo = None;
         plan.start_result = None;
-        let cg_record = cgroup.as_ref().map(|c| c.record.clone());
-        let record = match record_for(&init, &config, &opts.id, cg_record) {
-            Ok(r) => r,
-            Err(e) => {
-                init.abort();
-                return Err(e);
-            }
+        let Some(record) = record else {
+            init.abort();
+            return Err(Error::State(
+                "the container's state was not recorded".into(),
+            ));
         };
-        if let Err(e) = dir
-            .save(&record)
-            .and_then(|()| write_pid_file(opts.pid_file.as_deref(), init.pid))
-            .and_then(|()| init.commit())
+        if let Err(e) =
+            write_pid_file(opts.pid_file.as_deref(), init.pid).and_then(|()| init.commit())
         {
             init.abort();
             return Err(e);
@@ -313,13 +319,13 @@ pub fn run_poststop(record: &Record) -> Vec<String> {
 }
 
 fn record_for(
-    init: &Init,
+    pid: libc::pid_t,
     config: &config::Config,
     id: &str,
     cgroup: Option<brisk_cgroups::Record>,
 ) -> Result<Record> {
     let (_, start) =
-        status::proc_stat(init.pid).map_err(|e| Error::sys("read the init's start time", e))?;
+        status::proc_stat(pid).map_err(|e| Error::sys("read the init's start time", e))?;
     let own_pid_ns = config
         .spec
         .linux()
@@ -333,7 +339,7 @@ fn record_for(
     Ok(Record {
         oci_version: OCI_VERSION.to_string(),
         id: id.to_string(),
-        pid: init.pid,
+        pid,
         pid_start_time: start,
         bundle: config.bundle.clone(),
         rootfs: config.rootfs.clone(),

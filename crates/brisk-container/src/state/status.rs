@@ -38,12 +38,13 @@ pub fn proc_stat(pid: i32) -> io::Result<(u8, u64)> {
     let mut buf = [0u8; 2048];
     let mut len = 0;
     loop {
+        let want = buf.len() - len;
         let n = f.read(&mut buf[len..])?;
-        if n == 0 || len + n == buf.len() {
-            len += n;
+        len += n;
+        // procfs hands the whole line to one read: a short read is the end.
+        if n == 0 || n < want || len == buf.len() {
             break;
         }
-        len += n;
     }
     parse_stat(&buf[..len])
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unparsable /proc/PID/stat"))

@@ -41,7 +41,11 @@ pub fn check(data: &[u8]) -> Reached {
     let clap = Cli::try_parse_from(&argv);
     if let Some(f) = &fast {
         match &clap {
-            Ok(c) => assert_eq!(format!("{f:?}"), format!("{c:?}"), "cli_fast and clap differ"),
+            Ok(c) => assert_eq!(
+                format!("{f:?}"),
+                format!("{c:?}"),
+                "cli_fast and clap differ"
+            ),
             Err(e) => panic!("cli_fast took a line clap refuses: {f:?}: {e}"),
         }
     }
