@@ -39,10 +39,18 @@ if [ "${PERF_REPORT_INNER:-}" = 1 ]; then
     for i in $(seq "$timing_runs"); do
         BRISK_TIMINGS=json "$brisk" --root "$work/root" run -b "$work/none" t 2>&1 >/dev/null | tail -n1
     done | jq -rs '
-        [.[].phases] as $runs | $runs[0] | map(.phase) as $names
-        | $names | to_entries[] | .key as $i | .value as $name
-        | [$runs[] | .[$i].delta_us] | sort | .[(length / 2 | floor)] as $med
-        | "| \($name) | \($med) |"' >"$work/timings.md"
+        # By name, not position: the parent and the init run at once, so
+        # their marks interleave differently from run to run.
+        [.[].phases] as $runs
+        | ($runs[0] | map(.phase)) as $names
+        | [ $names[] as $n
+            | { phase: $n,
+                at: ([$runs[] | .[] | select(.phase == $n) | .at_us] | sort
+                     | .[(length / 2 | floor)]) } ]
+        | sort_by(.at) | . as $p
+        | range(0; length)
+        | "| \($p[.].phase) | \($p[.].at) | \(if . == 0 then 0 else $p[.].at - $p[. - 1].at end) |"' \
+        >"$work/timings.md"
 
     # --- 3. peak RSS and CPU per container ---------------------------------
     rss() { # NAME CMD -> "| NAME | max RSS KiB (median) | user+sys ms per container |"
@@ -126,13 +134,15 @@ $micro_md
 
 ### Where brisk's start-up goes (\`--timings\`)
 
-Median of each phase's duration over $timing_runs runs of
+The median time of each mark over $timing_runs runs of
 \`BRISK_TIMINGS=json brisk run\` on the \`none\` bundle (cgroup2 view, same
-machine, right after the run above). Phases prefixed \`init:\` are the
-container's init (between clone and execve); the rest is brisk's parent.
+machine, right after the run above), in order, and the difference to the
+previous one. Marks prefixed \`init:\` are the container's init (between
+clone and execve), the rest brisk's parent; the two run at once, so a
+parent mark after an init mark says when the parent got there.
 
-| phase | median µs since the previous mark |
-|---|---:|
+| mark | median µs from brisk's start | µs after the previous mark |
+|---|---:|---:|
 $(cat "$dir/timings.md")
 
 ### Peak RSS and CPU time per container
