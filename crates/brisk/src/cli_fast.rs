@@ -118,7 +118,7 @@ pub fn parse(args: &[OsString]) -> Option<Cli> {
         "delete" => {
             let force = match flags.as_slice() {
                 [] => false,
-                [("force" | "force-or-config", None)] => true,
+                [("force" | "f", None)] => true,
                 _ => return None,
             };
             Command::Delete {
@@ -223,9 +223,9 @@ fn split_flag(a: &str) -> Option<(&str, Option<&str>)> {
     }
     let long = match a {
         "-b" => "bundle",
-        // --force for delete; --config (with a value) for create and run
-        // goes to clap.
-        "-f" => "force-or-config",
+        // `-f` is --force for delete; --config (with a value) for create
+        // and run, which this parser leaves to clap.
+        "-f" => "f",
         "-d" => "detach",
         "-a" => "all",
         _ => return None,

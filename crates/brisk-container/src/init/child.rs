@@ -13,7 +13,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use super::sync;
 use super::{Failure, Plan};
 use crate::hooks;
-use crate::process;
+use crate::process::{self, self_exe};
 use crate::rootfs::{self, resolve};
 use crate::sys;
 use crate::terminal;
@@ -435,14 +435,15 @@ fn find_executable(plan: &Plan) -> Result<&std::ffi::CStr, Failure<'_>> {
     for candidate in &p.exec_candidates {
         // SAFETY: candidate is a valid C string.
         if unsafe { libc::access(candidate.as_ptr(), libc::X_OK) } == 0 {
-            let mut st: libc::stat = unsafe { std::mem::zeroed() };
-            // SAFETY: candidate is a valid C string, st a valid buffer.
-            if unsafe { libc::stat(candidate.as_ptr(), &mut st) } == 0
-                && st.st_mode & libc::S_IFMT != libc::S_IFDIR
-            {
-                return crate::process::self_exe::check_loaded_files(candidate, &plan.runtime_exe)
-                    .map(|()| candidate.as_c_str())
-                    .map_err(|e| Failure::with("exec", &p.arg0, e));
+            // One lookup serves the directory test and the runtime-binary
+            // check.
+            match self_exe::file_id(candidate) {
+                Ok(id) if !id.is_dir() => {
+                    return self_exe::check_loaded_files_of(candidate, id, &plan.runtime_exe)
+                        .map(|()| candidate.as_c_str())
+                        .map_err(|e| Failure::with("exec", &p.arg0, e));
+                }
+                _ => {}
             }
             err = io::Error::from_raw_os_error(libc::EACCES);
             continue;

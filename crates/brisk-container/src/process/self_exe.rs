@@ -37,6 +37,15 @@ pub struct FileId {
     mnt_id: Option<u64>,
     dev: u64,
     ino: u64,
+    /// Not part of the identity: lets the caller that looked the file up
+    /// tell a directory without another stat.
+    is_dir: bool,
+}
+
+impl FileId {
+    pub fn is_dir(&self) -> bool {
+        self.is_dir
+    }
 }
 
 impl PartialEq for FileId {
@@ -72,7 +81,7 @@ pub fn runtime_exe() -> io::Result<FileId> {
     file_id(c"/proc/self/exe")
 }
 
-fn file_id(path: &CStr) -> io::Result<FileId> {
+pub fn file_id(path: &CStr) -> io::Result<FileId> {
     // SAFETY: statx is plain data; zero is a valid initial value.
     let mut st: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: path is a valid C string, st a valid buffer.
@@ -90,6 +99,7 @@ fn file_id(path: &CStr) -> io::Result<FileId> {
             mnt_id: (st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id),
             dev: libc::makedev(st.stx_dev_major, st.stx_dev_minor),
             ino: st.stx_ino,
+            is_dir: u32::from(st.stx_mode) & libc::S_IFMT == libc::S_IFDIR,
         });
     }
     let e = io::Error::last_os_error();
@@ -106,6 +116,7 @@ fn file_id(path: &CStr) -> io::Result<FileId> {
         mnt_id: None,
         dev: st.st_dev,
         ino: st.st_ino,
+        is_dir: st.st_mode & libc::S_IFMT == libc::S_IFDIR,
     })
 }
 
@@ -113,12 +124,23 @@ fn file_id(path: &CStr) -> io::Result<FileId> {
 /// of its `#!` interpreters, or its ELF interpreter. A file that cannot be
 /// read (execute-only) is judged by its identity alone.
 pub fn check_loaded_files(path: &CStr, runtime: &FileId) -> io::Result<()> {
+    check_loaded_files_of(path, file_id(path)?, runtime)
+}
+
+/// [`check_loaded_files`] for a program whose identity the caller already
+/// has (`file_id`), so the init looks it up once.
+pub fn check_loaded_files_of(path: &CStr, id: FileId, runtime: &FileId) -> io::Result<()> {
     let mut current = [0u8; HEADER_LEN + 1];
     let len = path.to_bytes().len().min(HEADER_LEN);
     current[..len].copy_from_slice(&path.to_bytes()[..len]);
+    let mut known = Some(id);
     for _ in 0..MAX_DEPTH {
         let here = CStr::from_bytes_until_nul(&current).map_err(|_| invalid())?;
-        if file_id(here)? == *runtime {
+        let here_id = match known.take() {
+            Some(id) => id,
+            None => file_id(here)?,
+        };
+        if here_id == *runtime {
             return Err(refused());
         }
         let fd = match open_read(here) {
