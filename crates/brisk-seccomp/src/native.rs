@@ -289,6 +289,12 @@ struct Emit {
     /// Argument checks already written, by content: syscalls with the
     /// same rules share one copy.
     shared: BTreeMap<DecisionKey, Label>,
+    /// The `ret` written last for each action: a jump whose target `ret`
+    /// is out of reach goes to it when it is in reach, so one copy serves
+    /// every jump of the next 255 instructions (a copy per jump made the
+    /// default profile's program twice as long, and the kernel's price
+    /// for loading a filter grows with its length).
+    last_ret: BTreeMap<u32, Label>,
 }
 
 type DecisionKey = (bool, Vec<(Vec<(u32, u32, u64, u64)>, u32)>);
@@ -298,7 +304,11 @@ type Label = usize;
 impl Emit {
     fn push(&mut self, code: u16, jt: u8, jf: u8, k: u32) -> Label {
         self.rev.push(Insn { code, jt, jf, k });
-        self.rev.len() - 1
+        let l = self.rev.len() - 1;
+        if code == RET_K {
+            self.last_ret.insert(k, l);
+        }
+        l
     }
 
     /// The distance from the next instruction to `target`.
@@ -311,12 +321,16 @@ impl Emit {
         self.push(JA, 0, 0, k)
     }
 
-    /// Something at most 255 instructions ahead that goes to `target`: a
-    /// copy of it when it is a `ret`, else a `ja`.
+    /// Something at most 255 instructions ahead that goes to `target`: for
+    /// a `ret`, the last copy of it if that is in reach, else a new copy;
+    /// for anything else a `ja`.
     fn near(&mut self, target: Label) -> Label {
         let t = self.rev[target];
         if t.code == RET_K {
-            self.push(RET_K, 0, 0, t.k)
+            match self.last_ret.get(&t.k) {
+                Some(&l) if self.dist(l) <= 255 => l,
+                _ => self.push(RET_K, 0, 0, t.k),
+            }
         } else {
             self.ja(target)
         }
@@ -582,6 +596,7 @@ pub fn compile(p: &Profile) -> Result<Compiled, Declined> {
     let mut e = Emit {
         rev: Vec::new(),
         shared: BTreeMap::new(),
+        last_ret: BTreeMap::new(),
     };
     let mut rets = BTreeMap::new();
     let mut actions = vec![BAD_ARCH, p.default_action];
