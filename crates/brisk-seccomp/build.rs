@@ -30,10 +30,19 @@ fn main() {
     let dir = lib_dirs.iter().find(|d| d.join(name).exists()).unwrap_or_else(|| {
         panic!("{name} not found in {lib_dirs:?}: install libseccomp-dev (>= 2.5) or set LIBSECCOMP_LIB_PATH")
     });
-    println!("cargo:rustc-link-search=native={}", dir.display());
     if dynamic {
+        println!("cargo:rustc-link-search=native={}", dir.display());
         println!("cargo:rustc-link-lib=dylib=seccomp");
     } else {
+        // The archive is linked from a directory of its own: searching
+        // the system's library directory would also find its libc.a,
+        // which a musl build must not pick up instead of musl's.
+        let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR")).join("libseccomp");
+        std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("mkdir {}: {e}", out.display()));
+        std::fs::copy(dir.join(name), out.join(name))
+            .unwrap_or_else(|e| panic!("copy {}: {e}", dir.join(name).display()));
+        println!("cargo:rerun-if-changed={}", dir.join(name).display());
+        println!("cargo:rustc-link-search=native={}", out.display());
         println!("cargo:rustc-link-lib=static=seccomp");
     }
     let header = std::env::var_os("LIBSECCOMP_INCLUDE")

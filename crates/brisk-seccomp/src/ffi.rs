@@ -42,3 +42,18 @@ extern "C" {
     ) -> c_int;
     pub fn seccomp_export_bpf(ctx: ScmpFilterCtx, fd: c_int) -> c_int;
 }
+
+/// Debian's libseccomp.a is built against glibc with fortification, so
+/// it calls glibc's `__fprintf_chk`, which musl lacks. Its only caller is
+/// libseccomp's PFC generator (`seccomp_export_pfc`), which brisk never
+/// calls; the symbol only has to exist for the link of a musl build.
+/// Should it ever be reached, it writes nothing and reports an error.
+#[cfg(target_env = "musl")]
+#[no_mangle]
+pub extern "C" fn __fprintf_chk(
+    _stream: *mut c_void,
+    _flag: c_int,
+    _format: *const c_char,
+) -> c_int {
+    -1
+}

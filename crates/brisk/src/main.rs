@@ -19,19 +19,42 @@ use clap::Parser;
 
 use cli::Cli;
 
-/// The C entry point (see the crate comment); std's args and env work
-/// without the Rust runtime's start-up on glibc.
+/// See heap.rs: a bump arena first, which spares musl's allocator its
+/// mmap/munmap per size class on every container start.
+#[cfg(not(test))]
+#[global_allocator]
+static HEAP: brisk::heap::ArenaThenSystem = brisk::heap::ArenaThenSystem::new();
+
+/// The C entry point (see the crate comment). The arguments are taken
+/// from `argv` here: std's `args()` is filled without the Rust runtime's
+/// start-up on glibc only, not on musl (the release build, see
+/// scripts/build-release.sh). The environment works on both.
 #[cfg(not(test))]
 #[no_mangle]
-pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     open_missing_stdio();
     // As Rust's runtime does: a write to a closed pipe (a hook that exits
     // without reading its state on stdin) is an EPIPE error, not death.
     // The init resets it before execve (signal::ignored_set).
     // SAFETY: setting a disposition to SIG_IGN has no handler to run.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    brisk_main();
+    brisk_main(args_from(argc, argv));
     0
+}
+
+/// `argv[0..argc]` as owned strings.
+#[cfg(not(test))]
+fn args_from(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    let n = usize::try_from(argc).unwrap_or(0);
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        // SAFETY: the C runtime passes argc valid pointers in argv, each to
+        // a NUL-terminated string that lives as long as the process.
+        let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+        out.push(std::ffi::OsStr::from_bytes(arg.to_bytes()).to_owned());
+    }
+    out
 }
 
 /// A closed fd 0, 1 or 2 would be taken by the next file brisk opens, and
@@ -56,19 +79,18 @@ fn open_missing_stdio() {
     }
 }
 
-fn brisk_main() {
+fn brisk_main(argv: Vec<std::ffi::OsString>) {
     // Enabled before parsing, so that the first mark is the start.
     let timings_env = std::env::var("BRISK_TIMINGS")
         .ok()
         .filter(|v| !v.is_empty() && v != "0");
-    if timings_env.is_some() || std::env::args_os().any(|a| a == "--timings") {
+    if timings_env.is_some() || argv.iter().any(|a| a == "--timings") {
         brisk_container::timings::enable();
     }
     if let Some(phase) = std::env::var_os(brisk_container::timings::FAULT_ENV) {
         brisk_container::timings::arm_fault(phase.to_string_lossy().into_owned());
     }
     brisk_container::timings::mark("brisk started");
-    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let parsed = match cli_fast::parse(&argv) {
         Some(cli) => Ok(cli),
         None => Cli::try_parse_from(&argv),
@@ -117,6 +139,12 @@ fn brisk_main() {
             eprintln!("{}", brisk_container::timings::json(&rows));
         } else {
             eprint!("{}", brisk_container::timings::table(&rows));
+            #[cfg(not(test))]
+            eprintln!(
+                "heap: {} KiB of the {} KiB arena used",
+                HEAP.arena_used() / 1024,
+                brisk::heap::ARENA_SIZE / 1024
+            );
         }
     }
     std::process::exit(code);

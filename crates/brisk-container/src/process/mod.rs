@@ -188,11 +188,19 @@ pub fn apply_scheduling(plan: &ProcessPlan) -> Result<(), (&'static str, io::Err
                 return Err(("set process.scheduler.nice", io::Error::last_os_error()));
             }
         }
-        let param = libc::sched_param {
+        // The kernel's struct sched_param (libc's may carry more fields,
+        // and musl's sched_setscheduler() is a stub that fails with
+        // ENOSYS, so the syscall is made directly).
+        #[repr(C)]
+        struct SchedParam {
+            sched_priority: libc::c_int,
+        }
+        let param = SchedParam {
             sched_priority: priority,
         };
-        // SAFETY: param is a valid sched_param.
-        if unsafe { libc::sched_setscheduler(0, policy, &param) } < 0 {
+        // SAFETY: sched_setscheduler(pid 0, policy, &param): param is a
+        // valid struct sched_param that outlives the call.
+        if unsafe { libc::syscall(libc::SYS_sched_setscheduler, 0, policy, &param) } < 0 {
             return Err(("set process.scheduler", io::Error::last_os_error()));
         }
     }
