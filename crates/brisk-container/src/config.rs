@@ -26,8 +26,16 @@ pub struct Config {
     /// The config as read, kept with the container's state for `exec`
     /// (later edits of config.json must not affect the container).
     pub raw: Vec<u8>,
-    /// `linux.seccomp`, checked and in canonical form.
+    /// `linux.seccomp`, checked and in canonical form; None also while it
+    /// is deferred (`seccomp_section`).
     pub seccomp: Option<brisk_seccomp::Profile>,
+    /// Where `linux.seccomp` is in `raw` when it was left unparsed (the
+    /// config was parsed with it replaced by `null`, see
+    /// seccomp_section.rs): `seccomp::plan_section` reads its program from
+    /// the cache by its bytes, or has `deferred_seccomp` parse it.
+    pub seccomp_section: Option<std::ops::Range<usize>>,
+    /// The file `raw` was read from (to name it in errors).
+    pub path: PathBuf,
 }
 
 /// Reads `config_path` (by default `<bundle>/config.json`).
@@ -39,7 +47,7 @@ pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
     };
     let data = std::fs::read(&path).map_err(|e| Error::path("config", &path, e))?;
     let mut warnings = Vec::new();
-    let spec = parse_config(&data, &path, &mut warnings)?;
+    let (spec, seccomp_section) = parse_deferring_seccomp(&data, &path, &mut warnings)?;
     let rootfs = resolve_rootfs(&spec, &bundle)?;
     let seccomp = check(&spec, &data, &mut warnings)?;
     if mount_label(&spec).is_some() && !crate::rootfs::selinux_enabled() {
@@ -55,7 +63,37 @@ pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
         warnings,
         raw: data,
         seccomp,
+        seccomp_section,
+        path,
     })
+}
+
+/// Parses the config with its `linux.seccomp` section left unparsed when
+/// the section can be found (seccomp_section.rs) and the rest parses;
+/// otherwise parses all of it, as `parse_config`.
+fn parse_deferring_seccomp(
+    data: &[u8],
+    path: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<(Spec, Option<std::ops::Range<usize>>)> {
+    if let Some(r) = crate::seccomp_section::find(data).filter(|r| &data[r.clone()] != b"null") {
+        let blanked = crate::seccomp_section::blank(data, &r);
+        if let Ok(spec) = parse(&blanked) {
+            // The parser saw no other spelling of the key.
+            if spec.linux().as_ref().is_some_and(|l| l.seccomp().is_none()) {
+                return Ok((spec, Some(r)));
+            }
+        }
+    }
+    Ok((parse_config(data, path, warnings)?, None))
+}
+
+/// The profile of a deferred `linux.seccomp`: the whole config is parsed
+/// and checked again, so that every error reads as it would have without
+/// the deferral.
+pub fn deferred_seccomp(config: &Config) -> Result<Option<brisk_seccomp::Profile>> {
+    let spec = parse_config(&config.raw, &config.path, &mut Vec::new())?;
+    seccomp_profile(&spec)
 }
 
 /// The checks of `load` that need no file system (the bundle and the
@@ -555,6 +593,94 @@ pub fn ignored_fields(spec: &Spec) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The deferred parse sees the same config as the full one, minus
+    /// `linux.seccomp`, and the deferred section gives the same profile.
+    #[test]
+    fn deferring_the_seccomp_section_changes_nothing_else() {
+        let data = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/data/podman-config.json"),
+        )
+        .expect("podman's config");
+        let path = Path::new("config.json");
+        let (spec, section) =
+            parse_deferring_seccomp(&data, path, &mut Vec::new()).expect("parses");
+        let section = section.expect("the section is deferred");
+        assert!(data[section.clone()].starts_with(b"{"));
+        let full = parse_config(&data, path, &mut Vec::new()).expect("parses");
+        let mut without = full.clone();
+        let linux = without.linux_mut().as_mut().expect("linux");
+        assert!(
+            linux.seccomp().is_some(),
+            "podman's config has a seccomp section"
+        );
+        linux.set_seccomp(None);
+        assert_eq!(spec, without);
+        let config = Config {
+            spec,
+            bundle: PathBuf::from("/"),
+            rootfs: PathBuf::from("/"),
+            warnings: Vec::new(),
+            raw: data.clone(),
+            seccomp: None,
+            seccomp_section: Some(section),
+            path: path.to_path_buf(),
+        };
+        let deferred = deferred_seccomp(&config)
+            .expect("checks")
+            .expect("a profile");
+        let direct = seccomp_profile(&full).expect("checks").expect("a profile");
+        assert_eq!(deferred.canonical_bytes(), direct.canonical_bytes());
+    }
+
+    /// Whatever the fast path cannot be sure of goes the ordinary way,
+    /// with the ordinary errors.
+    #[test]
+    fn doubtful_configs_are_parsed_whole() {
+        let path = Path::new("config.json");
+        let base = r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "linux": LINUX}"#;
+        let cases = [
+            // Another spelling of the key: a duplicate field for serde.
+            (
+                r#"{"seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}, "secc\u006fmp": null}"#,
+                false,
+            ),
+            // No section, or a null one.
+            (r#"{"seccomp": null}"#, true),
+            (r#"{}"#, true),
+        ];
+        for (linux, ok) in cases {
+            let data = base.replace("LINUX", linux);
+            let r = parse_deferring_seccomp(data.as_bytes(), path, &mut Vec::new());
+            assert_eq!(r.is_ok(), ok, "{data}: {:?}", r.as_ref().map(|x| &x.1));
+            if let Ok((_, section)) = r {
+                assert!(section.is_none(), "{data}");
+            }
+        }
+        // A section with a bad value outside it: the full parse's error.
+        let data = base.replace(
+            "LINUX",
+            r#"{"seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}}, "process": 5"#,
+        );
+        let err = parse_deferring_seccomp(data.as_bytes(), path, &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("process"), "{err}");
+        // A broken section is deferred, and its parse names the field.
+        let data = base.replace("LINUX", r#"{"seccomp": {"defaultAction": 7}}"#);
+        let (spec, section) =
+            parse_deferring_seccomp(data.as_bytes(), path, &mut Vec::new()).expect("deferred");
+        let config = Config {
+            spec,
+            bundle: PathBuf::from("/"),
+            rootfs: PathBuf::from("/"),
+            warnings: Vec::new(),
+            raw: data.into_bytes(),
+            seccomp: None,
+            seccomp_section: section,
+            path: path.to_path_buf(),
+        };
+        let err = deferred_seccomp(&config).unwrap_err().to_string();
+        assert!(err.contains("linux.seccomp.defaultAction"), "{err}");
+    }
 
     #[test]
     fn sysctls_need_the_namespace_that_isolates_them() {

@@ -21,6 +21,7 @@ pub mod notify;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod seccomp_section;
 pub mod signal;
 pub mod state;
 mod sys;

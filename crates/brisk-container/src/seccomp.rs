@@ -129,6 +129,55 @@ pub fn plan(
     ))
 }
 
+/// The program of a `linux.seccomp` section left unparsed by
+/// `config::load`, by its exact bytes `json`: from the cache's section
+/// entry when there is one (no parse, no canonical form: the bytes were
+/// checked and compiled when the entry was written), else from `reparse`
+/// and `plan`, after which the section entry is written for next time
+/// (profiles without a listener only: the entry carries the program and
+/// the flags, nothing else). None: the section is `null` after all.
+pub fn plan_section(
+    json: &[u8],
+    reparse: impl FnOnce() -> Result<Option<Profile>>,
+    spec: &Spec,
+    cache_dir: Option<&Path>,
+    no_new_privs: bool,
+) -> Result<Option<(SeccompPlan, String, Option<String>)>> {
+    let cache = (!cache_disabled(spec)).then(|| {
+        Cache::new(cache_dir.map_or_else(|| PathBuf::from(cache::DEFAULT_DIR), Path::to_path_buf))
+    });
+    let key = cache.as_ref().map(|_| cache::section_key(json, compiler()));
+    if let (Some(cache), Some(key)) = (&cache, &key) {
+        if let Some((bpf, flags)) = cache.lookup_section(key) {
+            let note = format!(
+                "seccomp: cache hit: read {} (entry of the section's bytes, {} instructions)",
+                cache.path_of(key).display(),
+                bpf.len() / 8
+            );
+            let plan = SeccompPlan {
+                bpf,
+                flags,
+                before_identity: !no_new_privs,
+                listener: None,
+            };
+            return Ok(Some((plan, note, None)));
+        }
+    }
+    let Some(profile) = reparse()? else {
+        return Ok(None);
+    };
+    let (plan, mut note, warning) = plan(&profile, spec, cache_dir, no_new_privs)?;
+    if let (Some(cache), Some(key)) = (&cache, &key) {
+        if profile.listener_path.is_none() && !profile.notifies() && warning.is_none() {
+            match cache.store_with_flags(key, &plan.bpf, profile.flags) {
+                Ok(p) => note.push_str(&format!("; section entry stored in {}", p.display())),
+                Err(e) => note.push_str(&format!("; section entry not stored: {e}")),
+            }
+        }
+    }
+    Ok(Some((plan, note, warning)))
+}
+
 impl Listener {
     /// Records the container's state for the agent (config-linux.md, "The
     /// Container Process State").

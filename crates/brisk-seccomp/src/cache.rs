@@ -4,9 +4,17 @@
 //! version. A hit is an `open` + `fstat` + `read` and two hashes; it never
 //! calls libseccomp.
 //!
+//! A second kind of entry is keyed by the exact bytes of a config's
+//! `linux.seccomp` section (`section_key`): it lets a container whose
+//! section was seen before skip parsing it (see
+//! brisk-container/src/seccomp_section.rs). Such an entry is written only
+//! for profiles without a listener, and it carries the profile's
+//! seccomp(2) flags, which the program does not hold.
+//!
 //! File layout (little endian): magic `BRSKBPF1` (8 bytes), key (32),
-//! program length in bytes (u32), reserved (u32, 0), SHA-256 of the program
-//! (32), the program. Anything that does not match exactly (magic, key,
+//! program length in bytes (u32), seccomp(2) flags (u32: those of the
+//! profile in a section entry, 0 in a profile entry), SHA-256 of the
+//! program (32), the program. Anything that does not match exactly (magic, key,
 //! length, a multiple of 8, at most 4096 instructions, digest, owner,
 //! permissions) is a miss: the program is compiled again and the entry
 //! rewritten. Writes go to a temporary file in the same directory that is
@@ -28,8 +36,9 @@ pub const MAGIC: &[u8; 8] = b"BRSKBPF1";
 pub const HEADER_LEN: usize = 8 + 32 + 4 + 4 + 32;
 /// The kernel's limit (BPF_MAXINSNS).
 pub const MAX_INSNS: usize = 4096;
-/// Bumped when brisk compiles a profile differently.
-const FORMAT: &str = "2";
+/// Bumped when brisk compiles a profile differently (3: the native
+/// compiler shares `ret` instructions).
+const FORMAT: &str = "3";
 /// The default directory (persistent, so `brisk seccomp compile` at
 /// install time helps every later boot).
 pub const DEFAULT_DIR: &str = "/var/cache/brisk/seccomp";
@@ -37,15 +46,27 @@ pub const DEFAULT_DIR: &str = "/var/cache/brisk/seccomp";
 pub type Key = [u8; 32];
 
 pub fn hex(key: &Key) -> String {
-    key.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(64);
+    for b in key {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
 }
 
 /// The cache key of `profile` compiled by `compiler` in this build.
 pub fn key(profile: &Profile, compiler: Compiler) -> Key {
-    key_of(&profile.canonical_bytes(), compiler)
+    key_of(b"profile", &profile.canonical_bytes(), compiler)
 }
 
-fn key_of(canonical: &[u8], compiler: Compiler) -> Key {
+/// The cache key of a `linux.seccomp` section by its exact JSON bytes
+/// (another domain than `key`: the two never collide).
+pub fn section_key(json: &[u8], compiler: Compiler) -> Key {
+    key_of(b"section", json, compiler)
+}
+
+fn key_of(kind: &[u8], bytes: &[u8], compiler: Compiler) -> Key {
     let mut h = Sha256::new();
     h.update(b"brisk-seccomp-cache\0format=");
     h.update(FORMAT.as_bytes());
@@ -57,8 +78,10 @@ fn key_of(canonical: &[u8], compiler: Compiler) -> Key {
     h.update(crate::LIBSECCOMP_VERSION.as_bytes());
     h.update(b"\0brisk=");
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
-    h.update(b"\0profile\0");
-    h.update(canonical);
+    h.update(b"\0");
+    h.update(kind);
+    h.update(b"\0");
+    h.update(bytes);
     h.finalize().into()
 }
 
@@ -123,12 +146,22 @@ pub fn parse_entry(data: &[u8], key: Option<&Key>) -> Result<Vec<u8>, String> {
     Ok(body.to_vec())
 }
 
+/// The seccomp(2) flags recorded in an entry (checked by `parse_entry`).
+pub fn entry_flags(data: &[u8]) -> u32 {
+    data.get(44..48)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
 pub fn encode_entry(key: &Key, bpf: &[u8]) -> Vec<u8> {
+    encode_entry_with_flags(key, bpf, 0)
+}
+
+pub fn encode_entry_with_flags(key: &Key, bpf: &[u8], flags: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + bpf.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(key);
     out.extend_from_slice(&(bpf.len() as u32).to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&flags.to_le_bytes());
     let digest: [u8; 32] = Sha256::digest(bpf).into();
     out.extend_from_slice(&digest);
     out.extend_from_slice(bpf);
@@ -146,6 +179,25 @@ impl Cache {
 
     /// Reads the entry for `key`. Never fails: every problem is a miss.
     pub fn lookup(&self, key: &Key) -> Lookup {
+        match self.read_entry(key) {
+            Ok(data) => match parse_entry(&data, Some(key)) {
+                Ok(bpf) => Lookup::Hit(bpf),
+                Err(e) => Lookup::Invalid(e),
+            },
+            Err(l) => l,
+        }
+    }
+
+    /// The program and seccomp(2) flags of the section entry `key`, if
+    /// there is a valid one.
+    pub fn lookup_section(&self, key: &Key) -> Option<(Vec<u8>, u32)> {
+        let data = self.read_entry(key).ok()?;
+        let bpf = parse_entry(&data, Some(key)).ok()?;
+        Some((bpf, entry_flags(&data)))
+    }
+
+    /// The bytes of the entry file for `key`, if it can be trusted.
+    fn read_entry(&self, key: &Key) -> Result<Vec<u8>, Lookup> {
         let path = self.path_of(key);
         let mut f = match fs::OpenOptions::new()
             .read(true)
@@ -153,35 +205,32 @@ impl Cache {
             .open(&path)
         {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Lookup::Absent,
-            Err(e) => return Lookup::Invalid(format!("open: {e}")),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Lookup::Absent),
+            Err(e) => return Err(Lookup::Invalid(format!("open: {e}"))),
         };
         let meta = match f.metadata() {
             Ok(m) => m,
-            Err(e) => return Lookup::Invalid(format!("fstat: {e}")),
+            Err(e) => return Err(Lookup::Invalid(format!("fstat: {e}"))),
         };
         if !meta.file_type().is_file() {
-            return Lookup::Invalid("not a regular file".into());
+            return Err(Lookup::Invalid("not a regular file".into()));
         }
         if meta.uid() != euid() || meta.mode() & 0o022 != 0 {
-            return Lookup::Invalid(format!(
+            return Err(Lookup::Invalid(format!(
                 "owned by uid {} with mode {:o}: not trusted",
                 meta.uid(),
                 meta.mode() & 0o7777
-            ));
+            )));
         }
         let size = meta.len() as usize;
         if size > HEADER_LEN + MAX_INSNS * 8 {
-            return Lookup::Invalid(format!("{size} bytes is too large"));
+            return Err(Lookup::Invalid(format!("{size} bytes is too large")));
         }
         let mut data = Vec::with_capacity(size);
         if let Err(e) = f.read_to_end(&mut data) {
-            return Lookup::Invalid(format!("read: {e}"));
+            return Err(Lookup::Invalid(format!("read: {e}")));
         }
-        match parse_entry(&data, Some(key)) {
-            Ok(bpf) => Lookup::Hit(bpf),
-            Err(e) => Lookup::Invalid(e),
-        }
+        Ok(data)
     }
 
     /// Makes the directory (0700) if needed and checks that only this user
@@ -207,6 +256,11 @@ impl Cache {
 
     /// Writes the entry atomically (temporary file + rename).
     pub fn store(&self, key: &Key, bpf: &[u8]) -> io::Result<PathBuf> {
+        self.store_with_flags(key, bpf, 0)
+    }
+
+    /// `store`, recording seccomp(2) flags (a section entry).
+    pub fn store_with_flags(&self, key: &Key, bpf: &[u8], flags: u32) -> io::Result<PathBuf> {
         self.ensure_dir()?;
         let final_path = self.path_of(key);
         let nanos = std::time::SystemTime::now()
@@ -223,7 +277,7 @@ impl Cache {
                 .mode(0o600)
                 .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                 .open(&tmp)?;
-            f.write_all(&encode_entry(key, bpf))?;
+            f.write_all(&encode_entry_with_flags(key, bpf, flags))?;
             drop(f);
             fs::rename(&tmp, &final_path)
         })();

@@ -86,6 +86,20 @@ impl<'a> Cached<'a> {
             .join("\n")
     }
 
+    /// The profile entry and the section entry a miss wrote, from the
+    /// debug line ("stored in P (...); section entry stored in S").
+    fn stored(&self) -> (PathBuf, PathBuf) {
+        let line = self.seccomp_line();
+        let after = |marker: &str| -> PathBuf {
+            let rest = &line[line
+                .find(marker)
+                .unwrap_or_else(|| panic!("{marker}: {line}"))
+                + marker.len()..];
+            PathBuf::from(rest.split([' ', ';', '"']).next().unwrap())
+        };
+        (after(", stored in "), after("; section entry stored in "))
+    }
+
     fn entries(&self) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(&self.cache)
             .map(|rd| rd.map(|e| e.unwrap().path()).collect())
@@ -352,29 +366,54 @@ fn cache_miss_then_hit() {
         first.contains("cache miss: compiled natively, stored in"),
         "{first}"
     );
+    // The profile's entry and the one of the section's bytes.
+    let (profile_entry, section_entry) = c.stored();
     let entries = c.entries();
-    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(entries.contains(&profile_entry) && entries.contains(&section_entry));
     let meta = std::fs::metadata(&c.cache).unwrap();
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
         0o700
     );
-    let before = std::fs::read(&entries[0]).unwrap();
+    let before: Vec<Vec<u8>> = entries.iter().map(|e| std::fs::read(e).unwrap()).collect();
+    assert_eq!(before[0][80..], before[1][80..], "one program");
     c.brisk(&["run", "-b", b.path(), "2"]).ok();
     let second = c.seccomp_line();
-    assert!(second.contains("cache hit: read"), "{second}");
+    assert!(
+        second.contains(&format!("cache hit: read {}", section_entry.display()))
+            && second.contains("entry of the section's bytes"),
+        "{second}"
+    );
     assert!(!second.contains("compiled"), "{second}");
-    assert_eq!(std::fs::read(&entries[0]).unwrap(), before);
+    let after: Vec<Vec<u8>> = entries.iter().map(|e| std::fs::read(e).unwrap()).collect();
+    assert_eq!(after, before);
+
+    // The same profile in other bytes (an empty flags list): the section
+    // misses, the profile entry hits, and the new bytes get their entry.
+    let mut other = podman_profile();
+    other["flags"] = json!([]);
+    b.set("/linux/seccomp", other);
+    c.brisk(&["run", "-b", b.path(), "3"]).ok();
+    let third = c.seccomp_line();
+    assert!(
+        third.contains(&format!("cache hit: read {}", profile_entry.display()))
+            && third.contains("; section entry stored in "),
+        "{third}"
+    );
+    assert_eq!(c.entries().len(), 3);
+    for e in c.entries() {
+        std::fs::remove_file(e).unwrap();
+    }
 
     // The annotation skips the cache: compiled, nothing read or written.
     b.set(
         "/annotations",
         json!({"run.oci.brisk.seccomp.no_cache": "true"}),
     );
-    std::fs::remove_file(&entries[0]).unwrap();
-    c.brisk(&["run", "-b", b.path(), "3"]).ok();
-    let third = c.seccomp_line();
-    assert!(third.contains("cache disabled: compiled"), "{third}");
+    c.brisk(&["run", "-b", b.path(), "4"]).ok();
+    let fourth = c.seccomp_line();
+    assert!(fourth.contains("cache disabled: compiled"), "{fourth}");
     assert!(c.entries().is_empty());
     env.assert_clean();
 }
@@ -386,32 +425,60 @@ fn bad_entries_are_recompiled() {
     b.set("/linux/seccomp", podman_profile());
     let c = Cached::new(&env, "cache");
     c.brisk(&["run", "-b", b.path(), "w"]).ok();
-    let entry = c.entries().pop().unwrap();
-    let good = std::fs::read(&entry).unwrap();
-    let mut wrong_key = good.clone();
-    wrong_key[10] ^= 0xff;
-    let mut flipped = good.clone();
-    let last = flipped.len() - 1;
-    flipped[last] ^= 1;
-    let mut long = good.clone();
-    long.extend_from_slice(&[0; 8]);
-    for (what, bytes) in [
-        ("truncated", good[..good.len() / 2].to_vec()),
-        ("empty", Vec::new()),
-        ("wrong key", wrong_key),
-        ("corrupt program", flipped),
-        ("trailing bytes", long),
-        ("not an entry", b"#!/bin/sh\necho hi\n".to_vec()),
-    ] {
-        std::fs::write(&entry, &bytes).unwrap();
-        let id = what.replace(' ', "-");
+    let (profile_entry, section_entry) = c.stored();
+    let bad_versions = |good: &[u8]| {
+        let mut wrong_key = good.to_vec();
+        wrong_key[10] ^= 0xff;
+        let mut flipped = good.to_vec();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        let mut long = good.to_vec();
+        long.extend_from_slice(&[0; 8]);
+        [
+            ("truncated", good[..good.len() / 2].to_vec()),
+            ("empty", Vec::new()),
+            ("wrong key", wrong_key),
+            ("corrupt program", flipped),
+            ("trailing bytes", long),
+            ("not an entry", b"#!/bin/sh\necho hi\n".to_vec()),
+        ]
+    };
+    // A bad profile entry (and no section entry): compiled again.
+    let good = std::fs::read(&profile_entry).unwrap();
+    for (what, bytes) in bad_versions(&good) {
+        std::fs::write(&profile_entry, &bytes).unwrap();
+        std::fs::remove_file(&section_entry).unwrap();
+        let id = format!("p-{}", what.replace(' ', "-"));
         c.brisk(&["run", "-b", b.path(), &id]).ok();
         let line = c.seccomp_line();
         assert!(
             line.contains("cache miss") && line.contains("existing entry ignored"),
             "{what}: {line}"
         );
-        assert_eq!(std::fs::read(&entry).unwrap(), good, "{what}: rewritten");
+        assert_eq!(
+            std::fs::read(&profile_entry).unwrap(),
+            good,
+            "{what}: rewritten"
+        );
+    }
+    // A bad section entry: not used; the profile entry serves, and the
+    // section entry is written again.
+    let good_section = std::fs::read(&section_entry).unwrap();
+    for (what, bytes) in bad_versions(&good_section) {
+        std::fs::write(&section_entry, &bytes).unwrap();
+        let id = format!("s-{}", what.replace(' ', "-"));
+        c.brisk(&["run", "-b", b.path(), &id]).ok();
+        let line = c.seccomp_line();
+        assert!(
+            line.contains(&format!("cache hit: read {}", profile_entry.display()))
+                && line.contains("; section entry stored in "),
+            "{what}: {line}"
+        );
+        assert_eq!(
+            std::fs::read(&section_entry).unwrap(),
+            good_section,
+            "{what}: rewritten"
+        );
     }
     env.assert_clean();
 }
@@ -508,7 +575,8 @@ fn racing_writers_are_both_fine() {
         }
         let c = Cached::with_dir(&env, cache.clone());
         let entries = c.entries();
-        assert_eq!(entries.len(), 1, "temporary files left: {entries:?}");
+        // The profile's entry and the section's.
+        assert_eq!(entries.len(), 2, "temporary files left: {entries:?}");
         // The entry is whole: the next start reads it.
         c.brisk(&["run", "-b", b.path(), &format!("check{round}")])
             .ok();
@@ -545,7 +613,8 @@ fn libseccomp_compiler_escape_hatch() {
     // EROFS from the filter, under both programs.
     assert!(native.contains("rc=1"), "{native}");
     assert_eq!(native, lib);
-    assert_eq!(c.entries().len(), 2);
+    // A profile entry and a section entry per compiler.
+    assert_eq!(c.entries().len(), 4);
     let bad = c.brisk(&["--seccomp-compiler=gcc", "run", "-b", b.path(), "g"]);
     assert_ne!(bad.code, 0);
     assert!(

@@ -311,14 +311,24 @@ pub fn plan(
     };
     let mut notes = Vec::new();
     let mut close_in_init = Vec::new();
-    let seccomp = match &config.seccomp {
-        Some(profile) => {
-            let (s, note, warning) = seccomp::plan(
-                profile,
-                spec,
-                opts.seccomp_cache.as_deref(),
-                process.no_new_privs,
-            )?;
+    let planned = match (&config.seccomp, &config.seccomp_section) {
+        (Some(profile), _) => Some(seccomp::plan(
+            profile,
+            spec,
+            opts.seccomp_cache.as_deref(),
+            process.no_new_privs,
+        )?),
+        (None, Some(section)) => seccomp::plan_section(
+            &config.raw[section.clone()],
+            || crate::config::deferred_seccomp(config),
+            spec,
+            opts.seccomp_cache.as_deref(),
+            process.no_new_privs,
+        )?,
+        (None, None) => None,
+    };
+    let seccomp = match planned {
+        Some((s, note, warning)) => {
             notes.push(note);
             process.warnings.extend(warning);
             if let Some(l) = &s.listener {

@@ -1,0 +1,269 @@
+//! Finding `linux.seccomp` in the bytes of config.json without parsing it.
+//!
+//! The seccomp section is most of podman's config (15 of its 20 KB: 437
+//! syscall names). When the compiled-filter cache holds a program for the
+//! exact bytes of that section, brisk needs neither its parse nor its
+//! canonical form: `config::load` parses the config with the section
+//! replaced by `null`, and `seccomp::plan_section` looks the bytes up (see
+//! docs/ARCHITECTURE.md, "seccomp").
+//!
+//! The scan is a JSON tokenizer that only tracks structure: strings (with
+//! their escapes), objects, arrays and the scalars between them. It gives
+//! up (None) on anything unexpected, on a `linux` or `seccomp` key seen
+//! twice, and on nesting deeper than serde_json's own limit: every such
+//! config takes the ordinary path, which reports what is wrong with it.
+//! Keys are compared as written: a key spelt with escapes is not found,
+//! and serde then sees both it and the `null` (a duplicate field, an
+//! error), so the fast path can never hide a section from the parser.
+
+use std::ops::Range;
+
+/// serde_json's recursion limit.
+const MAX_DEPTH: usize = 128;
+
+/// The byte range of the value of `linux.seccomp`, when `data` is a JSON
+/// object whose `linux` member (one) is an object with one `seccomp`
+/// member.
+pub fn find(data: &[u8]) -> Option<Range<usize>> {
+    let mut s = Scanner { d: data, i: 0 };
+    s.ws();
+    s.expect(b'{')?;
+    let mut linux: Option<Option<Range<usize>>> = None;
+    s.members(|s, key| {
+        if key == b"linux" {
+            if linux.is_some() {
+                return None;
+            }
+            linux = Some(if s.peek()? == b'{' {
+                s.linux()?
+            } else {
+                s.value(1)?;
+                None
+            });
+            Some(())
+        } else {
+            s.value(1)
+        }
+    })?;
+    s.ws();
+    if s.i != data.len() {
+        return None;
+    }
+    linux.flatten()
+}
+
+/// `data` with the value at `r` replaced by `null`.
+pub fn blank(data: &[u8], r: &Range<usize>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() - r.len() + 4);
+    out.extend_from_slice(&data[..r.start]);
+    out.extend_from_slice(b"null");
+    out.extend_from_slice(&data[r.end..]);
+    out
+}
+
+struct Scanner<'a> {
+    d: &'a [u8],
+    i: usize,
+}
+
+impl Scanner<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.d.get(self.i).copied()
+    }
+
+    fn expect(&mut self, b: u8) -> Option<()> {
+        (self.peek()? == b).then(|| self.i += 1)
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    /// A string starting at the cursor; returns where its raw contents
+    /// are.
+    fn string(&mut self) -> Option<Range<usize>> {
+        self.expect(b'"')?;
+        let start = self.i;
+        loop {
+            let at = self.i + memchr::memchr2(b'"', b'\\', &self.d[self.i..])?;
+            if self.d[at] == b'"' {
+                self.i = at + 1;
+                return Some(start..at);
+            }
+            // An escape: the byte after the backslash is never the end
+            // (for \u the four hex digits are ordinary bytes).
+            self.i = at + 2;
+            if self.i > self.d.len() {
+                return None;
+            }
+        }
+    }
+
+    /// The members of the object whose `{` was just read, up to and with
+    /// its `}`: `each` gets the key with the cursor on the value, and
+    /// must read the value.
+    fn members(&mut self, mut each: impl FnMut(&mut Self, &[u8]) -> Option<()>) -> Option<()> {
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            self.ws();
+            let r = self.string()?;
+            // The key borrows the data, not the scanner.
+            let data = self.d;
+            let key = &data[r];
+            self.ws();
+            self.expect(b':')?;
+            self.ws();
+            each(self, key)?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The `linux` object (cursor on its `{`): the range of its one
+    /// `seccomp` value, if any.
+    fn linux(&mut self) -> Option<Option<Range<usize>>> {
+        self.expect(b'{')?;
+        let mut seccomp: Option<Range<usize>> = None;
+        self.members(|s, key| {
+            if key == b"seccomp" {
+                if seccomp.is_some() {
+                    return None;
+                }
+                let start = s.i;
+                s.value(2)?;
+                seccomp = Some(start..s.i);
+                Some(())
+            } else {
+                s.value(2)
+            }
+        })?;
+        Some(seccomp)
+    }
+
+    /// Skips one value (cursor on its first byte).
+    fn value(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'"' => self.string().map(|_| ()),
+            b'{' => {
+                self.i += 1;
+                self.members(|s, _| s.value(depth + 1))
+            }
+            b'[' => {
+                self.i += 1;
+                self.ws();
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(());
+                }
+                loop {
+                    self.ws();
+                    self.value(depth + 1)?;
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            // A number, true, false or null: up to the next delimiter
+            // (its spelling is the parser's business).
+            _ => {
+                let start = self.i;
+                while let Some(b) = self.peek() {
+                    if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                        break;
+                    }
+                    if matches!(b, b'"' | b'{' | b'[' | b':') {
+                        return None;
+                    }
+                    self.i += 1;
+                }
+                (self.i > start).then_some(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(json: &str) -> Option<&str> {
+        find(json.as_bytes()).map(|r| &json[r])
+    }
+
+    #[test]
+    fn finds_the_section_wherever_it_is() {
+        assert_eq!(
+            section(r#"{"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}}}"#),
+            Some(r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#)
+        );
+        let j = r#" { "ociVersion" : "1.0.2", "process": {"args": ["a,]}", "\"}"], "x": [1, -2.5e3, true, null, {}]},
+            "linux" : { "namespaces": [{"type": "pid"}], "seccomp" :{"a":[1,{"b":"}"}]} , "z": false } , "hostname": "h\\" } "#;
+        assert_eq!(section(j), Some(r#"{"a":[1,{"b":"}"}]}"#));
+        assert_eq!(section(r#"{"linux": {"seccomp": null}}"#), Some("null"));
+    }
+
+    #[test]
+    fn no_section_or_doubt_means_none() {
+        for j in [
+            r#"{}"#,
+            r#"{"linux": {}}"#,
+            r#"{"linux": null}"#,
+            r#"{"process": {"seccomp": {}}}"#,
+            r#"{"seccomp": {}}"#,
+            // Twice: let the parser say what it thinks.
+            r#"{"linux": {"seccomp": {}, "seccomp": {}}}"#,
+            r#"{"linux": {"seccomp": {}}, "linux": {}}"#,
+            // An escaped key is not recognised (serde will see both).
+            r#"{"linux": {"secc\u006fmp": {}}}"#,
+            // Broken JSON.
+            r#"{"linux": {"seccomp": {}}"#,
+            r#"{"linux": {"seccomp": {}}} x"#,
+            r#"{"linux": {"seccomp": {"a" 1}}}"#,
+            r#"{"linux": {"seccomp": "abc}}}"#,
+            r#"{"linux": {"seccomp": [1 2]}}"#,
+            r#"{"linux": {"seccomp": }}"#,
+            r#"["linux"]"#,
+            "",
+        ] {
+            assert_eq!(section(j), None, "{j}");
+        }
+        let deep = format!(
+            r#"{{"linux": {{"seccomp": {}1{}}}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert_eq!(section(&deep), None);
+    }
+
+    #[test]
+    fn blank_replaces_the_value_with_null() {
+        let j = br#"{"linux": {"seccomp": {"x": 1}, "a": 2}}"#;
+        let r = find(j).unwrap();
+        assert_eq!(
+            blank(j, &r),
+            br#"{"linux": {"seccomp": null, "a": 2}}"#.to_vec()
+        );
+    }
+}
