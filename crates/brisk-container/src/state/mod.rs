@@ -1,8 +1,15 @@
 //! The state store under `--root`: one directory per container holding
 //! `state.json` (written atomically: temp file + rename) and, between
 //! `create` and `start`, the `exec.fifo` the init waits on. A flock on the
-//! directory serialises commands on one id; `mkdir` makes concurrent
-//! creates of one id fail cleanly.
+//! directory serialises commands on one id; `mkdir` (or a rename that
+//! never replaces) makes concurrent creates of one id fail cleanly.
+//!
+//! A deleted container's emptied directory is kept as `@spare` (not a
+//! valid id, so no command sees it) and the next create renames it to its
+//! id instead of making one: on a disk file system a directory costs an
+//! inode and a block to make and to free (ext4 here: 146 us for
+//! mkdir + a file + rmdir, 48 us with the renames), and `/run` is not
+//! always a tmpfs. There is at most one spare.
 
 pub mod status;
 
@@ -29,6 +36,9 @@ const CONFIG_FILE: &str = "config.json";
 /// cgroup is: how `delete --force` finds the cgroup of a create that died
 /// before `state.json` was written.
 const CGROUP_LINK: &str = "cgroup";
+/// The emptied directory of a deleted container, kept for the next create
+/// (`@` is not allowed in ids).
+pub const SPARE: &str = "@spare";
 
 /// What brisk records about a container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,12 +105,14 @@ impl Store {
         id::validate(id)?;
         self.ensure_root()?;
         let path = self.root.join(id);
-        match fs::DirBuilder::new().mode(0o711).create(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(Error::AlreadyExists(id.to_string()))
+        if !self.adopt_spare(id, &path)? {
+            match fs::DirBuilder::new().mode(0o711).create(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Err(Error::AlreadyExists(id.to_string()))
+                }
+                Err(e) => return Err(Error::path("create state directory", &path, e)),
             }
-            Err(e) => return Err(Error::path("create state directory", &path, e)),
         }
         // The umask may have narrowed the mode.
         let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o711));
@@ -111,6 +123,32 @@ impl Store {
             path,
             _lock: lock,
         })
+    }
+
+    /// Renames the spare directory to `path` when there is one (never over
+    /// an existing directory). Returns whether `path` is now an empty
+    /// directory; anything found in the spare is removed first.
+    fn adopt_spare(&self, id: &str, path: &Path) -> Result<bool> {
+        let spare = self.root.join(SPARE);
+        match rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            &spare,
+            rustix::fs::CWD,
+            path,
+            rustix::fs::RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::EXIST) => return Err(Error::AlreadyExists(id.to_string())),
+            // No spare (or a file system without RENAME_NOREPLACE).
+            Err(_) => return Ok(false),
+        }
+        let empty = fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
+        if !empty {
+            // Not left by brisk's remove: start from a new directory.
+            let _ = fs::remove_dir_all(path);
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// Opens and locks an existing container's directory.
@@ -178,6 +216,11 @@ impl Store {
     }
 }
 
+/// Opens and locks `path`. The lock may have been waited for: if the
+/// directory was deleted meanwhile (and its name taken again, or the
+/// directory kept as the spare and given to another container), the fd no
+/// longer is `path`, and this is NotFound rather than a handle on some
+/// other container's directory.
 fn lock_dir(path: &Path, op: FlockOperation) -> io::Result<OwnedFd> {
     let fd = rustix::fs::open(
         path,
@@ -185,7 +228,18 @@ fn lock_dir(path: &Path, op: FlockOperation) -> io::Result<OwnedFd> {
         Mode::empty(),
     )?;
     rustix::fs::flock(&fd, op)?;
+    still_at(&fd, path)?;
     Ok(fd)
+}
+
+/// NotFound unless `path` still names the directory `fd` is.
+fn still_at(fd: &OwnedFd, path: &Path) -> io::Result<()> {
+    let held = rustix::fs::fstat(fd)?;
+    match rustix::fs::lstat(path) {
+        Ok(now) if now.st_dev == held.st_dev && now.st_ino == held.st_ino => Ok(()),
+        Ok(_) | Err(rustix::io::Errno::NOENT) => Err(io::Error::from(io::ErrorKind::NotFound)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl ContainerDir {
@@ -293,16 +347,49 @@ impl ContainerDir {
         self.path.join(RESULT_FIFO)
     }
 
+    /// Whether the directory holds nothing (one getdents on the held fd).
+    fn is_empty(&self) -> bool {
+        let Ok(fd) = rustix::io::dup(&self._lock) else {
+            return false;
+        };
+        let Ok(mut dir) = rustix::fs::Dir::new(fd) else {
+            return false;
+        };
+        dir.rewind();
+        while let Some(Ok(e)) = dir.read() {
+            let name = e.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                return false;
+            }
+        }
+        true
+    }
+
     pub fn has_start_fifo(&self) -> bool {
         self.fifo_path().exists()
     }
 
-    /// Removes the directory and everything in it.
+    /// Removes the directory and everything in it (the emptied directory
+    /// becomes the spare when there is none).
     pub fn remove(self) -> Result<()> {
         // The files brisk writes, then the directory: a few unlinks instead
         // of a directory walk. Anything else in it falls back to the walk.
         for name in [STATE_FILE, CONFIG_FILE, CGROUP_LINK, FIFO, RESULT_FIFO] {
             let _ = rustix::fs::unlinkat(&self._lock, name, rustix::fs::AtFlags::empty());
+        }
+        if self.is_empty() {
+            if let Some(root) = self.path.parent() {
+                let kept = rustix::fs::renameat_with(
+                    rustix::fs::CWD,
+                    &self.path,
+                    rustix::fs::CWD,
+                    &root.join(SPARE),
+                    rustix::fs::RenameFlags::NOREPLACE,
+                );
+                if kept.is_ok() {
+                    return Ok(());
+                }
+            }
         }
         match fs::remove_dir(&self.path) {
             Ok(()) => return Ok(()),
@@ -416,5 +503,79 @@ mod tests {
         let s = store("badid");
         assert!(matches!(s.create("../x"), Err(Error::InvalidId { .. })));
         assert!(!s.root().exists());
+    }
+
+    #[test]
+    fn a_deleted_directory_is_kept_for_the_next_create() {
+        let s = store("spare");
+        let spare = s.root().join(SPARE);
+        let a = s.create("a").unwrap();
+        a.save(&record("a")).unwrap();
+        a.save_config(b"{}").unwrap();
+        let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+        let a_ino = ino(&a.path);
+        a.remove().unwrap();
+        assert_eq!(ino(&spare), a_ino, "kept as the spare");
+        assert_eq!(fs::read_dir(&spare).unwrap().count(), 0, "emptied");
+        assert!(s.ids().unwrap().is_empty(), "the spare is no container");
+        // The next create takes it (a new id, the same directory).
+        let b = s.create("b").unwrap();
+        assert_eq!(ino(&b.path), a_ino);
+        assert!(!spare.exists());
+        assert!(matches!(s.open("a", false), Err(Error::NotFound(_))));
+        // A taken id is refused, and the spare stays.
+        let c = s.create("c").unwrap();
+        c.remove().unwrap();
+        assert!(matches!(s.create("b"), Err(Error::AlreadyExists(_))));
+        assert!(spare.exists());
+        // Something put in the spare is not handed on.
+        fs::write(spare.join("junk"), b"x").unwrap();
+        let d = s.create("d").unwrap();
+        assert_eq!(fs::read_dir(&d.path).unwrap().count(), 0);
+        // With a spare present, a removed directory is really removed.
+        let e = s.create("e").unwrap();
+        let e_path = e.path.clone();
+        e.remove().unwrap();
+        d.remove().unwrap();
+        assert!(!e_path.exists() && spare.exists());
+        b.remove().unwrap();
+        fs::remove_dir_all(s.root()).unwrap();
+    }
+
+    #[test]
+    fn a_lock_on_a_directory_that_was_recycled_is_not_found() {
+        let s = store("recycled");
+        let a = s.create("a").unwrap();
+        // A second command opened "a" and waits for the lock...
+        let waiting = rustix::fs::open(
+            &a.path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
+        // ...while "a" is deleted, its directory given to "b", and a new
+        // "a" made.
+        let a_path = a.path.clone();
+        a.remove().unwrap();
+        let b = s.create("b").unwrap();
+        let held = rustix::fs::fstat(&waiting).unwrap();
+        let b_now = rustix::fs::stat(&b.path).unwrap();
+        assert_eq!((held.st_dev, held.st_ino), (b_now.st_dev, b_now.st_ino));
+        assert_eq!(
+            still_at(&waiting, &a_path).unwrap_err().kind(),
+            io::ErrorKind::NotFound,
+            "gone"
+        );
+        let a2 = s.create("a").unwrap();
+        assert_eq!(
+            still_at(&waiting, &a_path).unwrap_err().kind(),
+            io::ErrorKind::NotFound,
+            "another directory under the same name"
+        );
+        let fresh =
+            rustix::fs::open(&a_path, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        still_at(&fresh, &a_path).unwrap();
+        drop((a2, b));
+        fs::remove_dir_all(s.root()).unwrap();
     }
 }

@@ -132,12 +132,24 @@ impl Env {
         }
     }
 
-    /// Container state directories left in the root.
+    /// Container state directories left in the root. brisk's `@spare`
+    /// (the emptied directory of a deleted container, kept for the next
+    /// create) is not one, but it must be empty.
     pub fn state_dirs(&self) -> Vec<String> {
         match std::fs::read_dir(&self.root) {
             Ok(d) => d
                 .filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| {
+                    if n != "@spare" {
+                        return true;
+                    }
+                    let inside: Vec<_> = std::fs::read_dir(self.root.join(n))
+                        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+                        .unwrap_or_default();
+                    assert!(inside.is_empty(), "@spare holds {inside:?}");
+                    false
+                })
                 .collect(),
             Err(_) => Vec::new(),
         }
