@@ -7,8 +7,11 @@
 #   3. peak RSS and user+system CPU per container (GNU time), crun vs brisk;
 #   4. 100 containers started 10 at a time, crun vs brisk: failures and
 #      throughput;
-#   5. scripts/bench-pure.sh --quick: the pure steps (divan).
-# Steps 2-4 run like startup.sh: in a private mount namespace with cgroup2
+#   5. scripts/bench-pure.sh --quick: the pure steps (divan);
+#   6. the kernel's price of brisk's seccomp filter: floor loading the
+#      program brisk compiled, next to brisk's none and cached cases, in
+#      one hyperfine.
+# Steps 2-4 and 6 run like startup.sh: in a private mount namespace with cgroup2
 # mounted over /sys/fs/cgroup (crun refuses this host's hybrid layout).
 #
 #   scripts/perf-report.sh [--runs N] [--out FILE]
@@ -34,6 +37,26 @@ if [ "${PERF_REPORT_INNER:-}" = 1 ]; then
     trap 'rm -rf "$work"' EXIT
     mount -t cgroup2 none /sys/fs/cgroup
     "$bench/make-bundle.sh" "$work/none" --seccomp none --resources none >/dev/null
+    "$bench/make-bundle.sh" "$work/cached" --resources none >/dev/null 2>&1
+
+    # --- 6. the kernel's price of brisk's filter -----------------------------
+    # floor loads floor.bpf: replace libseccomp's program with brisk's (the
+    # cache entry's body, after its 80-byte header).
+    entry=$("$brisk" seccomp compile "$work/cached/config.json" | sed -n 's/.*stored in \(.*\))$/\1/p; s/.*cache hit: read \(.*\))$/\1/p')
+    tail -c +81 "$entry" >"$work/cached/floor.bpf"
+    "$brisk" run -b "$work/cached" warm >/dev/null # the section's own entry
+    hyperfine -N --style basic --warmup 10 --runs "$runs" --export-json "$work/filter.json" \
+        -n "floor, none" "$bench/floor run --bundle $work/none f1" \
+        -n "floor, brisk's program" "$bench/floor run --bundle $work/cached f2" \
+        -n "brisk, none" "$brisk run -b $work/none b1" \
+        -n "brisk, cached" "$brisk run -b $work/cached b2" >/dev/null
+    jq -r '.results[] | "| \(.command) | \(.mean * 1000 | . * 100 | round / 100) | \(.median * 1000 | . * 100 | round / 100) |"' \
+        "$work/filter.json" >"$work/filter.md"
+    jq -r '.results as $r
+        | def m(i): $r[i].mean;
+        "floor: \(m(1) / m(0) | . * 100 | round / 100); brisk: \(m(3) / m(2) | . * 100 | round / 100)"' \
+        "$work/filter.json" >"$work/filter-ratio.txt"
+    printf '%s instructions\n' "$(( $(stat -c %s "$work/cached/floor.bpf") / 8 ))" >"$work/filter-size.txt"
 
     # --- 2. --timings: median per phase -----------------------------------
     for i in $(seq "$timing_runs"); do
@@ -93,6 +116,9 @@ if [ "${PERF_REPORT_INNER:-}" = 1 ]; then
     cat "$work/timings.md" >"$PERF_REPORT_DIR/timings.md"
     cat "$work/rss.md" >"$PERF_REPORT_DIR/rss.md"
     cat "$work/many.md" >"$PERF_REPORT_DIR/many.md"
+    cat "$work/filter.md" >"$PERF_REPORT_DIR/filter.md"
+    cat "$work/filter-ratio.txt" >"$PERF_REPORT_DIR/filter-ratio.txt"
+    cat "$work/filter-size.txt" >"$PERF_REPORT_DIR/filter-size.txt"
     exit 0
 fi
 
@@ -164,6 +190,21 @@ id, cgroup and hostname, one shared rootfs).
 | runtime | failures | wall [s] | containers/s |
 |---|---:|---:|---:|
 $(cat "$dir/many.md")
+
+### The kernel's price of brisk's seccomp filter
+
+podman's default profile as brisk compiles it ($(cat "$dir/filter-size.txt"))
+loaded by \`floor\` (its \`floor.bpf\` replaced by brisk's program), next to
+brisk without seccomp and with a warm cache, in one \`hyperfine -N --runs
+$runs\` (same bundles as startup.sh's, cgroup2 view). floor does nothing but
+the kernel work, so its ratio is what the kernel charges for attaching this
+filter and running \`true\` under it: a floor for brisk's cached / none.
+
+| command | mean [ms] | median [ms] |
+|---|---:|---:|
+$(cat "$dir/filter.md")
+
+with seccomp / without, by mean: $(cat "$dir/filter-ratio.txt").
 
 ### The pure steps (\`scripts/bench-pure.sh --quick\`)
 
