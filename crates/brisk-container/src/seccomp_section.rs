@@ -7,11 +7,13 @@
 //! replaced by `null`, and `seccomp::plan_section` looks the bytes up (see
 //! docs/ARCHITECTURE.md, "seccomp").
 //!
-//! The scan is a JSON tokenizer that only tracks structure: strings (with
-//! their escapes), objects, arrays and the scalars between them. It gives
-//! up (None) on anything unexpected, on a `linux` or `seccomp` key seen
-//! twice, and on nesting deeper than serde_json's own limit: every such
-//! config takes the ordinary path, which reports what is wrong with it.
+//! The scan reads the members of the top object and of `linux` exactly
+//! (keys, colons, commas) and skips every value by counting brackets
+//! outside strings (see `Scanner::value`: exact for valid JSON, harmless
+//! for invalid). It gives up (None) on anything unexpected at those two
+//! levels, on a `linux` or `seccomp` key seen twice, and on nesting deeper
+//! than serde_json's own limit: every such config takes the ordinary path,
+//! which reports what is wrong with it. About 10 instructions a byte.
 //! Keys are compared as written: a key spelt with escapes is not found,
 //! and serde then sees both it and the `null` (a duplicate field, an
 //! error), so the fast path can never hide a section from the parser.
@@ -37,12 +39,12 @@ pub fn find(data: &[u8]) -> Option<Range<usize>> {
             linux = Some(if s.peek()? == b'{' {
                 s.linux()?
             } else {
-                s.value(1)?;
+                s.value()?;
                 None
             });
             Some(())
         } else {
-            s.value(1)
+            s.value()
         }
     })?;
     s.ws();
@@ -143,64 +145,70 @@ impl Scanner<'_> {
                     return None;
                 }
                 let start = s.i;
-                s.value(2)?;
+                s.value()?;
                 seccomp = Some(start..s.i);
                 Some(())
             } else {
-                s.value(2)
+                s.value()
             }
         })?;
         Some(seccomp)
     }
 
-    /// Skips one value (cursor on its first byte).
-    fn value(&mut self, depth: usize) -> Option<()> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        match self.peek()? {
-            b'"' => self.string().map(|_| ()),
-            b'{' => {
-                self.i += 1;
-                self.members(|s, _| s.value(depth + 1))
-            }
-            b'[' => {
-                self.i += 1;
-                self.ws();
-                if self.peek()? == b']' {
-                    self.i += 1;
-                    return Some(());
-                }
-                loop {
-                    self.ws();
-                    self.value(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Some(());
+    /// Skips one value (cursor on its first byte) without checking it:
+    /// strings (with their escapes) are skipped whole and brackets counted,
+    /// whatever their kind. That is exact for valid JSON. For invalid JSON
+    /// the range may be wrong, which is harmless: outside the section the
+    /// parser reads the blanked config and fails; inside it, the bytes
+    /// never parsed, so the cache has no entry for them and they are
+    /// parsed, and refused, with the whole config.
+    fn value(&mut self) -> Option<()> {
+        let d = self.d;
+        let mut i = self.i;
+        let mut depth = 0usize;
+        loop {
+            match *d.get(i)? {
+                b'"' => {
+                    i += 1;
+                    loop {
+                        match *d.get(i)? {
+                            b'"' => break,
+                            b'\\' => i += 2,
+                            _ => i += 1,
                         }
-                        _ => return None,
                     }
-                }
-            }
-            // A number, true, false or null: up to the next delimiter
-            // (its spelling is the parser's business).
-            _ => {
-                let start = self.i;
-                while let Some(b) = self.peek() {
-                    if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                    i += 1;
+                    if depth == 0 {
                         break;
                     }
-                    if matches!(b, b'"' | b'{' | b'[' | b':') {
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
                         return None;
                     }
-                    self.i += 1;
+                    i += 1;
                 }
-                (self.i > start).then_some(())
+                // At depth 0: the end of a scalar (or, first, no value).
+                b'}' | b']' if depth == 0 => break,
+                b'}' | b']' => {
+                    depth -= 1;
+                    i += 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                // The end of a number, true, false or null.
+                b',' | b' ' | b'\t' | b'\n' | b'\r' if depth == 0 => break,
+                b':' if depth == 0 => return None,
+                _ => i += 1,
             }
         }
+        if i == self.i {
+            return None;
+        }
+        self.i = i;
+        Some(())
     }
 }
 
@@ -240,10 +248,9 @@ mod tests {
             // Broken JSON.
             r#"{"linux": {"seccomp": {}}"#,
             r#"{"linux": {"seccomp": {}}} x"#,
-            r#"{"linux": {"seccomp": {"a" 1}}}"#,
             r#"{"linux": {"seccomp": "abc}}}"#,
-            r#"{"linux": {"seccomp": [1 2]}}"#,
             r#"{"linux": {"seccomp": }}"#,
+            r#"{"linux": {"seccomp": {}}, "process": {"a": [}"#,
             r#"["linux"]"#,
             "",
         ] {
@@ -255,6 +262,21 @@ mod tests {
             "]".repeat(200)
         );
         assert_eq!(section(&deep), None);
+    }
+
+    /// Inside a value the scan only counts brackets: what it finds in
+    /// invalid JSON is never parsed on its own (see `Scanner::value`).
+    #[test]
+    fn invalid_values_are_left_to_the_parser() {
+        assert_eq!(
+            section(r#"{"linux": {"seccomp": {"a" 1}}}"#),
+            Some(r#"{"a" 1}"#)
+        );
+        assert_eq!(section(r#"{"linux": {"seccomp": [1 2]}}"#), Some("[1 2]"));
+        assert_eq!(
+            section(r#"{"linux": {"seccomp": {"a": [}]}}"#),
+            Some(r#"{"a": [}]"#)
+        );
     }
 
     #[test]
