@@ -140,7 +140,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
     {
         Ok(c) => c,
         Err(e) => {
-            let _ = dir.remove();
+            let _ = dir.discard();
             return Err(e);
         }
     };
@@ -232,7 +232,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             }
             // runtime.md: a failed create destroys the container (the init
             // is already killed and reaped), then the poststop hooks run.
-            let _ = dir.remove();
+            let _ = dir.discard();
             let _ = hooks::run_poststop(
                 config.spec.hooks().as_ref(),
                 &hook_state(&config, &opts.id, 0, "stopped"),

@@ -370,14 +370,24 @@ impl ContainerDir {
     }
 
     /// Removes the directory and everything in it (the emptied directory
-    /// becomes the spare when there is none).
+    /// becomes the spare when there is none): the end of a container.
     pub fn remove(self) -> Result<()> {
+        self.remove_keeping_spare(true)
+    }
+
+    /// Removes the directory and everything in it, keeping no spare: a
+    /// failed create leaves nothing at all in the root.
+    pub fn discard(self) -> Result<()> {
+        self.remove_keeping_spare(false)
+    }
+
+    fn remove_keeping_spare(self, keep: bool) -> Result<()> {
         // The files brisk writes, then the directory: a few unlinks instead
         // of a directory walk. Anything else in it falls back to the walk.
         for name in [STATE_FILE, CONFIG_FILE, CGROUP_LINK, FIFO, RESULT_FIFO] {
             let _ = rustix::fs::unlinkat(&self._lock, name, rustix::fs::AtFlags::empty());
         }
-        if self.is_empty() {
+        if keep && self.is_empty() {
             if let Some(root) = self.path.parent() {
                 let kept = rustix::fs::renameat_with(
                     rustix::fs::CWD,
@@ -538,6 +548,11 @@ mod tests {
         e.remove().unwrap();
         d.remove().unwrap();
         assert!(!e_path.exists() && spare.exists());
+        // A discarded directory (a failed create) is never kept.
+        fs::remove_dir(&spare).unwrap();
+        let f = s.create("f").unwrap();
+        f.discard().unwrap();
+        assert!(!spare.exists());
         b.remove().unwrap();
         fs::remove_dir_all(s.root()).unwrap();
     }
