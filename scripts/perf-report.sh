@@ -8,10 +8,10 @@
 #   4. 100 containers started 10 at a time, crun vs brisk: failures and
 #      throughput;
 #   5. scripts/bench-pure.sh --quick: the pure steps (divan);
-#   6. the kernel's price of brisk's seccomp filter: floor loading the
-#      program brisk compiled, next to brisk's none and cached cases, in
-#      one hyperfine.
-# Steps 2-4 and 6 run like startup.sh: in a private mount namespace with cgroup2
+#   6. scripts/startup-ab.sh: the ratios within the machine's noise (brisk
+#      none / floor, brisk cached / none, and the kernel's price for
+#      brisk's filter: floor loading brisk's program) in alternating rounds.
+# Steps 2-4 run like startup.sh: in a private mount namespace with cgroup2
 # mounted over /sys/fs/cgroup (crun refuses this host's hybrid layout).
 #
 #   scripts/perf-report.sh [--runs N] [--out FILE]
@@ -37,27 +37,6 @@ if [ "${PERF_REPORT_INNER:-}" = 1 ]; then
     trap 'rm -rf "$work"' EXIT
     mount -t cgroup2 none /sys/fs/cgroup
     "$bench/make-bundle.sh" "$work/none" --seccomp none --resources none >/dev/null
-    "$bench/make-bundle.sh" "$work/cached" --resources none >/dev/null 2>&1
-
-    # --- 6. the kernel's price of brisk's filter -----------------------------
-    # floor loads floor.bpf: replace libseccomp's program with brisk's (the
-    # cache entry's body, after its 80-byte header).
-    entry=$("$brisk" seccomp compile "$work/cached/config.json" | sed -n 's/.*stored in \(.*\))$/\1/p; s/.*cache hit: read \(.*\))$/\1/p')
-    tail -c +81 "$entry" >"$work/cached/floor.bpf"
-    "$brisk" run -b "$work/cached" warm >/dev/null # the section's own entry
-    hyperfine -N --style basic --warmup 10 --runs "$runs" --export-json "$work/filter.json" \
-        -n "floor, none" "$bench/floor run --bundle $work/none f1" \
-        -n "floor, brisk's program" "$bench/floor run --bundle $work/cached f2" \
-        -n "brisk, none" "$brisk run -b $work/none b1" \
-        -n "brisk, cached" "$brisk run -b $work/cached b2" >/dev/null
-    jq -r '.results[] | "| \(.command) | \(.mean * 1000 | . * 100 | round / 100) | \(.median * 1000 | . * 100 | round / 100) |"' \
-        "$work/filter.json" >"$work/filter.md"
-    jq -r '.results as $r
-        | def m(i): $r[i].mean;
-        "floor: \(m(1) / m(0) | . * 100 | round / 100); brisk: \(m(3) / m(2) | . * 100 | round / 100)"' \
-        "$work/filter.json" >"$work/filter-ratio.txt"
-    printf '%s instructions\n' "$(( $(stat -c %s "$work/cached/floor.bpf") / 8 ))" >"$work/filter-size.txt"
-
     # --- 2. --timings: median per phase -----------------------------------
     for i in $(seq "$timing_runs"); do
         BRISK_TIMINGS=json "$brisk" --root "$work/root" run -b "$work/none" t 2>&1 >/dev/null | tail -n1
@@ -116,9 +95,6 @@ if [ "${PERF_REPORT_INNER:-}" = 1 ]; then
     cat "$work/timings.md" >"$PERF_REPORT_DIR/timings.md"
     cat "$work/rss.md" >"$PERF_REPORT_DIR/rss.md"
     cat "$work/many.md" >"$PERF_REPORT_DIR/many.md"
-    cat "$work/filter.md" >"$PERF_REPORT_DIR/filter.md"
-    cat "$work/filter-ratio.txt" >"$PERF_REPORT_DIR/filter-ratio.txt"
-    cat "$work/filter-size.txt" >"$PERF_REPORT_DIR/filter-size.txt"
     exit 0
 fi
 
@@ -133,6 +109,7 @@ dir=$(mktemp -d /tmp/perf-report.XXXXXX)
 env -u RUST_BACKTRACE "$bench/startup.sh" --case all --runs "$runs" --warmup 20 --out "$dir/startup" \
     --no-cache-annotation run.oci.brisk.seccomp.no_cache=true \
     brisk="$repo/target/release/brisk" floor="$bench/floor" crun=crun runc=runc >&2
+scripts/startup-ab.sh --rounds 10 --runs 60 >"$dir/ab.md"
 env -u RUST_BACKTRACE "$bench/startup.sh" --micro --out "$dir/micro" >&2
 env -u RUST_BACKTRACE PERF_REPORT_INNER=1 PERF_REPORT_DIR="$dir" \
     unshare -m --propagation private "$0"
@@ -198,20 +175,17 @@ id, cgroup and hostname, one shared rootfs).
 |---|---:|---:|---:|
 $(cat "$dir/many.md")
 
-### The kernel's price of brisk's seccomp filter
+### The close ratios, in alternating rounds (\`scripts/startup-ab.sh\`)
 
-podman's default profile as brisk compiles it ($(cat "$dir/filter-size.txt"))
-loaded by \`floor\` (its \`floor.bpf\` replaced by brisk's program), next to
-brisk without seccomp and with a warm cache, in one \`hyperfine -N --runs
-$runs\` (same bundles as startup.sh's, cgroup2 view). floor does nothing but
-the kernel work, so its ratio is what the kernel charges for attaching this
-filter and running \`true\` under it: a floor for brisk's cached / none.
+Right after the startup.sh run: floor and brisk without seccomp, brisk
+with podman's profile and a warm cache, and floor loading the program
+brisk compiled for that profile instead of libseccomp's, in 10 rounds of
+60 runs, the order rotating every round; each ratio is taken within a
+round. floor does only the kernel work, so \`floor, brisk BPF / floor,
+none\` is what the kernel charges for brisk's filter: the floor of
+brisk's cached / none here.
 
-| command | mean [ms] | median [ms] |
-|---|---:|---:|
-$(cat "$dir/filter.md")
-
-with seccomp / without, by mean: $(cat "$dir/filter-ratio.txt").
+$(cat "$dir/ab.md")
 
 ### The pure steps (\`scripts/bench-pure.sh --quick\`)
 
