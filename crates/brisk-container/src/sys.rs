@@ -346,6 +346,27 @@ pub fn move_mount(from: RawFd, to: RawFd) -> io::Result<()> {
     cvt(ret).map(drop)
 }
 
+/// setresuid(2), setresgid(2) and setgroups(2) as the kernel has them: for
+/// the calling thread. The libc wrappers apply them to every thread (musl
+/// through `__synccall`, which blocks all signals around the call: two
+/// more syscalls each); the init and an exec child are single-threaded
+/// processes made by a raw clone, where the plain system call is the
+/// whole job.
+pub fn setresuid(id: libc::uid_t) -> io::Result<()> {
+    // SAFETY: setresuid with integer ids.
+    cvt(unsafe { libc::syscall(libc::SYS_setresuid, id, id, id) }).map(drop)
+}
+
+pub fn setresgid(id: libc::gid_t) -> io::Result<()> {
+    // SAFETY: setresgid with integer ids.
+    cvt(unsafe { libc::syscall(libc::SYS_setresgid, id, id, id) }).map(drop)
+}
+
+pub fn setgroups(groups: &[libc::gid_t]) -> io::Result<()> {
+    // SAFETY: the pointer and length describe a valid slice of gid_t.
+    cvt(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) }).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -178,20 +178,13 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
         // In a joined user namespace our host ids are likely unmapped (and
         // every file we create would fail with EOVERFLOW): become its root
         // when it maps 0, as runc does; otherwise stay as we are.
-        // SAFETY: plain system calls with integer ids; failure is handled.
-        unsafe {
-            if libc::setresgid(0, 0, 0) == 0 {
-                libc::setresuid(0, 0, 0);
-            }
+        if crate::sys::setresgid(0).is_ok() {
+            let _ = crate::sys::setresuid(0);
         }
     }
     if ns.become_root {
-        // SAFETY: plain system calls with integer ids.
-        if unsafe { libc::setresgid(0, 0, 0) } < 0 || unsafe { libc::setresuid(0, 0, 0) } < 0 {
-            return Err(Failure::new(
-                "become root in the user namespace",
-                io::Error::last_os_error(),
-            ));
+        if let Err(e) = crate::sys::setresgid(0).and_then(|()| crate::sys::setresuid(0)) {
+            return Err(Failure::new("become root in the user namespace", e));
         }
     }
     if ns.new_time {

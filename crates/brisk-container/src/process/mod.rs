@@ -268,24 +268,15 @@ pub fn apply_rlimits(plan: &ProcessPlan) -> Result<(), (&Rlimit, io::Error)> {
 /// keeps the right to change the others). Capabilities survive through
 /// PR_SET_KEEPCAPS when the config sets them.
 pub fn switch_user(plan: &ProcessPlan) -> io::Result<()> {
-    // SAFETY: groups is a valid slice of gid_t for its length.
-    if unsafe { libc::setgroups(plan.groups.len(), plan.groups.as_ptr()) } < 0 {
-        let e = io::Error::last_os_error();
+    if let Err(e) = crate::sys::setgroups(&plan.groups) {
         // In a user namespace whose setgroups is denied, only an empty
         // list is acceptable, and that is what we asked for then.
         if !(plan.groups.is_empty() && e.raw_os_error() == Some(libc::EPERM)) {
             return Err(e);
         }
     }
-    // SAFETY: plain system calls with integer ids.
-    if unsafe { libc::setresgid(plan.gid, plan.gid, plan.gid) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: as above.
-    if unsafe { libc::setresuid(plan.uid, plan.uid, plan.uid) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    crate::sys::setresgid(plan.gid)?;
+    crate::sys::setresuid(plan.uid)
 }
 
 pub fn set_keepcaps(on: bool) -> io::Result<()> {
