@@ -114,6 +114,30 @@ pub struct Plan {
     /// brisk's own binary on the host: what the init must never exec
     /// (`process::self_exe`).
     pub runtime_exe: process::self_exe::FileId,
+    /// The parent sends `C` as soon as the state is recorded instead of
+    /// after `R`: set by the caller when nothing of its own has to happen
+    /// between the two and the init asks nothing in between (see
+    /// `can_commit_early`).
+    pub early_commit: bool,
+}
+
+impl Plan {
+    /// Whether `C` may go before `R`: the init will ask the parent nothing
+    /// but `C` (no id maps, no create hooks: their replies would meet `C`
+    /// first) and the parent has nothing to do between `R` and `C` (no
+    /// terminal to hand over, no seccomp listener to pass on; the caller
+    /// adds its own conditions, e.g. no pid file). `C` then waits in the
+    /// socket, and the init goes from `R` to its program without a round
+    /// trip through brisk: two wake-ups across CPUs fewer on the start-up
+    /// path.
+    pub fn can_commit_early(&self) -> bool {
+        let user_ns =
+            (self.ns.clone_flags | self.ns.unshare_flags as u64) & libc::CLONE_NEWUSER as u64 != 0;
+        !user_ns
+            && !self.hooks.sync
+            && self.terminal.is_none()
+            && self.seccomp.as_ref().is_none_or(|s| s.listener.is_none())
+    }
 }
 
 /// `process.terminal` with its `consoleSize`: Some(size) when a pty is
@@ -201,6 +225,7 @@ pub fn plan_exec(
         wait_placed: in_cgroup,
         unshare_cgroup_ns: false,
         runtime_exe: runtime_exe()?,
+        early_commit: false,
     })
 }
 
@@ -361,6 +386,7 @@ pub fn plan(
         wait_placed,
         unshare_cgroup_ns,
         runtime_exe: runtime_exe()?,
+        early_commit: false,
     })
 }
 

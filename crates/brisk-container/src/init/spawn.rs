@@ -36,12 +36,18 @@ pub struct Init {
     pub console: Option<OwnedFd>,
     /// What the init must reset before `execve` (`signal::ignored_set`).
     ignored_signals: u64,
+    /// `C` was sent already (`Plan::early_commit`).
+    committed: bool,
 }
 
 impl Init {
     /// Tells the init its state is recorded; it goes on to wait for
     /// `start` (create) or to exec (run).
-    pub fn commit(&self) -> Result<()> {
+    pub fn commit(&mut self) -> Result<()> {
+        if self.committed {
+            return Ok(());
+        }
+        self.committed = true;
         let mut msg = [0u8; 9];
         msg[0] = sync::COMMITTED;
         msg[1..].copy_from_slice(&self.ignored_signals.to_ne_bytes());
@@ -171,6 +177,7 @@ pub fn spawn(
         sync: parent_end,
         console: None,
         ignored_signals: 0,
+        committed: false,
     };
     if let Err(e) = place(pid, cloned_into) {
         init.abort();
@@ -184,6 +191,12 @@ pub fn spawn(
     }
     // While the init works: ~60 syscalls off its path.
     init.ignored_signals = crate::signal::ignored_set();
+    // The state is recorded (`place`): with nothing left for the parent
+    // between `R` and `C`, `C` goes now and waits for the init.
+    // If the init failed already, the send fails and the loop reads why.
+    if plan.early_commit {
+        let _ = init.commit();
+    }
     let mut buf = [0u8; sync::MAX_MSG];
     loop {
         let (n, fd) = match recv_or_interrupt(&init.sync, &mut buf) {
