@@ -119,12 +119,21 @@ pub fn recv_with_fd(sock: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<Ow
         hdr.msg_iovlen = 1;
         hdr.msg_control = cbuf.as_mut_ptr().cast();
         hdr.msg_controllen = std::mem::size_of::<FdCmsgBuf>() as _;
+        let mut reset_seen = false;
         let n = loop {
             let n = libc::recvmsg(sock, &mut hdr, libc::MSG_CMSG_CLOEXEC);
             if n >= 0 {
                 break n as usize;
             }
             let e = io::Error::last_os_error();
+            // A peer that exits with a message of ours unread (an early
+            // `C`, see Plan::early_commit) resets the connection: the
+            // kernel reports ECONNRESET once, and what the peer sent before
+            // (its `E`) is still queued behind it.
+            if e.raw_os_error() == Some(libc::ECONNRESET) && !reset_seen {
+                reset_seen = true;
+                continue;
+            }
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
             }
@@ -147,5 +156,43 @@ pub fn recv_with_fd(sock: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<Ow
             c = libc::CMSG_NXTHDR(&hdr, c);
         }
         Ok((n, fd))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::{AsRawFd, FromRawFd};
+
+    fn pair() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: socketpair fills two fds, which we then own.
+        let r = unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        };
+        assert_eq!(r, 0);
+        // SAFETY: fresh fds from socketpair.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    /// An init that fails and exits with the parent's early `C` unread
+    /// resets the connection; its `E` must still reach the parent.
+    #[test]
+    fn the_error_of_an_init_that_left_c_unread_is_read() {
+        let (parent, init) = pair();
+        send(parent.as_raw_fd(), &[COMMITTED]).unwrap();
+        send(init.as_raw_fd(), b"Esomething failed").unwrap();
+        drop(init);
+        let mut buf = [0u8; MAX_MSG];
+        let (n, fd) = recv_with_fd(parent.as_raw_fd(), &mut buf).unwrap();
+        assert!(fd.is_none());
+        assert_eq!(&buf[..n], b"Esomething failed");
+        // Then EOF.
+        assert_eq!(recv_with_fd(parent.as_raw_fd(), &mut buf).unwrap().0, 0);
     }
 }
