@@ -105,8 +105,11 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         v1: s.layout() != brisk_cgroups::Layout::V2,
     });
     let mut plan = init::plan(&config, &init_opts, placement)?;
-    // Between the init's R and C brisk only writes the pid file.
-    plan.early_commit = opts.pid_file.is_none() && plan.can_commit_early();
+    // Between the init's R and C brisk only writes the pid file. `run`
+    // only: a `create` whose brisk dies after an early C would leave a
+    // created container behind (the init of a `run` checks, see
+    // child::wait_for_start).
+    plan.early_commit = !wait_for_start && opts.pid_file.is_none() && plan.can_commit_early();
     crate::timings::mark("plan built");
     if plan.terminal.is_some() && opts.console_socket.is_none() && !opts.foreground {
         return Err(Error::invalid(

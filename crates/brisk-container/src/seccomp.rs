@@ -168,7 +168,11 @@ pub fn plan_section(
     };
     let (plan, mut note, warning) = plan(&profile, spec, cache_dir, no_new_privs)?;
     if let (Some(cache), Some(key)) = (&cache, &key) {
-        if profile.listener_path.is_none() && !profile.notifies() && warning.is_none() {
+        if profile.listener_path.is_none()
+            && !profile.notifies()
+            && profile.flags & !cache::SECTION_FLAGS == 0
+            && warning.is_none()
+        {
             match cache.store_with_flags(key, &plan.bpf, profile.flags) {
                 Ok(p) => note.push_str(&format!("; section entry stored in {}", p.display())),
                 Err(e) => note.push_str(&format!("; section entry not stored: {e}")),

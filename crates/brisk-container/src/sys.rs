@@ -351,7 +351,8 @@ pub fn move_mount(from: RawFd, to: RawFd) -> io::Result<()> {
 /// through `__synccall`, which blocks all signals around the call: two
 /// more syscalls each); the init and an exec child are single-threaded
 /// processes made by a raw clone, where the plain system call is the
-/// whole job.
+/// whole job. (`SYS_setresuid` and friends take 32-bit ids on x86_64 and
+/// aarch64; 32-bit x86 and arm would need the `*32` calls.)
 pub fn setresuid(id: libc::uid_t) -> io::Result<()> {
     // SAFETY: setresuid with integer ids.
     cvt(unsafe { libc::syscall(libc::SYS_setresuid, id, id, id) }).map(drop)

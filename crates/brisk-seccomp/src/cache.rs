@@ -13,8 +13,8 @@
 //!
 //! File layout (little endian): magic `BRSKBPF1` (8 bytes), key (32),
 //! program length in bytes (u32), seccomp(2) flags (u32: those of the
-//! profile in a section entry, 0 in a profile entry), SHA-256 of the
-//! program (32), the program. Anything that does not match exactly (magic, key,
+//! profile in a section entry, 0 in a profile entry), SHA-256 of the flags
+//! word and the program (32), the program. Anything that does not match exactly (magic, key,
 //! length, a multiple of 8, at most 4096 instructions, digest, owner,
 //! permissions) is a miss: the program is compiled again and the entry
 //! rewritten. Writes go to a temporary file in the same directory that is
@@ -36,9 +36,10 @@ pub const MAGIC: &[u8; 8] = b"BRSKBPF1";
 pub const HEADER_LEN: usize = 8 + 32 + 4 + 4 + 32;
 /// The kernel's limit (BPF_MAXINSNS).
 pub const MAX_INSNS: usize = 4096;
-/// Bumped when brisk compiles a profile differently (3: the native
-/// compiler shares `ret` instructions).
-const FORMAT: &str = "3";
+/// Bumped when brisk compiles a profile differently or the entry changes
+/// (3: the native compiler shares `ret` instructions; 4: the digest
+/// covers the flags word).
+const FORMAT: &str = "4";
 /// The default directory (persistent, so `brisk seccomp compile` at
 /// install time helps every later boot).
 pub const DEFAULT_DIR: &str = "/var/cache/brisk/seccomp";
@@ -139,12 +140,23 @@ pub fn parse_entry(data: &[u8], key: Option<&Key>) -> Result<Vec<u8>, String> {
     if len == 0 || len % 8 != 0 || len / 8 > MAX_INSNS {
         return Err(format!("{len} bytes is not a BPF program"));
     }
-    let digest: [u8; 32] = Sha256::digest(body).into();
-    if digest[..] != data[48..80] {
+    if digest_of(&data[44..48], body)[..] != data[48..80] {
         return Err("program does not match its digest".into());
     }
     Ok(body.to_vec())
 }
+
+fn digest_of(flags: &[u8], bpf: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(flags);
+    h.update(bpf);
+    h.finalize().into()
+}
+
+/// The seccomp(2) flags a section entry may carry: TSYNC, LOG, SPEC_ALLOW,
+/// TSYNC_ESRCH, WAIT_KILLABLE_RECV (never NEW_LISTENER: profiles with a
+/// listener get no section entry).
+pub const SECTION_FLAGS: u32 = 1 | 2 | 4 | 16 | 32;
 
 /// The seccomp(2) flags recorded in an entry (checked by `parse_entry`).
 pub fn entry_flags(data: &[u8]) -> u32 {
@@ -162,8 +174,7 @@ pub fn encode_entry_with_flags(key: &Key, bpf: &[u8], flags: u32) -> Vec<u8> {
     out.extend_from_slice(key);
     out.extend_from_slice(&(bpf.len() as u32).to_le_bytes());
     out.extend_from_slice(&flags.to_le_bytes());
-    let digest: [u8; 32] = Sha256::digest(bpf).into();
-    out.extend_from_slice(&digest);
+    out.extend_from_slice(&digest_of(&flags.to_le_bytes(), bpf));
     out.extend_from_slice(bpf);
     out
 }
@@ -193,7 +204,8 @@ impl Cache {
     pub fn lookup_section(&self, key: &Key) -> Option<(Vec<u8>, u32)> {
         let data = self.read_entry(key).ok()?;
         let bpf = parse_entry(&data, Some(key)).ok()?;
-        Some((bpf, entry_flags(&data)))
+        let flags = entry_flags(&data);
+        (flags & !SECTION_FLAGS == 0).then_some((bpf, flags))
     }
 
     /// The bytes of the entry file for `key`, if it can be trusted.

@@ -48,7 +48,7 @@ impl Bump {
     /// Carves `l` out of the arena, or None when it does not fit.
     pub fn alloc(&self, base: *mut u8, cap: usize, l: Layout) -> Option<*mut u8> {
         let base_addr = base as usize;
-        let mut cur = self.next.load(Ordering::Relaxed);
+        let mut cur = self.next.load(Ordering::Acquire);
         loop {
             // Align the address, not the offset: `base` may be less
             // aligned than the layout asks.
@@ -61,7 +61,7 @@ impl Bump {
             }
             match self
                 .next
-                .compare_exchange_weak(cur, end, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange_weak(cur, end, Ordering::AcqRel, Ordering::Acquire)
             {
                 // The result stays inside the arena: start <= end <= cap.
                 Ok(_) => return Some(base.wrapping_add(start)),
@@ -82,7 +82,7 @@ impl Bump {
         let off = p as usize - base as usize;
         let _ = self
             .next
-            .compare_exchange(off + size, off, Ordering::Relaxed, Ordering::Relaxed);
+            .compare_exchange(off + size, off, Ordering::AcqRel, Ordering::Relaxed);
     }
 
     /// Resizes `p` in place when it is the newest allocation and the new
@@ -99,7 +99,7 @@ impl Bump {
         match off.checked_add(new) {
             Some(end) if end <= cap => self
                 .next
-                .compare_exchange(off + old, end, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange(off + old, end, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok(),
             _ => false,
         }

@@ -491,6 +491,25 @@ fn wait_for_start<'p>(
         // SAFETY: _exit ends this process without touching shared state.
         _ => unsafe { libc::_exit(1) },
     }
+    // An early C (`run`) was sent before brisk read R: if brisk died in
+    // between, nobody waits for this container; leave, as an init that
+    // reads EOF instead of C does. (A `run` brisk stays until the exec.)
+    if plan.early_commit && plan.start_fifo.is_none() {
+        let mut pfd = libc::pollfd {
+            fd: sync_fd,
+            events: libc::POLLRDHUP,
+            revents: 0,
+        };
+        // SAFETY: poll of one valid pollfd without waiting; _exit ends
+        // this copy of the process.
+        unsafe {
+            if libc::poll(&mut pfd, 1, 0) > 0
+                && pfd.revents & (libc::POLLHUP | libc::POLLRDHUP) != 0
+            {
+                libc::_exit(1);
+            }
+        }
+    }
     if let Some(fifo) = &plan.start_fifo {
         let mut b = [0u8; 1];
         loop {

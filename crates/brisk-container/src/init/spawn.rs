@@ -36,22 +36,32 @@ pub struct Init {
     pub console: Option<OwnedFd>,
     /// What the init must reset before `execve` (`signal::ignored_set`).
     ignored_signals: u64,
-    /// `C` was sent already (`Plan::early_commit`).
+    /// `C` was sent already (`Plan::early_commit`)...
     committed: bool,
+    /// ...and failed: `commit` reports it.
+    commit_error: Option<std::io::Error>,
 }
 
 impl Init {
     /// Tells the init its state is recorded; it goes on to wait for
     /// `start` (create) or to exec (run).
     pub fn commit(&mut self) -> Result<()> {
-        if self.committed {
-            return Ok(());
+        if !self.committed {
+            self.committed = true;
+            self.send_commit()
+                .map_err(|e| Error::sys("release the init", e))?;
         }
-        self.committed = true;
+        match self.commit_error.take() {
+            Some(e) => Err(Error::sys("release the init", e)),
+            None => Ok(()),
+        }
+    }
+
+    fn send_commit(&self) -> std::io::Result<()> {
         let mut msg = [0u8; 9];
         msg[0] = sync::COMMITTED;
         msg[1..].copy_from_slice(&self.ignored_signals.to_ne_bytes());
-        sync::send(self.sync.as_raw_fd(), &msg).map_err(|e| Error::sys("release the init", e))
+        sync::send(self.sync.as_raw_fd(), &msg)
     }
 
     /// For `run`: waits until the init has exec'd (EOF on the sync socket)
@@ -178,6 +188,7 @@ pub fn spawn(
         console: None,
         ignored_signals: 0,
         committed: false,
+        commit_error: None,
     };
     if let Err(e) = place(pid, cloned_into) {
         init.abort();
@@ -193,9 +204,11 @@ pub fn spawn(
     init.ignored_signals = crate::signal::ignored_set();
     // The state is recorded (`place`): with nothing left for the parent
     // between `R` and `C`, `C` goes now and waits for the init.
-    // If the init failed already, the send fails and the loop reads why.
+    // If the init failed already, the send fails and the loop reads why;
+    // if it still reports ready, `commit` returns the failure.
     if plan.early_commit {
-        let _ = init.commit();
+        init.committed = true;
+        init.commit_error = init.send_commit().err();
     }
     let mut buf = [0u8; sync::MAX_MSG];
     loop {

@@ -142,7 +142,23 @@ impl Store {
             // No spare (or a file system without RENAME_NOREPLACE).
             Err(_) => return Ok(false),
         }
-        let empty = fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
+        // Only a real, empty directory is taken (never through a symlink).
+        let dir = rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        );
+        let empty = match dir {
+            Ok(fd) => rustix::fs::Dir::new(fd).is_ok_and(|mut d| {
+                let mut names = std::iter::from_fn(|| d.read()).flatten();
+                names.all(|e| matches!(e.file_name().to_bytes(), b"." | b".."))
+            }),
+            Err(_) => {
+                // A file or a symlink: not brisk's.
+                let _ = fs::remove_file(path);
+                return Ok(false);
+            }
+        };
         if !empty {
             // Not left by brisk's remove: start from a new directory.
             let _ = fs::remove_dir_all(path);
@@ -542,6 +558,34 @@ mod tests {
         fs::write(spare.join("junk"), b"x").unwrap();
         let d = s.create("d").unwrap();
         assert_eq!(fs::read_dir(&d.path).unwrap().count(), 0);
+        // Nor is a spare that is a file, or a symlink to a directory.
+        let outside = s.root().join("outside");
+        fs::create_dir(&outside).unwrap();
+        fs::set_permissions(&outside, fs::Permissions::from_mode(0o700)).unwrap();
+        for (id, make) in [
+            (
+                "g",
+                &(|p: &Path| fs::write(p, b"x").unwrap()) as &dyn Fn(&Path),
+            ),
+            ("h", &|p: &Path| {
+                std::os::unix::fs::symlink("outside", p).unwrap()
+            }),
+        ] {
+            make(&spare);
+            let c = s.create(id).unwrap();
+            assert!(fs::symlink_metadata(&c.path).unwrap().is_dir(), "{id}");
+            assert!(
+                !spare.exists() && fs::symlink_metadata(&spare).is_err(),
+                "{id}"
+            );
+            c.discard().unwrap();
+        }
+        assert_eq!(
+            fs::metadata(&outside).unwrap().permissions().mode() & 0o777,
+            0o700,
+            "the symlink's target was not touched"
+        );
+        fs::remove_dir(&outside).unwrap();
         // With a spare present, a removed directory is really removed.
         let e = s.create("e").unwrap();
         let e_path = e.path.clone();
