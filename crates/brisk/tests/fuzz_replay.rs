@@ -6,22 +6,11 @@
 #[path = "../fuzz/property/cli.rs"]
 mod property;
 
-use property::Reached;
+#[path = "../../brisk-container/tests/support/corpus.rs"]
+mod corpus;
 
-fn inputs(dir: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-    let mut out: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| {
-            let path = e.expect("directory entry").path();
-            let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            (path.display().to_string(), data)
-        })
-        .filter(|(name, _)| !name.ends_with("README.md"))
-        .collect();
-    out.sort();
-    out
-}
+use corpus::inputs;
+use property::Reached;
 
 #[test]
 fn cli_seeds_parse_as_their_names_say() {

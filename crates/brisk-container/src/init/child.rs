@@ -58,15 +58,22 @@ pub fn run(plan: &Plan, sync_fd: RawFd) -> ! {
 /// then. A brisk that died before the prctl has closed its end of the
 /// sync socket (`getppid` cannot tell: it is 0 in a new pid namespace).
 fn die_with_parent(sync_fd: RawFd) {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    exit_if_parent_gone(sync_fd);
+}
+
+/// Exits when brisk has closed its end of the sync socket (it died or gave
+/// up), without waiting.
+fn exit_if_parent_gone(sync_fd: RawFd) {
     let mut pfd = libc::pollfd {
         fd: sync_fd,
         events: libc::POLLRDHUP,
         revents: 0,
     };
-    // SAFETY: prctl with integer arguments; poll of one valid pollfd
-    // without waiting; _exit ends this copy of the process.
+    // SAFETY: poll of one valid pollfd without waiting; _exit ends this
+    // copy of the process.
     unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         if libc::poll(&mut pfd, 1, 0) > 0 && pfd.revents & (libc::POLLHUP | libc::POLLRDHUP) != 0 {
             libc::_exit(1);
         }
@@ -494,21 +501,8 @@ fn wait_for_start<'p>(
     // An early C (`run`) was sent before brisk read R: if brisk died in
     // between, nobody waits for this container; leave, as an init that
     // reads EOF instead of C does. (A `run` brisk stays until the exec.)
-    if plan.early_commit && plan.start_fifo.is_none() {
-        let mut pfd = libc::pollfd {
-            fd: sync_fd,
-            events: libc::POLLRDHUP,
-            revents: 0,
-        };
-        // SAFETY: poll of one valid pollfd without waiting; _exit ends
-        // this copy of the process.
-        unsafe {
-            if libc::poll(&mut pfd, 1, 0) > 0
-                && pfd.revents & (libc::POLLHUP | libc::POLLRDHUP) != 0
-            {
-                libc::_exit(1);
-            }
-        }
+    if plan.early_commit {
+        exit_if_parent_gone(sync_fd);
     }
     if let Some(fifo) = &plan.start_fifo {
         let mut b = [0u8; 1];

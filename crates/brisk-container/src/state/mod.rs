@@ -149,10 +149,7 @@ impl Store {
             Mode::empty(),
         );
         let empty = match dir {
-            Ok(fd) => rustix::fs::Dir::new(fd).is_ok_and(|mut d| {
-                let mut names = std::iter::from_fn(|| d.read()).flatten();
-                names.all(|e| matches!(e.file_name().to_bytes(), b"." | b".."))
-            }),
+            Ok(fd) => dir_is_empty(fd),
             Err(_) => {
                 // A file or a symlink: not brisk's.
                 let _ = fs::remove_file(path);
@@ -246,6 +243,17 @@ fn lock_dir(path: &Path, op: FlockOperation) -> io::Result<OwnedFd> {
     rustix::fs::flock(&fd, op)?;
     still_at(&fd, path)?;
     Ok(fd)
+}
+
+/// Whether the directory `fd` holds nothing but `.` and `..` (reading from
+/// its start; an error counts as not empty).
+fn dir_is_empty(fd: OwnedFd) -> bool {
+    let Ok(mut dir) = rustix::fs::Dir::new(fd) else {
+        return false;
+    };
+    dir.rewind();
+    std::iter::from_fn(|| dir.read())
+        .all(|e| e.is_ok_and(|e| matches!(e.file_name().to_bytes(), b"." | b"..")))
 }
 
 /// NotFound unless `path` still names the directory `fd` is.
@@ -365,20 +373,7 @@ impl ContainerDir {
 
     /// Whether the directory holds nothing (one getdents on the held fd).
     fn is_empty(&self) -> bool {
-        let Ok(fd) = rustix::io::dup(&self._lock) else {
-            return false;
-        };
-        let Ok(mut dir) = rustix::fs::Dir::new(fd) else {
-            return false;
-        };
-        dir.rewind();
-        while let Some(Ok(e)) = dir.read() {
-            let name = e.file_name().to_bytes();
-            if name != b"." && name != b".." {
-                return false;
-            }
-        }
-        true
+        rustix::io::dup(&self._lock).is_ok_and(dir_is_empty)
     }
 
     pub fn has_start_fifo(&self) -> bool {
