@@ -118,7 +118,7 @@ pub fn parse(args: &[OsString]) -> Option<Cli> {
         "delete" => {
             let force = match flags.as_slice() {
                 [] => false,
-                [("force" | "f", None)] => true,
+                [("force", None)] => true,
                 _ => return None,
             };
             Command::Delete {
@@ -224,8 +224,8 @@ fn split_flag(a: &str) -> Option<(&str, Option<&str>)> {
     let long = match a {
         "-b" => "bundle",
         // `-f` is --force for delete; --config (with a value) for create
-        // and run, which this parser leaves to clap.
-        "-f" => "f",
+        // and run, where `force` is unknown: the line goes to clap.
+        "-f" => "force",
         "-d" => "detach",
         "-a" => "all",
         _ => return None,
@@ -386,6 +386,8 @@ mod tests {
             &["--seccomp-compiler", "native", "run", "c"],
             &["--seccomp-cache", "/x", "run", "c"],
             &["run", "-f", "/x.json", "c"],
+            // Not an abbreviation clap accepts: only `-f` is.
+            &["delete", "--f", "c"],
             &["--rootless", "x", "--rootless", "y", "state", "c"],
             &["state", "--rootless", "x", "c"],
             &["--debug=true", "state", "c"],
