@@ -88,10 +88,17 @@ fn parse_deferring_seccomp(
     Ok((parse_config(data, path, warnings)?, None))
 }
 
-/// The profile of a deferred `linux.seccomp`: the whole config is parsed
-/// and checked again, so that every error reads as it would have without
-/// the deferral.
+/// The profile of a deferred `linux.seccomp`: the section alone is
+/// parsed; when it does not parse, the whole config is, so that the error
+/// reads as it would have without the deferral (naming the field).
 pub fn deferred_seccomp(config: &Config) -> Result<Option<brisk_seccomp::Profile>> {
+    let section = config
+        .seccomp_section
+        .as_ref()
+        .and_then(|r| config.raw.get(r.clone()));
+    if let Some(Ok(s)) = section.map(serde_json::from_slice::<oci_spec::runtime::LinuxSeccomp>) {
+        return Ok(Some(brisk_seccomp::Profile::from_oci(&s)?));
+    }
     let spec = parse_config(&config.raw, &config.path, &mut Vec::new())?;
     seccomp_profile(&spec)
 }

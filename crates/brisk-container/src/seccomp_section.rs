@@ -166,20 +166,15 @@ impl Scanner<'_> {
     /// parsed, and refused, with the whole config.
     fn value(&mut self) -> Option<()> {
         let d = self.d;
-        let mut i = self.i;
+        let start = self.i;
+        let mut i = start;
         let mut depth = 0usize;
         loop {
             match *d.get(i)? {
                 b'"' => {
-                    i += 1;
-                    loop {
-                        match *d.get(i)? {
-                            b'"' => break,
-                            b'\\' => i += 2,
-                            _ => i += 1,
-                        }
-                    }
-                    i += 1;
+                    self.i = i;
+                    self.string()?;
+                    i = self.i;
                     if depth == 0 {
                         break;
                     }
@@ -206,7 +201,7 @@ impl Scanner<'_> {
                 _ => i += 1,
             }
         }
-        if i == self.i {
+        if i == start {
             return None;
         }
         self.i = i;

@@ -164,11 +164,7 @@ pub fn entry_flags(data: &[u8]) -> u32 {
         .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-pub fn encode_entry(key: &Key, bpf: &[u8]) -> Vec<u8> {
-    encode_entry_with_flags(key, bpf, 0)
-}
-
-pub fn encode_entry_with_flags(key: &Key, bpf: &[u8], flags: u32) -> Vec<u8> {
+pub fn encode_entry(key: &Key, bpf: &[u8], flags: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + bpf.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(key);
@@ -289,7 +285,7 @@ impl Cache {
                 .mode(0o600)
                 .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                 .open(&tmp)?;
-            f.write_all(&encode_entry_with_flags(key, bpf, flags))?;
+            f.write_all(&encode_entry(key, bpf, flags))?;
             drop(f);
             fs::rename(&tmp, &final_path)
         })();

@@ -36,25 +36,19 @@ pub struct Init {
     pub console: Option<OwnedFd>,
     /// What the init must reset before `execve` (`signal::ignored_set`).
     ignored_signals: u64,
-    /// `C` was sent already (`Plan::early_commit`)...
-    committed: bool,
-    /// ...and failed: `commit` reports it.
-    commit_error: Option<std::io::Error>,
+    /// `C` was sent early (`Plan::early_commit`), with this result, which
+    /// `commit` reports.
+    early_commit: Option<std::io::Result<()>>,
 }
 
 impl Init {
     /// Tells the init its state is recorded; it goes on to wait for
     /// `start` (create) or to exec (run).
     pub fn commit(&mut self) -> Result<()> {
-        if !self.committed {
-            self.committed = true;
-            self.send_commit()
-                .map_err(|e| Error::sys("release the init", e))?;
-        }
-        match self.commit_error.take() {
-            Some(e) => Err(Error::sys("release the init", e)),
-            None => Ok(()),
-        }
+        self.early_commit
+            .take()
+            .unwrap_or_else(|| self.send_commit())
+            .map_err(|e| Error::sys("release the init", e))
     }
 
     fn send_commit(&self) -> std::io::Result<()> {
@@ -187,8 +181,7 @@ pub fn spawn(
         sync: parent_end,
         console: None,
         ignored_signals: 0,
-        committed: false,
-        commit_error: None,
+        early_commit: None,
     };
     if let Err(e) = place(pid, cloned_into) {
         init.abort();
@@ -207,8 +200,7 @@ pub fn spawn(
     // If the init failed already, the send fails and the loop reads why;
     // if it still reports ready, `commit` returns the failure.
     if plan.early_commit {
-        init.committed = true;
-        init.commit_error = init.send_commit().err();
+        init.early_commit = Some(init.send_commit());
     }
     let mut buf = [0u8; sync::MAX_MSG];
     loop {
