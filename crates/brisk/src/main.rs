@@ -38,7 +38,7 @@ pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> l
     // The init resets it before execve (signal::ignored_set).
     // SAFETY: setting a disposition to SIG_IGN has no handler to run.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    brisk_main(args_from(argc, argv));
+    brisk_main(args_from(argc, argv), argv);
     0
 }
 
@@ -55,6 +55,16 @@ fn args_from(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<std::ff
         out.push(std::ffi::OsStr::from_bytes(arg.to_bytes()).to_owned());
     }
     out
+}
+
+/// Commands whose processes enter a container before they execve its
+/// program: they must run from a binary no container can write (see
+/// brisk_container::process::sealed_exe). The others never do.
+fn clones_into_container(command: &Option<cli::Command>) -> bool {
+    matches!(
+        command,
+        Some(cli::Command::Create(_) | cli::Command::Run { .. } | cli::Command::Exec(_))
+    )
 }
 
 /// A closed fd 0, 1 or 2 would be taken by the next file brisk opens, and
@@ -79,7 +89,7 @@ fn open_missing_stdio() {
     }
 }
 
-fn brisk_main(argv: Vec<std::ffi::OsString>) {
+fn brisk_main(argv: Vec<std::ffi::OsString>, raw_argv: *const *const libc::c_char) {
     // Enabled before parsing, so that the first mark is the start.
     let timings_env = std::env::var("BRISK_TIMINGS")
         .ok()
@@ -108,6 +118,13 @@ fn brisk_main(argv: Vec<std::ffi::OsString>) {
             std::process::exit(code);
         }
     };
+    if clones_into_container(&cli.command) {
+        // SAFETY: raw_argv is main's argv; no thread has been started.
+        if let Err(e) = unsafe { brisk_container::process::sealed_exe::ensure(raw_argv) } {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    }
     let format = match logging::parse_format(&cli.log_format) {
         Ok(f) => f,
         Err(msg) => {

@@ -175,3 +175,249 @@ fn the_check_works_under_a_profile_without_statx() {
     assert!(out.stderr.contains(REFUSED), "{}", out.stderr);
     env.assert_clean();
 }
+
+/// The binary the race tests attack: a copy (the attack, when it wins,
+/// writes over it) of the shipped static release binary when
+/// `BRISK_RELEASE_BIN` names it (scripts/test.sh does), else of the debug
+/// build, which then needs the host's libraries lent to the container (a
+/// dynamic brisk cannot start in a busybox rootfs, and the race would be
+/// lost for that reason alone).
+struct Victim {
+    copy: std::path::PathBuf,
+    original: Vec<u8>,
+    dynamic: bool,
+}
+
+impl Victim {
+    fn new(env: &Env) -> Victim {
+        let (src, dynamic) = match std::env::var("BRISK_RELEASE_BIN") {
+            Ok(p) if !p.is_empty() => (p, false),
+            _ => {
+                eprintln!(
+                    "NOTE: BRISK_RELEASE_BIN is not set: attacking the debug build \
+                     (scripts/test.sh attacks the static release binary)"
+                );
+                (brisk_bin().to_string(), true)
+            }
+        };
+        let copy = env.base.join("brisk-under-attack");
+        std::fs::copy(&src, &copy).unwrap_or_else(|e| panic!("copy {src}: {e}"));
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let original = std::fs::read(&copy).unwrap();
+        Victim {
+            copy,
+            original,
+            dynamic,
+        }
+    }
+
+    /// Runs the copy; once the attack has written over it, it no longer
+    /// starts, and that is reported as what it is.
+    fn run(&self, env: &Env, args: &[&str]) -> common::Out {
+        if !self.intact() {
+            self.assert_unchanged();
+        }
+        common::run_to_files(env.cmd_of(&self.copy, args), &env.base)
+    }
+
+    /// Whether the attack's marker is absent (cheap: its first bytes).
+    fn intact(&self) -> bool {
+        use std::io::Read;
+        let mut head = [0u8; 5];
+        std::fs::File::open(&self.copy)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok_and(|()| &head != b"PWNED")
+    }
+
+    fn assert_unchanged(&self) {
+        let now = std::fs::read(&self.copy).unwrap();
+        assert!(
+            now == self.original,
+            "the runtime's binary was overwritten from inside the container \
+             (it now starts with {:?})",
+            String::from_utf8_lossy(&now[..8.min(now.len())])
+        );
+    }
+
+    /// The bundle's mounts, plus the host's libraries for a dynamic brisk.
+    fn lend_libraries(&self, b: &mut common::Bundle) {
+        if !self.dynamic {
+            return;
+        }
+        let mut mounts = b.config["mounts"].as_array().unwrap().clone();
+        for dir in ["/lib64", "/lib/x86_64-linux-gnu"] {
+            mounts.push(json!({"destination": dir, "type": "bind", "source": dir,
+                               "options": ["rbind", "ro"]}));
+        }
+        b.set("/mounts", json!(mounts));
+    }
+}
+
+/// Docker's default capabilities.
+const DOCKER_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Lays out the attack's rootfs (see tests/data/exe-attack.c): the
+/// attacker at /exe-attack, busybox copies and their symlink twins under
+/// /x, a script whose interpreter is swapped. The container is as docker
+/// makes one by default: a writable rootfs, root, docker's capabilities.
+fn arm(b: &mut common::Bundle) {
+    b.set("/root/readonly", json!(false));
+    for set in ["bounding", "effective", "permitted"] {
+        b.set(&format!("/process/capabilities/{set}"), json!(DOCKER_CAPS));
+    }
+    let rootfs = b.dir.join("rootfs");
+    let x = rootfs.join("x");
+    std::fs::create_dir_all(&x).unwrap();
+    let st = std::process::Command::new("gcc")
+        .args(["-O2", "-static", "-o"])
+        .arg(rootfs.join("exe-attack"))
+        .arg(common::repo_root().join("crates/brisk/tests/data/exe-attack.c"))
+        .status()
+        .expect("gcc (apt-get install gcc libc6-dev)");
+    assert!(st.success(), "gcc failed to build exe-attack.c");
+    for name in ["true", "sh"] {
+        std::fs::copy(rootfs.join("bin/busybox"), x.join(name)).unwrap();
+        std::os::unix::fs::symlink("/proc/self/exe", x.join(format!("{name}-link"))).unwrap();
+    }
+    write_exec(&x.join("script"), b"#!/x/sh\ntrue\n");
+}
+
+/// What the attacker wrote at the end: (captured, overwritten, last error).
+fn attack_result(b: &common::Bundle) -> (u32, u32, String) {
+    let x = b.dir.join("rootfs/x");
+    std::fs::write(x.join("stop"), b"").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let text = loop {
+        if let Ok(t) = std::fs::read_to_string(x.join("result")) {
+            break t;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the attacker wrote no result"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let field = |k: &str| {
+        text.split_whitespace()
+            .find_map(|f| f.strip_prefix(k))
+            .unwrap_or_else(|| panic!("{k} in {text:?}"))
+            .to_string()
+    };
+    (
+        field("captured=").parse().unwrap(),
+        field("overwritten=").parse().unwrap(),
+        field("lasterr="),
+    )
+}
+
+/// Issue 16, item 1: repeated `exec` (a health check's pattern) into a
+/// container whose PID 1 swaps the program and a `#!` interpreter for
+/// symlinks to /proc/self/exe and grabs every foreign /proc/<pid>/exe.
+/// The swapped program itself never loads brisk (the init execs the fd it
+/// checked), but the interpreter is looked up by the kernel at execve
+/// time and does: that race must be won (else the test proves nothing)
+/// and still leave the binary unwritable, since brisk runs from a
+/// read-only bind of itself. Before the fix the binary was overwritten
+/// within 2 to 36 execs.
+#[test]
+fn exec_racing_a_swap_to_proc_self_exe_cannot_overwrite_the_runtime() {
+    let env = Env::new("self-exe-race");
+    let victim = Victim::new(&env);
+    let mut b = env.bundle("b", &["/exe-attack", "120"]);
+    arm(&mut b);
+    victim.lend_libraries(&mut b);
+    let out = victim.run(&env, &["run", "-d", "-b", b.path(), "target"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut execs = 0;
+    while execs < 300 && std::time::Instant::now() < deadline {
+        let prog = if execs % 2 == 0 {
+            "/x/true"
+        } else {
+            "/x/script"
+        };
+        victim.run(&env, &["exec", "target", prog]);
+        execs += 1;
+    }
+    victim.assert_unchanged();
+    let (captured, overwritten, lasterr) = attack_result(&b);
+    eprintln!("{execs} execs: the attacker held brisk's binary {captured} times, overwrote it {overwritten} times, last error {lasterr}");
+    victim.assert_unchanged();
+    assert_eq!(overwritten, 0);
+    assert!(
+        captured > 0,
+        "the race was never won in {execs} execs: the test proved nothing"
+    );
+    assert_eq!(
+        lasterr, "EROFS",
+        "writing was refused, but not by the read-only mount"
+    );
+    victim.run(&env, &["delete", "--force", "target"]);
+    env.assert_clean();
+}
+
+/// Issue 16, item 1, between `create` and `start`: a second container
+/// sharing the rootfs and the pid namespace (a pod with a shared volume)
+/// swaps the program and the interpreter while containers are created and
+/// started one after another.
+#[test]
+fn create_then_start_racing_a_swap_cannot_overwrite_the_runtime() {
+    let env = Env::new("self-exe-start");
+    let victim = Victim::new(&env);
+    let mut attacker = env.bundle("a", &["/exe-attack", "120"]);
+    arm(&mut attacker);
+    victim.lend_libraries(&mut attacker);
+    let out = victim.run(&env, &["run", "-d", "-b", attacker.path(), "attacker"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let pid = env.state("attacker")["pid"].as_i64().unwrap();
+    let mut b = env.bundle("b", &["/x/true"]);
+    b.set(
+        "/root/path",
+        json!(attacker.dir.join("rootfs").to_str().unwrap()),
+    );
+    b.add_namespace("pid", Some(&format!("/proc/{pid}/ns/pid")));
+    victim.lend_libraries(&mut b);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut runs = 0;
+    while runs < 150 && std::time::Instant::now() < deadline {
+        let prog = if runs % 2 == 0 {
+            "/x/true"
+        } else {
+            "/x/script"
+        };
+        b.set("/process/args", json!([prog]));
+        let id = format!("c{runs}");
+        if victim.run(&env, &["create", "-b", b.path(), &id]).code == 0 {
+            victim.run(&env, &["start", &id]);
+        }
+        victim.run(&env, &["delete", "--force", &id]);
+        runs += 1;
+    }
+    victim.assert_unchanged();
+    let (captured, overwritten, lasterr) = attack_result(&attacker);
+    eprintln!("{runs} create+start: the attacker held brisk's binary {captured} times, overwrote it {overwritten} times, last error {lasterr}");
+    victim.assert_unchanged();
+    assert_eq!(overwritten, 0);
+    assert!(
+        captured > 0,
+        "the race was never won in {runs} runs: the test proved nothing"
+    );
+    assert_eq!(lasterr, "EROFS");
+    victim.run(&env, &["delete", "--force", "attacker"]);
+    env.assert_clean();
+}

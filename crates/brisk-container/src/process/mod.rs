@@ -4,6 +4,7 @@
 
 pub mod caps;
 pub mod lsm;
+pub mod sealed_exe;
 pub mod self_exe;
 
 use std::ffi::{CStr, CString};

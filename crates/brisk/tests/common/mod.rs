@@ -74,7 +74,12 @@ impl Env {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(runtime_bin());
+        self.cmd_of(Path::new(&runtime_bin()), args)
+    }
+
+    /// [`Env::cmd`] with another runtime binary (a copy under test).
+    pub fn cmd_of(&self, bin: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(bin);
         c.arg("--root").arg(&self.root).args(args);
         c.env(MARK, self.mark());
         c.stdin(Stdio::null());
