@@ -383,3 +383,42 @@ mod tests {
         );
     }
 }
+
+/// Whether the running kernel's release is at least `major.minor`.
+pub fn kernel_at_least(major: u32, minor: u32) -> bool {
+    // SAFETY: utsname is plain data; zero is a valid initial value.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid buffer.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return false;
+    }
+    // SAFETY: the kernel NUL-terminates release.
+    let release = unsafe { CStr::from_ptr(u.release.as_ptr()) }.to_bytes();
+    release_at_least(release, major, minor)
+}
+
+fn release_at_least(release: &[u8], major: u32, minor: u32) -> bool {
+    let mut parts = release.split(|&c| c == b'.').map(|p| {
+        p.iter()
+            .take_while(|c| c.is_ascii_digit())
+            .fold(0u32, |n, &c| {
+                n.saturating_mul(10).saturating_add(u32::from(c - b'0'))
+            })
+    });
+    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
+
+#[cfg(test)]
+mod release_tests {
+    #[test]
+    fn releases_compare_by_major_and_minor() {
+        use super::release_at_least as at;
+        assert!(at(b"6.18.44-fc-v1272", 6, 14));
+        assert!(at(b"6.14.0", 6, 14));
+        assert!(!at(b"6.13.12-arch1", 6, 14));
+        assert!(!at(b"5.15.0-91-generic", 6, 14));
+        assert!(at(b"7.0", 6, 14));
+        assert!(!at(b"garbage", 6, 14));
+    }
+}

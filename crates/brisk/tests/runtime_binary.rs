@@ -421,3 +421,29 @@ fn create_then_start_racing_a_swap_cannot_overwrite_the_runtime() {
     victim.run(&env, &["delete", "--force", "attacker"]);
     env.assert_clean();
 }
+
+/// The program an init checked at `create` is the file it executes at
+/// `start` (`execveat` of the fd it checked): swapping its path for a
+/// symlink to /proc/self/exe in between changes nothing. Before, the init
+/// executed the path again and ran brisk's binary inside the container.
+#[test]
+fn a_program_swapped_between_create_and_start_is_not_what_runs() {
+    let env = Env::new("self-exe-swap");
+    let mut b = env.bundle("b", &["/x/sh", "-c", "echo ran > /out"]);
+    b.set("/root/readonly", json!(false));
+    let x = b.dir.join("rootfs/x");
+    std::fs::create_dir_all(&x).unwrap();
+    std::fs::copy(b.dir.join("rootfs/bin/busybox"), x.join("sh")).unwrap();
+    env.brisk(&["create", "-b", b.path(), "c"]).ok();
+    std::fs::rename(x.join("sh"), x.join("sh.checked")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/exe", x.join("sh")).unwrap();
+    env.brisk(&["start", "c"]).ok();
+    env.wait_status("c", "stopped");
+    assert_eq!(
+        std::fs::read_to_string(b.dir.join("rootfs/out")).unwrap_or_default(),
+        "ran\n",
+        "the swapped program ran instead of the checked one"
+    );
+    env.brisk(&["delete", "c"]).ok();
+    env.assert_clean();
+}

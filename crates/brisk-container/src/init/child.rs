@@ -8,7 +8,7 @@
 //! capabilities, cwd, umask, no_new_privs; then wait for `start` and exec.
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 use super::sync;
 use super::{Failure, Plan};
@@ -426,22 +426,48 @@ fn check_cwd_inside_root(cwd: &std::ffi::CStr) -> Result<(), Failure<'_>> {
     Ok(())
 }
 
+/// The program the init executes: its path, and the fd it was checked
+/// through when `execveat` of that fd is what runs it.
+struct Executable<'p> {
+    path: &'p std::ffi::CStr,
+    fd: Option<std::os::fd::OwnedFd>,
+}
+
 /// Finds the program to exec now, so that `create` fails when it is
 /// missing instead of `start` failing silently later. Inside the container,
-/// as its final user.
-fn find_executable(plan: &Plan) -> Result<&std::ffi::CStr, Failure<'_>> {
+/// as its final user. The file is opened once: its identity and header are
+/// checked through that fd, and an ELF program named by its own path (not
+/// a symlink, whose name the kernel would not give the process) is
+/// executed through it (`execveat`), so no swap of the path between the
+/// check and `start` can change what runs (see process::sealed_exe for
+/// why that is not the only defence).
+fn find_executable(plan: &Plan) -> Result<Executable<'_>, Failure<'_>> {
     let p = &plan.process;
     let mut err = io::Error::from_raw_os_error(libc::ENOENT);
     for candidate in &p.exec_candidates {
         // SAFETY: candidate is a valid C string.
         if unsafe { libc::access(candidate.as_ptr(), libc::X_OK) } == 0 {
+            let (fd, link) = match self_exe::open_program(candidate) {
+                Ok(opened) => opened,
+                Err(e) => {
+                    err = e;
+                    continue;
+                }
+            };
             // One lookup serves the directory test and the runtime-binary
             // check.
-            match self_exe::file_id(candidate) {
+            match self_exe::file_id_of(fd.as_fd()) {
                 Ok(id) if !id.is_dir() => {
-                    return self_exe::check_loaded_files_of(candidate, id, &plan.runtime_exe)
-                        .map(|()| candidate.as_c_str())
-                        .map_err(|e| Failure::with("exec", &p.arg0, e));
+                    if id == plan.runtime_exe {
+                        return Err(Failure::with("exec", &p.arg0, self_exe::refused()));
+                    }
+                    let kind = self_exe::check_program(fd.as_fd(), &plan.runtime_exe)
+                        .map_err(|e| Failure::with("exec", &p.arg0, e))?;
+                    let by_fd = kind == self_exe::Program::Elf && p.exec_by_fd && !link;
+                    return Ok(Executable {
+                        path: candidate,
+                        fd: by_fd.then_some(fd),
+                    });
                 }
                 _ => {}
             }
@@ -530,7 +556,7 @@ fn wait_for_start<'p>(
     Ok(())
 }
 
-fn exec<'p>(plan: &'p Plan, exe: &std::ffi::CStr) -> Failure<'p> {
+fn exec<'p>(plan: &'p Plan, exe: Executable<'p>) -> Failure<'p> {
     let p = &plan.process;
     for fd in 3..3 + plan.preserve_fds as RawFd {
         if let Err(e) = sys::clear_cloexec(fd) {
@@ -540,8 +566,24 @@ fn exec<'p>(plan: &'p Plan, exe: &std::ffi::CStr) -> Failure<'p> {
     if let Err(e) = sys::cloexec_from(3 + plan.preserve_fds) {
         return Failure::new("close inherited fds", e);
     }
+    if let Some(fd) = &exe.fd {
+        // SAFETY: an fd we own, an empty path, argv and envp NUL-terminated
+        // arrays that outlive the call; on success it does not return.
+        unsafe {
+            libc::syscall(
+                libc::SYS_execveat,
+                fd.as_raw_fd(),
+                c"".as_ptr(),
+                p.argv.as_ptr(),
+                p.envp.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        // A seccomp profile may allow execve but not execveat: the path
+        // then, with the read-only binary as the defence.
+    }
     // SAFETY: exe, argv and envp are NUL-terminated and outlive the call;
     // on success execve does not return.
-    unsafe { libc::execve(exe.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr()) };
+    unsafe { libc::execve(exe.path.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr()) };
     Failure::with("exec", &p.arg0, io::Error::last_os_error())
 }

@@ -78,6 +78,10 @@ pub struct ProcessPlan {
     pub lsm: Vec<lsm::LsmWrite>,
     /// For the CLI's log (capabilities the kernel lacks).
     pub warnings: Vec<String>,
+    /// An ELF program is executed through the fd it was checked on
+    /// (`execveat`): where the kernel names the process after the file
+    /// then (Linux 6.14), not after the fd number.
+    pub exec_by_fd: bool,
 }
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -141,6 +145,7 @@ pub fn plan(p: &Process) -> Result<ProcessPlan> {
         io_priority: p.io_priority().as_ref().map(io_priority).transpose()?,
         lsm: lsm::plan(p)?,
         warnings,
+        exec_by_fd: crate::sys::kernel_at_least(6, 14),
     })
 }
 

@@ -27,7 +27,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// The identity of brisk's binary: mount id, device, inode.
 #[derive(Debug, Clone, Copy)]
@@ -82,14 +82,23 @@ pub fn runtime_exe() -> io::Result<FileId> {
 }
 
 pub fn file_id(path: &CStr) -> io::Result<FileId> {
+    file_id_at(libc::AT_FDCWD, path, 0)
+}
+
+/// The identity of the file `fd` is open on.
+pub fn file_id_of(fd: BorrowedFd<'_>) -> io::Result<FileId> {
+    file_id_at(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH)
+}
+
+fn file_id_at(dir: RawFd, path: &CStr, flags: libc::c_int) -> io::Result<FileId> {
     // SAFETY: statx is plain data; zero is a valid initial value.
     let mut st: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: path is a valid C string, st a valid buffer.
     let r = unsafe {
         libc::statx(
-            libc::AT_FDCWD,
+            dir,
             path.as_ptr(),
-            0,
+            flags,
             libc::STATX_INO | libc::STATX_MNT_ID,
             &mut st,
         )
@@ -109,7 +118,7 @@ pub fn file_id(path: &CStr) -> io::Result<FileId> {
     // SAFETY: stat is plain data; zero is a valid initial value.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: path is a valid C string, st a valid buffer.
-    if unsafe { libc::stat(path.as_ptr(), &mut st) } != 0 {
+    if unsafe { libc::fstatat(dir, path.as_ptr(), &mut st, flags) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(FileId {
@@ -124,23 +133,71 @@ pub fn file_id(path: &CStr) -> io::Result<FileId> {
 /// of its `#!` interpreters, or its ELF interpreter. A file that cannot be
 /// read (execute-only) is judged by its identity alone.
 pub fn check_loaded_files(path: &CStr, runtime: &FileId) -> io::Result<()> {
-    check_loaded_files_of(path, file_id(path)?, runtime)
+    if file_id(path)? == *runtime {
+        return Err(refused());
+    }
+    let fd = match open_read(path) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::EACCES) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    check_program(fd.as_fd(), runtime).map(drop)
 }
 
-/// [`check_loaded_files`] for a program whose identity the caller already
-/// has (`file_id`), so the init looks it up once.
-pub fn check_loaded_files_of(path: &CStr, id: FileId, runtime: &FileId) -> io::Result<()> {
+/// What an `execve` of a program brisk holds open loads first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    /// An ELF executable: `execveat` of the fd loads exactly it (and its
+    /// ELF interpreter, checked).
+    Elf,
+    /// A `#!` script (its interpreters checked), or anything else the
+    /// kernel may know how to run: executed by path.
+    Other,
+}
+
+/// The checks of [`check_loaded_files`] for a program open on `fd` whose
+/// identity is checked already, reading its header from the fd (so that
+/// the file checked is the file `execveat` loads). The `#!` interpreters
+/// and the ELF interpreter are named by path in the file and looked up by
+/// the kernel at `execve` time: they are walked by path, as it will.
+pub fn check_program(fd: BorrowedFd<'_>, runtime: &FileId) -> io::Result<Program> {
+    // Enough for the ELF header and, usually, every program header.
+    let mut head = [0u8; 1024];
+    let n = match pread(fd, &mut head, 0) {
+        Ok(n) => n,
+        // Open with O_PATH (execute-only): judged by its identity alone.
+        Err(e) if e.raw_os_error() == Some(libc::EBADF) => return Ok(Program::Other),
+        Err(e) => return Err(e),
+    };
+    let head = &head[..n];
+    let mut next = [0u8; HEADER_LEN + 1];
+    if let Some(interp) = script_interpreter(&head[..n.min(HEADER_LEN)]) {
+        next[..interp.len()].copy_from_slice(interp);
+        let interp = CStr::from_bytes_until_nul(&next).map_err(|_| invalid())?;
+        return walk_interpreters(interp, runtime).map(|()| Program::Other);
+    }
+    if let Some(n) = elf_interpreter(fd, head, &mut next[..HEADER_LEN])? {
+        let interp = CStr::from_bytes_until_nul(&next[..=n]).map_err(|_| invalid())?;
+        // The ELF interpreter is loaded as is: no further level.
+        if matches!(file_id(interp), Ok(id) if id == *runtime) {
+            return Err(refused());
+        }
+    }
+    Ok(if head.starts_with(b"\x7fELF") {
+        Program::Elf
+    } else {
+        Program::Other
+    })
+}
+
+/// The `#!` chain from `first` on, as the kernel follows it.
+fn walk_interpreters(first: &CStr, runtime: &FileId) -> io::Result<()> {
     let mut current = [0u8; HEADER_LEN + 1];
-    let len = path.to_bytes().len().min(HEADER_LEN);
-    current[..len].copy_from_slice(&path.to_bytes()[..len]);
-    let mut known = Some(id);
+    let len = first.to_bytes().len().min(HEADER_LEN);
+    current[..len].copy_from_slice(&first.to_bytes()[..len]);
     for _ in 0..MAX_DEPTH {
         let here = CStr::from_bytes_until_nul(&current).map_err(|_| invalid())?;
-        let here_id = match known.take() {
-            Some(id) => id,
-            None => file_id(here)?,
-        };
-        if here_id == *runtime {
+        if file_id(here)? == *runtime {
             return Err(refused());
         }
         let fd = match open_read(here) {
@@ -148,9 +205,8 @@ pub fn check_loaded_files_of(path: &CStr, id: FileId, runtime: &FileId) -> io::R
             Err(e) if e.raw_os_error() == Some(libc::EACCES) => return Ok(()),
             Err(e) => return Err(e),
         };
-        // Enough for the ELF header and, usually, every program header.
         let mut head = [0u8; 1024];
-        let n = pread(&fd, &mut head, 0)?;
+        let n = pread(fd.as_fd(), &mut head, 0)?;
         let head = &head[..n];
         let mut next = [0u8; HEADER_LEN + 1];
         if let Some(interp) = script_interpreter(&head[..n.min(HEADER_LEN)]) {
@@ -158,9 +214,8 @@ pub fn check_loaded_files_of(path: &CStr, id: FileId, runtime: &FileId) -> io::R
             current = next;
             continue;
         }
-        if let Some(n) = elf_interpreter(&fd, head, &mut next[..HEADER_LEN])? {
+        if let Some(n) = elf_interpreter(fd.as_fd(), head, &mut next[..HEADER_LEN])? {
             let interp = CStr::from_bytes_until_nul(&next[..=n]).map_err(|_| invalid())?;
-            // The ELF interpreter is loaded as is: no further level.
             return match file_id(interp) {
                 Ok(id) if id == *runtime => Err(refused()),
                 _ => Ok(()),
@@ -171,7 +226,8 @@ pub fn check_loaded_files_of(path: &CStr, id: FileId, runtime: &FileId) -> io::R
     Ok(())
 }
 
-fn refused() -> io::Error {
+/// The error of a program that would run brisk's own binary.
+pub fn refused() -> io::Error {
     io::Error::new(
         io::ErrorKind::PermissionDenied,
         "refused: it would run the runtime's own binary from the host inside the container",
@@ -182,9 +238,33 @@ fn invalid() -> io::Error {
     io::Error::from_raw_os_error(libc::ENOEXEC)
 }
 
+/// Opens the program `path` to check it and then execute that same file:
+/// for reading when it can be read, else with O_PATH (execute-only).
+/// Never blocking and never taking a terminal: a FIFO or a device may be
+/// named as the program. Also says whether `path` is itself a symlink:
+/// the kernel names a process run by fd after the file, and one run by
+/// path after the path (`/bin/sleep` -> busybox is `sleep`).
+pub fn open_program(path: &CStr) -> io::Result<(OwnedFd, bool)> {
+    let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let (r, link) = match open_flags(path, flags | libc::O_NOFOLLOW) {
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => (open_flags(path, flags), true),
+        r => (r, false),
+    };
+    match r {
+        Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+            Ok((open_flags(path, libc::O_PATH | libc::O_CLOEXEC)?, link))
+        }
+        r => Ok((r?, link)),
+    }
+}
+
 fn open_read(path: &CStr) -> io::Result<OwnedFd> {
+    open_flags(path, libc::O_RDONLY | libc::O_CLOEXEC)
+}
+
+fn open_flags(path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: path is a valid C string.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let fd = unsafe { libc::open(path.as_ptr(), flags) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -192,7 +272,7 @@ fn open_read(path: &CStr) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn pread(fd: &OwnedFd, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     loop {
         // SAFETY: buf is valid for buf.len() bytes.
         let n = unsafe {
@@ -229,7 +309,7 @@ fn script_interpreter(head: &[u8]) -> Option<&[u8]> {
 const PT_INTERP: u32 = 3;
 
 /// Reads the PT_INTERP path of an ELF file into `out`; its length.
-fn elf_interpreter(fd: &OwnedFd, head: &[u8], out: &mut [u8]) -> io::Result<Option<usize>> {
+fn elf_interpreter(fd: BorrowedFd<'_>, head: &[u8], out: &mut [u8]) -> io::Result<Option<usize>> {
     let Some(layout) = ElfLayout::of(head) else {
         return Ok(None);
     };
@@ -371,9 +451,9 @@ mod tests {
         let me = runtime_exe().expect("own exe");
         let fd = open_read(c"/bin/sh").expect("open /bin/sh");
         let mut head = [0u8; HEADER_LEN];
-        let n = pread(&fd, &mut head, 0).expect("read");
+        let n = pread(fd.as_fd(), &mut head, 0).expect("read");
         let mut out = [0u8; HEADER_LEN + 1];
-        let len = elf_interpreter(&fd, &head[..n], &mut out[..HEADER_LEN])
+        let len = elf_interpreter(fd.as_fd(), &head[..n], &mut out[..HEADER_LEN])
             .expect("phdrs")
             .expect("PT_INTERP");
         assert!(out[..len].starts_with(b"/lib"), "{:?}", &out[..len]);
