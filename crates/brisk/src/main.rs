@@ -38,8 +38,33 @@ pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> l
     // The init resets it before execve (signal::ignored_set).
     // SAFETY: setting a disposition to SIG_IGN has no handler to run.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    brisk_main(args_from(argc, argv), argv);
+    // First, before any other work the re-execution would repeat.
+    let sealed = if clones_into_container(argc, argv) {
+        // SAFETY: argv is main's own; no thread has been started.
+        unsafe { brisk_container::process::sealed_exe::ensure(argv) }
+    } else {
+        Ok(())
+    };
+    brisk_main(args_from(argc, argv), sealed);
     0
+}
+
+/// Whether the command may be one whose processes enter a container
+/// before they execve its program (`create`, `run`, `exec`): those must
+/// run from a binary no container can write (see
+/// brisk_container::process::sealed_exe). Any argument spelling one of
+/// them counts (a container named `run` only costs the re-execution):
+/// decided on the raw argv, before the parse, so that a re-execution
+/// repeats as little as possible.
+#[cfg(not(test))]
+fn clones_into_container(argc: libc::c_int, argv: *const *const libc::c_char) -> bool {
+    let n = usize::try_from(argc).unwrap_or(0);
+    (1..n).any(|i| {
+        // SAFETY: the C runtime passes argc valid pointers in argv, each
+        // to a NUL-terminated string.
+        let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) }.to_bytes();
+        matches!(arg, b"create" | b"run" | b"exec")
+    })
 }
 
 /// `argv[0..argc]` as owned strings.
@@ -55,16 +80,6 @@ fn args_from(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<std::ff
         out.push(std::ffi::OsStr::from_bytes(arg.to_bytes()).to_owned());
     }
     out
-}
-
-/// Commands whose processes enter a container before they execve its
-/// program: they must run from a binary no container can write (see
-/// brisk_container::process::sealed_exe). The others never do.
-fn clones_into_container(command: &Option<cli::Command>) -> bool {
-    matches!(
-        command,
-        Some(cli::Command::Create(_) | cli::Command::Run { .. } | cli::Command::Exec(_))
-    )
 }
 
 /// A closed fd 0, 1 or 2 would be taken by the next file brisk opens, and
@@ -89,7 +104,7 @@ fn open_missing_stdio() {
     }
 }
 
-fn brisk_main(argv: Vec<std::ffi::OsString>, raw_argv: *const *const libc::c_char) {
+fn brisk_main(argv: Vec<std::ffi::OsString>, sealed: std::io::Result<()>) {
     // Enabled before parsing, so that the first mark is the start.
     let timings_env = std::env::var("BRISK_TIMINGS")
         .ok()
@@ -118,13 +133,6 @@ fn brisk_main(argv: Vec<std::ffi::OsString>, raw_argv: *const *const libc::c_cha
             std::process::exit(code);
         }
     };
-    if clones_into_container(&cli.command) {
-        // SAFETY: raw_argv is main's argv; no thread has been started.
-        if let Err(e) = unsafe { brisk_container::process::sealed_exe::ensure(raw_argv) } {
-            eprintln!("{e}");
-            std::process::exit(1);
-        }
-    }
     let format = match logging::parse_format(&cli.log_format) {
         Ok(f) => f,
         Err(msg) => {
@@ -139,6 +147,10 @@ fn brisk_main(argv: Vec<std::ffi::OsString>, raw_argv: *const *const libc::c_cha
                 .as_deref()
                 .unwrap_or_else(|| std::path::Path::new(""))
         );
+        std::process::exit(1);
+    }
+    if let Err(e) = sealed {
+        logging::error(&format!("{e}"));
         std::process::exit(1);
     }
     brisk_container::timings::mark("command line parsed");

@@ -29,7 +29,7 @@
 //! An unprivileged brisk whose binary it cannot write itself needs none of
 //! this: its containers cannot get more than the user who runs it.
 
-use std::ffi::{CStr, OsStr};
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -38,6 +38,7 @@ use crate::sys;
 /// Set for the one re-execution, removed by the new process: a binary that
 /// is still writable afterwards is an error, never a loop.
 const REEXEC_MARK: &str = "_BRISK_SEALED_REEXEC";
+const REEXEC_MARK_ENTRY: &CStr = c"_BRISK_SEALED_REEXEC=1";
 
 /// Where the binary this process runs stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +55,10 @@ pub enum Exe {
 
 const WRITE_SEALS: libc::c_int = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
 
-/// What protects the binary this process runs. One `statvfs` when it is
-/// on a read-only mount.
-pub fn current() -> io::Result<Exe> {
+/// What protects the binary this process runs: one `statvfs` when it is
+/// on a read-only mount. A sealed memfd is looked for only when `memfd`
+/// (after brisk's own re-execution, which may have made one).
+pub fn current(memfd: bool) -> io::Result<Exe> {
     // SAFETY: statvfs is plain data; zero is a valid initial value.
     let mut sf: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: a constant path and a valid buffer.
@@ -66,7 +68,7 @@ pub fn current() -> io::Result<Exe> {
     if sf.f_flag & libc::ST_RDONLY != 0 {
         return Ok(Exe::ReadOnlyMount);
     }
-    if seals()? & WRITE_SEALS == WRITE_SEALS {
+    if memfd && seals()? & WRITE_SEALS == WRITE_SEALS {
         return Ok(Exe::SealedMemfd);
     }
     // SAFETY: geteuid cannot fail.
@@ -109,7 +111,7 @@ pub unsafe fn ensure(argv: *const *const libc::c_char) -> io::Result<()> {
     if marked {
         std::env::remove_var(REEXEC_MARK);
     }
-    match current()? {
+    match current(marked)? {
         Exe::Writable => {}
         _ => return Ok(()),
     }
@@ -130,25 +132,37 @@ pub unsafe fn ensure(argv: *const *const libc::c_char) -> io::Result<()> {
             )
         })?,
     };
-    std::env::set_var(REEXEC_MARK, OsStr::new("1"));
+    // The environment plus the mark, built here rather than with setenv
+    // (which would go through the C library's allocator).
     extern "C" {
         static environ: *const *const libc::c_char;
     }
+    let mut envp: Vec<*const libc::c_char> = Vec::with_capacity(64);
+    envp.push(REEXEC_MARK_ENTRY.as_ptr());
+    // SAFETY: environ is the C library's NULL-terminated environment; no
+    // other thread changes it.
+    unsafe {
+        let mut e = environ;
+        while !e.is_null() && !(*e).is_null() {
+            envp.push(*e);
+            e = e.add(1);
+        }
+    }
+    envp.push(std::ptr::null());
     // SAFETY: exe is an fd we own; argv is the process's argument vector
-    // (caller's contract) and environ the C library's environment, both
-    // NULL-terminated; on success execveat does not return.
+    // (caller's contract) and envp a NULL-terminated array of strings that
+    // outlive the call; on success execveat does not return.
     unsafe {
         libc::syscall(
             libc::SYS_execveat,
             exe.as_raw_fd(),
             c"".as_ptr(),
             argv,
-            environ,
+            envp.as_ptr(),
             libc::AT_EMPTY_PATH,
         )
     };
     let e = io::Error::last_os_error();
-    std::env::remove_var(REEXEC_MARK);
     Err(io::Error::new(
         e.kind(),
         format!("re-execute brisk from a read-only copy of its binary: {e}"),
