@@ -27,14 +27,14 @@ pub enum Error {
 
     // The io::Error is in the message, not a `source`: the CLI prints the
     // whole chain, which would say it twice.
-    #[error("{context}: {path}: {err}")]
+    #[error("{context}: {}: {}", path.display(), OsText(err))]
     Path {
         context: &'static str,
         path: PathBuf,
         err: io::Error,
     },
 
-    #[error("{context}: {err}")]
+    #[error("{context}: {}", OsText(err))]
     Sys { context: String, err: io::Error },
 
     /// An error that happened inside the container's init process before
@@ -63,6 +63,37 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// An `io::Error` worded as runc (Go) words a system error: the C
+/// library's text with a lower-case first letter and without Rust's
+/// "(os error N)". Clients match these words: dockerd makes a start that
+/// fails with "no such file or directory" exit 127 and one with
+/// "permission denied" exit 126, as kubelet reports them.
+pub struct OsText<'a>(pub &'a io::Error);
+
+impl std::fmt::Display for OsText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(code) = self.0.raw_os_error() else {
+            return write!(f, "{}", self.0);
+        };
+        let mut buf = [0u8; 128];
+        // SAFETY: a valid buffer of the given length; the XSI strerror_r
+        // (which the libc crate binds) NUL-terminates it on success.
+        let r = unsafe { libc::strerror_r(code, buf.as_mut_ptr().cast(), buf.len()) };
+        let text = std::ffi::CStr::from_bytes_until_nul(&buf)
+            .ok()
+            .and_then(|c| c.to_str().ok())
+            .filter(|t| r == 0 && !t.is_empty());
+        let Some(text) = text else {
+            return write!(f, "errno {code}");
+        };
+        let mut chars = text.chars();
+        if let Some(first) = chars.next() {
+            write!(f, "{}{}", first.to_lowercase(), chars.as_str())?;
+        }
+        Ok(())
+    }
+}
+
 impl Error {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidConfig {
@@ -88,5 +119,20 @@ impl Error {
             path: path.into(),
             err: source.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod os_text_tests {
+    use super::OsText;
+
+    #[test]
+    fn system_errors_read_as_runc_words_them() {
+        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(OsText(&e).to_string(), "no such file or directory");
+        let e = std::io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(OsText(&e).to_string(), "permission denied");
+        let e = std::io::Error::other("as it is");
+        assert_eq!(OsText(&e).to_string(), "as it is");
     }
 }

@@ -353,3 +353,315 @@ fn containerd_with_runc() {
 fn containerd_with_brisk() {
     containerd_cases(common::brisk_bin(), "ctd-brisk");
 }
+
+// ------------------------------------------------------------------ docker
+
+/// A private dockerd (Debian's docker.io) on a private containerd, both
+/// started here with their own roots, sockets and pid files, and stopped
+/// by pid on drop: no iptables, no bridge (containers run with
+/// `--network none`), the vfs storage driver, and brisk and runc as
+/// runtimes, so that every case runs against both in one daemon.
+struct Docker {
+    containerd: Child,
+    dockerd: Child,
+    /// `docker -H unix://…` (Debian's client, which matches its daemon).
+    cli: String,
+}
+
+impl Docker {
+    fn start(env: &Env, brisk: &str) -> Docker {
+        let dir = env.base.join("docker");
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.display();
+        let spawn = |name: &str, args: &[String]| {
+            let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+            Command::new(name)
+                .args(args)
+                .env(common::MARK, env.base.to_str().unwrap())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("start {name}: {e} (apt-get install docker.io)"))
+        };
+        let containerd = spawn(
+            "containerd",
+            &[
+                "--address".into(),
+                format!("{d}/containerd.sock"),
+                "--root".into(),
+                format!("{d}/containerd-root"),
+                "--state".into(),
+                format!("{d}/containerd-state"),
+            ],
+        );
+        let config = dir.join("daemon.json");
+        std::fs::write(
+            &config,
+            serde_json::json!({
+                "runtimes": {"brisk": {"path": brisk}},
+                "data-root": format!("{d}/data"),
+                "exec-root": format!("{d}/exec"),
+                "pidfile": format!("{d}/dockerd.pid"),
+                "hosts": [format!("unix://{d}/docker.sock")],
+                "iptables": false,
+                "ip6tables": false,
+                "ip-forward": false,
+                "ip-masq": false,
+                "bridge": "none",
+                "storage-driver": "vfs",
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let dockerd = spawn(
+            "dockerd",
+            &[
+                "--config-file".into(),
+                config.to_str().unwrap().into(),
+                "--containerd".into(),
+                format!("{d}/containerd.sock"),
+                "--containerd-namespace".into(),
+                format!("{}-d", env.base.file_name().unwrap().to_string_lossy()),
+            ],
+        );
+        let docker = Docker {
+            containerd,
+            dockerd,
+            cli: format!("/usr/bin/docker -H unix://{d}/docker.sock"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while sh(env, &format!("{} info", docker.cli)).code != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not start: {}",
+                std::fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        ok(
+            env,
+            &format!(
+                "tar -C {} -c . | {} import - bbox:latest",
+                rootfs(env).display(),
+                docker.cli
+            ),
+        );
+        docker
+    }
+}
+
+impl Drop for Docker {
+    fn drop(&mut self) {
+        for child in [&mut self.dockerd, &mut self.containerd] {
+            // SAFETY: our own child's pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while child.try_wait().ok().flatten().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// Waits (bounded) until `cmd` prints `want` (trimmed).
+fn wait_output(env: &Env, cmd: &str, want: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = sh(env, cmd);
+        if o.stdout.trim() == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: `{cmd}` printed {:?} {:?}, not {want:?}",
+            o.stdout,
+            o.stderr
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn docker_cases(env: &Env, d: &Docker, runtime: &str) {
+    let docker = |args: &str| ok(env, &format!("{} {args}", d.cli));
+    let run = format!("run --runtime {runtime} --network none");
+    let name = |n: &str| format!("{runtime}-{n}");
+
+    // run --rm, exit codes
+    assert_eq!(
+        docker(&format!("{run} --rm bbox echo hello")).trim(),
+        "hello"
+    );
+    let o = sh(env, &format!("{} {run} --rm bbox sh -c 'exit 3'", d.cli));
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    let o = sh(env, &format!("{} {run} --rm bbox /no/such/program", d.cli));
+    assert_eq!(o.code, 127, "a missing program: {} {}", o.stdout, o.stderr);
+
+    // --user, -w, -e, --read-only, --cap-drop ALL
+    let out = docker(&format!(
+        "{run} --rm --user 1000:1000 -w /tmp -e K=V bbox sh -c 'id -u; id -g; pwd; echo $K'"
+    ));
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["1000", "1000", "/tmp", "V"]
+    );
+    let out = docker(&format!(
+        "{run} --rm --read-only bbox sh -c 'touch /x 2>/dev/null || echo ro'"
+    ));
+    assert_eq!(out.trim(), "ro");
+    let out = docker(&format!(
+        "{run} --rm --cap-drop ALL bbox sh -c 'grep CapEff /proc/self/status; chown 1 /tmp 2>/dev/null || echo no-chown'"
+    ));
+    assert!(
+        out.contains("0000000000000000") && out.contains("no-chown"),
+        "{out}"
+    );
+
+    // the default seccomp profile, and unconfined
+    let out = docker(&format!(
+        "{run} --rm bbox grep -E '^Seccomp:' /proc/self/status"
+    ));
+    assert!(out.contains('2'), "no seccomp filter: {out}");
+    let out = docker(&format!(
+        "{run} --rm --security-opt seccomp=unconfined bbox grep -E '^Seccomp:' /proc/self/status"
+    ));
+    assert!(out.contains('0'), "a seccomp filter: {out}");
+
+    // resources
+    let out = docker(&format!(
+        "{run} --rm --memory 64m --pids-limit 50 --cpu-shares 512 bbox sh -c \
+         'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.shares'"
+    ));
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["67108864", "50", "512"]);
+
+    // -d, exec, update, stats, pause/unpause, stop
+    let c1 = name("c1");
+    docker(&format!("{run} -d --name {c1} --memory 64m bbox sleep 300"));
+    let out = docker(&format!("exec {c1} sh -c 'echo in-exec; cat /proc/1/comm'"));
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["in-exec", "sleep"]);
+    let out = docker(&format!(
+        "exec -u 1000 -e X=1 -w /tmp {c1} sh -c 'id -u; echo $X; pwd'"
+    ));
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["1000", "1", "/tmp"]);
+    docker(&format!(
+        "update --memory 96m --memory-swap 192m --pids-limit 60 {c1}"
+    ));
+    let out = docker(&format!(
+        "exec {c1} cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max"
+    ));
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["100663296", "60"]);
+    let out = docker(&format!(
+        "stats --no-stream --format '{{{{.Name}}}} {{{{.MemUsage}}}} {{{{.PIDs}}}}' {c1}"
+    ));
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(f.first().copied(), Some(c1.as_str()), "{out}");
+    assert!(
+        !out.contains("0B / 0B") && f.last() != Some(&"0"),
+        "empty stats: {out}"
+    );
+    docker(&format!("pause {c1}"));
+    assert_eq!(
+        docker(&format!("inspect -f '{{{{.State.Status}}}}' {c1}")).trim(),
+        "paused"
+    );
+    docker(&format!("unpause {c1}"));
+    assert_eq!(docker(&format!("exec {c1} echo back")).trim(), "back");
+    docker(&format!("stop -t 1 {c1}"));
+    assert_eq!(
+        docker(&format!("inspect -f '{{{{.State.Status}}}}' {c1}")).trim(),
+        "exited"
+    );
+    docker(&format!("rm {c1}"));
+
+    // -t and -i
+    let o = sh(
+        env,
+        &format!(
+            "printf 'tty; exit 5\\n' | script -qec \"{} {run} -it --rm bbox sh\" /dev/null",
+            d.cli
+        ),
+    );
+    assert!(o.stdout.contains("/dev/pts/"), "{} {}", o.stdout, o.stderr);
+    assert_eq!(o.code, 5, "{} {}", o.stdout, o.stderr);
+    let out = ok(
+        env,
+        &format!("echo piped | {} {run} -i --rm bbox cat", d.cli),
+    );
+    assert_eq!(out.trim(), "piped");
+
+    // --init: docker's tini is PID 1
+    let out = docker(&format!("{run} --rm --init bbox cat /proc/1/cmdline"));
+    assert!(out.contains("docker-init"), "{out:?}");
+
+    // --restart on-failure: dockerd creates and starts it again
+    let r = name("restart");
+    docker(&format!(
+        "{run} -d --name {r} --restart on-failure:2 bbox sh -c 'exit 1'"
+    ));
+    wait_output(
+        env,
+        &format!(
+            "{} inspect -f '{{{{.RestartCount}}}} {{{{.State.Status}}}}' {r}",
+            d.cli
+        ),
+        "2 exited",
+        "restarted twice",
+    );
+    docker(&format!("rm {r}"));
+
+    // a HEALTHCHECK: docker execs the probe in the container
+    let h = name("health");
+    docker(&format!(
+        "{run} -d --name {h} --health-cmd 'test -e /tmp/ok' --health-interval 1s \
+         --health-retries 1 bbox sh -c 'touch /tmp/ok; sleep 300'"
+    ));
+    wait_output(
+        env,
+        &format!("{} inspect -f '{{{{.State.Health.Status}}}}' {h}", d.cli),
+        "healthy",
+        "the exec probe passes",
+    );
+    docker(&format!("exec {h} rm /tmp/ok"));
+    wait_output(
+        env,
+        &format!("{} inspect -f '{{{{.State.Health.Status}}}}' {h}", d.cli),
+        "unhealthy",
+        "the exec probe fails",
+    );
+    docker(&format!("rm -f {h}"));
+
+    // an OOM kill is reported as such
+    let oom = name("oom");
+    let o = sh(
+        env,
+        &format!(
+            "{} {run} --name {oom} --memory 32m --memory-swap 32m bbox \
+             sh -c 'x=$(head -c 100000000 /dev/zero | tr \"\\\\000\" a); echo survived'",
+            d.cli
+        ),
+    );
+    assert_eq!(o.code, 137, "not killed: {} {}", o.stdout, o.stderr);
+    assert_eq!(
+        docker(&format!("inspect -f '{{{{.State.OOMKilled}}}}' {oom}")).trim(),
+        "true"
+    );
+    docker(&format!("rm {oom}"));
+}
+
+/// docker run with dockerd's defaults (its spec sends zero-valued
+/// resources, among others), and the features docker users rely on, with
+/// runc and with brisk in the same daemon.
+#[test]
+fn docker_with_runc_and_brisk() {
+    let env = Env::new("docker");
+    let d = Docker::start(&env, common::brisk_bin());
+    docker_cases(&env, &d, "runc");
+    docker_cases(&env, &d, "brisk");
+    drop(d);
+    env.assert_clean();
+}

@@ -54,8 +54,14 @@ impl<'a> Failure<'a> {
 impl fmt::Display for Failure<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.subject {
-            Some(s) => write!(f, "{} {}: {}", self.step, s.to_string_lossy(), self.err),
-            None => write!(f, "{}: {}", self.step, self.err),
+            Some(s) => write!(
+                f,
+                "{} {}: {}",
+                self.step,
+                s.to_string_lossy(),
+                crate::error::OsText(&self.err)
+            ),
+            None => write!(f, "{}: {}", self.step, crate::error::OsText(&self.err)),
         }
     }
 }
