@@ -132,6 +132,13 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
     let dir = store.create(&opts.id)?;
     crate::timings::mark("state directory created");
     plan.close_in_init.push(dir.lock_fd());
+    // The config first: every later command checks the recorded cgroup
+    // path against it (`checked_cgroup`), the link of a create killed
+    // before its state was written included.
+    if let Err(e) = dir.save_config(&config.raw) {
+        let _ = dir.discard();
+        return Err(e);
+    }
     // The cgroup exists, limits written, before the init does. Its path
     // is recorded first: a create killed from here on leaves a cgroup
     // that `delete --force` can find.
@@ -155,7 +162,6 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         plan.close_in_init.push(fd);
     }
     let result = (|| {
-        dir.save_config(&config.raw)?;
         if wait_for_start {
             plan.start_fifo = Some(dir.make_start_fifo()?);
             if !plan.hooks.start_container.is_empty() {
@@ -653,8 +659,9 @@ pub fn kill(store: &Store, id: &str, sig: libc::c_int, all: bool) -> Result<()> 
     };
     if all {
         // The cgroup holds exactly the container's processes, the init
-        // included (cgroup.kill on cgroup2 for SIGKILL).
-        if let Some(cg) = &record.cgroup {
+        // included (cgroup.kill on cgroup2 for SIGKILL). A recorded cgroup
+        // that is not the container's is an error: nothing is signalled.
+        if let Some(cg) = checked_cgroup(&dir, &record)? {
             return cg.signal_all(sig).map_err(Error::from);
         }
         // SIGKILL to a pid namespace's init ends everything in it anyway.
@@ -686,15 +693,25 @@ fn wait_exit(fd: &OwnedFd, timeout: Duration) -> bool {
     }
 }
 
+/// What `delete` did.
+#[derive(Debug, Default)]
+pub struct Deleted {
+    /// The warnings of failed poststop hooks.
+    pub warnings: Vec<String>,
+    /// The recorded cgroup was refused (`checked_cgroup`) and left as it
+    /// is; the container is gone all the same (its state, its init and the
+    /// cgroup its config gives), and the command fails with this.
+    pub refused: Option<Error>,
+}
+
 /// Removes a stopped container. One that is created or running is an
 /// error (runtime.md, Delete: "not stopped"), unless `force` kills it
 /// first. runc deletes created containers without --force; brisk follows
 /// the spec here (clients use --force for that).
-/// Returns the warnings of failed poststop hooks.
-pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<Deleted> {
     let dir = match store.open(id, true) {
         Ok(d) => d,
-        Err(Error::NotFound(_)) if force => return Ok(Vec::new()),
+        Err(Error::NotFound(_)) if force => return Ok(Deleted::default()),
         Err(e) => return Err(e),
     };
     let record = match dir.load() {
@@ -703,8 +720,12 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
         // --force it is removed (with the cgroup that create made),
         // otherwise it does not exist.
         Err(Error::NotFound(_)) if force => {
-            let warnings = remove_abandoned_cgroup(&dir)?;
-            return dir.remove().map(|()| warnings);
+            let (warnings, refused) = match remove_abandoned_cgroup(&dir) {
+                Ok(w) => (w, None),
+                Err(e) => (Vec::new(), Some(refusal(id, e))),
+            };
+            dir.remove()?;
+            return Ok(Deleted { warnings, refused });
         }
         Err(e) => return Err(e),
     };
@@ -714,7 +735,8 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
             "cannot delete container {id} that is not stopped: {status}"
         )));
     }
-    if let Some(cg) = record.cgroup.as_ref().filter(|c| c.is_paused()) {
+    let (cgroup, refused) = cgroup_to_remove(&dir, &record);
+    if let Some(cg) = cgroup.as_ref().filter(|c| c.is_paused()) {
         // Frozen processes cannot die: kill (the init of an own pid
         // namespace, else everything in the cgroup), then thaw.
         match pidfd_of(&record)? {
@@ -743,15 +765,90 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
     }
     // Whatever else is in the cgroup goes too; the state stays when the
     // cgroup cannot be removed, so that delete can be retried.
-    if let Some(cg) = &record.cgroup {
+    if let Some(cg) = &cgroup {
         cg.destroy(!record.own_pid_ns)?;
     }
     dir.remove()?;
-    Ok(run_poststop(&record))
+    Ok(Deleted {
+        warnings: run_poststop(&record),
+        refused: refused.map(|e| refusal(id, e)),
+    })
+}
+
+fn refusal(id: &str, e: Error) -> Error {
+    Error::State(format!(
+        "container {id} deleted, but not its recorded cgroup: {e}"
+    ))
+}
+
+/// The cgroup `create` gives the container: its saved config's
+/// `linux.cgroupsPath` and its id, resolved as `brisk_cgroups::prepare`
+/// does (only the cgroupfs driver makes cgroups).
+fn configured_cgroup_path(dir: &ContainerDir) -> Result<String> {
+    let raw = dir.load_config()?;
+    let cgroups_path = config::cgroups_path(&raw, &dir.config_path())?;
+    Ok(brisk_cgroups::path::resolve(
+        cgroups_path.as_deref(),
+        &dir.id,
+        brisk_cgroups::Driver::Cgroupfs,
+    )?)
+}
+
+/// For `exec`, which has parsed the saved config: `checked_cgroup` with
+/// its `linux.cgroupsPath`.
+pub(crate) fn verify_cgroup(
+    cg: &brisk_cgroups::Record,
+    id: &str,
+    cgroups_path: Option<&std::path::Path>,
+) -> Result<()> {
+    let expected = brisk_cgroups::path::resolve(cgroups_path, id, brisk_cgroups::Driver::Cgroupfs)?;
+    cg.verify(&brisk_cgroups::Host::detect()?, &expected)?;
+    Ok(())
+}
+
+/// The container's recorded cgroup, once it is checked to be the
+/// container's (`brisk_cgroups::Record::verify`: the path its config
+/// gives, in the host's cgroup file systems, nothing else); `None` when it
+/// has none. state.json is input: brisk signals, freezes, writes to and
+/// removes only what passed this.
+fn checked_cgroup<'r>(
+    dir: &ContainerDir,
+    record: &'r Record,
+) -> Result<Option<&'r brisk_cgroups::Record>> {
+    let Some(cg) = &record.cgroup else {
+        return Ok(None);
+    };
+    let expected = configured_cgroup_path(dir)?;
+    cg.verify(&brisk_cgroups::Host::detect()?, &expected)?;
+    Ok(Some(cg))
+}
+
+/// The cgroup a deletion removes, and why the recorded one was refused:
+/// when it is, the cgroup the config gives instead (its leaf in every
+/// hierarchy, checked the same way, as for a create that died), so that
+/// the container's own cgroup still goes.
+fn cgroup_to_remove(
+    dir: &ContainerDir,
+    record: &Record,
+) -> (Option<brisk_cgroups::Record>, Option<Error>) {
+    match checked_cgroup(dir, record) {
+        Ok(cg) => (cg.cloned(), None),
+        Err(e) => (configured_cgroup(dir).ok(), Some(e)),
+    }
+}
+
+/// The leaf of the config's cgroup path in every hierarchy, checked.
+fn configured_cgroup(dir: &ContainerDir) -> Result<brisk_cgroups::Record> {
+    let expected = configured_cgroup_path(dir)?;
+    let host = brisk_cgroups::Host::detect()?;
+    let record = brisk_cgroups::cgroup::abandoned(&host, &expected);
+    record.verify(&host, &expected)?;
+    Ok(record)
 }
 
 /// The cgroup of a create killed before it saved the state (its path was
-/// recorded before it was made). The init dies with brisk
+/// recorded before it was made, and checked now against the config saved
+/// before that). The init dies with brisk
 /// (`PR_SET_PDEATHSIG`) or, after it changed its credentials, at its next
 /// message to the dead parent; the leaf is removed once it has left. A
 /// leaf still busy after 5 s is shared with another container and stays
@@ -762,6 +859,7 @@ fn remove_abandoned_cgroup(dir: &ContainerDir) -> Result<Vec<String>> {
     };
     let host = brisk_cgroups::Host::detect()?;
     let record = brisk_cgroups::cgroup::abandoned(&host, &path);
+    record.verify(&host, &configured_cgroup_path(dir)?)?;
     Ok(
         brisk_cgroups::cgroup::remove_created(&record, Duration::from_secs(5))
             .into_iter()
@@ -771,33 +869,40 @@ fn remove_abandoned_cgroup(dir: &ContainerDir) -> Result<Vec<String>> {
 }
 
 /// For `run`: removes the cgroup and the state of a container whose init
-/// has been reaped (`record`: its state, when the caller has it).
+/// has been reaped (`record`: its state, when the caller has it, else
+/// the one saved, whose cgroup is checked as for `delete`).
 pub fn remove_state(store: &Store, id: &str, record: Option<&Record>) -> Result<()> {
     let dir = store.open(id, true)?;
-    let loaded;
-    let record = match record {
-        Some(r) => Some(r),
-        None => {
-            loaded = dir.load().ok();
-            loaded.as_ref()
+    let mut refused = None;
+    match record {
+        Some(r) => {
+            if let Some(cg) = &r.cgroup {
+                cg.destroy(!r.own_pid_ns)?;
+            }
         }
-    };
-    if let Some(r) = record {
-        if let Some(cg) = &r.cgroup {
-            cg.destroy(!r.own_pid_ns)?;
+        None => {
+            if let Ok(r) = dir.load() {
+                let (cg, e) = cgroup_to_remove(&dir, &r);
+                refused = e;
+                if let Some(cg) = cg {
+                    cg.destroy(!r.own_pid_ns)?;
+                }
+            }
         }
     }
-    dir.remove()
+    dir.remove()?;
+    refused.map_or(Ok(()), |e| Err(refusal(id, e)))
 }
 
-/// The cgroup record of a container that must be alive.
+/// The record of a container that must be alive, with its cgroup checked
+/// (`checked_cgroup`).
 fn live_cgroup(dir: &ContainerDir) -> Result<(Record, Status)> {
     let record = dir.load()?;
     let status = status_of(&record, dir);
     if status == Status::Stopped {
         return Err(Error::State("container not running".into()));
     }
-    if record.cgroup.is_none() {
+    if checked_cgroup(dir, &record)?.is_none() {
         return Err(Error::State(
             "the container has no cgroup (created with --cgroup-manager disabled)".into(),
         ));

@@ -605,3 +605,250 @@ fn a_recycled_pid_is_never_signalled() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
 }
+
+/// The cgroup hierarchies of this host: /sys/fs/cgroup itself on a pure
+/// cgroup2 host, else each hierarchy mounted below it (unified included).
+fn cgroup_mounts() -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    if root.join("cgroup.procs").exists() {
+        return vec![root.to_path_buf()];
+    }
+    std::fs::read_dir(root)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .filter(|p| p.join("cgroup.procs").exists())
+        .collect()
+}
+
+/// Where a cgroup's processes are listed: cgroup2 (pure or unified),
+/// else the v1 pids hierarchy.
+fn procs_mount() -> std::path::PathBuf {
+    let mounts = cgroup_mounts();
+    let v2 = |p: &std::path::Path| p.join("cgroup.controllers").exists();
+    mounts
+        .iter()
+        .find(|p| v2(p))
+        .or_else(|| mounts.iter().find(|p| p.ends_with("pids")))
+        .expect("a cgroup2 or pids hierarchy")
+        .clone()
+}
+
+/// A `sleep` of the test, outside every container, optionally in a cgroup
+/// of its own (`/<name>` in every hierarchy that takes it, made by the
+/// test). Dropping it kills the sleep and removes the cgroup.
+struct Outsider {
+    child: std::process::Child,
+    cgroup: Vec<std::path::PathBuf>,
+}
+
+impl Outsider {
+    fn spawn(cgroup_name: Option<&str>) -> Outsider {
+        let mut cgroup = Vec::new();
+        let mut procs = Vec::new();
+        if let Some(name) = cgroup_name {
+            for m in cgroup_mounts() {
+                let d = m.join(name);
+                std::fs::create_dir(&d).unwrap();
+                procs.push(
+                    std::ffi::CString::new(d.join("cgroup.procs").to_str().unwrap()).unwrap(),
+                );
+                cgroup.push(d);
+            }
+        }
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("300");
+        // SAFETY: runs in the forked child before exec; open, write and
+        // close are async-signal-safe and the paths were built before.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                // The sleep joins its cgroup itself ("0"), before it runs:
+                // where a hierarchy refuses it (an unset v1 cpuset), it
+                // stays where the test is; procs_mount's is checked below.
+                for p in &procs {
+                    let fd = libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    if fd >= 0 {
+                        libc::write(fd, b"0".as_ptr().cast(), 1);
+                        libc::close(fd);
+                    }
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
+        let o = Outsider { child, cgroup };
+        if let Some(name) = cgroup_name {
+            let listed = std::fs::read_to_string(procs_mount().join(name).join("cgroup.procs"));
+            assert!(
+                listed
+                    .unwrap()
+                    .lines()
+                    .any(|l| l == o.child.id().to_string()),
+                "the outsider is not in its cgroup"
+            );
+        }
+        o
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Outsider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for d in &self.cgroup {
+            // The killed sleep leaves its cgroup once reaped, a moment later.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while std::fs::remove_dir(d).is_err() && d.exists() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{} stays",
+                    d.display()
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// Rewrites the `cgroup` of a container's state.json with `edit`.
+fn tamper_cgroup(env: &Env, id: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = env.root.join(id).join("state.json");
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut record["cgroup"]);
+    std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+}
+
+/// After a tampered record: `kill --all` (and `exec`, `pause`, `ps`) fails
+/// and signals nobody;
+/// `delete --force` fails saying what it refused, and still removes the
+/// container's state, its processes and its real cgroup.
+fn refuses_the_record_but_deletes_the_container(
+    env: &Env,
+    b: &common::Bundle,
+    outsider: &mut Outsider,
+    shown: &str,
+) {
+    // exec would join the cgroup, pause freeze it, ps list it.
+    for args in [
+        &["kill", "--all", "c", "KILL"][..],
+        &["kill", "--all", "c", "TERM"],
+        &["exec", "c", "true"],
+        &["pause", "c"],
+        &["ps", "--format", "json", "c"],
+    ] {
+        let out = env.brisk(args);
+        assert_ne!(out.code, 0, "{args:?} succeeded");
+        assert!(
+            out.stderr
+                .contains("refusing to act on the recorded cgroup")
+                && out.stderr.contains(shown),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert!(outsider.alive(), "kill --all signalled the outsider");
+    assert_eq!(
+        env.status("c"),
+        "created",
+        "kill --all signalled the container"
+    );
+
+    let out = env.brisk(&["delete", "--force", "c"]);
+    assert_ne!(out.code, 0, "delete --force succeeded");
+    assert!(
+        out.stderr
+            .contains("container c deleted, but not its recorded cgroup")
+            && out
+                .stderr
+                .contains("refusing to act on the recorded cgroup")
+            && out.stderr.contains(shown),
+        "delete --force: {}",
+        out.stderr
+    );
+    assert!(outsider.alive(), "delete --force signalled the outsider");
+    env.assert_clean();
+    let own = b.config["linux"]["cgroupsPath"].as_str().unwrap();
+    for m in cgroup_mounts() {
+        let d = m.join(own.trim_start_matches('/'));
+        assert!(!d.exists(), "the container's cgroup {} stays", d.display());
+    }
+}
+
+/// state.json's cgroup pointing at a host directory outside any cgroup
+/// file system, one holding a `cgroup.procs` that lists a process of the
+/// test: `kill --all` read it and signalled that process, `delete
+/// --force` removed the (empty) directories the record said it created.
+/// Now the record is refused: it is not under a cgroup hierarchy.
+#[test]
+fn a_recorded_cgroup_outside_the_cgroup_fs_is_refused() {
+    let env = Env::new("cg-tamper-fs");
+    let b = env.bundle("b", &["sleep", "100"]);
+    env.brisk(&["create", "-b", b.path(), "c"]).ok();
+    let mut outsider = Outsider::spawn(None);
+    let outside = env.base.join("outside");
+    let (sub, empty) = (outside.join("sub"), outside.join("empty"));
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(
+        sub.join("cgroup.procs"),
+        format!("{}\n", outsider.child.id()),
+    )
+    .unwrap();
+    tamper_cgroup(&env, "c", |cg| {
+        for d in cg["dirs"].as_array_mut().unwrap() {
+            d["path"] = json!(sub);
+        }
+        cg["created"] = json!([empty, sub]);
+    });
+
+    refuses_the_record_but_deletes_the_container(&env, &b, &mut outsider, "sub");
+    assert!(
+        sub.join("cgroup.procs").exists() && empty.exists(),
+        "removed"
+    );
+}
+
+/// state.json's cgroup pointing, consistently, at another real cgroup (one
+/// the test made, with a `sleep` of its own in it): `kill --all` wrote
+/// its `cgroup.kill`, `delete --force` removed it. Now the record is
+/// refused: it is not the cgroup the container's config gives.
+#[test]
+fn a_recorded_cgroup_that_is_not_the_containers_is_refused() {
+    let env = Env::new("cg-tamper-other");
+    let b = env.bundle("b", &["sleep", "100"]);
+    env.brisk(&["create", "-b", b.path(), "c"]).ok();
+    let name = format!("brisk-it-outsider-{}", std::process::id());
+    let mut outsider = Outsider::spawn(Some(&name));
+    let own = b.config["linux"]["cgroupsPath"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tamper_cgroup(&env, "c", |cg| {
+        cg["path"] = json!(format!("/{name}"));
+        for d in cg["dirs"].as_array_mut().unwrap() {
+            let p = d["path"]
+                .as_str()
+                .unwrap()
+                .replace(&own, &format!("/{name}"));
+            d["path"] = json!(p);
+        }
+        let dirs: Vec<serde_json::Value> = cg["dirs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["path"].clone())
+            .collect();
+        cg["created"] = json!(dirs);
+    });
+
+    refuses_the_record_but_deletes_the_container(&env, &b, &mut outsider, &name);
+    for d in &outsider.cgroup {
+        assert!(d.exists(), "{} removed", d.display());
+    }
+}
