@@ -693,25 +693,19 @@ fn wait_exit(fd: &OwnedFd, timeout: Duration) -> bool {
     }
 }
 
-/// What `delete` did.
-#[derive(Debug, Default)]
-pub struct Deleted {
-    /// The warnings of failed poststop hooks.
-    pub warnings: Vec<String>,
-    /// The recorded cgroup was refused (`checked_cgroup`) and left as it
-    /// is; the container is gone all the same (its state, its init and the
-    /// cgroup its config gives), and the command fails with this.
-    pub refused: Option<Error>,
-}
-
 /// Removes a stopped container. One that is created or running is an
 /// error (runtime.md, Delete: "not stopped"), unless `force` kills it
 /// first. runc deletes created containers without --force; brisk follows
 /// the spec here (clients use --force for that).
-pub fn delete(store: &Store, id: &str, force: bool) -> Result<Deleted> {
+/// Returns the warnings: failed poststop hooks, and a recorded cgroup that
+/// was refused (`checked_cgroup`) and left as it is. The container is gone
+/// all the same (its state, its init, the cgroup its config gives), as
+/// runc's delete removes the state and exits 0 when it cannot remove a
+/// cgroup, logging it.
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
     let dir = match store.open(id, true) {
         Ok(d) => d,
-        Err(Error::NotFound(_)) if force => return Ok(Deleted::default()),
+        Err(Error::NotFound(_)) if force => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
     let record = match dir.load() {
@@ -720,12 +714,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Deleted> {
         // --force it is removed (with the cgroup that create made),
         // otherwise it does not exist.
         Err(Error::NotFound(_)) if force => {
-            let (warnings, refused) = match remove_abandoned_cgroup(&dir) {
-                Ok(w) => (w, None),
-                Err(e) => (Vec::new(), Some(refusal(id, e))),
-            };
+            let warnings = remove_abandoned_cgroup(&dir).unwrap_or_else(|e| vec![refusal(id, e)]);
             dir.remove()?;
-            return Ok(Deleted { warnings, refused });
+            return Ok(warnings);
         }
         Err(e) => return Err(e),
     };
@@ -769,16 +760,13 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Deleted> {
         cg.destroy(!record.own_pid_ns)?;
     }
     dir.remove()?;
-    Ok(Deleted {
-        warnings: run_poststop(&record),
-        refused: refused.map(|e| refusal(id, e)),
-    })
+    let mut warnings: Vec<String> = refused.map(|e| refusal(id, e)).into_iter().collect();
+    warnings.extend(run_poststop(&record));
+    Ok(warnings)
 }
 
-fn refusal(id: &str, e: Error) -> Error {
-    Error::State(format!(
-        "container {id} deleted, but not its recorded cgroup: {e}"
-    ))
+fn refusal(id: &str, e: Error) -> String {
+    format!("container {id} deleted, but not its recorded cgroup: {e}")
 }
 
 /// The cgroup `create` gives the container: its saved config's
@@ -870,7 +858,8 @@ fn remove_abandoned_cgroup(dir: &ContainerDir) -> Result<Vec<String>> {
 
 /// For `run`: removes the cgroup and the state of a container whose init
 /// has been reaped (`record`: its state, when the caller has it, else
-/// the one saved, whose cgroup is checked as for `delete`).
+/// the one saved, whose cgroup is checked as for `delete`; a refused one is
+/// the error, once the rest is done).
 pub fn remove_state(store: &Store, id: &str, record: Option<&Record>) -> Result<()> {
     let dir = store.open(id, true)?;
     let mut refused = None;
@@ -891,7 +880,7 @@ pub fn remove_state(store: &Store, id: &str, record: Option<&Record>) -> Result<
         }
     }
     dir.remove()?;
-    refused.map_or(Ok(()), |e| Err(refusal(id, e)))
+    refused.map_or(Ok(()), |e| Err(Error::State(refusal(id, e))))
 }
 
 /// The record of a container that must be alive, with its cgroup checked

@@ -78,14 +78,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Delete { force, id } => {
-            let deleted = container::delete(&store, &id, force)?;
-            for w in &deleted.warnings {
-                logging::warn(w);
+            for w in container::delete(&store, &id, force)? {
+                logging::warn(&w);
             }
-            match deleted.refused {
-                Some(e) => Err(e.into()),
-                None => Ok(0),
-            }
+            Ok(0)
         }
         Command::List { format, quiet } => list(&store, &format, quiet),
         Command::Spec { bundle, rootless } => spec(&bundle, rootless),
