@@ -628,6 +628,16 @@ fn signal_pid_namespace(record: &Record, sig: libc::c_int) -> Result<()> {
         Ok(ns) => ns,
         Err(_) => return Ok(()),
     };
+    // `own_pid_ns` is read from state.json: were it wrong, every process
+    // of a namespace the container shares (the host's) would be signalled.
+    if !is_own_pid_namespace_init(record.pid, &ns) {
+        return Err(Error::State(format!(
+            "refusing to signal the processes of the pid namespace of pid {}: the state says \
+             the container has a pid namespace of its own, but its init is not pid 1 of a \
+             namespace other than brisk's",
+            record.pid
+        )));
+    }
     let entries = std::fs::read_dir("/proc").map_err(|e| Error::sys("read /proc", e))?;
     for e in entries.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
@@ -644,6 +654,21 @@ fn signal_pid_namespace(record: &Record, sig: libc::c_int) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether `pid`, in pid namespace `ns`, is pid 1 there (the last NSpid of
+/// /proc/PID/status) and `ns` is not brisk's own.
+fn is_own_pid_namespace_init(pid: i32, ns: &std::path::Path) -> bool {
+    let ours = std::fs::read_link("/proc/self/ns/pid");
+    if ours.as_deref().map_or(true, |o| o == ns) {
+        return false;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .and_then(|l| l.split_whitespace().last())
+            == Some("1")
+    })
 }
 
 /// Sends `sig` to the init (and with `all` to every process of the

@@ -854,3 +854,123 @@ fn a_recorded_cgroup_that_is_not_the_containers_is_refused() {
         assert!(d.exists(), "{} removed", d.display());
     }
 }
+
+/// The children of `pid` (of its main thread).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+/// Whether `pid` exists and has not exited (a zombie has).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rfind(')')
+            .and_then(|i| s[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
+}
+
+/// Without cgroups, `kill --all` signals every process of the container's
+/// pid namespace when state.json says the container has one of its own
+/// (`own_pid_ns`). Recorded wrongly for a container that joined a pid
+/// namespace (here one the test made, holding a `sleep` of the test; it
+/// could be the host's), every process of that namespace was signalled.
+/// Now the init must be pid 1 of a namespace other than brisk's: the
+/// tampered record is refused, a real own namespace still works.
+#[test]
+fn a_recorded_own_pid_namespace_is_checked_before_it_is_signalled() {
+    let env = Env::new("pidns-tamper");
+    // A real own namespace: the sleep (pid 2) gets the TERM, sh (pid 1,
+    // no handler) waits for it and ends.
+    let own = env.bundle("own", &["sh", "-c", "sleep 100 & wait"]);
+    env.brisk(&[
+        "--cgroup-manager",
+        "disabled",
+        "run",
+        "-d",
+        "-b",
+        own.path(),
+        "o",
+    ])
+    .ok();
+    let init = env.state("o")["pid"].as_u64().unwrap() as u32;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while children(init).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sleep in the container"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    env.brisk(&["kill", "--all", "o", "TERM"]).ok();
+    env.wait_status("o", "stopped");
+    env.brisk(&["delete", "o"]).ok();
+
+    // The test's namespace: unshare's child is its pid 1 (a shell), with a
+    // sleep as pid 2; --kill-child ends them with unshare.
+    let mut ns_holder = Reaped(
+        std::process::Command::new("unshare")
+            .args([
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "sh",
+                "-c",
+                "sleep 300 & wait",
+            ])
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (sh, sleep) = loop {
+        if let Some(&sh) = children(ns_holder.0.id()).first() {
+            if let Some(&sleep) = children(sh).first() {
+                break (sh, sleep);
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no namespace");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let mut b = env.bundle("b", &["sleep", "100"]);
+    b.add_namespace("pid", Some(&format!("/proc/{sh}/ns/pid")));
+    env.brisk(&[
+        "--cgroup-manager",
+        "disabled",
+        "create",
+        "-b",
+        b.path(),
+        "c",
+    ])
+    .ok();
+    let path = env.root.join("c/state.json");
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(record["own_pid_ns"], json!(false));
+    record["own_pid_ns"] = json!(true);
+    std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+
+    let out = env.brisk(&["kill", "--all", "c", "TERM"]);
+    assert_ne!(out.code, 0, "kill --all succeeded");
+    assert!(
+        out.stderr
+            .contains("not pid 1 of a namespace other than brisk's"),
+        "{}",
+        out.stderr
+    );
+    for pid in [sh, sleep] {
+        assert!(
+            alive(pid),
+            "pid {pid} of the test's namespace was signalled"
+        );
+    }
+    assert_eq!(env.status("c"), "created");
+    env.brisk(&["delete", "--force", "c"]).ok();
+    env.assert_clean();
+    assert!(
+        ns_holder.0.try_wait().unwrap().is_none(),
+        "the namespace's holder died"
+    );
+}
