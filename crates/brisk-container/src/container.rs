@@ -473,30 +473,40 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         Status::Paused => return Err(Error::State("cannot start a paused container".into())),
     }
     let fifo = dir.fifo_path();
+    // NOFOLLOW and a FIFO only: a symlink or a link to a file left in the
+    // state directory must not get the byte written to it.
     let fd = rustix::fs::open(
         &fifo,
-        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::OFlags::WRONLY
+            | rustix::fs::OFlags::NONBLOCK
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     );
     let fd = match fd {
-        Ok(fd) => fd,
+        Ok(fd) => only_a_fifo(fd, &fifo)?,
         // No reader: the init is gone.
         Err(rustix::io::Errno::NXIO) => {
             return Err(Error::State(
                 "cannot start a container that has stopped".into(),
             ))
         }
+        Err(rustix::io::Errno::LOOP) => return Err(not_a_fifo(&fifo)),
         Err(e) => return Err(Error::path("open exec fifo", &fifo, e)),
     };
     // With startContainer hooks the init says whether they passed.
     let result_path = dir.result_fifo_path();
     let result = match rustix::fs::open(
         &result_path,
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::NONBLOCK
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     ) {
-        Ok(fd) => Some(fd),
+        Ok(fd) => Some(only_a_fifo(fd, &result_path)?),
         Err(rustix::io::Errno::NOENT) => None,
+        Err(rustix::io::Errno::LOOP) => return Err(not_a_fifo(&result_path)),
         Err(e) => return Err(Error::path("open start result fifo", &result_path, e)),
     };
     let init = match &result {
@@ -522,6 +532,24 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         outcome?;
     }
     run_poststart(&record)
+}
+
+/// `fd` if it is a FIFO, what `create` made in the state directory (the
+/// open used NOFOLLOW: a symlink was ELOOP already).
+fn only_a_fifo(fd: OwnedFd, path: &std::path::Path) -> Result<OwnedFd> {
+    let st = rustix::fs::fstat(&fd).map_err(|e| Error::path("stat", path, e))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Fifo {
+        Ok(fd)
+    } else {
+        Err(not_a_fifo(path))
+    }
+}
+
+fn not_a_fifo(path: &std::path::Path) -> Error {
+    Error::State(format!(
+        "{}: not the FIFO create made (a symlink or another file): refusing to use it",
+        path.display()
+    ))
 }
 
 /// Waits for the init's word on its startContainer hooks: `0`, or `E` and

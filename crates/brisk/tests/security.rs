@@ -974,3 +974,39 @@ fn a_recorded_own_pid_namespace_is_checked_before_it_is_signalled() {
         "the namespace's holder died"
     );
 }
+
+/// `start` writes its byte to `exec.fifo` in the state directory. Replaced
+/// by a symlink to a host file, or a hard link to one, the byte went into
+/// that file (its first byte overwritten). Now only a FIFO, opened without
+/// following a symlink, is written to: `start` fails, the file is intact.
+#[test]
+fn start_writes_only_to_its_fifo() {
+    let env = Env::new("fifo-swap");
+    let b = env.bundle("b", &["true"]);
+    let target = env.base.join("host-file");
+    for kind in ["symlink", "hardlink"] {
+        env.brisk(&["create", "-b", b.path(), "c"]).ok();
+        std::fs::write(&target, "hello\n").unwrap();
+        let fifo = env.root.join("c/exec.fifo");
+        std::fs::remove_file(&fifo).unwrap();
+        if kind == "symlink" {
+            std::os::unix::fs::symlink(&target, &fifo).unwrap();
+        } else {
+            std::fs::hard_link(&target, &fifo).unwrap();
+        }
+        let out = env.brisk(&["start", "c"]);
+        assert_ne!(out.code, 0, "{kind}: start succeeded");
+        assert!(
+            out.stderr.contains("not the FIFO create made"),
+            "{kind}: {}",
+            out.stderr
+        );
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "hello\n",
+            "{kind}: start wrote to the file"
+        );
+        env.brisk(&["delete", "--force", "c"]).ok();
+        env.assert_clean();
+    }
+}
