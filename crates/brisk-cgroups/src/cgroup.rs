@@ -168,6 +168,17 @@ impl Cgroup {
     }
 }
 
+/// A pidfd on `pid`, if it still exists.
+fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd is a new pidfd owned by nobody else.
+    Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
+}
+
 /// mkdir of each missing component of `path` under `root`; each made
 /// directory is recorded and passed to `init` with its parent.
 fn make_dirs(
@@ -601,7 +612,11 @@ impl Record {
     /// Sends `sig` to every process of the container: `cgroup.kill` for
     /// SIGKILL on cgroup2 (the unified hierarchy of a hybrid host holds
     /// every process too: the init was cloned into it), else one pidfd
-    /// signal per listed process.
+    /// signal per listed process that is still listed once its pidfd is
+    /// open (a pid that exited and was reused by a process outside meanwhile
+    /// is not listed any more; while a pidfd's process lives, its pid is
+    /// its own, so a listed pid whose pidfd process has died gets nothing).
+    /// The record must have been verified ([`Record::verify`]).
     pub fn signal_all(&self, sig: i32) -> Result<()> {
         if sig == libc::SIGKILL {
             if let Some(d) = self.v2_dir() {
@@ -613,22 +628,27 @@ impl Record {
                 }
             }
         }
-        for pid in self.pids()? {
-            // SAFETY: pidfd_open takes a pid and flags.
-            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-            if fd < 0 {
-                continue;
-            }
-            // SAFETY: fd is a pidfd we own; null siginfo is like kill(2).
-            unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    fd as i32,
-                    sig,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                );
-                libc::close(fd as i32);
+        let opened: Vec<(i32, OwnedFd)> = self
+            .pids()?
+            .into_iter()
+            .filter_map(|pid| pidfd_open(pid).map(|fd| (pid, fd)))
+            .collect();
+        if opened.is_empty() {
+            return Ok(());
+        }
+        let still = self.pids()?;
+        for (pid, fd) in opened {
+            if still.contains(&pid) {
+                // SAFETY: fd is a pidfd we own; null siginfo is like kill(2).
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        fd.as_raw_fd(),
+                        sig,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    );
+                }
             }
         }
         Ok(())

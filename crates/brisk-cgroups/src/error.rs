@@ -28,6 +28,11 @@ pub enum Error {
 
     #[error("{0}")]
     Unsupported(String),
+
+    /// A cgroup recorded in a container's state that is not (only) that
+    /// container's cgroup: nothing was done to it.
+    #[error("refusing to act on the recorded cgroup {what}: {reason}")]
+    Refused { what: String, reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

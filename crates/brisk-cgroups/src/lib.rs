@@ -8,6 +8,8 @@
 //! - [`cgroup`]: create, place, apply, freeze, list, signal, remove; the
 //!   [`Record`] of what was created goes into the container's state.
 //! - [`stats`]: the numbers `events` reports.
+//! - [`verify`]: a [`Record`] read back from a container's state is
+//!   checked before brisk acts on it.
 //!
 //! Callers use [`prepare`] (before anything exists: every error here is a
 //! config error), then [`Setup::create`], then [`Cgroup::place`].
@@ -21,6 +23,7 @@ pub mod layout;
 pub mod path;
 pub mod resources;
 pub mod stats;
+pub mod verify;
 
 use std::path::Path;
 

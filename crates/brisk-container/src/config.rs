@@ -68,6 +68,25 @@ pub fn load(bundle: &Path, config_path: Option<&Path>) -> Result<Config> {
     })
 }
 
+/// `linux.cgroupsPath` alone, from a config `create` saved (nothing else is
+/// parsed): what the container's recorded cgroup is checked against.
+pub fn cgroups_path(raw: &[u8], path: &Path) -> Result<Option<PathBuf>> {
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        linux: Option<RawLinux>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RawLinux {
+        #[serde(rename = "cgroupsPath")]
+        cgroups_path: Option<PathBuf>,
+    }
+    let raw: Raw = serde_json::from_slice(raw).map_err(|err| Error::ConfigParse {
+        path: path.to_path_buf(),
+        err,
+    })?;
+    Ok(raw.linux.and_then(|l| l.cgroups_path))
+}
+
 /// Parses the config with its `linux.seccomp` section left unparsed when
 /// the section can be found (seccomp_section.rs) and the rest parses;
 /// otherwise parses all of it, as `parse_config`.

@@ -132,6 +132,13 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
     let dir = store.create(&opts.id)?;
     crate::timings::mark("state directory created");
     plan.close_in_init.push(dir.lock_fd());
+    // The config first: every later command checks the recorded cgroup
+    // path against it (`checked_cgroup`), the link of a create killed
+    // before its state was written included.
+    if let Err(e) = dir.save_config(&config.raw) {
+        let _ = dir.discard();
+        return Err(e);
+    }
     // The cgroup exists, limits written, before the init does. Its path
     // is recorded first: a create killed from here on leaves a cgroup
     // that `delete --force` can find.
@@ -155,7 +162,6 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         plan.close_in_init.push(fd);
     }
     let result = (|| {
-        dir.save_config(&config.raw)?;
         if wait_for_start {
             plan.start_fifo = Some(dir.make_start_fifo()?);
             if !plan.hooks.start_container.is_empty() {
@@ -467,30 +473,40 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         Status::Paused => return Err(Error::State("cannot start a paused container".into())),
     }
     let fifo = dir.fifo_path();
+    // NOFOLLOW and a FIFO only: a symlink or a link to a file left in the
+    // state directory must not get the byte written to it.
     let fd = rustix::fs::open(
         &fifo,
-        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::OFlags::WRONLY
+            | rustix::fs::OFlags::NONBLOCK
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     );
     let fd = match fd {
-        Ok(fd) => fd,
+        Ok(fd) => only_a_fifo(fd, &fifo)?,
         // No reader: the init is gone.
         Err(rustix::io::Errno::NXIO) => {
             return Err(Error::State(
                 "cannot start a container that has stopped".into(),
             ))
         }
+        Err(rustix::io::Errno::LOOP) => return Err(not_a_fifo(&fifo)),
         Err(e) => return Err(Error::path("open exec fifo", &fifo, e)),
     };
     // With startContainer hooks the init says whether they passed.
     let result_path = dir.result_fifo_path();
     let result = match rustix::fs::open(
         &result_path,
-        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::NONBLOCK
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     ) {
-        Ok(fd) => Some(fd),
+        Ok(fd) => Some(only_a_fifo(fd, &result_path)?),
         Err(rustix::io::Errno::NOENT) => None,
+        Err(rustix::io::Errno::LOOP) => return Err(not_a_fifo(&result_path)),
         Err(e) => return Err(Error::path("open start result fifo", &result_path, e)),
     };
     let init = match &result {
@@ -516,6 +532,24 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         outcome?;
     }
     run_poststart(&record)
+}
+
+/// `fd` if it is a FIFO, what `create` made in the state directory (the
+/// open used NOFOLLOW: a symlink was ELOOP already).
+fn only_a_fifo(fd: OwnedFd, path: &std::path::Path) -> Result<OwnedFd> {
+    let st = rustix::fs::fstat(&fd).map_err(|e| Error::path("stat", path, e))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Fifo {
+        Ok(fd)
+    } else {
+        Err(not_a_fifo(path))
+    }
+}
+
+fn not_a_fifo(path: &std::path::Path) -> Error {
+    Error::State(format!(
+        "{}: not the FIFO create made (a symlink or another file): refusing to use it",
+        path.display()
+    ))
 }
 
 /// Waits for the init's word on its startContainer hooks: `0`, or `E` and
@@ -622,6 +656,16 @@ fn signal_pid_namespace(record: &Record, sig: libc::c_int) -> Result<()> {
         Ok(ns) => ns,
         Err(_) => return Ok(()),
     };
+    // `own_pid_ns` is read from state.json: were it wrong, every process
+    // of a namespace the container shares (the host's) would be signalled.
+    if !is_own_pid_namespace_init(record.pid, &ns) {
+        return Err(Error::State(format!(
+            "refusing to signal the processes of the pid namespace of pid {}: the state says \
+             the container has a pid namespace of its own, but its init is not pid 1 of a \
+             namespace other than brisk's",
+            record.pid
+        )));
+    }
     let entries = std::fs::read_dir("/proc").map_err(|e| Error::sys("read /proc", e))?;
     for e in entries.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
@@ -640,6 +684,21 @@ fn signal_pid_namespace(record: &Record, sig: libc::c_int) -> Result<()> {
     Ok(())
 }
 
+/// Whether `pid`, in pid namespace `ns`, is pid 1 there (the last NSpid of
+/// /proc/PID/status) and `ns` is not brisk's own.
+fn is_own_pid_namespace_init(pid: i32, ns: &std::path::Path) -> bool {
+    let ours = std::fs::read_link("/proc/self/ns/pid");
+    if ours.as_deref().map_or(true, |o| o == ns) {
+        return false;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .and_then(|l| l.split_whitespace().last())
+            == Some("1")
+    })
+}
+
 /// Sends `sig` to the init (and with `all` to every process of the
 /// container's pid namespace).
 pub fn kill(store: &Store, id: &str, sig: libc::c_int, all: bool) -> Result<()> {
@@ -653,8 +712,9 @@ pub fn kill(store: &Store, id: &str, sig: libc::c_int, all: bool) -> Result<()> 
     };
     if all {
         // The cgroup holds exactly the container's processes, the init
-        // included (cgroup.kill on cgroup2 for SIGKILL).
-        if let Some(cg) = &record.cgroup {
+        // included (cgroup.kill on cgroup2 for SIGKILL). A recorded cgroup
+        // that is not the container's is an error: nothing is signalled.
+        if let Some(cg) = checked_cgroup(&dir, &record)? {
             return cg.signal_all(sig).map_err(Error::from);
         }
         // SIGKILL to a pid namespace's init ends everything in it anyway.
@@ -690,7 +750,11 @@ fn wait_exit(fd: &OwnedFd, timeout: Duration) -> bool {
 /// error (runtime.md, Delete: "not stopped"), unless `force` kills it
 /// first. runc deletes created containers without --force; brisk follows
 /// the spec here (clients use --force for that).
-/// Returns the warnings of failed poststop hooks.
+/// Returns the warnings: failed poststop hooks, and a recorded cgroup that
+/// was refused (`checked_cgroup`) and left as it is. The container is gone
+/// all the same (its state, its init, the cgroup its config gives), as
+/// runc's delete removes the state and exits 0 when it cannot remove a
+/// cgroup, logging it.
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
     let dir = match store.open(id, true) {
         Ok(d) => d,
@@ -703,8 +767,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
         // --force it is removed (with the cgroup that create made),
         // otherwise it does not exist.
         Err(Error::NotFound(_)) if force => {
-            let warnings = remove_abandoned_cgroup(&dir)?;
-            return dir.remove().map(|()| warnings);
+            let warnings = remove_abandoned_cgroup(&dir).unwrap_or_else(|e| vec![refusal(id, e)]);
+            dir.remove()?;
+            return Ok(warnings);
         }
         Err(e) => return Err(e),
     };
@@ -714,7 +779,8 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
             "cannot delete container {id} that is not stopped: {status}"
         )));
     }
-    if let Some(cg) = record.cgroup.as_ref().filter(|c| c.is_paused()) {
+    let (cgroup, refused) = cgroup_to_remove(&dir, &record);
+    if let Some(cg) = cgroup.as_ref().filter(|c| c.is_paused()) {
         // Frozen processes cannot die: kill (the init of an own pid
         // namespace, else everything in the cgroup), then thaw.
         match pidfd_of(&record)? {
@@ -743,15 +809,87 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
     }
     // Whatever else is in the cgroup goes too; the state stays when the
     // cgroup cannot be removed, so that delete can be retried.
-    if let Some(cg) = &record.cgroup {
+    if let Some(cg) = &cgroup {
         cg.destroy(!record.own_pid_ns)?;
     }
     dir.remove()?;
-    Ok(run_poststop(&record))
+    let mut warnings: Vec<String> = refused.map(|e| refusal(id, e)).into_iter().collect();
+    warnings.extend(run_poststop(&record));
+    Ok(warnings)
+}
+
+fn refusal(id: &str, e: Error) -> String {
+    format!("container {id} deleted, but not its recorded cgroup: {e}")
+}
+
+/// The cgroup `create` gives the container: its saved config's
+/// `linux.cgroupsPath` and its id, resolved as `brisk_cgroups::prepare`
+/// does (only the cgroupfs driver makes cgroups).
+fn configured_cgroup_path(dir: &ContainerDir) -> Result<String> {
+    let raw = dir.load_config()?;
+    let cgroups_path = config::cgroups_path(&raw, &dir.config_path())?;
+    Ok(brisk_cgroups::path::resolve(
+        cgroups_path.as_deref(),
+        &dir.id,
+        brisk_cgroups::Driver::Cgroupfs,
+    )?)
+}
+
+/// For `exec`, which has parsed the saved config: `checked_cgroup` with
+/// its `linux.cgroupsPath`.
+pub(crate) fn verify_cgroup(
+    cg: &brisk_cgroups::Record,
+    id: &str,
+    cgroups_path: Option<&std::path::Path>,
+) -> Result<()> {
+    let expected = brisk_cgroups::path::resolve(cgroups_path, id, brisk_cgroups::Driver::Cgroupfs)?;
+    cg.verify(&brisk_cgroups::Host::detect()?, &expected)?;
+    Ok(())
+}
+
+/// The container's recorded cgroup, once it is checked to be the
+/// container's (`brisk_cgroups::Record::verify`: the path its config
+/// gives, in the host's cgroup file systems, nothing else); `None` when it
+/// has none. state.json is input: brisk signals, freezes, writes to and
+/// removes only what passed this.
+fn checked_cgroup<'r>(
+    dir: &ContainerDir,
+    record: &'r Record,
+) -> Result<Option<&'r brisk_cgroups::Record>> {
+    let Some(cg) = &record.cgroup else {
+        return Ok(None);
+    };
+    let expected = configured_cgroup_path(dir)?;
+    cg.verify(&brisk_cgroups::Host::detect()?, &expected)?;
+    Ok(Some(cg))
+}
+
+/// The cgroup a deletion removes, and why the recorded one was refused:
+/// when it is, the cgroup the config gives instead (its leaf in every
+/// hierarchy, checked the same way, as for a create that died), so that
+/// the container's own cgroup still goes.
+fn cgroup_to_remove(
+    dir: &ContainerDir,
+    record: &Record,
+) -> (Option<brisk_cgroups::Record>, Option<Error>) {
+    match checked_cgroup(dir, record) {
+        Ok(cg) => (cg.cloned(), None),
+        Err(e) => (configured_cgroup(dir).ok(), Some(e)),
+    }
+}
+
+/// The leaf of the config's cgroup path in every hierarchy, checked.
+fn configured_cgroup(dir: &ContainerDir) -> Result<brisk_cgroups::Record> {
+    let expected = configured_cgroup_path(dir)?;
+    let host = brisk_cgroups::Host::detect()?;
+    let record = brisk_cgroups::cgroup::abandoned(&host, &expected);
+    record.verify(&host, &expected)?;
+    Ok(record)
 }
 
 /// The cgroup of a create killed before it saved the state (its path was
-/// recorded before it was made). The init dies with brisk
+/// recorded before it was made, and checked now against the config saved
+/// before that). The init dies with brisk
 /// (`PR_SET_PDEATHSIG`) or, after it changed its credentials, at its next
 /// message to the dead parent; the leaf is removed once it has left. A
 /// leaf still busy after 5 s is shared with another container and stays
@@ -762,6 +900,7 @@ fn remove_abandoned_cgroup(dir: &ContainerDir) -> Result<Vec<String>> {
     };
     let host = brisk_cgroups::Host::detect()?;
     let record = brisk_cgroups::cgroup::abandoned(&host, &path);
+    record.verify(&host, &configured_cgroup_path(dir)?)?;
     Ok(
         brisk_cgroups::cgroup::remove_created(&record, Duration::from_secs(5))
             .into_iter()
@@ -771,33 +910,41 @@ fn remove_abandoned_cgroup(dir: &ContainerDir) -> Result<Vec<String>> {
 }
 
 /// For `run`: removes the cgroup and the state of a container whose init
-/// has been reaped (`record`: its state, when the caller has it).
+/// has been reaped (`record`: its state, when the caller has it, else
+/// the one saved, whose cgroup is checked as for `delete`; a refused one is
+/// the error, once the rest is done).
 pub fn remove_state(store: &Store, id: &str, record: Option<&Record>) -> Result<()> {
     let dir = store.open(id, true)?;
-    let loaded;
-    let record = match record {
-        Some(r) => Some(r),
-        None => {
-            loaded = dir.load().ok();
-            loaded.as_ref()
+    let mut refused = None;
+    match record {
+        Some(r) => {
+            if let Some(cg) = &r.cgroup {
+                cg.destroy(!r.own_pid_ns)?;
+            }
         }
-    };
-    if let Some(r) = record {
-        if let Some(cg) = &r.cgroup {
-            cg.destroy(!r.own_pid_ns)?;
+        None => {
+            if let Ok(r) = dir.load() {
+                let (cg, e) = cgroup_to_remove(&dir, &r);
+                refused = e;
+                if let Some(cg) = cg {
+                    cg.destroy(!r.own_pid_ns)?;
+                }
+            }
         }
     }
-    dir.remove()
+    dir.remove()?;
+    refused.map_or(Ok(()), |e| Err(Error::State(refusal(id, e))))
 }
 
-/// The cgroup record of a container that must be alive.
+/// The record of a container that must be alive, with its cgroup checked
+/// (`checked_cgroup`).
 fn live_cgroup(dir: &ContainerDir) -> Result<(Record, Status)> {
     let record = dir.load()?;
     let status = status_of(&record, dir);
     if status == Status::Stopped {
         return Err(Error::State("container not running".into()));
     }
-    if record.cgroup.is_none() {
+    if checked_cgroup(dir, &record)?.is_none() {
         return Err(Error::State(
             "the container has no cgroup (created with --cgroup-manager disabled)".into(),
         ));

@@ -62,6 +62,14 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<Init> {
         .process()
         .clone()
         .ok_or_else(|| Error::invalid("process", "missing"))?;
+    // The process joins the recorded cgroup: only the container's.
+    if let Some(cg) = &record.cgroup {
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_deref());
+        container::verify_cgroup(cg, &opts.id, cgroups_path)?;
+    }
     let process = match &opts.process {
         Some(path) => read_process(path)?,
         None => process_from_flags(base, opts)?,

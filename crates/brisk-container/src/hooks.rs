@@ -132,13 +132,14 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
         .stdout(Stdio::from(out_clone))
         .stderr(Stdio::from(err_clone));
     // A hook gets stdio only, as in runc: not brisk's other fds (LISTEN_FDS,
-    // --preserve-fds, whatever the caller leaked).
-    // brisk ignores SIGPIPE; the hook starts with the default action.
+    // --preserve-fds, whatever the caller leaked); and none of brisk's
+    // blocked or ignored signals (`run` blocks SIGTERM, SIGCHLD...).
     // SAFETY: runs in the forked child before exec; close_range (or the
-    // fcntl fallback) and signal are async-signal-safe and allocate nothing.
+    // fcntl fallback), rt_sigaction and sigprocmask are async-signal-safe
+    // and allocate nothing.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            crate::signal::reset_for_exec();
             crate::sys::cloexec_from(3)
         });
     }
@@ -273,16 +274,18 @@ pub fn run_in_init<'p>(
 fn run_in_init_one(h: &InitHook, state: &[u8]) -> std::io::Result<()> {
     let (read_end, write_end) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(std::io::Error::from)?;
-    // SAFETY: the init is single-threaded; the child only calls dup2,
-    // execve and _exit.
+    // SAFETY: the init is single-threaded; the child only resets its
+    // signals and calls dup2, execve and _exit.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(std::io::Error::last_os_error());
     }
     if pid == 0 {
+        // The init has not reset the ignored signals it inherited yet (it
+        // does just before its own execve).
+        crate::signal::reset_for_exec();
         // SAFETY: valid fds and NUL-terminated arrays that outlive execve.
         unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             libc::dup2(read_end.as_raw_fd(), 0);
             // Stdio only: none of the init's other fds.
             let _ = crate::sys::cloexec_from(3);

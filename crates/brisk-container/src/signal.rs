@@ -150,6 +150,30 @@ pub fn reset_to_default(set: u64) {
     }
 }
 
+/// Every signal whose action can be set ([`ignored_set`]'s encoding): all
+/// but SIGKILL and SIGSTOP.
+pub const SETTABLE: u64 = !((1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1)));
+
+/// For a child of brisk about to exec a program on the host (a hook, `ps`):
+/// nothing blocked and every action the default, as runc's hooks start.
+/// `execve` keeps the mask and the ignored signals, and brisk's are not the
+/// program's: `create` and `run` block the forwarded signals and SIGCHLD
+/// (a hook's `timeout` would never fire and SIGTERM would not end it),
+/// brisk ignores SIGPIPE, and its caller may have ignored others.
+/// Handlers need nothing (`execve` resets them); setting them to the
+/// default here is harmless in a child that only execs.
+///
+/// No allocation, async-signal-safe: runs between fork and `execve`.
+pub fn reset_for_exec() {
+    reset_to_default(SETTABLE);
+    // SAFETY: an initialised empty set; the child is single-threaded.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -129,10 +129,18 @@ fn ps(store: &Store, id: &str, format: &str, args: &[String]) -> Result<i32> {
     }
     let default = ["-ef".to_string()];
     let args = if args.is_empty() { &default[..] } else { args };
-    let output = std::process::Command::new("ps")
-        .args(args)
-        .output()
-        .context("run ps")?;
+    let mut cmd = std::process::Command::new("ps");
+    cmd.args(args);
+    // Like a hook, `ps` gets no signal brisk (or its caller) ignored.
+    // SAFETY: runs in the forked child before exec; rt_sigaction and
+    // sigprocmask are async-signal-safe and allocate nothing.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            signal::reset_for_exec();
+            Ok(())
+        });
+    }
+    let output = cmd.output().context("run ps")?;
     if !output.status.success() {
         bail!(
             "ps {}: {}",

@@ -180,3 +180,108 @@ fn poststop_runs_after_a_failed_create() {
     assert_eq!(state["id"], "f");
     env.assert_clean();
 }
+
+/// A hook that copies its own /proc/self/status to `dir/kind` (`cp` is
+/// the hook: a shell would change what it reports, busybox's ignores
+/// SIGQUIT).
+fn status_copy(kind: &str, dir: &str) -> Value {
+    json!({"path": "/bin/cp", "args": ["cp", "/proc/self/status", format!("{dir}/{kind}")]})
+}
+
+/// A hook starts with no signal blocked or ignored, as under runc: brisk
+/// itself blocks SIGTERM, SIGCHLD... while it creates a container (its
+/// hooks inherited that mask: `timeout` never fired, SIGTERM did nothing)
+/// and the caller here ignores SIGHUP and SIGUSR1 (which `execve` keeps,
+/// and the init's hooks inherited). Every kind, on the host and in the
+/// container.
+#[test]
+fn hooks_start_with_no_signal_blocked_or_ignored() {
+    let env = Env::new("hooks-sigmask");
+    let mut b = env.bundle("b", &["true"]);
+    let dir = log_dir(&mut b);
+    let kinds = [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ];
+    let mut hooks = json!({});
+    for k in kinds {
+        let d = if k == "startContainer" {
+            "/hk".to_string()
+        } else {
+            dir.display().to_string()
+        };
+        hooks[k] = json!([status_copy(k, &d)]);
+    }
+    b.set("/hooks", hooks);
+    let mut cmd = env.cmd(&["run", "-b", b.path(), "m"]);
+    // SAFETY: runs in the forked child before exec; rt_sigaction is
+    // async-signal-safe and the struct lives on the stack.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            // Exactly these ignored: not glibc's 32 and 33, which its
+            // posix_spawn leaves ignored in cargo's children and which
+            // runc passes on.
+            for sig in 1..=64 {
+                let handler = match sig {
+                    libc::SIGHUP | libc::SIGUSR1 => libc::SIG_IGN,
+                    _ => libc::SIG_DFL,
+                };
+                let act: [usize; 4] = [handler, 0, 0, 0];
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    act.as_ptr(),
+                    std::ptr::null_mut::<usize>(),
+                    8usize,
+                );
+            }
+            Ok(())
+        });
+    }
+    let out = common::run_to_files(cmd, &env.base);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for k in kinds {
+        let status = std::fs::read_to_string(dir.join(k))
+            .unwrap_or_else(|e| panic!("{k}: the hook wrote nothing: {e}"));
+        let sig: Vec<&str> = status
+            .lines()
+            .filter(|l| l.starts_with("SigBlk:") || l.starts_with("SigIgn:"))
+            .collect();
+        assert_eq!(
+            sig,
+            ["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"],
+            "{k}"
+        );
+    }
+    env.assert_clean();
+}
+
+/// `timeout` in a hook ends its command: it needs SIGALRM, and the command
+/// must die of SIGTERM; with brisk's blocked mask the hook waited for the
+/// whole `sleep 30` instead. `timeout` is the hook itself (a shell in
+/// between would clear the mask): it fails with 124 ("timed out") within
+/// seconds, in `create` (createRuntime: the create fails) and in `run`
+/// (poststop: a warning).
+#[test]
+fn a_timeout_inside_a_hook_fires() {
+    let env = Env::new("hooks-inner-timeout");
+    let h = json!({"path": "/usr/bin/timeout", "args": ["timeout", "1", "/bin/sleep", "30"]});
+    for (kind, cmd, code) in [("createRuntime", "create", 1), ("poststop", "run", 0)] {
+        let mut b = env.bundle(kind, &["true"]);
+        b.set("/hooks", json!({ kind: [h] }));
+        let t = std::time::Instant::now();
+        let out = env.brisk(&[cmd, "-b", b.path(), kind]);
+        let took = t.elapsed();
+        assert_eq!(out.code, code, "{kind}: {}", out.stderr);
+        assert!(out.stderr.contains("124"), "{kind}: {}", out.stderr);
+        assert!(
+            took < std::time::Duration::from_secs(15),
+            "{kind}: the hook waited for sleep: {took:?}"
+        );
+        env.assert_clean();
+    }
+}

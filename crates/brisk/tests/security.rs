@@ -605,3 +605,408 @@ fn a_recycled_pid_is_never_signalled() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
 }
+
+/// The cgroup hierarchies of this host: /sys/fs/cgroup itself on a pure
+/// cgroup2 host, else each hierarchy mounted below it (unified included).
+fn cgroup_mounts() -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    if root.join("cgroup.procs").exists() {
+        return vec![root.to_path_buf()];
+    }
+    std::fs::read_dir(root)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .filter(|p| p.join("cgroup.procs").exists())
+        .collect()
+}
+
+/// Where a cgroup's processes are listed: cgroup2 (pure or unified),
+/// else the v1 pids hierarchy.
+fn procs_mount() -> std::path::PathBuf {
+    let mounts = cgroup_mounts();
+    let v2 = |p: &std::path::Path| p.join("cgroup.controllers").exists();
+    mounts
+        .iter()
+        .find(|p| v2(p))
+        .or_else(|| mounts.iter().find(|p| p.ends_with("pids")))
+        .expect("a cgroup2 or pids hierarchy")
+        .clone()
+}
+
+/// A `sleep` of the test, outside every container, optionally in a cgroup
+/// of its own (`/<name>` in every hierarchy that takes it, made by the
+/// test). Dropping it kills the sleep and removes the cgroup.
+struct Outsider {
+    child: std::process::Child,
+    cgroup: Vec<std::path::PathBuf>,
+}
+
+impl Outsider {
+    fn spawn(cgroup_name: Option<&str>) -> Outsider {
+        let mut cgroup = Vec::new();
+        let mut procs = Vec::new();
+        if let Some(name) = cgroup_name {
+            for m in cgroup_mounts() {
+                let d = m.join(name);
+                std::fs::create_dir(&d).unwrap();
+                procs.push(
+                    std::ffi::CString::new(d.join("cgroup.procs").to_str().unwrap()).unwrap(),
+                );
+                cgroup.push(d);
+            }
+        }
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("300");
+        // SAFETY: runs in the forked child before exec; open, write and
+        // close are async-signal-safe and the paths were built before.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                // The sleep joins its cgroup itself ("0"), before it runs:
+                // where a hierarchy refuses it (an unset v1 cpuset), it
+                // stays where the test is; procs_mount's is checked below.
+                for p in &procs {
+                    let fd = libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    if fd >= 0 {
+                        libc::write(fd, b"0".as_ptr().cast(), 1);
+                        libc::close(fd);
+                    }
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
+        let o = Outsider { child, cgroup };
+        if let Some(name) = cgroup_name {
+            let listed = std::fs::read_to_string(procs_mount().join(name).join("cgroup.procs"));
+            assert!(
+                listed
+                    .unwrap()
+                    .lines()
+                    .any(|l| l == o.child.id().to_string()),
+                "the outsider is not in its cgroup"
+            );
+        }
+        o
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Outsider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for d in &self.cgroup {
+            // The killed sleep leaves its cgroup once reaped, a moment later.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while std::fs::remove_dir(d).is_err() && d.exists() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{} stays",
+                    d.display()
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// Rewrites the `cgroup` of a container's state.json with `edit`.
+fn tamper_cgroup(env: &Env, id: &str, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = env.root.join(id).join("state.json");
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut record["cgroup"]);
+    std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+}
+
+/// After a tampered record: `kill --all` (and `exec`, `pause`, `ps`) fails
+/// and signals nobody; `delete --force` warns about what it refused (and
+/// succeeds, as runc's delete when it cannot remove a cgroup), and still
+/// removes the container's state, its processes and its real cgroup.
+fn refuses_the_record_but_deletes_the_container(
+    env: &Env,
+    b: &common::Bundle,
+    outsider: &mut Outsider,
+    shown: &str,
+) {
+    // exec would join the cgroup, pause freeze it, ps list it.
+    for args in [
+        &["kill", "--all", "c", "KILL"][..],
+        &["kill", "--all", "c", "TERM"],
+        &["exec", "c", "true"],
+        &["pause", "c"],
+        &["ps", "--format", "json", "c"],
+    ] {
+        let out = env.brisk(args);
+        assert_ne!(out.code, 0, "{args:?} succeeded");
+        assert!(
+            out.stderr
+                .contains("refusing to act on the recorded cgroup")
+                && out.stderr.contains(shown),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert!(outsider.alive(), "kill --all signalled the outsider");
+    assert_eq!(
+        env.status("c"),
+        "created",
+        "kill --all signalled the container"
+    );
+
+    let out = env.brisk(&["delete", "--force", "c"]);
+    assert_eq!(out.code, 0, "delete --force: {}", out.stderr);
+    assert!(
+        out.stderr.contains("warning")
+            && out
+                .stderr
+                .contains("container c deleted, but not its recorded cgroup")
+            && out
+                .stderr
+                .contains("refusing to act on the recorded cgroup")
+            && out.stderr.contains(shown),
+        "delete --force: {}",
+        out.stderr
+    );
+    assert!(outsider.alive(), "delete --force signalled the outsider");
+    env.assert_clean();
+    let own = b.config["linux"]["cgroupsPath"].as_str().unwrap();
+    for m in cgroup_mounts() {
+        let d = m.join(own.trim_start_matches('/'));
+        assert!(!d.exists(), "the container's cgroup {} stays", d.display());
+    }
+}
+
+/// state.json's cgroup pointing at a host directory outside any cgroup
+/// file system, one holding a `cgroup.procs` that lists a process of the
+/// test: `kill --all` read it and signalled that process, `delete
+/// --force` removed the (empty) directories the record said it created.
+/// Now the record is refused: it is not under a cgroup hierarchy.
+#[test]
+fn a_recorded_cgroup_outside_the_cgroup_fs_is_refused() {
+    let env = Env::new("cg-tamper-fs");
+    let b = env.bundle("b", &["sleep", "100"]);
+    env.brisk(&["create", "-b", b.path(), "c"]).ok();
+    let mut outsider = Outsider::spawn(None);
+    let outside = env.base.join("outside");
+    let (sub, empty) = (outside.join("sub"), outside.join("empty"));
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(
+        sub.join("cgroup.procs"),
+        format!("{}\n", outsider.child.id()),
+    )
+    .unwrap();
+    tamper_cgroup(&env, "c", |cg| {
+        for d in cg["dirs"].as_array_mut().unwrap() {
+            d["path"] = json!(sub);
+        }
+        cg["created"] = json!([empty, sub]);
+    });
+
+    refuses_the_record_but_deletes_the_container(&env, &b, &mut outsider, "sub");
+    assert!(
+        sub.join("cgroup.procs").exists() && empty.exists(),
+        "removed"
+    );
+}
+
+/// state.json's cgroup pointing, consistently, at another real cgroup (one
+/// the test made, with a `sleep` of its own in it): `kill --all` wrote
+/// its `cgroup.kill`, `delete --force` removed it. Now the record is
+/// refused: it is not the cgroup the container's config gives.
+#[test]
+fn a_recorded_cgroup_that_is_not_the_containers_is_refused() {
+    let env = Env::new("cg-tamper-other");
+    let b = env.bundle("b", &["sleep", "100"]);
+    env.brisk(&["create", "-b", b.path(), "c"]).ok();
+    let name = format!("brisk-it-outsider-{}", std::process::id());
+    let mut outsider = Outsider::spawn(Some(&name));
+    let own = b.config["linux"]["cgroupsPath"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tamper_cgroup(&env, "c", |cg| {
+        cg["path"] = json!(format!("/{name}"));
+        for d in cg["dirs"].as_array_mut().unwrap() {
+            let p = d["path"]
+                .as_str()
+                .unwrap()
+                .replace(&own, &format!("/{name}"));
+            d["path"] = json!(p);
+        }
+        let dirs: Vec<serde_json::Value> = cg["dirs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["path"].clone())
+            .collect();
+        cg["created"] = json!(dirs);
+    });
+
+    refuses_the_record_but_deletes_the_container(&env, &b, &mut outsider, &name);
+    for d in &outsider.cgroup {
+        assert!(d.exists(), "{} removed", d.display());
+    }
+}
+
+/// The children of `pid` (of its main thread).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+/// Whether `pid` exists and has not exited (a zombie has).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rfind(')')
+            .and_then(|i| s[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
+}
+
+/// Without cgroups, `kill --all` signals every process of the container's
+/// pid namespace when state.json says the container has one of its own
+/// (`own_pid_ns`). Recorded wrongly for a container that joined a pid
+/// namespace (here one the test made, holding a `sleep` of the test; it
+/// could be the host's), every process of that namespace was signalled.
+/// Now the init must be pid 1 of a namespace other than brisk's: the
+/// tampered record is refused, a real own namespace still works.
+#[test]
+fn a_recorded_own_pid_namespace_is_checked_before_it_is_signalled() {
+    let env = Env::new("pidns-tamper");
+    // A real own namespace: the sleep (pid 2) gets the TERM, sh (pid 1,
+    // no handler) waits for it and ends.
+    let own = env.bundle("own", &["sh", "-c", "sleep 100 & wait"]);
+    env.brisk(&[
+        "--cgroup-manager",
+        "disabled",
+        "run",
+        "-d",
+        "-b",
+        own.path(),
+        "o",
+    ])
+    .ok();
+    let init = env.state("o")["pid"].as_u64().unwrap() as u32;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while children(init).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sleep in the container"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    env.brisk(&["kill", "--all", "o", "TERM"]).ok();
+    env.wait_status("o", "stopped");
+    env.brisk(&["delete", "o"]).ok();
+
+    // The test's namespace: unshare's child is its pid 1 (a shell), with a
+    // sleep as pid 2; --kill-child ends them with unshare.
+    let mut ns_holder = Reaped(
+        std::process::Command::new("unshare")
+            .args([
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "sh",
+                "-c",
+                "sleep 300 & wait",
+            ])
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (sh, sleep) = loop {
+        if let Some(&sh) = children(ns_holder.0.id()).first() {
+            if let Some(&sleep) = children(sh).first() {
+                break (sh, sleep);
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no namespace");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let mut b = env.bundle("b", &["sleep", "100"]);
+    b.add_namespace("pid", Some(&format!("/proc/{sh}/ns/pid")));
+    env.brisk(&[
+        "--cgroup-manager",
+        "disabled",
+        "create",
+        "-b",
+        b.path(),
+        "c",
+    ])
+    .ok();
+    let path = env.root.join("c/state.json");
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(record["own_pid_ns"], json!(false));
+    record["own_pid_ns"] = json!(true);
+    std::fs::write(&path, serde_json::to_vec(&record).unwrap()).unwrap();
+
+    let out = env.brisk(&["kill", "--all", "c", "TERM"]);
+    assert_ne!(out.code, 0, "kill --all succeeded");
+    assert!(
+        out.stderr
+            .contains("not pid 1 of a namespace other than brisk's"),
+        "{}",
+        out.stderr
+    );
+    for pid in [sh, sleep] {
+        assert!(
+            alive(pid),
+            "pid {pid} of the test's namespace was signalled"
+        );
+    }
+    assert_eq!(env.status("c"), "created");
+    env.brisk(&["delete", "--force", "c"]).ok();
+    env.assert_clean();
+    assert!(
+        ns_holder.0.try_wait().unwrap().is_none(),
+        "the namespace's holder died"
+    );
+}
+
+/// `start` writes its byte to `exec.fifo` in the state directory. Replaced
+/// by a symlink to a host file, or a hard link to one, the byte went into
+/// that file (its first byte overwritten). Now only a FIFO, opened without
+/// following a symlink, is written to: `start` fails, the file is intact.
+#[test]
+fn start_writes_only_to_its_fifo() {
+    let env = Env::new("fifo-swap");
+    let b = env.bundle("b", &["true"]);
+    let target = env.base.join("host-file");
+    for kind in ["symlink", "hardlink"] {
+        env.brisk(&["create", "-b", b.path(), "c"]).ok();
+        std::fs::write(&target, "hello\n").unwrap();
+        let fifo = env.root.join("c/exec.fifo");
+        std::fs::remove_file(&fifo).unwrap();
+        if kind == "symlink" {
+            std::os::unix::fs::symlink(&target, &fifo).unwrap();
+        } else {
+            std::fs::hard_link(&target, &fifo).unwrap();
+        }
+        let out = env.brisk(&["start", "c"]);
+        assert_ne!(out.code, 0, "{kind}: start succeeded");
+        assert!(
+            out.stderr.contains("not the FIFO create made"),
+            "{kind}: {}",
+            out.stderr
+        );
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "hello\n",
+            "{kind}: start wrote to the file"
+        );
+        env.brisk(&["delete", "--force", "c"]).ok();
+        env.assert_clean();
+    }
+}
