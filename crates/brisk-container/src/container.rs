@@ -196,7 +196,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             },
             &mut on_hooks,
         )?;
-        crate::terminal::hand_over_console(&mut init, opts.console_socket.as_deref())?;
+        init.hand_over_console(opts.console_socket.as_deref())?;
         // The init holds its own copies of the FIFOs; ours would keep
         // `start` from noticing a dead init.
         plan.start_fifo = None;
@@ -1023,7 +1023,7 @@ pub fn stats(store: &Store, id: &str) -> Result<(brisk_cgroups::stats::Stats, u6
 /// For `run`: waits for our own child, the init, and returns its exit code
 /// (128+N when killed by signal N). Forwards the blocked signals meanwhile.
 pub fn wait_forwarding_signals(init: &Init) -> Result<i32> {
-    let set = init::forwarded_set();
+    let set = crate::signal::forwarded_set();
     loop {
         let mut status = 0;
         // SAFETY: waitpid on our own child with a valid status pointer.

@@ -2,6 +2,7 @@
 //! part of the input or which kernel operation failed, so the CLI can print
 //! a message that names the field or the path.
 
+use std::ffi::CStr;
 use std::io;
 use std::path::PathBuf;
 
@@ -62,6 +63,48 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A failed step in the init process, sent to the parent as text. It
+/// borrows from the plan so that failing needs no allocation until the
+/// message is written.
+#[derive(Debug)]
+pub struct Failure<'a> {
+    pub step: &'static str,
+    pub subject: Option<&'a CStr>,
+    pub err: io::Error,
+}
+
+impl<'a> Failure<'a> {
+    pub fn new(step: &'static str, err: io::Error) -> Self {
+        Failure {
+            step,
+            subject: None,
+            err,
+        }
+    }
+    pub fn with(step: &'static str, subject: &'a CStr, err: io::Error) -> Self {
+        Failure {
+            step,
+            subject: Some(subject),
+            err,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.subject {
+            Some(s) => write!(
+                f,
+                "{} {}: {}",
+                self.step,
+                s.to_string_lossy(),
+                OsText(&self.err)
+            ),
+            None => write!(f, "{}: {}", self.step, OsText(&self.err)),
+        }
+    }
+}
 
 /// An `io::Error` worded as runc (Go) words a system error: the C
 /// library's text with a lower-case first letter and without Rust's

@@ -121,7 +121,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<Init> {
         },
         &mut |_| Ok(Vec::new()),
     )?;
-    crate::terminal::hand_over_console(&mut init, opts.console_socket.as_deref())?;
+    init.hand_over_console(opts.console_socket.as_deref())?;
     if let Err(e) =
         container::write_pid_file(opts.pid_file.as_deref(), init.pid).and_then(|()| init.commit())
     {

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use oci_spec::runtime::{Hook, Hooks};
 
+use crate::error::Failure;
 use crate::error::{Error, Result};
-use crate::init::Failure;
 use crate::process::CStringArray;
 
 /// The hook kinds, named as in config.json.

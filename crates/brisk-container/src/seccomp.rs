@@ -220,7 +220,7 @@ impl Listener {
         }
         let bytes = msg.to_string().into_bytes();
         let sent =
-            crate::init::send_with_fd(self.stream.as_raw_fd(), &bytes, seccomp_fd.as_raw_fd())?;
+            crate::sys::send_with_fd(self.stream.as_raw_fd(), &bytes, seccomp_fd.as_raw_fd())?;
         // A stream socket may take less in one go; the rest goes without fd.
         (&self.stream).write_all(&bytes[sent..])?;
         self.stream.shutdown(std::net::Shutdown::Both)

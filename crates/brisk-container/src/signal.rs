@@ -3,6 +3,43 @@
 
 use crate::error::{Error, Result};
 
+/// The signals `run` forwards to the container, blocked before the clone so
+/// none is lost between the clone and the wait loop (SIGCHLD included).
+pub const FORWARDED: [libc::c_int; 11] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+    libc::SIGTSTP,
+    libc::SIGPIPE,
+    libc::SIGALRM,
+];
+
+/// A signal set holding `signals`.
+pub fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in signals {
+            libc::sigaddset(&mut set, *s);
+        }
+        set
+    }
+}
+
+/// The forwarded signals and SIGCHLD: what `run` blocks and waits for.
+pub fn forwarded_set() -> libc::sigset_t {
+    let mut set = sigset(&FORWARDED);
+    // SAFETY: set was initialised by sigset.
+    unsafe { libc::sigaddset(&mut set, libc::SIGCHLD) };
+    set
+}
+
 const SIGNALS: [(&str, libc::c_int); 31] = [
     ("HUP", libc::SIGHUP),
     ("INT", libc::SIGINT),

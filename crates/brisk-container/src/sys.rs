@@ -422,3 +422,57 @@ mod release_tests {
         assert!(!at(b"garbage", 6, 14));
     }
 }
+
+/// Waits for our own child `pid` (retrying EINTR); its wait status.
+pub fn reap(pid: libc::pid_t) -> Option<libc::c_int> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            return Some(status);
+        }
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return None;
+    }
+}
+
+/// Room for one fd in a control message (CMSG_SPACE(sizeof(int)) is 24 on
+/// 64-bit Linux; 8-byte aligned).
+pub type FdCmsgBuf = [u64; 4];
+
+/// Sends `msg` with `fd` attached; returns how many bytes went out (all of
+/// them on a SEQPACKET socket). Allocation-free, for the init.
+pub fn send_with_fd(sock: RawFd, msg: &[u8], fd: RawFd) -> io::Result<usize> {
+    let mut cbuf: FdCmsgBuf = [0; 4];
+    let mut iov = libc::iovec {
+        iov_base: msg.as_ptr() as *mut libc::c_void,
+        iov_len: msg.len(),
+    };
+    // SAFETY: a zeroed msghdr is valid; every pointer set below points to
+    // live stack data of the stated length; CMSG_* walk our own buffer.
+    unsafe {
+        let mut hdr: libc::msghdr = std::mem::zeroed();
+        hdr.msg_iov = &mut iov;
+        hdr.msg_iovlen = 1;
+        hdr.msg_control = cbuf.as_mut_ptr().cast();
+        hdr.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as _;
+        let c = libc::CMSG_FIRSTHDR(&hdr);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
+        loop {
+            let n = libc::sendmsg(sock, &hdr, libc::MSG_NOSIGNAL);
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}

@@ -95,25 +95,12 @@ pub fn make_controlling(slave: &OwnedFd) -> io::Result<()> {
     Ok(())
 }
 
-/// With `--console-socket`, hands the init's pty master (if it made one)
-/// to the listener and drops brisk's copy; on failure the init is killed.
-pub fn hand_over_console(init: &mut crate::init::Init, socket: Option<&Path>) -> Result<()> {
-    if let (Some(path), Some(master)) = (socket, &init.console) {
-        if let Err(e) = send_to_console_socket(path, master) {
-            init.abort();
-            return Err(e);
-        }
-        init.console = None;
-    }
-    Ok(())
-}
-
 /// Hands the pty master to the `--console-socket` listener, with the name
 /// of the pty as the message, as runc does.
 pub fn send_to_console_socket(path: &Path, master: &OwnedFd) -> Result<()> {
     let sock = std::os::unix::net::UnixStream::connect(path)
         .map_err(|e| Error::path("connect to --console-socket", path, e))?;
-    crate::init::send_with_fd(sock.as_raw_fd(), b"/dev/ptmx", master.as_raw_fd())
+    crate::sys::send_with_fd(sock.as_raw_fd(), b"/dev/ptmx", master.as_raw_fd())
         .map(drop)
         .map_err(|e| Error::path("send the pty to --console-socket", path, e))
 }
@@ -172,7 +159,7 @@ pub fn proxy(init_pid: libc::pid_t, master: OwnedFd, sized_by_config: bool) -> R
     }
     crate::sys::set_nonblocking(master.as_raw_fd())
         .map_err(|e| Error::sys("make the pty non-blocking", e))?;
-    let set = crate::init::forwarded_set();
+    let set = crate::signal::forwarded_set();
     // SAFETY: a valid, initialised signal set; the signals are blocked.
     let sfd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
     if sfd < 0 {

@@ -8,9 +8,7 @@ mod child;
 mod spawn;
 mod sync;
 
-use std::ffi::{CStr, CString};
-use std::fmt;
-use std::io;
+use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 
 use crate::config::Config;
@@ -20,51 +18,8 @@ use crate::process::{self, ProcessPlan};
 use crate::rootfs::{self, cstring, RootfsPlan};
 use crate::seccomp::{self, SeccompPlan};
 
-pub(crate) use spawn::reap;
-pub use spawn::{forwarded_set, spawn, Init};
-pub use sync::send_with_fd;
-
-/// A failed step in the init process, sent to the parent as text. It
-/// borrows from the plan so that failing needs no allocation until the
-/// message is written.
-#[derive(Debug)]
-pub struct Failure<'a> {
-    pub step: &'static str,
-    pub subject: Option<&'a CStr>,
-    pub err: io::Error,
-}
-
-impl<'a> Failure<'a> {
-    pub fn new(step: &'static str, err: io::Error) -> Self {
-        Failure {
-            step,
-            subject: None,
-            err,
-        }
-    }
-    pub fn with(step: &'static str, subject: &'a CStr, err: io::Error) -> Self {
-        Failure {
-            step,
-            subject: Some(subject),
-            err,
-        }
-    }
-}
-
-impl fmt::Display for Failure<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.subject {
-            Some(s) => write!(
-                f,
-                "{} {}: {}",
-                self.step,
-                s.to_string_lossy(),
-                crate::error::OsText(&self.err)
-            ),
-            None => write!(f, "{}: {}", self.step, crate::error::OsText(&self.err)),
-        }
-    }
-}
+pub use crate::error::Failure;
+pub use spawn::{spawn, Init};
 
 /// Options of `create`/`run` that shape the init.
 #[derive(Debug, Default, Clone)]

@@ -11,22 +11,6 @@ use crate::error::{Error, Result};
 use crate::namespaces;
 use crate::sys;
 
-/// The signals `run` forwards to the container, blocked before the clone so
-/// none is lost between the clone and the wait loop (SIGCHLD included).
-pub const FORWARDED: [libc::c_int; 11] = [
-    libc::SIGHUP,
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGTERM,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGWINCH,
-    libc::SIGCONT,
-    libc::SIGTSTP,
-    libc::SIGPIPE,
-    libc::SIGALRM,
-];
-
 /// A container init that reported ready.
 #[derive(Debug)]
 pub struct Init {
@@ -74,57 +58,34 @@ impl Init {
     }
 
     fn fail(&self, msg: &[u8]) -> Error {
-        reap(self.pid);
+        crate::sys::reap(self.pid);
         Error::Child(String::from_utf8_lossy(msg).into_owned())
+    }
+
+    /// With `--console-socket`, hands the init's pty master (if it made
+    /// one) to the listener and drops brisk's copy; on failure the init is
+    /// killed.
+    pub fn hand_over_console(&mut self, socket: Option<&std::path::Path>) -> Result<()> {
+        if let (Some(path), Some(master)) = (socket, &self.console) {
+            if let Err(e) = crate::terminal::send_to_console_socket(path, master) {
+                self.abort();
+                return Err(e);
+            }
+            self.console = None;
+        }
+        Ok(())
     }
 
     /// Kills and reaps an init that will not be used.
     pub fn abort(&self) {
         // SAFETY: the pid is our own unreaped child, so it cannot be reused.
         unsafe { libc::kill(self.pid, libc::SIGKILL) };
-        reap(self.pid);
+        crate::sys::reap(self.pid);
     }
-}
-
-/// Waits for our own child `pid` (retrying EINTR); its wait status.
-pub(crate) fn reap(pid: libc::pid_t) -> Option<libc::c_int> {
-    let mut status = 0;
-    loop {
-        // SAFETY: waitpid on our own child with a valid status pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r == pid {
-            return Some(status);
-        }
-        if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-            continue;
-        }
-        return None;
-    }
-}
-
-/// A signal set holding `signals`.
-pub fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
-    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in signals {
-            libc::sigaddset(&mut set, *s);
-        }
-        set
-    }
-}
-
-/// The forwarded signals and SIGCHLD: what `run` blocks and waits for.
-pub fn forwarded_set() -> libc::sigset_t {
-    let mut set = sigset(&FORWARDED);
-    // SAFETY: set was initialised by sigset.
-    unsafe { libc::sigaddset(&mut set, libc::SIGCHLD) };
-    set
 }
 
 fn block_signals() -> libc::sigset_t {
-    let set = forwarded_set();
+    let set = crate::signal::forwarded_set();
     // SAFETY: both sets are valid; the old mask is written into `old`.
     unsafe {
         let mut old: libc::sigset_t = std::mem::zeroed();
@@ -213,7 +174,7 @@ pub fn spawn(
         };
         match buf[..n].first() {
             None => {
-                let status = reap(pid);
+                let status = crate::sys::reap(pid);
                 return Err(Error::Child(format!(
                     "exited before it was ready ({})",
                     describe_status(status)
@@ -282,7 +243,7 @@ pub fn spawn(
 /// arrives meanwhile is noticed here and aborts the start instead of being
 /// lost (or killing brisk and orphaning the init).
 fn recv_or_interrupt(sock: &OwnedFd, buf: &mut [u8]) -> Result<(usize, Option<OwnedFd>)> {
-    let stop = sigset(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT]);
+    let stop = crate::signal::sigset(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT]);
     loop {
         let mut pfd = libc::pollfd {
             fd: sock.as_raw_fd(),

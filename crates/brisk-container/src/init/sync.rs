@@ -9,6 +9,8 @@
 //! first `P` (placed in its cgroups). The socket is close-on-exec, so a successful
 //! execve shows the parent an EOF.
 
+pub use crate::sys::send_with_fd;
+use crate::sys::FdCmsgBuf;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
@@ -61,44 +63,6 @@ pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::Interrupted {
             return Err(e);
-        }
-    }
-}
-
-/// Room for one fd in a control message (CMSG_SPACE(sizeof(int)) is 24 on
-/// 64-bit Linux; 8-byte aligned).
-type FdCmsgBuf = [u64; 4];
-
-/// Sends `msg` with `fd` attached; returns how many bytes went out (all of
-/// them on a SEQPACKET socket). Allocation-free, for the init.
-pub fn send_with_fd(sock: RawFd, msg: &[u8], fd: RawFd) -> io::Result<usize> {
-    let mut cbuf: FdCmsgBuf = [0; 4];
-    let mut iov = libc::iovec {
-        iov_base: msg.as_ptr() as *mut libc::c_void,
-        iov_len: msg.len(),
-    };
-    // SAFETY: a zeroed msghdr is valid; every pointer set below points to
-    // live stack data of the stated length; CMSG_* walk our own buffer.
-    unsafe {
-        let mut hdr: libc::msghdr = std::mem::zeroed();
-        hdr.msg_iov = &mut iov;
-        hdr.msg_iovlen = 1;
-        hdr.msg_control = cbuf.as_mut_ptr().cast();
-        hdr.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as _;
-        let c = libc::CMSG_FIRSTHDR(&hdr);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
-        loop {
-            let n = libc::sendmsg(sock, &hdr, libc::MSG_NOSIGNAL);
-            if n >= 0 {
-                return Ok(n as usize);
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
         }
     }
 }

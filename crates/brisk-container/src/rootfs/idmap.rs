@@ -76,7 +76,7 @@ pub fn userns_with_maps(uid_map: &[u8], gid_map: &[u8]) -> io::Result<OwnedFd> {
     drop(read_end);
     let result = write_maps_and_open(pid, uid_map, gid_map);
     drop(write_end);
-    crate::init::reap(pid);
+    crate::sys::reap(pid);
     result
 }
 
