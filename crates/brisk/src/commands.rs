@@ -336,7 +336,11 @@ fn exec(store: &Store, a: &ExecArgs, seccomp_cache: Option<&Path>) -> Result<i32
         seccomp_cache: seccomp_cache.map(Path::to_path_buf),
         ignore_paused: a.ignore_paused,
     };
-    let mut init = brisk_container::exec::exec(store, &opts)?;
+    let mut warnings = Vec::new();
+    let mut init = brisk_container::exec::exec(store, &opts, &mut warnings)?;
+    for w in &warnings {
+        logging::warn(w);
+    }
     init.wait_exec()?;
     if a.detach {
         return Ok(0);
