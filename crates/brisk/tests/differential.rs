@@ -486,6 +486,45 @@ fn swappiness_zero_is_written() {
     );
 }
 
+/// Non-zero kernel memory limits: runc 1.1 ignores them with a warning,
+/// crun and brisk write the TCP one (the kernel ignores the other).
+#[test]
+fn kernel_memory_limits() {
+    check(
+        Case::new("kmem", &["true"])
+            .require(&["create"])
+            .mutate(|b, _| {
+                b.set(
+                    "/linux/resources",
+                    json!({"memory": {"kernel": 104857600, "kernelTCP": 104857600}}),
+                );
+            })
+            .steps(|s| {
+                s.step("create", &["create", "--bundle", "{b}", "m"]);
+                let path = s.cgroups_path();
+                for f in [
+                    "memory.kmem.limit_in_bytes",
+                    "memory.kmem.tcp.limit_in_bytes",
+                ] {
+                    let p = std::path::Path::new("/sys/fs/cgroup/memory")
+                        .join(path.trim_start_matches('/'))
+                        .join(f);
+                    let v = std::fs::read_to_string(&p)
+                        .map(|v| v.trim().to_string())
+                        .unwrap_or_else(|e| format!("unreadable: {}", e.kind()));
+                    s.record(&format!("cgroup.{f}"), v);
+                }
+                s.step("delete", &["delete", "--force", "m"]);
+            })
+            .known(known(
+                "create",
+                "runc",
+                "runc 1.1 ignores kernel memory limits with a warning; crun and brisk write them",
+            ))
+            .known(known("cgroup.memory.kmem.tcp", "runc", "as create")),
+    );
+}
+
 /// The v1 files the zero values would touch, read from the host.
 fn record_cgroup_files(s: &mut Session) {
     let path = s.cgroups_path();
