@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(busybox-static jq util-linux bsdutils procps iproute2 gcc libc6-dev pkg-config file
-          libseccomp-dev podman containerd runc)
+          libseccomp-dev podman containerd runc crun)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
