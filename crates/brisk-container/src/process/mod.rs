@@ -251,14 +251,16 @@ pub fn apply_scheduling(plan: &ProcessPlan) -> Result<(), (&'static str, io::Err
 /// position of its first occurrence, with the value of its last one.
 pub fn dedup_env(env: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(env.len());
+    let mut at: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(env.len());
     for kv in env {
         let name = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
-        match out
-            .iter_mut()
-            .find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == name)
-        {
-            Some(e) => e.clone_from(kv),
-            None => out.push(kv.clone()),
+        match at.get(name) {
+            Some(&i) => out[i].clone_from(kv),
+            None => {
+                at.insert(name, out.len());
+                out.push(kv.clone());
+            }
         }
     }
     out
