@@ -104,7 +104,8 @@ pub fn plan(res: &LinuxResources, host: &Host) -> Result<Plan> {
     };
     memory(&mut cx, res)?;
     cpu(&mut cx, res)?;
-    if let Some(p) = res.pids() {
+    // runc: a pids limit of 0 is not set (nothing written).
+    if let Some(p) = res.pids().filter(|p| p.limit() != 0) {
         let t = cx.home("pids", Some("pids"), &f("pids"))?;
         cx.push(
             &t,
@@ -141,7 +142,7 @@ pub fn plan(res: &LinuxResources, host: &Host) -> Result<Plan> {
         cx.push(&t, format!("{field}.limit"), &file, value);
     }
     if let Some(n) = res.network() {
-        if let Some(id) = n.class_id() {
+        if let Some(id) = n.class_id().filter(|id| *id != 0) {
             let t = cx.home("net_cls", None, &f("network.classID"))?;
             cx.push(&t, f("network.classID"), "net_cls.classid", id.to_string());
         }
@@ -187,10 +188,22 @@ pub fn plan(res: &LinuxResources, host: &Host) -> Result<Plan> {
     Ok(cx.plan)
 }
 
+/// runc's reading of the config: a zero limit, swap, reservation or kernel
+/// limit is not set (dockerd sends zeros for everything it leaves unset).
+fn nonzero(v: Option<i64>) -> Option<i64> {
+    v.filter(|v| *v != 0)
+}
+
 fn memory(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
     let Some(m) = res.memory() else {
         return Ok(());
     };
+    let (limit, swap, reservation) = (
+        nonzero(m.limit()),
+        nonzero(m.swap()),
+        nonzero(m.reservation()),
+    );
+    let (kernel, kernel_tcp) = (nonzero(m.kernel()), nonzero(m.kernel_tcp()));
     if let Some(s) = m.swappiness() {
         if s > 100 {
             return Err(Error::invalid(
@@ -200,9 +213,9 @@ fn memory(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
         }
     }
     for (name, v) in [
-        ("limit", m.limit()),
-        ("reservation", m.reservation()),
-        ("swap", m.swap()),
+        ("limit", limit),
+        ("reservation", reservation),
+        ("swap", swap),
     ] {
         if let Some(v) = v {
             if v < -1 {
@@ -213,21 +226,30 @@ fn memory(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
             }
         }
     }
-    if let (Some(l), Some(s)) = (m.limit(), m.swap()) {
-        if l > 0 && s >= 0 && s < l {
+    if let (Some(l), Some(s)) = (limit, swap) {
+        if l > 0 && s > 0 && s < l {
             return Err(Error::invalid(
                 f("memory.swap"),
                 format!("memory + swap ({s}) must not be below the memory limit ({l})"),
             ));
         }
     }
+    let v1_only = kernel.is_some()
+        || kernel_tcp.is_some()
+        || m.swappiness().is_some()
+        || m.disable_oom_killer() == Some(true)
+        || m.use_hierarchy().is_some();
+    if limit.is_none() && swap.is_none() && reservation.is_none() && !v1_only {
+        // Nothing to write: the controller need not even exist.
+        return Ok(());
+    }
     let t = cx.home("memory", Some("memory"), &f("memory"))?;
     if m.check_before_update() == Some(true) {
-        cx.plan.memory_limit_check = m.limit().filter(|l| *l > 0);
+        cx.plan.memory_limit_check = limit.filter(|l| *l > 0);
     }
     match t {
         Target::V1(_) => {
-            if let Some(l) = m.limit() {
+            if let Some(l) = limit {
                 cx.push(
                     &t,
                     f("memory.limit"),
@@ -235,7 +257,7 @@ fn memory(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
                     l.to_string(),
                 );
             }
-            if let Some(s) = m.swap() {
+            if let Some(s) = swap {
                 cx.push(
                     &t,
                     f("memory.swap"),
@@ -243,7 +265,7 @@ fn memory(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
                     s.to_string(),
                 );
             }
-            if let Some(r) = m.reservation() {
+            if let Some(r) = reservation {
                 cx.push(
                     &t,
                     f("memory.reservation"),
@@ -251,7 +273,7 @@ fn memory(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
                     r.to_string(),
                 );
             }
-            if let Some(k) = m.kernel() {
+            if let Some(k) = kernel {
                 cx.push(
                     &t,
                     f("memory.kernel"),
@@ -262,7 +284,7 @@ fn memory(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
                     w.optional = true;
                 }
             }
-            if let Some(k) = m.kernel_tcp() {
+            if let Some(k) = kernel_tcp {
                 cx.push(
                     &t,
                     f("memory.kernelTCP"),
@@ -298,7 +320,7 @@ fn memory(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
         Target::V2 => {
             // kernel, kernelTCP, swappiness, disableOOMKiller and
             // useHierarchy have no cgroup2 file; runc ignores them there.
-            if let Some(l) = m.limit() {
+            if let Some(l) = limit {
                 cx.push(
                     &t,
                     f("memory.limit"),
@@ -306,12 +328,12 @@ fn memory(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
                     convert::memory_value(l),
                 );
             }
-            if let Some(s) = m.swap() {
-                let v = convert::memsw_to_swap_max(s, m.limit())
+            if let Some(s) = swap {
+                let v = convert::memsw_to_swap_max(s, limit)
                     .map_err(|r| Error::invalid(f("memory.swap"), r))?;
                 cx.push(&t, f("memory.swap"), "memory.swap.max", v);
             }
-            if let Some(r) = m.reservation() {
+            if let Some(r) = reservation {
                 cx.push(
                     &t,
                     f("memory.reservation"),
@@ -328,6 +350,12 @@ fn cpu(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
     let Some(c) = res.cpu() else {
         return Ok(());
     };
+    // runc: zero shares, quota, period and real-time values are not set.
+    let shares = c.shares().filter(|v| *v != 0);
+    let quota = c.quota().filter(|v| *v != 0);
+    let period = c.period().filter(|v| *v != 0);
+    let rt_period = c.realtime_period().filter(|v| *v != 0);
+    let rt_runtime = c.realtime_runtime().filter(|v| *v != 0);
     if let (Some(b), Some(q)) = (c.burst(), c.quota()) {
         if q > 0 && b > q as u64 {
             return Err(Error::invalid(
@@ -339,38 +367,38 @@ fn cpu(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
     if c.burst().is_some_and(|b| b > 0) && c.quota().filter(|q| *q > 0).is_none() {
         return Err(Error::invalid(f("cpu.burst"), "a burst needs a cpu quota"));
     }
-    if let Some(p) = c.period() {
-        if p != 0 && !(1000..=1_000_000).contains(&p) {
+    if let Some(p) = period {
+        if !(1000..=1_000_000).contains(&p) {
             return Err(Error::invalid(
                 f("cpu.period"),
                 format!("{p} is not between 1000 and 1000000 microseconds"),
             ));
         }
     }
-    let wants_cpu = c.shares().is_some()
-        || c.quota().is_some()
-        || c.period().is_some()
+    let wants_cpu = shares.is_some()
+        || quota.is_some()
+        || period.is_some()
         || c.burst().is_some()
-        || c.realtime_period().is_some()
-        || c.realtime_runtime().is_some()
+        || rt_period.is_some()
+        || rt_runtime.is_some()
         || c.idle().is_some();
     if wants_cpu {
         let t = cx.home("cpu", Some("cpu"), &f("cpu"))?;
         match t {
             Target::V1(_) => {
-                if let Some(p) = c.period() {
+                if let Some(p) = period {
                     cx.push(&t, f("cpu.period"), "cpu.cfs_period_us", p.to_string());
                 }
-                if let Some(q) = c.quota() {
+                if let Some(q) = quota {
                     cx.push(&t, f("cpu.quota"), "cpu.cfs_quota_us", q.to_string());
                 }
                 if let Some(b) = c.burst() {
                     cx.push(&t, f("cpu.burst"), "cpu.cfs_burst_us", b.to_string());
                 }
-                if let Some(s) = c.shares() {
+                if let Some(s) = shares {
                     cx.push(&t, f("cpu.shares"), "cpu.shares", s.to_string());
                 }
-                if let Some(p) = c.realtime_period() {
+                if let Some(p) = rt_period {
                     cx.push(
                         &t,
                         f("cpu.realtimePeriod"),
@@ -378,7 +406,7 @@ fn cpu(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
                         p.to_string(),
                     );
                 }
-                if let Some(r) = c.realtime_runtime() {
+                if let Some(r) = rt_runtime {
                     cx.push(
                         &t,
                         f("cpu.realtimeRuntime"),
@@ -391,24 +419,24 @@ fn cpu(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
                 }
             }
             Target::V2 => {
-                if c.realtime_period().is_some() || c.realtime_runtime().is_some() {
+                if rt_period.is_some() || rt_runtime.is_some() {
                     return Err(Error::invalid(
                         f("cpu.realtimeRuntime"),
                         "real-time scheduling limits do not exist on cgroup v2",
                     ));
                 }
-                if let Some(s) = c.shares() {
+                if let Some(s) = shares {
                     let w = convert::cpu_shares_to_weight(s);
                     if w > 0 {
                         cx.push(&t, f("cpu.shares"), "cpu.weight", w.to_string());
                     }
                 }
-                if c.quota().is_some() || c.period().is_some() {
+                if quota.is_some() || period.is_some() {
                     cx.push(
                         &t,
                         f("cpu.quota"),
                         "cpu.max",
-                        convert::cpu_max(c.quota(), c.period()),
+                        convert::cpu_max(quota, period),
                     );
                 }
                 if let Some(b) = c.burst() {
@@ -482,9 +510,14 @@ fn block_io(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
             "wiops",
         ),
     ];
-    let any = b.weight().is_some()
-        || b.leaf_weight().is_some()
-        || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
+    // runc: a zero weight (dockerd's default) is not set, per device too.
+    let weight_of = |w: Option<u16>| w.filter(|w| *w != 0);
+    let any = weight_of(b.weight()).is_some()
+        || weight_of(b.leaf_weight()).is_some()
+        || b.weight_device()
+            .iter()
+            .flatten()
+            .any(|d| weight_of(d.weight()).is_some() || weight_of(d.leaf_weight()).is_some())
         || throttles
             .iter()
             .any(|t| t.0.as_ref().is_some_and(|v| !v.is_empty()));
@@ -509,7 +542,7 @@ fn block_io(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
         }
     };
     let v1 = matches!(t, Target::V1(_));
-    if let Some(w) = b.weight() {
+    if let Some(w) = weight_of(b.weight()) {
         cx.plan.writes.push(Write {
             target: t.clone(),
             choices: weight(v1, w),
@@ -517,7 +550,7 @@ fn block_io(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
             optional: false,
         });
     }
-    if let Some(w) = b.leaf_weight() {
+    if let Some(w) = weight_of(b.leaf_weight()) {
         if v1 {
             cx.push(
                 &t,
@@ -530,7 +563,7 @@ fn block_io(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
     for (i, d) in b.weight_device().iter().flatten().enumerate() {
         let field = f(&format!("blockIO.weightDevice[{i}]"));
         let dev = format!("{}:{}", d.major(), d.minor());
-        if let Some(w) = d.weight() {
+        if let Some(w) = weight_of(d.weight()) {
             let choices = weight(v1, w)
                 .into_iter()
                 .map(|(file, v)| {
@@ -553,7 +586,7 @@ fn block_io(cx: &mut Ctx<'_>, res: &LinuxResources) -> Result<()> {
                 optional: false,
             });
         }
-        if let (Some(w), true) = (d.leaf_weight(), v1) {
+        if let (Some(w), true) = (weight_of(d.leaf_weight()), v1) {
             cx.push(
                 &t,
                 format!("{field}.leafWeight"),
@@ -763,6 +796,46 @@ mod tests {
         for c in ["memory", "cpu", "pids", "io", "hugetlb"] {
             assert!(p.v2_controllers.iter().any(|x| x == c), "{c} enabled");
         }
+    }
+
+    /// dockerd's defaults and the other zero values are "not set" for
+    /// runc: nothing is written, and a host without the controller (here:
+    /// none but memory) is no error for them. swappiness 0 is a value.
+    #[test]
+    fn zero_values_are_not_set() {
+        let zeros = r#"{"cpu": {"shares": 0, "quota": 0, "period": 0,
+                                "realtimePeriod": 0, "realtimeRuntime": 0},
+                        "memory": {"limit": 0, "reservation": 0, "swap": 0, "kernel": 0,
+                                   "kernelTCP": 0, "disableOOMKiller": false},
+                        "pids": {"limit": 0},
+                        "network": {"classID": 0},
+                        "blockIO": {"weight": 0, "leafWeight": 0,
+                                    "weightDevice": [{"major": 8, "minor": 0, "weight": 0}]}}"#;
+        for h in [
+            host(&["memory", "cpu", "pids", "blkio"], "", "zero-v1"),
+            host(&[], "cpu memory pids io", "zero-v2"),
+            host(&["memory"], "", "zero-none"),
+        ] {
+            let p = plan(&res(zeros), &h).unwrap();
+            assert_eq!(files(&p), vec![], "{h:?}");
+            assert!(p.v2_controllers.is_empty());
+        }
+        let h = host(&["memory"], "", "zero-swappiness");
+        let p = plan(&res(r#"{"memory": {"swappiness": 0}}"#), &h).unwrap();
+        assert_eq!(
+            files(&p),
+            vec![(Target::V1("memory"), "memory.swappiness".into(), "0".into())]
+        );
+        // A zero swap with a limit is unset swap, not swap below the limit.
+        let p = plan(&res(r#"{"memory": {"limit": 100, "swap": 0}}"#), &h).unwrap();
+        assert_eq!(
+            files(&p),
+            vec![(
+                Target::V1("memory"),
+                "memory.limit_in_bytes".into(),
+                "100".into()
+            )]
+        );
     }
 
     #[test]

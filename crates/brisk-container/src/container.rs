@@ -746,10 +746,12 @@ fn wait_exit(fd: &OwnedFd, timeout: Duration) -> bool {
     }
 }
 
-/// Removes a stopped container. One that is created or running is an
-/// error (runtime.md, Delete: "not stopped"), unless `force` kills it
-/// first. runc deletes created containers without --force; brisk follows
-/// the spec here (clients use --force for that).
+/// Removes a stopped or created container (a created one is killed
+/// first). One that is running or paused is an error (runtime.md, Delete:
+/// "not stopped"), unless `force` kills it first. Deleting a created
+/// container without `force` goes against the letter of the spec, but
+/// runc, crun and youki all do it and clients rely on it
+/// (docs/COMPATIBILITY.md).
 /// Returns the warnings: failed poststop hooks, and a recorded cgroup that
 /// was refused (`checked_cgroup`) and left as it is. The container is gone
 /// all the same (its state, its init, the cgroup its config gives), as
@@ -774,7 +776,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
         Err(e) => return Err(e),
     };
     let status = status_of(&record, &dir);
-    if status != Status::Stopped && !force {
+    if !matches!(status, Status::Stopped | Status::Created) && !force {
         return Err(Error::State(format!(
             "cannot delete container {id} that is not stopped: {status}"
         )));

@@ -41,8 +41,9 @@ pub struct ExecOptions {
 }
 
 /// Starts the process; returns once it has exec'd (or failed). The caller
-/// waits for it unless detached.
-pub fn exec(store: &Store, opts: &ExecOptions) -> Result<Init> {
+/// waits for it unless detached. What the CLI should log as warnings
+/// (unknown `--cap` names) goes to `warnings`.
+pub fn exec(store: &Store, opts: &ExecOptions, warnings: &mut Vec<String>) -> Result<Init> {
     crate::id::validate(&opts.id)?;
     let dir = store.open(&opts.id, false)?;
     let record = dir.load()?;
@@ -72,7 +73,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<Init> {
     }
     let process = match &opts.process {
         Some(path) => read_process(path)?,
-        None => process_from_flags(base, opts)?,
+        None => process_from_flags(base, opts, warnings)?,
     };
     check_process(&process)?;
     if process.terminal().unwrap_or(false) && opts.console_socket.is_none() && opts.detach {
@@ -144,9 +145,15 @@ fn read_process(path: &Path) -> Result<Process> {
 }
 
 /// The container's process with the command line's changes, as runc makes
-/// it: new args, env appended, cwd, user, extra groups and capabilities,
+/// it: new args, `--env` replacing a variable of the same name or added,
+/// cwd, user, extra groups and capabilities (a name this build does not
+/// know is a warning and skipped, as in the config and in runc),
 /// no_new_privs, terminal.
-fn process_from_flags(mut p: Process, opts: &ExecOptions) -> Result<Process> {
+fn process_from_flags(
+    mut p: Process,
+    opts: &ExecOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Process> {
     if opts.args.is_empty() {
         return Err(Error::invalid(
             "exec",
@@ -156,7 +163,7 @@ fn process_from_flags(mut p: Process, opts: &ExecOptions) -> Result<Process> {
     p.set_args(Some(opts.args.clone()));
     let mut env = p.env().clone().unwrap_or_default();
     env.extend(opts.env.iter().cloned());
-    p.set_env(Some(env));
+    p.set_env(Some(crate::process::dedup_env(&env)));
     if let Some(cwd) = &opts.cwd {
         p.set_cwd(cwd.clone());
     }
@@ -180,13 +187,21 @@ fn process_from_flags(mut p: Process, opts: &ExecOptions) -> Result<Process> {
     if !opts.caps.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for name in &opts.caps {
-            let full = if name.to_ascii_uppercase().starts_with("CAP_") {
-                name.to_ascii_uppercase()
-            } else {
-                format!("CAP_{}", name.to_ascii_uppercase())
+            // Names as in the config (`CAP_CHOWN`); runc takes them as
+            // given too, so `chown` is unknown there.
+            let cap = serde_json::from_value::<Capability>(serde_json::Value::String(name.clone()))
+                .ok()
+                .filter(|c| {
+                    serde_json::to_value(c)
+                        .ok()
+                        .as_ref()
+                        .and_then(|v| v.as_str())
+                        == Some(name)
+                });
+            let Some(cap) = cap else {
+                warnings.push(format!("--cap: unknown capability {name}, skipped"));
+                continue;
             };
-            let cap: Capability = serde_json::from_value(serde_json::Value::String(full))
-                .map_err(|_| Error::invalid("--cap", format!("unknown capability {name:?}")))?;
             let with = |set: &Option<oci_spec::runtime::Capabilities>| {
                 let mut set = set.clone().unwrap_or_default();
                 set.insert(cap);
@@ -270,7 +285,7 @@ mod tests {
             tty: true,
             ..Default::default()
         };
-        let p = process_from_flags(base(), &opts).unwrap();
+        let p = process_from_flags(base(), &opts, &mut Vec::new()).unwrap();
         assert_eq!(p.args().as_deref().unwrap(), ["sh", "-c", "id"]);
         assert_eq!(p.env().as_deref().unwrap(), ["PATH=/bin", "A=1", "B=2"]);
         assert_eq!(p.cwd(), Path::new("/tmp"));
@@ -286,15 +301,32 @@ mod tests {
     }
 
     #[test]
-    fn unknown_cap_and_missing_command_are_errors() {
+    fn env_flags_replace_variables_of_the_same_name() {
         let opts = ExecOptions {
             args: vec!["true".into()],
-            caps: vec!["CAP_NOPE".into()],
+            env: vec!["A=2".into(), "C=3".into(), "A=4".into()],
             ..Default::default()
         };
-        let e = process_from_flags(base(), &opts).unwrap_err().to_string();
-        assert!(e.contains("--cap"), "{e}");
-        let e = process_from_flags(base(), &ExecOptions::default())
+        let p = process_from_flags(base(), &opts, &mut Vec::new()).unwrap();
+        assert_eq!(p.env().as_deref().unwrap(), ["PATH=/bin", "A=4", "C=3"]);
+    }
+
+    #[test]
+    fn unknown_cap_is_a_warning_and_missing_command_an_error() {
+        let opts = ExecOptions {
+            args: vec!["true".into()],
+            caps: vec!["CAP_NOPE".into(), "CAP_CHOWN".into(), "chown".into()],
+            ..Default::default()
+        };
+        let mut warnings = Vec::new();
+        let p = process_from_flags(base(), &opts, &mut warnings).unwrap();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("CAP_NOPE"), "{warnings:?}");
+        let caps = p.capabilities().as_ref().unwrap();
+        let bounding = caps.bounding().as_ref().unwrap();
+        assert!(bounding.contains(&Capability::Chown) && bounding.contains(&Capability::Kill));
+        assert_eq!(bounding.len(), 2);
+        let e = process_from_flags(base(), &ExecOptions::default(), &mut Vec::new())
             .unwrap_err()
             .to_string();
         assert!(e.contains("no command"), "{e}");

@@ -118,10 +118,14 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
             cmd.args(rest);
         }
     }
-    cmd.env_clear();
-    for kv in h.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    // Without `env` a hook inherits brisk's environment, as in runc and
+    // crun; with `env` (even empty) it gets exactly that.
+    if let Some(env) = h.env() {
+        cmd.env_clear();
+        for kv in env {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     // The hook's output is kept for the error message.
@@ -204,7 +208,9 @@ pub struct InitHook {
     pub name: CString,
     pub path: CString,
     pub argv: CStringArray,
-    pub envp: CStringArray,
+    /// `env`; None when the hook has none: it gets the environment the
+    /// init passes to `run_in_init`.
+    pub envp: Option<CStringArray>,
     pub timeout: Option<Duration>,
 }
 
@@ -216,6 +222,8 @@ pub struct InitHooks {
     pub sync: bool,
     pub create_container: Vec<InitHook>,
     pub start_container: Vec<InitHook>,
+    /// The environment of createContainer hooks without `env`.
+    pub empty_env: CStringArray,
 }
 
 pub fn plan_init(hooks: Option<&Hooks>) -> Result<InitHooks> {
@@ -235,10 +243,11 @@ pub fn plan_init(hooks: Option<&Hooks>) -> Result<InitHooks> {
                     name: CString::new(field.clone()).unwrap_or_default(),
                     path,
                     argv: CStringArray::new(&format!("{field}.args"), &args)?,
-                    envp: CStringArray::new(
-                        &format!("{field}.env"),
-                        h.env().as_deref().unwrap_or_default(),
-                    )?,
+                    envp: h
+                        .env()
+                        .as_deref()
+                        .map(|env| CStringArray::new(&format!("{field}.env"), env))
+                        .transpose()?,
                     timeout: h.timeout().map(|t| Duration::from_secs(t.max(1) as u64)),
                 })
             })
@@ -253,25 +262,30 @@ pub fn plan_init(hooks: Option<&Hooks>) -> Result<InitHooks> {
             || !start_container.is_empty(),
         create_container,
         start_container,
+        empty_env: CStringArray::default(),
     })
 }
 
 /// In the init: runs `hooks` in order, each a child of the init (so in the
-/// container's namespaces) with `state` on its stdin.
+/// container's namespaces) with `state` on its stdin. A hook without `env`
+/// gets `default_env`: runc and crun run createContainer hooks with an
+/// empty environment and startContainer hooks with the process's.
 pub fn run_in_init<'p>(
     runtime_exe: &crate::process::self_exe::FileId,
     hooks: &'p [InitHook],
     state: &[u8],
+    default_env: &CStringArray,
 ) -> Result<(), Failure<'p>> {
     for h in hooks {
+        let envp = h.envp.as_ref().unwrap_or(default_env);
         crate::process::self_exe::check_loaded_files(&h.path, runtime_exe)
-            .and_then(|()| run_in_init_one(h, state))
+            .and_then(|()| run_in_init_one(h, envp, state))
             .map_err(|e| Failure::with("run hook", &h.name, e))?;
     }
     Ok(())
 }
 
-fn run_in_init_one(h: &InitHook, state: &[u8]) -> std::io::Result<()> {
+fn run_in_init_one(h: &InitHook, envp: &CStringArray, state: &[u8]) -> std::io::Result<()> {
     let (read_end, write_end) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(std::io::Error::from)?;
     // SAFETY: the init is single-threaded; the child only resets its
@@ -289,7 +303,7 @@ fn run_in_init_one(h: &InitHook, state: &[u8]) -> std::io::Result<()> {
             libc::dup2(read_end.as_raw_fd(), 0);
             // Stdio only: none of the init's other fds.
             let _ = crate::sys::cloexec_from(3);
-            libc::execve(h.path.as_ptr(), h.argv.as_ptr(), h.envp.as_ptr());
+            libc::execve(h.path.as_ptr(), h.argv.as_ptr(), envp.as_ptr());
             libc::_exit(127);
         }
     }

@@ -344,7 +344,11 @@ fn exec(store: &Store, a: &ExecArgs, seccomp_cache: Option<&Path>) -> Result<i32
         seccomp_cache: seccomp_cache.map(Path::to_path_buf),
         ignore_paused: a.ignore_paused,
     };
-    let mut init = brisk_container::exec::exec(store, &opts)?;
+    let mut warnings = Vec::new();
+    let mut init = brisk_container::exec::exec(store, &opts, &mut warnings)?;
+    for w in &warnings {
+        logging::warn(w);
+    }
     init.wait_exec()?;
     if a.detach {
         return Ok(0);
@@ -459,9 +463,13 @@ fn spec(bundle: &Path, rootless: bool) -> Result<i32> {
     Ok(0)
 }
 
+/// Shaped like runc's (`NAME version X`, `commit:`, `spec:`,
+/// `libseccomp:`; only the first line says "version", which is what
+/// moby's parser keys on) with crun's features line, which lists the
+/// present features only, as `+NAME` tokens.
 fn version_text() -> String {
     format!(
-        "brisk version {}\ncommit: {}\nspec: {}\nlibseccomp: {} ({})\n+CAP +USERNS +TIMENS +SECCOMP +CGROUP -SYSTEMD -SELINUX -APPARMOR\n",
+        "brisk version {}\ncommit: {}\nspec: {}\nlibseccomp: {}\nlibseccomp-link: {}\n+CAP +USERNS +TIMENS +SECCOMP +CGROUP\n",
         env!("CARGO_PKG_VERSION"),
         option_env!("BRISK_COMMIT").unwrap_or("unknown"),
         container::OCI_VERSION,
@@ -481,5 +489,20 @@ mod tests {
             vec!["a-very-long-id".to_string(), "1".to_string()],
         ];
         assert_eq!(table(&rows), "ID               PID\na-very-long-id   1\n");
+    }
+
+    #[test]
+    fn version_parses_like_runcs() {
+        let text = version_text();
+        let lines: Vec<&str> = text.lines().collect();
+        let first: Vec<&str> = lines[0].split_whitespace().collect();
+        assert_eq!(first[..2], ["brisk", "version"]);
+        assert_eq!(first.len(), 3);
+        assert_eq!(lines.iter().filter(|l| l.contains("version")).count(), 1);
+        assert!(lines.iter().any(|l| l.starts_with("spec: 1.")));
+        let features = lines.last().unwrap();
+        assert!(features
+            .split_whitespace()
+            .all(|t| t.starts_with('+') && t.len() > 1));
     }
 }

@@ -31,7 +31,10 @@ pub fn run(plan: &Plan, sync_fd: RawFd) -> ! {
     unblock_signals();
     // "creating" state NUL "created" state, for the init's hooks.
     let mut hook_state = Vec::new();
-    let err = match setup(plan, sync_fd, &mut hook_state)
+    // The environment with HOME from the container's /etc/passwd, when
+    // process.env has none (read in setup, before the user changes).
+    let mut home_env = None;
+    let err = match setup(plan, sync_fd, &mut hook_state, &mut home_env)
         .and_then(|()| find_executable(plan))
         .and_then(|exe| {
             if plan.seccomp.as_ref().is_some_and(|s| !s.before_identity) {
@@ -39,10 +42,13 @@ pub fn run(plan: &Plan, sync_fd: RawFd) -> ! {
             }
             Ok(exe)
         }) {
-        Ok(exe) => match wait_for_start(plan, sync_fd, &hook_state) {
-            Ok(()) => exec(plan, exe),
-            Err(e) => e,
-        },
+        Ok(exe) => {
+            let envp = home_env.as_ref().unwrap_or(&plan.process.envp);
+            match wait_for_start(plan, sync_fd, &hook_state, envp) {
+                Ok(()) => exec(plan, exe, envp),
+                Err(e) => e,
+            }
+        }
         Err(e) => e,
     };
     report(plan, sync_fd, &err);
@@ -159,7 +165,12 @@ fn wait_placed(sync_fd: RawFd) -> Result<(), Failure<'static>> {
     }
 }
 
-fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result<(), Failure<'p>> {
+fn setup<'p>(
+    plan: &'p Plan,
+    sync_fd: RawFd,
+    hook_state: &mut Vec<u8>,
+    home_env: &mut Option<process::CStringArray>,
+) -> Result<(), Failure<'p>> {
     let ns = &plan.ns;
     if plan.wait_placed {
         wait_placed(sync_fd)?;
@@ -237,6 +248,7 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
                 &plan.runtime_exe,
                 &plan.hooks.create_container,
                 hook_state_part(hook_state, false),
+                &plan.hooks.empty_env,
             )?;
         }
         rootfs::enter(rootfs_plan, root)?;
@@ -271,6 +283,14 @@ fn setup<'p>(plan: &'p Plan, sync_fd: RawFd, hook_state: &mut Vec<u8>) -> Result
         }
     }
 
+    // runc reads it here too: in the container's root, as root, before
+    // the rlimits and the user switch.
+    if plan.process.home_from_passwd {
+        *home_env = Some(
+            process::env_with_home(&plan.process)
+                .map_err(|e| Failure::new("set HOME from /etc/passwd", e))?,
+        );
+    }
     process::apply_rlimits(&plan.process).map_err(|(r, e)| {
         let e = if e.raw_os_error() == Some(libc::EPERM) {
             io::Error::new(
@@ -496,6 +516,7 @@ fn wait_for_start<'p>(
     plan: &'p Plan,
     sync_fd: RawFd,
     hook_state: &[u8],
+    envp: &process::CStringArray,
 ) -> Result<(), Failure<'p>> {
     timings::mark_init(timings::INIT_READY);
     // R, followed by the init's phase marks with --timings.
@@ -549,6 +570,7 @@ fn wait_for_start<'p>(
         &plan.runtime_exe,
         &plan.hooks.start_container,
         hook_state_part(hook_state, true),
+        envp,
     )?;
     if let Some(fd) = &plan.start_result {
         let _ = sys::write_all(fd.as_raw_fd(), b"0");
@@ -556,7 +578,7 @@ fn wait_for_start<'p>(
     Ok(())
 }
 
-fn exec<'p>(plan: &'p Plan, exe: Executable<'p>) -> Failure<'p> {
+fn exec<'p>(plan: &'p Plan, exe: Executable<'p>, envp: &process::CStringArray) -> Failure<'p> {
     let p = &plan.process;
     for fd in 3..3 + plan.preserve_fds as RawFd {
         if let Err(e) = sys::clear_cloexec(fd) {
@@ -575,7 +597,7 @@ fn exec<'p>(plan: &'p Plan, exe: Executable<'p>) -> Failure<'p> {
                 fd.as_raw_fd(),
                 c"".as_ptr(),
                 p.argv.as_ptr(),
-                p.envp.as_ptr(),
+                envp.as_ptr(),
                 libc::AT_EMPTY_PATH,
             )
         };
@@ -584,6 +606,6 @@ fn exec<'p>(plan: &'p Plan, exe: Executable<'p>) -> Failure<'p> {
     }
     // SAFETY: exe, argv and envp are NUL-terminated and outlive the call;
     // on success execve does not return.
-    unsafe { libc::execve(exe.path.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr()) };
+    unsafe { libc::execve(exe.path.as_ptr(), p.argv.as_ptr(), envp.as_ptr()) };
     Failure::with("exec", &p.arg0, io::Error::last_os_error())
 }

@@ -40,8 +40,21 @@ impl CStringArray {
         })
     }
 
+    pub fn empty() -> Self {
+        CStringArray {
+            _strings: Vec::new(),
+            ptrs: vec![std::ptr::null()],
+        }
+    }
+
     pub fn as_ptr(&self) -> *const *const libc::c_char {
         self.ptrs.as_ptr()
+    }
+}
+
+impl Default for CStringArray {
+    fn default() -> Self {
+        Self::empty()
     }
 }
 
@@ -56,7 +69,15 @@ pub struct Rlimit {
 #[derive(Debug)]
 pub struct ProcessPlan {
     pub argv: CStringArray,
+    /// `process.env` with each name once ([`dedup_env`]).
     pub envp: CStringArray,
+    /// The same, as strings: the init adds HOME to it when
+    /// `home_from_passwd`.
+    pub env: Vec<String>,
+    /// `process.env` has no HOME (or an empty one): the init sets it from
+    /// the container's /etc/passwd entry for `uid`, or `/` (as runc and
+    /// crun do).
+    pub home_from_passwd: bool,
     /// `args[0]` itself when it has a `/`, else each `$PATH` entry joined
     /// with it, tried in order inside the container.
     pub exec_candidates: Vec<CString>,
@@ -88,7 +109,10 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 
 pub fn plan(p: &Process) -> Result<ProcessPlan> {
     let args = p.args().as_deref().unwrap_or_default();
-    let env = p.env().as_deref().unwrap_or_default();
+    let env = dedup_env(p.env().as_deref().unwrap_or_default());
+    let home_from_passwd = !env
+        .iter()
+        .any(|e| e.strip_prefix("HOME=").is_some_and(|v| !v.is_empty()));
     let arg0 = args
         .first()
         .ok_or_else(|| Error::invalid("process.args", "must not be empty"))?;
@@ -127,7 +151,9 @@ pub fn plan(p: &Process) -> Result<ProcessPlan> {
     };
     Ok(ProcessPlan {
         argv: CStringArray::new("process.args", args)?,
-        envp: CStringArray::new("process.env", env)?,
+        envp: CStringArray::new("process.env", &env)?,
+        env,
+        home_from_passwd,
         exec_candidates,
         arg0: CString::new(arg0.as_bytes())
             .map_err(|_| Error::invalid("process.args[0]", "contains a NUL byte"))?,
@@ -221,6 +247,81 @@ pub fn apply_scheduling(plan: &ProcessPlan) -> Result<(), (&'static str, io::Err
     Ok(())
 }
 
+/// The environment as runc and crun pass it: each name once, at the
+/// position of its first occurrence, with the value of its last one.
+pub fn dedup_env(env: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(env.len());
+    let mut at: std::collections::HashMap<&str, usize> =
+        std::collections::HashMap::with_capacity(env.len());
+    for kv in env {
+        let name = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
+        match at.get(name) {
+            Some(&i) => out[i].clone_from(kv),
+            None => {
+                at.insert(name, out.len());
+                out.push(kv.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The home directory of `uid` in a passwd file: the first entry with that
+/// uid (`name:password:uid:gid:gecos:home:shell`).
+pub fn home_of(passwd: &[u8], uid: u32) -> Option<&[u8]> {
+    passwd.split(|&b| b == b'\n').find_map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let mut f = line.split(|&b| b == b':');
+        let _name = f.next()?;
+        let _password = f.next()?;
+        let id = std::str::from_utf8(f.next()?)
+            .ok()?
+            .trim()
+            .parse::<u32>()
+            .ok()?;
+        if id != uid {
+            return None;
+        }
+        f.nth(2).filter(|h| !h.is_empty())
+    })
+}
+
+/// In the init, inside the container's root and before it changes its
+/// user: the environment with HOME from the container's /etc/passwd entry
+/// for the process's uid, or `/` when there is none (no file, no entry,
+/// not a regular file: as runc's default user). The file is the
+/// container's; it is opened without blocking and read up to 16 MiB.
+pub fn env_with_home(plan: &ProcessPlan) -> std::result::Result<CStringArray, io::Error> {
+    let passwd = read_passwd().unwrap_or_default();
+    let home = home_of(&passwd, plan.uid).unwrap_or(b"/");
+    let home = String::from_utf8_lossy(home);
+    let entry = format!("HOME={home}");
+    let mut env = plan.env.clone();
+    match env.iter_mut().find(|e| e.as_str() == "HOME=") {
+        Some(e) => *e = entry,
+        None => env.push(entry),
+    }
+    CStringArray::new("process.env", &env)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "a NUL byte in /etc/passwd"))
+}
+
+fn read_passwd() -> io::Result<Vec<u8>> {
+    use rustix::fs::{Mode, OFlags};
+    use std::io::Read;
+    let fd = rustix::fs::open(
+        c"/etc/passwd",
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
+        Mode::empty(),
+    )?;
+    let file = std::fs::File::from(fd);
+    if !file.metadata()?.is_file() {
+        return Ok(Vec::new());
+    }
+    let mut buf = Vec::new();
+    file.take(16 << 20).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 /// The paths execve tries for `arg0`, in order.
 pub fn exec_candidates(arg0: &str, path: &str) -> Vec<String> {
     if arg0.contains('/') {
@@ -305,6 +406,39 @@ mod tests {
             exec_candidates("sh", "/usr/bin:/bin::"),
             vec!["/usr/bin/sh", "/bin/sh", "./sh", "./sh"]
         );
+    }
+
+    #[test]
+    fn env_names_are_kept_once_with_their_last_value() {
+        let env: Vec<String> = ["A=1", "PATH=/bin", "B=2", "A=3", "C=", "C==x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(dedup_env(&env), ["A=3", "PATH=/bin", "B=2", "C==x"]);
+    }
+
+    #[test]
+    fn home_from_a_passwd_file() {
+        let passwd = b"root:x:0:0:root:/root:/bin/sh\n\nbad line\nu:x:1000:1000::/home/u:/bin/sh\r\nv:x:1000:1::/home/v:/bin/sh\nw:x:7:7::";
+        assert_eq!(home_of(passwd, 0), Some(&b"/root"[..]));
+        assert_eq!(home_of(passwd, 1000), Some(&b"/home/u"[..]));
+        assert_eq!(home_of(passwd, 7), None);
+        assert_eq!(home_of(passwd, 42), None);
+    }
+
+    #[test]
+    fn home_is_looked_up_unless_set() {
+        let with = |env: serde_json::Value| -> bool {
+            let p: Process = serde_json::from_value(serde_json::json!({
+                "args": ["true"], "cwd": "/", "env": env, "user": {"uid": 0, "gid": 0}
+            }))
+            .unwrap();
+            plan(&p).unwrap().home_from_passwd
+        };
+        assert!(with(serde_json::json!(["PATH=/bin"])));
+        assert!(with(serde_json::json!(["HOME="])));
+        assert!(!with(serde_json::json!(["HOME=/x"])));
+        assert!(!with(serde_json::json!(["HOME=", "HOME=/x"])));
     }
 
     #[test]

@@ -1,0 +1,643 @@
+//! Differential tests: the same bundle and command lines under brisk and
+//! under runc (and crun, in a private mount namespace), compared on what a
+//! client or the container observes. The harness is in
+//! `tests/common/diff.rs`; each case lists the differences that are known
+//! and accepted, as recorded in docs/COMPATIBILITY.md.
+
+mod common;
+#[path = "common/diff.rs"]
+mod diff;
+
+use diff::{check, known, Case, Session, PROBE};
+use serde_json::json;
+
+fn probe() -> Vec<&'static str> {
+    vec!["sh", "-c", PROBE]
+}
+
+/// crun's exec replaces the process's environment with --env and its
+/// capabilities with --cap (runc adds to them).
+const CRUN_EXEC_FLAGS: &str = "crun exec: --env replaces the whole environment, --cap replaces the capability sets (runc adds)";
+
+/// brisk keeps the tmpfs under a read-only cgroup mount read-only, as the
+/// config's "ro" says; runc and crun leave it writable (only the
+/// hierarchies bound in it are read-only).
+const CGROUP_TMPFS_RO: &str =
+    "brisk mounts the /sys/fs/cgroup tmpfs read-only (\"ro\"); runc and crun leave the tmpfs rw";
+/// crun's own mounts: masked paths bind the host's /dev/null, sysfs's
+/// superblock stays rw, the cgroup tmpfs is sized, /dev/core exists.
+const CRUN_MOUNTS: &str = "crun: masked files bind the host's /dev/null, sysfs superblock rw, a 1777 cgroup tmpfs, /dev/core -> /proc/kcore";
+/// runc gives a tmpfs mounted on an existing directory that directory's
+/// mode, over the config's mode= option.
+const TMPFS_MODE: &str = "runc chmods a tmpfs to the mode of the directory it covers (/tmp 755, /sys/fs/cgroup 555); brisk and crun keep mode=";
+/// crun's exec does not apply the config's noNewPrivileges and rlimits.
+const CRUN_EXEC_PROCESS: &str =
+    "crun exec: no noNewPrivileges, no rlimits from the config's process";
+
+/// crun sets HOME only from an /etc/passwd entry; runc falls back to "/".
+const CRUN_NO_HOME: &str =
+    "crun sets no HOME for a uid without an /etc/passwd entry (runc and brisk: HOME=/)";
+
+/// The differences every case that probes mounts and /dev shows.
+fn mount_knowns(c: Case) -> Case {
+    c.known(known("*.mounts", "runc", CGROUP_TMPFS_RO))
+        .known(known("*.mount-modes", "runc", TMPFS_MODE))
+        .known(known("*.mounts", "crun", CRUN_MOUNTS))
+        .known(known("*.mount-modes", "crun", CRUN_MOUNTS))
+        .known(known("*.dev", "crun", CRUN_MOUNTS))
+}
+
+/// Prints the environment the runtime passed to execve. Not the last
+/// command of the shell: busybox sh would exec it in place, after opening
+/// /proc/self/environ of the image that exec replaces (read as empty).
+const ENV_PROBE: &str = "tr '\\0' '\\n' < /proc/self/environ; :";
+
+/// Creates `id` and starts it; its program must keep running.
+fn create_start(s: &mut Session, id: &str) {
+    s.step("create", &["create", "--bundle", "{b}", id]);
+    s.step("start", &["start", id]);
+}
+
+#[test]
+fn default_config() {
+    check(mount_knowns(
+        Case::new("default", &probe()).require(&["run"]).steps(|s| {
+            let out = s.step("run", &["run", "--bundle", "{b}", "c"]);
+            s.record("run.exit", out.code.to_string());
+            s.record_probe("proc", &out.stdout);
+            s.record(
+                "run.container-stderr",
+                out.stderr.contains("to-stderr").to_string(),
+            );
+        }),
+    ));
+}
+
+/// docker's default process: writable rootfs, docker's capabilities, a
+/// non-root user with extra groups, rlimits, its seccomp profile and the
+/// zero-valued resources dockerd sends.
+#[test]
+fn docker_default_process() {
+    let caps = json!([
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE"
+    ]);
+    let seccomp: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/podman-seccomp.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    check(mount_knowns(
+        Case::new("docker", &probe())
+            .require(&["run"])
+            .mutate(move |b, _| {
+                b.set("/root/readonly", json!(false));
+                b.set(
+                    "/process/capabilities",
+                    json!({"bounding": caps, "effective": caps, "permitted": caps}),
+                );
+                b.set(
+                    "/process/user",
+                    json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 1000]}),
+                );
+                b.set(
+                    "/process/rlimits",
+                    json!([
+                        {"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 1024},
+                        {"type": "RLIMIT_NPROC", "hard": 4096, "soft": 2048}
+                    ]),
+                );
+                b.set("/process/noNewPrivileges", json!(false));
+                b.set("/linux/seccomp", seccomp.clone());
+                b.set(
+                    "/linux/resources",
+                    json!({
+                        "devices": [
+                            {"allow": false, "access": "rwm"},
+                            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                            {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+                            {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+                            {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+                            {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+                            {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
+                            {"allow": true, "type": "c", "major": 136, "access": "rwm"}
+                        ],
+                        "memory": {"disableOOMKiller": false},
+                        "cpu": {"shares": 0},
+                        "blockIO": {"weight": 0}
+                    }),
+                );
+            })
+            .steps(|s| {
+                let out = s.step("run", &["run", "--bundle", "{b}", "c"]);
+                s.record("run.exit", out.code.to_string());
+                s.record_probe("proc", &out.stdout);
+            })
+            .known(known("proc.env", "crun", CRUN_NO_HOME)),
+    ));
+}
+
+/// `state` of a created, a running and a stopped container, and after
+/// delete.
+#[test]
+fn state_fields() {
+    check(
+        Case::new("state", &["sleep", "30"])
+            .require(&["create", "start"])
+            .mutate(|b, _| {
+                b.set("/annotations", json!({"org.example.key": "value"}));
+            })
+            .steps(|s| {
+                s.step("create", &["create", "--bundle", "{b}", "c"]);
+                s.record_state("created", "c");
+                s.step("start", &["start", "c"]);
+                s.record_state("running", "c");
+                s.step("kill", &["kill", "c", "KILL"]);
+                s.record("stopped-seen", s.wait_status("c", "stopped").to_string());
+                s.record_state("stopped", "c");
+                s.step("delete", &["delete", "c"]);
+                s.record_state("deleted", "c");
+            }),
+    );
+}
+
+/// runc, crun and youki delete a created container without --force.
+#[test]
+fn delete_of_a_created_container() {
+    check(
+        Case::new("delete-created", &["sleep", "30"])
+            .require(&["create"])
+            .steps(|s| {
+                s.step("create", &["create", "--bundle", "{b}", "c"]);
+                s.step("delete", &["delete", "c"]);
+                s.record_state("after-delete", "c");
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while !s.env.processes().is_empty() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                s.record("processes-left", s.env.processes().len().to_string());
+            }),
+    );
+}
+
+/// `kill` of a created container: SIGKILL stops it; SIGTERM reaches an
+/// init that has not exec'd the program yet.
+#[test]
+fn kill_of_a_created_container() {
+    check(
+        Case::new("kill-created", &["sleep", "30"])
+            .require(&["create", "kill-KILL"])
+            .steps(|s| {
+                s.step("create", &["create", "--bundle", "{b}", "k"]);
+                s.step("kill-KILL", &["kill", "k", "KILL"]);
+                s.record("stopped-seen", s.wait_status("k", "stopped").to_string());
+                s.record_state("after-kill", "k");
+                s.step("delete", &["delete", "k"]);
+                s.step("create-2", &["create", "--bundle", "{b}", "t"]);
+                s.step("kill-TERM", &["kill", "t", "TERM"]);
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                s.record_state("after-TERM", "t");
+            })
+            .known(known(
+                "after-TERM.status",
+                "runc",
+                "runc's Go init dies of SIGTERM before start; crun's and brisk's init, PID 1 of the container, ignore it",
+            ))
+            .known(known(
+                "after-TERM.pid",
+                "runc",
+                "as after-TERM.status",
+            )),
+    );
+}
+
+/// `exec` with --env, --cwd, --user, --cap, and without -t.
+#[test]
+fn exec_flags() {
+    check(mount_knowns(
+        Case::new("exec", &["sleep", "30"])
+            .require(&["create", "start", "exec-flags", "exec-plain"])
+            .steps(|s| {
+                create_start(s, "e");
+                let out = s.step(
+                    "exec-flags",
+                    &[
+                        "exec",
+                        "--env",
+                        "TERM=dumb",
+                        "--env",
+                        "NEW=1",
+                        "--cwd",
+                        "/tmp",
+                        "--user",
+                        "65534:65534",
+                        "e",
+                        "sh",
+                        "-c",
+                        PROBE,
+                    ],
+                );
+                s.record_probe("exec-flags", &out.stdout);
+                let out = s.step(
+                    "exec-cap",
+                    &[
+                        "exec",
+                        "--cap",
+                        "CAP_CHOWN",
+                        "--cap",
+                        "CAP_NOPE",
+                        "e",
+                        "sh",
+                        "-c",
+                        PROBE,
+                    ],
+                );
+                s.record_probe("exec-cap", &out.stdout);
+                let out = s.step("exec-plain", &["exec", "e", "sh", "-c", PROBE]);
+                s.record_probe("exec-plain", &out.stdout);
+                let out = s.step("exec-exit", &["exec", "e", "sh", "-c", "exit 7"]);
+                s.record("exec-exit.code", out.code.to_string());
+            })
+            .known(known("exec-flags", "crun", CRUN_EXEC_FLAGS))
+            .known(known("exec-cap", "crun", CRUN_EXEC_FLAGS))
+            .known(known("exec-plain.nnp", "crun", CRUN_EXEC_PROCESS))
+            .known(known("exec-plain.limits", "crun", CRUN_EXEC_PROCESS)),
+    ));
+}
+
+/// HOME from the container's /etc/passwd when process.env has none, for
+/// the init and for exec; kept when set. (The program writes its
+/// environment to /dev/shm: runc gives a tmpfs on an existing directory
+/// that directory's mode, so /tmp is not writable for uid 1000 there.)
+#[test]
+fn home_from_passwd() {
+    let init = "tr '\\0' '\\n' < /proc/self/environ > /dev/shm/env0.new; mv /dev/shm/env0.new /dev/shm/env0; exec sleep 30";
+    check(
+        Case::new("home", &["sh", "-c", init])
+            .require(&["create", "start", "init-env"])
+            .mutate(|b, _| {
+                let passwd = b.dir.join("rootfs/etc/passwd");
+                let mut text = std::fs::read_to_string(&passwd).unwrap();
+                text.push_str("u:x:1000:1000:u:/home/u:/bin/sh\n");
+                std::fs::write(&passwd, text).unwrap();
+                b.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+            })
+            .steps(|s| {
+                create_start(s, "h");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                // The program writes it once it runs: wait for it.
+                let out = s.step(
+                    "init-env",
+                    &[
+                        "exec", "h", "sh", "-c",
+                        "for i in $(seq 200); do [ -s /dev/shm/env0 ] && break; sleep 0.05; done; cat /dev/shm/env0",
+                    ],
+                );
+                s.record("init-env.text", out.stdout);
+                for (label, user) in [("exec-root", "0"), ("exec-nobody", "65534"), ("exec-unknown", "4242")] {
+                    let out = s.step(
+                        label,
+                        &["exec", "--user", user, "h", "sh", "-c", ENV_PROBE],
+                    );
+                    s.record(&format!("{label}.env"), out.stdout);
+                }
+                let out = s.step(
+                    "exec-home-set",
+                    &["exec", "--env", "HOME=/custom", "h", "sh", "-c", ENV_PROBE],
+                );
+                s.record("exec-home-set.env", out.stdout);
+            })
+            .known(known("exec-home-set", "crun", CRUN_EXEC_FLAGS))
+            .known(known("exec-unknown.env", "crun", CRUN_NO_HOME)),
+    );
+}
+
+/// process.env with a name twice and an empty HOME: runc and crun pass
+/// each name once, where it first appears, with its last value; runc
+/// replaces an empty HOME from /etc/passwd.
+#[test]
+fn environment_entries() {
+    check(
+        Case::new("env", &["sh", "-c", ENV_PROBE])
+            .require(&["run"])
+            .mutate(|b, _| {
+                b.set(
+                    "/process/env",
+                    json!(["A=1", "PATH=/bin", "B=2", "A=3", "HOME=", "C=x=y"]),
+                );
+            })
+            .steps(|s| {
+                let out = s.step("run", &["run", "--bundle", "{b}", "v"]);
+                s.record("run.env", out.stdout);
+            })
+            .known(known(
+                "run.env",
+                "crun",
+                "crun keeps an empty HOME (runc and brisk set it from /etc/passwd)",
+            )),
+    );
+}
+
+/// The hooks: what each kind gets on stdin and in its environment.
+/// Hooks without `env` get the runtime's own environment (runc, crun);
+/// with `env` exactly that.
+#[test]
+fn hooks_stdin_and_environment() {
+    const SCRIPT: &str = r#"d=$1; n=$2
+cat /proc/$$/environ | tr '\0' '\n' | grep -v '^_LIBCONTAINER_CLONED_BINARY=' | sort > $d/$n.env
+cat > $d/$n.state
+ls -l /proc/self/fd/0 | sed 's/.*-> //; s/\[[0-9]*\]//' > $d/$n.stdin
+"#;
+    check(
+        Case::new("hooks", &["true"])
+            .require(&["run"])
+            .mutate(|b, env| {
+                let host = env.base.join("hk");
+                std::fs::create_dir_all(&host).unwrap();
+                let script = env.base.join("hook.sh");
+                std::fs::write(&script, format!("#!/bin/sh\n{SCRIPT}")).unwrap();
+                std::fs::write(b.dir.join("rootfs/hook.sh"), format!("#!/bin/sh\n{SCRIPT}")).unwrap();
+                for p in [&script, &b.dir.join("rootfs/hook.sh")] {
+                    std::process::Command::new("chmod").arg("755").arg(p).status().unwrap();
+                }
+                let h = host.to_str().unwrap();
+                let sp = script.to_str().unwrap();
+                let hook = |dir: &str, name: &str| json!({"path": sp, "args": ["hook", dir, name]});
+                b.config["mounts"].as_array_mut().unwrap().push(json!({
+                    "destination": "/hk", "type": "bind", "source": h, "options": ["rbind", "rw"],
+                }));
+                b.set("/annotations", json!({"a": "b"}));
+                b.set(
+                    "/hooks",
+                    json!({
+                        "prestart": [
+                            hook(h, "prestart"),
+                            {"path": sp, "args": ["hook", h, "prestart-env"], "env": ["X=1"]},
+                            {"path": sp, "args": ["hook", h, "prestart-empty-env"], "env": []}
+                        ],
+                        "createRuntime": [hook(h, "createRuntime")],
+                        "createContainer": [hook(h, "createContainer")],
+                        "startContainer": [{"path": "/hook.sh", "args": ["hook", "/hk", "startContainer"]}],
+                        "poststart": [hook(h, "poststart")],
+                        "poststop": [hook(h, "poststop")]
+                    }),
+                );
+            })
+            .steps(|s| {
+                s.step("run", &["run", "--bundle", "{b}", "h"]);
+                let host = s.env.base.join("hk");
+                for n in [
+                    "prestart",
+                    "prestart-env",
+                    "prestart-empty-env",
+                    "createRuntime",
+                    "createContainer",
+                    "startContainer",
+                    "poststart",
+                    "poststop",
+                ] {
+                    let read = |ext: &str| {
+                        std::fs::read_to_string(host.join(format!("{n}.{ext}")))
+                            .unwrap_or_else(|_| "<hook did not run>".into())
+                    };
+                    s.record(&format!("{n}.env"), read("env"));
+                    s.record(&format!("{n}.stdin"), read("stdin"));
+                    match serde_json::from_str::<serde_json::Value>(&read("state")) {
+                        Ok(v) => s.record_state_json(&format!("{n}.state"), &v),
+                        Err(_) => s.record(&format!("{n}.state"), read("state")),
+                    }
+                }
+            })
+            .known(known("prestart.state.status", "crun", "crun: \"created\" before the init is created (runc: creating)"))
+            .known(known("prestart-env.state.status", "crun", "as prestart"))
+            .known(known("prestart-empty-env.state.status", "crun", "as prestart"))
+            .known(known("createRuntime.state.status", "crun", "as prestart"))
+            .known(known("createContainer.state.status", "crun", "as prestart"))
+            .known(known("createContainer.state.pid", "crun", "crun gives createContainer pid 0"))
+            .known(known("startContainer.state", "crun", "crun: status \"starting\", pid 0, bundle \"/\""))
+            .known(known("poststart.state.status", "runc", "runc 1.1 says \"created\" to poststart hooks; crun and brisk \"running\""))
+            .known(known("poststop.state.pid", "crun", "crun keeps pid 0 in the stopped state")),
+    );
+}
+
+/// The zero values dockerd sends in linux.resources mean "not set" for
+/// runc: nothing is written (read back from the host's cgroup files).
+#[test]
+fn zero_resources_are_not_set() {
+    check(
+        Case::new("resources-zero", &["sh", "-c", "echo $(echo forked)"])
+            .require(&["create", "start"])
+            .mutate(|b, _| {
+                b.set(
+                    "/linux/resources",
+                    json!({
+                        "cpu": {"shares": 0, "quota": 0, "period": 0,
+                                "realtimePeriod": 0, "realtimeRuntime": 0},
+                        "memory": {"limit": 0, "reservation": 0, "swap": 0},
+                        "pids": {"limit": 0},
+                        "blockIO": {"weight": 0, "leafWeight": 0}
+                    }),
+                );
+            })
+            .steps(|s| {
+                s.step("create", &["create", "--bundle", "{b}", "z"]);
+                record_cgroup_files(s);
+                let out = s.step("start", &["start", "z"]);
+                let _ = out;
+                s.record("stopped-seen", s.wait_status("z", "stopped").to_string());
+                s.step("delete", &["delete", "z"]);
+            })
+            .known(known(
+                "",
+                "crun",
+                "crun writes zero values (memory.limit 0 fails the create)",
+            )),
+    );
+}
+
+/// `memory.swappiness`: absent is not written, 0 is (runc).
+#[test]
+fn swappiness_zero_is_written() {
+    check(
+        Case::new("swappiness", &["true"])
+            .require(&["create"])
+            .mutate(|b, _| {
+                b.set("/linux/resources", json!({"memory": {"swappiness": 0}}));
+            })
+            .steps(|s| {
+                s.step("create", &["create", "--bundle", "{b}", "w"]);
+                record_cgroup_files(s);
+                s.step("delete", &["delete", "--force", "w"]);
+            }),
+    );
+}
+
+/// Non-zero kernel memory limits: runc 1.1 ignores them with a warning,
+/// crun and brisk write the TCP one (the kernel ignores the other).
+#[test]
+fn kernel_memory_limits() {
+    check(
+        Case::new("kmem", &["true"])
+            .require(&["create"])
+            .mutate(|b, _| {
+                b.set(
+                    "/linux/resources",
+                    json!({"memory": {"kernel": 104857600, "kernelTCP": 104857600}}),
+                );
+            })
+            .steps(|s| {
+                s.step("create", &["create", "--bundle", "{b}", "m"]);
+                let path = s.cgroups_path();
+                for f in [
+                    "memory.kmem.limit_in_bytes",
+                    "memory.kmem.tcp.limit_in_bytes",
+                ] {
+                    let p = std::path::Path::new("/sys/fs/cgroup/memory")
+                        .join(path.trim_start_matches('/'))
+                        .join(f);
+                    let v = std::fs::read_to_string(&p)
+                        .map(|v| v.trim().to_string())
+                        .unwrap_or_else(|e| format!("unreadable: {}", e.kind()));
+                    s.record(&format!("cgroup.{f}"), v);
+                }
+                s.step("delete", &["delete", "--force", "m"]);
+            })
+            .known(known(
+                "create",
+                "runc",
+                "runc 1.1 ignores kernel memory limits with a warning; crun and brisk write them",
+            ))
+            .known(known("cgroup.memory.kmem.tcp", "runc", "as create")),
+    );
+}
+
+/// The v1 files the zero values would touch, read from the host.
+fn record_cgroup_files(s: &mut Session) {
+    let path = s.cgroups_path();
+    for (h, files) in [
+        (
+            "cpu",
+            &[
+                "cpu.shares",
+                "cpu.cfs_quota_us",
+                "cpu.cfs_period_us",
+                "cpu.rt_runtime_us",
+            ][..],
+        ),
+        (
+            "memory",
+            &[
+                "memory.limit_in_bytes",
+                "memory.soft_limit_in_bytes",
+                "memory.swappiness",
+            ][..],
+        ),
+        ("pids", &["pids.max"][..]),
+        (
+            "blkio",
+            &["blkio.weight", "blkio.bfq.weight", "blkio.leaf_weight"][..],
+        ),
+    ] {
+        for f in files {
+            let p = std::path::Path::new("/sys/fs/cgroup")
+                .join(h)
+                .join(path.trim_start_matches('/'))
+                .join(f);
+            let v = std::fs::read_to_string(&p)
+                .map(|v| v.trim().to_string())
+                .unwrap_or_else(|e| format!("unreadable: {}", e.kind()));
+            s.record(&format!("cgroup.{f}"), v);
+        }
+    }
+}
+
+/// `--version`: the first line `NAME version X`, a `spec: 1.x` line, one
+/// line mentioning "version" (moby's parser), and a features line, where
+/// there is one, of `+NAME` tokens only (crun's form).
+#[test]
+fn version_output_parses_like_runc() {
+    // Not named "version": crun prints its --root (which holds the case's
+    // name) on a line of its own.
+    check(
+        Case::new("cli-v", &["true"])
+            .require(&["version"])
+            .steps(|s| {
+                let out = s.step("version", &["--version"]);
+                let lines: Vec<&str> = out.stdout.lines().collect();
+                let first = lines.first().copied().unwrap_or("");
+                let w: Vec<&str> = first.split_whitespace().collect();
+                s.record(
+                    "first-line",
+                    (w.len() == 3 && w[1] == "version").to_string(),
+                );
+                s.record(
+                    "lines-with-version",
+                    lines
+                        .iter()
+                        .filter(|l| l.contains("version"))
+                        .count()
+                        .to_string(),
+                );
+                s.record(
+                    "commit-line",
+                    lines.iter().any(|l| l.starts_with("commit: ")).to_string(),
+                );
+                s.record(
+                    "spec-line",
+                    lines
+                        .iter()
+                        .any(|l| {
+                            l.strip_prefix("spec: ").is_some_and(|v| {
+                                let mut p = v.split('.');
+                                p.next() == Some("1")
+                                    && p.next().is_some_and(|m| m.parse::<u32>().is_ok())
+                            })
+                        })
+                        .to_string(),
+                );
+                let bad: Vec<&str> = lines
+                    .iter()
+                    .filter(|l| l.starts_with('+') || l.starts_with('-'))
+                    .flat_map(|l| l.split_whitespace())
+                    .filter(|t| {
+                        !(t.len() > 1
+                            && t.starts_with('+')
+                            && t[1..]
+                                .bytes()
+                                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
+                    })
+                    .collect();
+                s.record("feature-tokens-not-+NAME", bad.join(" "));
+            }),
+    );
+}
+
+/// Errors: a missing program, a duplicate id, an unknown id.
+#[test]
+fn errors() {
+    check(Case::new("errors", &["/nonexistent"]).steps(|s| {
+        s.step(
+            "create-missing-program",
+            &["create", "--bundle", "{b}", "m"],
+        );
+        s.record_state("after-failed-create", "m");
+        s.step("state-unknown", &["state", "nope"]);
+        s.step("delete-unknown", &["delete", "nope"]);
+        s.step("kill-unknown", &["kill", "nope", "KILL"]);
+        s.step("start-unknown", &["start", "nope"]);
+    }));
+}
