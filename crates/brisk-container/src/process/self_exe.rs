@@ -133,15 +133,26 @@ fn file_id_at(dir: RawFd, path: &CStr, flags: libc::c_int) -> io::Result<FileId>
 /// of its `#!` interpreters, or its ELF interpreter. A file that cannot be
 /// read (execute-only) is judged by its identity alone.
 pub fn check_loaded_files(path: &CStr, runtime: &FileId) -> io::Result<()> {
-    if file_id(path)? == *runtime {
-        return Err(refused());
+    let mut current = [0u8; HEADER_LEN + 1];
+    let len = path.to_bytes().len().min(HEADER_LEN);
+    current[..len].copy_from_slice(&path.to_bytes()[..len]);
+    for _ in 0..MAX_DEPTH {
+        let here = CStr::from_bytes_until_nul(&current).map_err(|_| invalid())?;
+        if file_id(here)? == *runtime {
+            return Err(refused());
+        }
+        let fd = match open_read(here) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut next = [0u8; HEADER_LEN + 1];
+        match examine(fd.as_fd(), runtime, &mut next)? {
+            Loads::Script => current = next,
+            Loads::Elf | Loads::Other => return Ok(()),
+        }
     }
-    let fd = match open_read(path) {
-        Ok(fd) => fd,
-        Err(e) if e.raw_os_error() == Some(libc::EACCES) => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    check_program(fd.as_fd(), runtime).map(drop)
+    Ok(())
 }
 
 /// What an `execve` of a program brisk holds open loads first.
@@ -161,69 +172,56 @@ pub enum Program {
 /// and the ELF interpreter are named by path in the file and looked up by
 /// the kernel at `execve` time: they are walked by path, as it will.
 pub fn check_program(fd: BorrowedFd<'_>, runtime: &FileId) -> io::Result<Program> {
+    let mut next = [0u8; HEADER_LEN + 1];
+    match examine(fd, runtime, &mut next) {
+        Ok(Loads::Script) => {
+            let interp = CStr::from_bytes_until_nul(&next).map_err(|_| invalid())?;
+            check_loaded_files(interp, runtime).map(|()| Program::Other)
+        }
+        Ok(Loads::Elf) => Ok(Program::Elf),
+        Ok(Loads::Other) => Ok(Program::Other),
+        // Open with O_PATH (execute-only): judged by its identity alone.
+        Err(e) if e.raw_os_error() == Some(libc::EBADF) => Ok(Program::Other),
+        Err(e) => Err(e),
+    }
+}
+
+/// One level of what `execve` loads, read from its header.
+enum Loads {
+    /// A `#!` script: its interpreter's path is in `next`.
+    Script,
+    /// An ELF file whose interpreter (if any) was checked.
+    Elf,
+    Other,
+}
+
+/// Reads the header of the file open on `fd`: a script's interpreter goes
+/// into `next`; an ELF file's interpreter is checked (it is loaded as is:
+/// no further level).
+fn examine(
+    fd: BorrowedFd<'_>,
+    runtime: &FileId,
+    next: &mut [u8; HEADER_LEN + 1],
+) -> io::Result<Loads> {
     // Enough for the ELF header and, usually, every program header.
     let mut head = [0u8; 1024];
-    let n = match pread(fd, &mut head, 0) {
-        Ok(n) => n,
-        // Open with O_PATH (execute-only): judged by its identity alone.
-        Err(e) if e.raw_os_error() == Some(libc::EBADF) => return Ok(Program::Other),
-        Err(e) => return Err(e),
-    };
+    let n = pread(fd, &mut head, 0)?;
     let head = &head[..n];
-    let mut next = [0u8; HEADER_LEN + 1];
     if let Some(interp) = script_interpreter(&head[..n.min(HEADER_LEN)]) {
         next[..interp.len()].copy_from_slice(interp);
-        let interp = CStr::from_bytes_until_nul(&next).map_err(|_| invalid())?;
-        return walk_interpreters(interp, runtime).map(|()| Program::Other);
+        return Ok(Loads::Script);
     }
     if let Some(n) = elf_interpreter(fd, head, &mut next[..HEADER_LEN])? {
         let interp = CStr::from_bytes_until_nul(&next[..=n]).map_err(|_| invalid())?;
-        // The ELF interpreter is loaded as is: no further level.
         if matches!(file_id(interp), Ok(id) if id == *runtime) {
             return Err(refused());
         }
     }
     Ok(if head.starts_with(b"\x7fELF") {
-        Program::Elf
+        Loads::Elf
     } else {
-        Program::Other
+        Loads::Other
     })
-}
-
-/// The `#!` chain from `first` on, as the kernel follows it.
-fn walk_interpreters(first: &CStr, runtime: &FileId) -> io::Result<()> {
-    let mut current = [0u8; HEADER_LEN + 1];
-    let len = first.to_bytes().len().min(HEADER_LEN);
-    current[..len].copy_from_slice(&first.to_bytes()[..len]);
-    for _ in 0..MAX_DEPTH {
-        let here = CStr::from_bytes_until_nul(&current).map_err(|_| invalid())?;
-        if file_id(here)? == *runtime {
-            return Err(refused());
-        }
-        let fd = match open_read(here) {
-            Ok(fd) => fd,
-            Err(e) if e.raw_os_error() == Some(libc::EACCES) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let mut head = [0u8; 1024];
-        let n = pread(fd.as_fd(), &mut head, 0)?;
-        let head = &head[..n];
-        let mut next = [0u8; HEADER_LEN + 1];
-        if let Some(interp) = script_interpreter(&head[..n.min(HEADER_LEN)]) {
-            next[..interp.len()].copy_from_slice(interp);
-            current = next;
-            continue;
-        }
-        if let Some(n) = elf_interpreter(fd.as_fd(), head, &mut next[..HEADER_LEN])? {
-            let interp = CStr::from_bytes_until_nul(&next[..=n]).map_err(|_| invalid())?;
-            return match file_id(interp) {
-                Ok(id) if id == *runtime => Err(refused()),
-                _ => Ok(()),
-            };
-        }
-        return Ok(());
-    }
-    Ok(())
 }
 
 /// The error of a program that would run brisk's own binary.
