@@ -67,55 +67,69 @@ fn no_runtime_fd_reaches_the_container() {
     env.assert_clean();
 }
 
-/// A thread swapping each pair (a directory and a symlink) with
-/// `renameat2(RENAME_EXCHANGE)` in a loop, until stopped (or dropped).
-struct Swapper {
+/// A host thread racing brisk (standing in for a second container that
+/// writes on a shared rootfs): runs `step` in a loop until stopped (or
+/// dropped). `step` returns how many changes it made; an error ends the
+/// loop early (printed, and seen by the caller as too few changes).
+struct Racer {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<u64>>,
 }
 
-impl Swapper {
-    fn start(pairs: Vec<(std::ffi::CString, std::ffi::CString)>) -> Swapper {
+impl Racer {
+    fn start(mut step: impl FnMut() -> Result<u64, String> + Send + 'static) -> Racer {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            let mut swaps = 0u64;
+            let mut changes = 0u64;
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                for (a, b) in &pairs {
-                    // SAFETY: two valid C strings, relative to the cwd fd.
-                    let r = unsafe {
-                        libc::renameat2(
-                            libc::AT_FDCWD,
-                            a.as_ptr(),
-                            libc::AT_FDCWD,
-                            b.as_ptr(),
-                            libc::RENAME_EXCHANGE,
-                        )
-                    };
-                    if r != 0 {
-                        // Reported by stop() as too few swaps.
-                        eprintln!("renameat2: {}", std::io::Error::last_os_error());
-                        return swaps;
+                match step() {
+                    Ok(n) => changes += n,
+                    Err(e) => {
+                        eprintln!("racer stopped: {e}");
+                        return changes;
                     }
-                    swaps += 1;
                 }
             }
-            swaps
+            changes
         });
-        Swapper {
+        Racer {
             stop,
             thread: Some(thread),
         }
     }
 
-    /// Stops the loop and returns how many swaps it made.
+    /// Swaps each pair (a directory and a symlink) with
+    /// `renameat2(RENAME_EXCHANGE)`, in a loop.
+    fn swapping(pairs: Vec<(std::ffi::CString, std::ffi::CString)>) -> Racer {
+        Racer::start(move || {
+            for (a, b) in &pairs {
+                // SAFETY: two valid C strings, relative to the cwd fd.
+                let r = unsafe {
+                    libc::renameat2(
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        b.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+                if r != 0 {
+                    return Err(format!("renameat2: {}", std::io::Error::last_os_error()));
+                }
+            }
+            Ok(pairs.len() as u64)
+        })
+    }
+
+    /// Stops the loop and returns how many changes it made.
     fn stop(mut self) -> u64 {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.thread.take().map_or(0, |t| t.join().unwrap())
     }
 }
 
-impl Drop for Swapper {
+impl Drop for Racer {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
@@ -244,7 +258,7 @@ fn mount_destination_swapped_for_a_symlink_stays_inside_the_root() {
     )
     .unwrap();
     let c = |name: &str| std::ffi::CString::new(race.join(name).to_str().unwrap()).unwrap();
-    let swapper = Swapper::start(vec![(c("a"), c("la")), (c("b"), c("lb"))]);
+    let swapper = Racer::swapping(vec![(c("a"), c("la")), (c("b"), c("lb"))]);
 
     let (mut ok, mut failed) = (0, 0);
     for i in 0..RUNS {
@@ -302,7 +316,7 @@ fn read_only_bind_stays_read_only_when_its_destination_is_swapped() {
     std::fs::create_dir_all(race.join("c")).unwrap();
     std::os::unix::fs::symlink("/dev/shm", race.join("lc")).unwrap();
     let c = |name: &str| std::ffi::CString::new(race.join(name).to_str().unwrap()).unwrap();
-    let swapper = Swapper::start(vec![(c("c"), c("lc"))]);
+    let swapper = Racer::swapping(vec![(c("c"), c("lc"))]);
     let (mut ok, mut failed) = (0, 0);
     for i in 0..RUNS {
         let out = env.brisk(&["run", "-b", b.path(), &format!("r{i}")]);
@@ -322,6 +336,198 @@ fn read_only_bind_stays_read_only_when_its_destination_is_swapped() {
     let swaps = swapper.stop();
     eprintln!("{ok} runs with a read-only bind, {failed} refused, {swaps} swaps");
     assert!(swaps > RUNS as u64, "the swapper barely ran: {swaps} swaps");
+}
+
+/// A `tmpcopyup` tmpfs whose copy is redirected by a second container
+/// writing on a shared rootfs: one racer exchanges the destination `/tcopy`
+/// (a directory of 16 setuid, world-writable files of uid 1000) with
+/// `/tcopy-swap`, a symlink to `/tdecoy`; another renames, over every
+/// regular file that appears in `/tdecoy`, a symlink to a host file (mode
+/// 0644, in a host directory of the test). A copy that looks the
+/// destination up again lands in `/tdecoy`, and a chmod by name that
+/// follows the planted symlink (before `pivot_root` an absolute symlink
+/// is the host's) makes the host file 04757. Each run must leave the host
+/// file as it was and either copy exactly what the tmpfs covers (the 16
+/// files where the tmpfs sits on `/tcopy`, nothing where the first lookup
+/// already found `/tdecoy`, which is empty) or fail naming the mount.
+#[test]
+fn tmpcopyup_redirected_by_a_shared_rootfs_never_touches_a_host_file() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    const RUNS: usize = 100;
+    const FILES: usize = 16;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    let env = Env::new("copyup-race");
+    let host_dir =
+        std::path::PathBuf::from(format!("/tmp/brisk-copyup-host-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&host_dir);
+    std::fs::create_dir_all(&host_dir).unwrap();
+    let victim = host_dir.join("victim");
+    std::fs::write(&victim, "host file\n").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let check_victim = |when: &str| {
+        let meta = std::fs::symlink_metadata(&victim).unwrap();
+        assert_eq!(
+            format!(
+                "mode {:o}, owner {}:{}",
+                meta.mode() & 0o7777,
+                meta.uid(),
+                meta.gid()
+            ),
+            "mode 644, owner 0:0",
+            "{when}: the container's copy changed the host file {}",
+            victim.display()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "host file\n",
+            "{when}"
+        );
+        let names: Vec<_> = std::fs::read_dir(&host_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["victim"], "{when}: host directory changed");
+    };
+
+    // In the container: where the copyup tmpfs sits, then each entry in
+    // it (name, type, mode, owner, size, checksum). The racer goes on
+    // renaming meanwhile: `cd` by name is tried until it lands in the
+    // tmpfs.
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "for try in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do \
+               mp=$(awk '{for (i = 7; i <= NF; i++) if ($i == \"-\") { \
+                   if ($(i + 2) == \"copyup-tmpfs\") print $5; break }}' /proc/self/mountinfo); \
+               cd \"$mp\" 2>/dev/null && [ \"$(stat -f -c %T .)\" = tmpfs ] && break; \
+             done; \
+             echo \"at $mp\"; [ \"$(stat -f -c %T .)\" = tmpfs ] || exit 1; \
+             for f in $(ls -A | sort); do \
+               echo \"$(stat -c '%n %F %a %u %s' \"$f\") $(md5sum < \"$f\" | cut -c1-8)\"; \
+             done",
+        ],
+    );
+    let mut mounts = b.config["mounts"].as_array().unwrap().clone();
+    mounts.push(
+        json!({"destination": "/tcopy", "type": "tmpfs", "source": "copyup-tmpfs",
+                       "options": ["nodev", "size=4m", "tmpcopyup"]}),
+    );
+    b.set("/mounts", json!(mounts));
+    let rootfs = b.dir.join("rootfs");
+    let (tcopy, decoy) = (rootfs.join("tcopy"), rootfs.join("tdecoy"));
+    std::fs::create_dir_all(&tcopy).unwrap();
+    std::fs::create_dir_all(&decoy).unwrap();
+    let mut expected = Vec::new();
+    for i in 0..FILES {
+        let f = tcopy.join(format!("f{i:02}"));
+        // 64 KiB each: a copy long enough for the racer to see the file.
+        let data = format!("file {i}\n").repeat(8192);
+        std::fs::write(&f, &data).unwrap();
+        std::os::unix::fs::chown(&f, Some(1000), Some(1000)).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o4757)).unwrap();
+        let sum = std::process::Command::new("md5sum")
+            .arg(&f)
+            .output()
+            .unwrap();
+        let sum = String::from_utf8(sum.stdout).unwrap();
+        expected.push(format!(
+            "f{i:02} regular file 4757 1000 {} {}",
+            data.len(),
+            &sum[..8]
+        ));
+    }
+    std::os::unix::fs::symlink("/tdecoy", rootfs.join("tcopy-swap")).unwrap();
+    let c = |p: &std::path::Path| std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    let swapper = Racer::swapping(vec![(c(&tcopy), c(&rootfs.join("tcopy-swap")))]);
+    let planter = {
+        let (decoy, victim) = (decoy.clone(), victim.clone());
+        let names: Vec<_> = (0..FILES).map(|i| decoy.join(format!("f{i:02}"))).collect();
+        Racer::start(move || {
+            let mut planted = 0;
+            for f in &names {
+                if std::fs::symlink_metadata(f).is_ok_and(|m| m.is_file()) {
+                    let tmp = decoy.join(".plant");
+                    let _ = std::fs::remove_file(&tmp);
+                    std::os::unix::fs::symlink(&victim, &tmp).map_err(|e| e.to_string())?;
+                    if std::fs::rename(&tmp, f).is_ok() {
+                        planted += 1;
+                    }
+                }
+            }
+            Ok(planted)
+        })
+    };
+
+    let (mut on_dest, mut on_decoy, mut refused, mut runs) = (0, 0, 0, 0);
+    let mut wrong = Vec::new();
+    for i in 0..RUNS {
+        if std::time::Instant::now() > deadline {
+            eprintln!("time is up after {i} runs");
+            break;
+        }
+        runs += 1;
+        let out = env.brisk(&["run", "-b", b.path(), &format!("r{i}")]);
+        check_victim(&format!("run {i}"));
+        env.assert_clean();
+        if out.code != 0 {
+            assert!(
+                out.stderr.contains("tcopy"),
+                "run {i} failed without naming the mount: {}",
+                out.stderr
+            );
+            refused += 1;
+        } else {
+            let mut lines = out.stdout.lines();
+            let at = lines.next().unwrap_or_default().to_string();
+            let got: Vec<String> = lines.map(str::to_string).collect();
+            let want: &[String] = match at.as_str() {
+                "at /tcopy" | "at /tcopy-swap" => {
+                    on_dest += 1;
+                    &expected
+                }
+                "at /tdecoy" => {
+                    on_decoy += 1;
+                    &[]
+                }
+                _ => &[],
+            };
+            if !matches!(at.as_str(), "at /tcopy" | "at /tcopy-swap" | "at /tdecoy") || got != want
+            {
+                wrong.push(format!("run {i}: {at}: {got:?}"));
+            }
+        }
+        // What a redirected copy left in the decoy goes before the next run.
+        for e in std::fs::read_dir(&decoy).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() && !p.is_symlink() {
+                std::fs::remove_dir_all(&p).unwrap();
+            } else {
+                std::fs::remove_file(&p).unwrap();
+            }
+        }
+    }
+    let swaps = swapper.stop();
+    let planted = planter.stop();
+    let _ = std::fs::remove_dir_all(&host_dir);
+    eprintln!(
+        "{runs} runs: {on_dest} copied onto /tcopy, {on_decoy} mounted on /tdecoy (first lookup \
+         redirected), {refused} refused, {} copied wrongly; {swaps} swaps, {planted} symlinks planted",
+        wrong.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "copies that are not what the tmpfs covers:\n{}",
+        wrong.join("\n")
+    );
+    // The race must have been reached: the swaps interleaved with the
+    // init's lookups (some runs saw the symlink, some the directory).
+    assert!(
+        swaps > runs as u64 && on_dest > 0 && on_decoy + refused > 0,
+        "THE RACE WAS NEVER REACHED ({swaps} swaps, {on_dest} on /tcopy, {on_decoy} on /tdecoy, \
+         {refused} refused): this run tested nothing"
+    );
 }
 
 /// podman's default capabilities (no CAP_SYS_ADMIN).
