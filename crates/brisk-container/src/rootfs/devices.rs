@@ -151,14 +151,27 @@ fn make_node(dir: &impl rustix::fd::AsFd, node: &DeviceNode) -> io::Result<()> {
         }
         Err(e) => return Err(e.into()),
     }
-    // The init runs with umask 0 here, so mknod gave the exact mode; no
-    // chmod by name (it would follow a symlink swapped in meanwhile).
-    rustix::fs::chownat(
+    // The init runs with umask 0 here, so mknod gave the exact mode; the
+    // owner is set through an fd of the node, checked to be the one just
+    // made (a rename meanwhile must not make chown act on another file).
+    let fd = rustix::fs::openat(
         dir,
         name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let st = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(st.st_mode) != node.file_type
+        || (node.file_type != FileType::Fifo && st.st_rdev != node.dev)
+    {
+        return Err(io::Error::from_raw_os_error(libc::EEXIST));
+    }
+    rustix::fs::chownat(
+        &fd,
+        c"",
         Some(rustix::fs::Uid::from_raw(node.uid)),
         Some(rustix::fs::Gid::from_raw(node.gid)),
-        AtFlags::SYMLINK_NOFOLLOW,
+        AtFlags::EMPTY_PATH,
     )?;
     Ok(())
 }
@@ -217,22 +230,18 @@ fn make_device(dev: &impl rustix::fd::AsFd, name: &CStr, major: u32, minor: u32)
 }
 
 fn bind_host_device(dev: &impl rustix::fd::AsFd, name: &CStr, host: &CStr) -> io::Result<()> {
-    match rustix::fs::openat(
+    let file = match rustix::fs::openat(
         dev,
         name,
         OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::WRONLY | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o666),
     ) {
-        Ok(_) => {}
+        Ok(file) => file,
         Err(rustix::io::Errno::EXIST) => return Ok(()),
         Err(e) => return Err(e.into()),
-    }
-    let file = rustix::fs::openat(
-        dev,
-        name,
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+    };
+    // Onto the file just made, through its fd: not a second lookup of its
+    // name, which a rename could have pointed elsewhere meanwhile.
     let target = FdPath::new(file.as_raw_fd());
     sys::mount(Some(host), target.as_cstr(), None, libc::MS_BIND, None)
 }
