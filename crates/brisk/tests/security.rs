@@ -2,6 +2,8 @@
 //! See docs/SECURITY.md.
 
 mod common;
+#[path = "common/leaks.rs"]
+mod leaks;
 
 use common::Env;
 use serde_json::json;
@@ -713,6 +715,240 @@ fn cap_sys_admin_in_a_user_namespace_cannot_reach_the_hosts_proc() {
         &firmware,
     ];
     assert_eq!(out.lines().collect::<Vec<_>>(), expected, "{out}");
+}
+
+/// The masked paths of these tests: podman's, with `/sys/dev/block`.
+const MASKED: &[&str] = &[
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/fs/selinux",
+    "/sys/dev/block",
+];
+
+/// A container script printing, for each of `paths`, whether it is a
+/// file, a directory or missing (f, d, -), the bytes it reads, the
+/// entries it lists and how many mounts sit on it. (stderr goes to /tmp,
+/// a tmpfs: the container's /dev/null is what the test is about.)
+fn mask_report_script(paths: &[&str]) -> String {
+    format!(
+        "for p in {}; do \
+           if [ -d $p ]; then k=d; elif [ -e $p ]; then k=f; else k=-; fi; \
+           echo \"$p $k $(cat $p 2>/tmp/e | wc -c) $(ls -A $p 2>/tmp/e | wc -l) \
+                 $(awk -v p=$p '$5 == p' /proc/self/mountinfo | wc -l)\"; \
+         done",
+        paths.join(" ")
+    )
+}
+
+/// Checks a `mask_report_script` output: every path the container has is
+/// a mount and reads empty; the paths `must_exist` are among them.
+fn assert_masked(out: &str, must_exist: &[&str], who: &str) {
+    let mut seen = Vec::new();
+    for line in out.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(f.len(), 5, "{who}: {line:?}");
+        if f[1] == "-" {
+            continue;
+        }
+        seen.push(f[0]);
+        assert!(
+            f[4] != "0",
+            "{who}: {} is not masked (no mount on it): {line}",
+            f[0]
+        );
+        let empty = if f[1] == "f" {
+            f[2] == "0"
+        } else {
+            f[3] == "0"
+        };
+        assert!(
+            empty,
+            "{who}: {} shows something through its mask: {line}",
+            f[0]
+        );
+    }
+    for p in must_exist {
+        assert!(
+            seen.contains(p),
+            "{who}: {p} missing in the container:\n{out}"
+        );
+    }
+}
+
+/// runc, when it is on PATH, on the same bundle, with its own state root.
+fn run_runc(env: &Env, b: &common::Bundle, id: &str) -> Option<common::Out> {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("runc").is_file()));
+    if !found {
+        eprintln!("runc is not on PATH: its behaviour is not compared");
+        return None;
+    }
+    let mut cmd = std::process::Command::new("runc");
+    cmd.arg("--root")
+        .arg(env.base.join("runc-state"))
+        .args(["run", "-b", b.path(), id])
+        .env(common::MARK, env.base.to_str().unwrap())
+        .stdin(std::process::Stdio::null());
+    Some(common::run_to_files(cmd, &env.base))
+}
+
+/// Without a `/dev` tmpfs in the config (valid OCI) the image's own `/dev`
+/// is used, and `/dev/null` is the source of every masked file. When it
+/// is not the null device the masks must still hold, or the container
+/// must not start (an error naming /dev/null), never start unmasked (the
+/// ENOENT of a dangling symlink was taken for a missing masked path:
+/// every mask skipped, `/proc/timer_list`, `/proc/keys` and `/sys/dev/block`
+/// readable). As runc 1.1.5: (a) a dangling symlink is followed inside the
+/// root and the null device made where it points, the masks hold;
+/// (b) a symlink to `/proc/self/fd/N` fails. (c) A regular file: brisk
+/// refuses it, where runc binds that file over the masked paths (they show
+/// the image's content). Nothing is left behind on failure.
+#[test]
+fn masks_hold_whatever_the_images_dev_null_is() {
+    let env = Env::new("dev-null");
+    let must_exist = [
+        "/proc/timer_list",
+        "/proc/keys",
+        "/sys/dev/block",
+        "/sys/firmware",
+    ];
+    let script = mask_report_script(MASKED);
+    // (name, how /dev/null is made in the image, whether brisk runs).
+    type Make = fn(&std::path::Path);
+    let cases: [(&str, Make, bool); 4] = [
+        (
+            "dangling",
+            |d| std::os::unix::fs::symlink("/nonexistent", d).unwrap(),
+            true,
+        ),
+        (
+            "fd3",
+            |d| std::os::unix::fs::symlink("/proc/self/fd/3", d).unwrap(),
+            false,
+        ),
+        (
+            "fd5",
+            |d| std::os::unix::fs::symlink("/proc/self/fd/5", d).unwrap(),
+            false,
+        ),
+        (
+            "file",
+            |d| std::fs::write(d, "the image's null\n").unwrap(),
+            false,
+        ),
+    ];
+    for (name, make, runs) in cases {
+        let mut b = env.bundle(name, &["sh", "-c", &script]);
+        let mut mounts = b.config["mounts"].as_array().unwrap().clone();
+        mounts.retain(|m| m["destination"] != "/dev");
+        b.set("/mounts", json!(mounts));
+        b.set("/linux/maskedPaths", json!(MASKED));
+        // A read-only root makes runc fail on a regular /dev/null for
+        // another reason (EBUSY remounting /): compare the masks alone.
+        b.set("/root/readonly", json!(false));
+        let rootfs = b.dir.join("rootfs");
+        let reset = || {
+            let _ = std::fs::remove_file(rootfs.join("dev/null"));
+            let _ = std::fs::remove_file(rootfs.join("nonexistent"));
+            make(&rootfs.join("dev/null"));
+        };
+        reset();
+        let out = env.brisk(&["run", "-b", b.path(), name]);
+        if runs {
+            assert_eq!(out.code, 0, "{name}: {}", out.stderr);
+            assert_masked(&out.stdout, &must_exist, &format!("brisk, {name}"));
+            // As runc: the device made where the symlink points.
+            use std::os::unix::fs::FileTypeExt;
+            let made = std::fs::symlink_metadata(rootfs.join("nonexistent")).unwrap();
+            assert!(made.file_type().is_char_device(), "{name}: {made:?}");
+        } else {
+            assert_ne!(out.code, 0, "{name}: the container ran:\n{}", out.stdout);
+            assert!(
+                out.stderr.contains("/dev/null"),
+                "{name}: the error does not name /dev/null: {}",
+                out.stderr
+            );
+        }
+        env.assert_clean();
+        let cg = leaks::cgroup_dirs(&leaks::cgroups_path(&b.config));
+        assert!(cg.is_empty(), "{name}: cgroups left behind: {cg:?}");
+
+        reset();
+        let Some(runc) = run_runc(&env, &b, &format!("runc-{name}")) else {
+            continue;
+        };
+        env.assert_clean();
+        eprintln!(
+            "runc, {name}: exit {}, {}",
+            runc.code,
+            runc.stderr.lines().last().unwrap_or_default()
+        );
+        if name == "file" {
+            // Not matched on purpose: runc masks with the image's file.
+            eprintln!(
+                "runc, {name}: stdout {:?}; the image's /dev/null now holds {:?}",
+                runc.stdout,
+                std::fs::read_to_string(rootfs.join("dev/null")).unwrap_or_default()
+            );
+            continue;
+        }
+        assert_eq!(
+            runc.code == 0,
+            runs,
+            "{name}: runc differs: {}",
+            runc.stderr
+        );
+        if runs {
+            assert_masked(&runc.stdout, &must_exist, &format!("runc, {name}"));
+        }
+    }
+}
+
+/// Masked paths in a container without `/proc`: the bind's source cannot
+/// go through `/proc/self/fd`, and its ENOENT must not be taken for a
+/// missing masked path (the file and the directory are masked anyway).
+#[test]
+fn masks_hold_in_a_container_without_proc() {
+    let env = Env::new("mask-noproc");
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            &mask_report_script(&["/etc/secret", "/sys/firmware", "/nothing"]),
+        ],
+    );
+    std::fs::write(b.dir.join("rootfs/etc/secret"), "secret\n").unwrap();
+    let mut mounts = b.config["mounts"].as_array().unwrap().clone();
+    mounts.retain(|m| m["destination"] != "/proc");
+    b.set("/mounts", json!(mounts));
+    b.set(
+        "/linux/maskedPaths",
+        json!(["/etc/secret", "/sys/firmware", "/nothing"]),
+    );
+    b.set("/linux/readonlyPaths", json!([]));
+    let out = env.brisk(&["run", "-b", b.path(), "c"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // mountinfo is not there to count mounts: what the paths show is.
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "/etc/secret f 0 1 0",
+            "/sys/firmware d 0 0 0",
+            "/nothing - 0 0 0"
+        ],
+        "{}",
+        out.stdout
+    );
+    env.assert_clean();
 }
 
 /// A child of the test, killed and reaped on drop (a failed assertion

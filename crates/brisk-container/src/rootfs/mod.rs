@@ -14,7 +14,7 @@ pub mod resolve;
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use oci_spec::runtime::Spec;
@@ -328,8 +328,11 @@ pub fn enter(plan: &RootfsPlan, root: OwnedFd) -> Result<(), Failure<'_>> {
 
 /// After `pivot_root`: masked paths, read-only paths and a read-only root.
 pub fn finish(plan: &RootfsPlan) -> Result<(), Failure<'_>> {
-    for p in &plan.masked {
-        mask_path(p).map_err(|e| Failure::with("mask path", p, e))?;
+    if !plan.masked.is_empty() {
+        let null = open_null().map_err(|e| Failure::with("mask paths with", c"/dev/null", e))?;
+        for p in &plan.masked {
+            mask_path(null.as_fd(), p).map_err(|e| Failure::with("mask path", p, e))?;
+        }
     }
     for p in &plan.readonly_paths {
         readonly_path(p).map_err(|e| Failure::with("make path read-only", p, e))?;
@@ -341,20 +344,96 @@ pub fn finish(plan: &RootfsPlan) -> Result<(), Failure<'_>> {
     Ok(())
 }
 
-/// Masks one path after `pivot_root`: /dev/null bound over a file, a
-/// read-only tmpfs over a directory, nothing for a missing path. By path,
-/// like runc: the lookup is inside the container's root by now (and the
-/// paths are mostly in /proc and /sys, which the image does not control),
-/// and the kernel tells file from directory (ENOTDIR) without an
-/// open + fstat + close per path.
-fn mask_path(path: &CStr) -> io::Result<()> {
-    let bind_null = sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None);
-    match bind_null.as_ref().map_err(io::Error::raw_os_error) {
+/// The source of the masked files: the container's `/dev/null` (after
+/// `pivot_root`, resolved inside the root, no magic link followed), opened
+/// once and checked to be the null device. An image's `/dev/null` that is
+/// anything else (without a `/dev` tmpfs in the config, the image's own is
+/// used) would be what the masked files show, or, a dangling symlink or a
+/// link into `/proc/self/fd`, fail every bind with ENOENT of the source.
+fn open_null() -> io::Result<OwnedFd> {
+    // enter() left the working directory at the new root.
+    let fd = resolve::open_in_root(rustix::fs::CWD, b"dev/null")?;
+    let st = rustix::fs::fstat(&fd)?;
+    let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+    let (major, minor) = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
+    if kind == rustix::fs::FileType::CharacterDevice && (major, minor) == (1, 3) {
+        return Ok(fd);
+    }
+    let what = match kind {
+        rustix::fs::FileType::CharacterDevice => format!("the character device {major}:{minor}"),
+        rustix::fs::FileType::BlockDevice => format!("the block device {major}:{minor}"),
+        rustix::fs::FileType::RegularFile => "a regular file".into(),
+        rustix::fs::FileType::Directory => "a directory".into(),
+        rustix::fs::FileType::Fifo => "a fifo".into(),
+        rustix::fs::FileType::Socket => "a socket".into(),
+        _ => "not a device".into(),
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("not the null device (char 1:3) but {what}"),
+    ))
+}
+
+/// Masks one path after `pivot_root`: the null device (`null`, checked by
+/// `open_null`) bound over a file, a read-only tmpfs over a directory,
+/// nothing for a path that does not exist; any other failure is an error.
+/// The target by path, like runc: the lookup is inside the container's
+/// root by now (and the paths are mostly in /proc and /sys, which the
+/// image does not control), and the kernel tells file from directory
+/// (ENOTDIR) without an open + fstat + close per path. The source is the
+/// fd through `/proc/self/fd/N` (one mount(2) call); in a container
+/// without `/proc` that path is missing too, which a stat of the target
+/// tells from a missing target, and the bind is made from the fd with
+/// `open_tree` + `move_mount` instead.
+fn mask_path(null: BorrowedFd<'_>, path: &CStr) -> io::Result<()> {
+    let source = sys::FdPath::new(null.as_raw_fd());
+    let bound = match sys::mount(Some(source.as_cstr()), path, None, libc::MS_BIND, None) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => match is_dir(path) {
+            None => Err(e),
+            Some(true) => Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
+            Some(false) => bind_fd(null, path),
+        },
+        r => r,
+    };
+    match bound.as_ref().map_err(io::Error::raw_os_error) {
         Ok(()) | Err(Some(libc::ENOENT)) => return Ok(()),
         Err(Some(libc::ENOTDIR)) => {}
-        Err(_) => return bind_null,
+        Err(_) => return bound,
     }
     sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY, None)
+}
+
+/// Whether `path`, as mount(2) looks it up (symlinks followed), is a
+/// directory; None when it does not exist.
+fn is_dir(path: &CStr) -> Option<bool> {
+    match rustix::fs::statat(rustix::fs::CWD, path, rustix::fs::AtFlags::empty()) {
+        Ok(st) => Some(rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir()),
+        Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => None,
+        // Something is there that cannot be looked at: not a directory as
+        // far as the mask goes (a bind is tried, and fails loudly).
+        Err(_) => Some(false),
+    }
+}
+
+/// Binds the file of `fd` onto `path` without going through /proc: a
+/// detached copy of it (`open_tree`) moved onto the path.
+fn bind_fd(fd: BorrowedFd<'_>, path: &CStr) -> io::Result<()> {
+    use rustix::mount::{MoveMountFlags, OpenTreeFlags};
+    let tree = rustix::mount::open_tree(
+        fd,
+        c"",
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH,
+    )?;
+    rustix::mount::move_mount(
+        &tree,
+        c"",
+        rustix::fs::CWD,
+        path,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_SYMLINKS,
+    )?;
+    Ok(())
 }
 
 fn readonly_path(path: &CStr) -> io::Result<()> {
