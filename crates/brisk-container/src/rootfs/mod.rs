@@ -330,8 +330,13 @@ pub fn enter(plan: &RootfsPlan, root: OwnedFd) -> Result<(), Failure<'_>> {
 pub fn finish(plan: &RootfsPlan) -> Result<(), Failure<'_>> {
     if !plan.masked.is_empty() {
         let null = open_null().map_err(|e| Failure::with("mask paths with", c"/dev/null", e))?;
+        let mut source = MaskSource {
+            fd: null.as_fd(),
+            path: sys::FdPath::new(null.as_raw_fd()),
+            reachable: None,
+        };
         for p in &plan.masked {
-            mask_path(null.as_fd(), p).map_err(|e| Failure::with("mask path", p, e))?;
+            mask_path(&mut source, p).map_err(|e| Failure::with("mask path", p, e))?;
         }
     }
     for p in &plan.readonly_paths {
@@ -374,25 +379,54 @@ fn open_null() -> io::Result<OwnedFd> {
     ))
 }
 
-/// Masks one path after `pivot_root`: the null device (`null`, checked by
-/// `open_null`) bound over a file, a read-only tmpfs over a directory,
-/// nothing for a path that does not exist; any other failure is an error.
-/// The target by path, like runc: the lookup is inside the container's
-/// root by now (and the paths are mostly in /proc and /sys, which the
-/// image does not control), and the kernel tells file from directory
-/// (ENOTDIR) without an open + fstat + close per path. The source is the
-/// fd through `/proc/self/fd/N` (one mount(2) call); in a container
-/// without `/proc` that path is missing too, which a stat of the target
-/// tells from a missing target, and the bind is made from the fd with
+/// The null device the masks bind, checked by `open_null`.
+struct MaskSource<'a> {
+    fd: BorrowedFd<'a>,
+    /// `/proc/self/fd/N` of `fd`.
+    path: sys::FdPath,
+    /// Whether `path` resolves in this root (a container without `/proc`
+    /// has no such path): known once a bind through it is done, else
+    /// looked at once, at the first ENOENT.
+    reachable: Option<bool>,
+}
+
+/// Masks one path after `pivot_root`: the null device bound over a file,
+/// a read-only tmpfs over a directory, nothing for a path that does not
+/// exist; any other failure is an error. The target by path, like runc:
+/// the lookup is inside the container's root by now (and the paths are
+/// mostly in /proc and /sys, which the image does not control), and the
+/// kernel tells file from directory (ENOTDIR) without an open + fstat +
+/// close per path. The source is the checked fd through
+/// `/proc/self/fd/N` (still one mount(2) call a path); when that path
+/// resolves, an ENOENT is the target's. In a container without `/proc`
+/// the target decides (a stat), and a file is bound from the fd with
 /// `open_tree` + `move_mount` instead.
-fn mask_path(null: BorrowedFd<'_>, path: &CStr) -> io::Result<()> {
-    let source = sys::FdPath::new(null.as_raw_fd());
-    let bound = match sys::mount(Some(source.as_cstr()), path, None, libc::MS_BIND, None) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => match is_dir(path) {
-            None => Err(e),
-            Some(true) => Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
-            Some(false) => bind_fd(null, path),
-        },
+fn mask_path(source: &mut MaskSource<'_>, path: &CStr) -> io::Result<()> {
+    let bound = match sys::mount(Some(source.path.as_cstr()), path, None, libc::MS_BIND, None) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            let via_proc = *source.reachable.get_or_insert_with(|| {
+                rustix::fs::statat(
+                    rustix::fs::CWD,
+                    source.path.as_cstr(),
+                    rustix::fs::AtFlags::empty(),
+                )
+                .is_ok()
+            });
+            if via_proc {
+                Err(e)
+            } else {
+                match is_dir(path) {
+                    None => Err(e),
+                    Some(true) => Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
+                    Some(false) => bind_fd(source.fd, path),
+                }
+            }
+        }
+        // (An ENOTDIR may be the target's path: it tells nothing.)
+        Ok(()) => {
+            source.reachable = Some(true);
+            Ok(())
+        }
         r => r,
     };
     match bound.as_ref().map_err(io::Error::raw_os_error) {
