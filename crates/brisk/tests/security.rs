@@ -911,9 +911,10 @@ fn masks_hold_whatever_the_images_dev_null_is() {
     }
 }
 
-/// Masked paths in a container without `/proc`: the bind's source cannot
-/// go through `/proc/self/fd`, and its ENOENT must not be taken for a
-/// missing masked path (the file and the directory are masked anyway).
+/// Masked paths in a container without `/proc`: the null device is bound
+/// from brisk's fd without a `/proc/self/fd` path (which would be missing
+/// here, and its ENOENT taken for a missing masked path): the file and
+/// the directory are masked, the missing path skipped.
 #[test]
 fn masks_hold_in_a_container_without_proc() {
     let env = Env::new("mask-noproc");

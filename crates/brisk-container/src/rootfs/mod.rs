@@ -14,7 +14,7 @@ pub mod resolve;
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use oci_spec::runtime::Spec;
@@ -330,13 +330,9 @@ pub fn enter(plan: &RootfsPlan, root: OwnedFd) -> Result<(), Failure<'_>> {
 pub fn finish(plan: &RootfsPlan) -> Result<(), Failure<'_>> {
     if !plan.masked.is_empty() {
         let null = open_null().map_err(|e| Failure::with("mask paths with", c"/dev/null", e))?;
-        let mut source = MaskSource {
-            fd: null.as_fd(),
-            path: sys::FdPath::new(null.as_raw_fd()),
-            reachable: None,
-        };
+        let mut clone = None;
         for p in &plan.masked {
-            mask_path(&mut source, p).map_err(|e| Failure::with("mask path", p, e))?;
+            mask_path(null.as_fd(), &mut clone, p).map_err(|e| Failure::with("mask path", p, e))?;
         }
     }
     for p in &plan.readonly_paths {
@@ -379,62 +375,52 @@ fn open_null() -> io::Result<OwnedFd> {
     ))
 }
 
-/// The null device the masks bind, checked by `open_null`.
-struct MaskSource<'a> {
-    fd: BorrowedFd<'a>,
-    /// `/proc/self/fd/N` of `fd`.
-    path: sys::FdPath,
-    /// Whether `path` resolves in this root (a container without `/proc`
-    /// has no such path): known once a bind through it is done, else
-    /// looked at once, at the first ENOENT.
-    reachable: Option<bool>,
-}
-
 /// Masks one path after `pivot_root`: the null device bound over a file,
 /// a read-only tmpfs over a directory, nothing for a path that does not
 /// exist; any other failure is an error. The target by path, like runc:
 /// the lookup is inside the container's root by now (and the paths are
-/// mostly in /proc and /sys, which the image does not control), and the
-/// kernel tells file from directory (ENOTDIR) without an open + fstat +
-/// close per path. The source is the checked fd through
-/// `/proc/self/fd/N` (still one mount(2) call a path); when that path
-/// resolves, an ENOENT is the target's. In a container without `/proc`
-/// the target decides (a stat), and a file is bound from the fd with
-/// `open_tree` + `move_mount` instead.
-fn mask_path(source: &mut MaskSource<'_>, path: &CStr) -> io::Result<()> {
-    let bound = match sys::mount(Some(source.path.as_cstr()), path, None, libc::MS_BIND, None) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-            let via_proc = *source.reachable.get_or_insert_with(|| {
-                rustix::fs::statat(
-                    rustix::fs::CWD,
-                    source.path.as_cstr(),
-                    rustix::fs::AtFlags::empty(),
-                )
-                .is_ok()
-            });
-            if via_proc {
-                Err(e)
-            } else {
-                match is_dir(path) {
-                    None => Err(e),
-                    Some(true) => Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
-                    Some(false) => bind_fd(source.fd, path),
-                }
-            }
-        }
-        // (An ENOTDIR may be the target's path: it tells nothing.)
-        Ok(()) => {
-            source.reachable = Some(true);
-            Ok(())
-        }
-        r => r,
+/// mostly in /proc and /sys, which the image does not control). The
+/// source is the null device `null` (checked by `open_null`) itself, not a
+/// path: a detached copy of it (`open_tree`) moved onto the target, so an
+/// ENOENT can only be the target's. A copy that did not move (a missing
+/// path, a directory) serves the next path: one `open_tree` per file
+/// masked, one `move_mount` per path.
+fn mask_path(null: BorrowedFd<'_>, clone: &mut Option<OwnedFd>, path: &CStr) -> io::Result<()> {
+    use rustix::mount::{MoveMountFlags, OpenTreeFlags};
+    let tree = match clone.take() {
+        Some(tree) => tree,
+        None => rustix::mount::open_tree(
+            null,
+            c"",
+            OpenTreeFlags::OPEN_TREE_CLONE
+                | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                | OpenTreeFlags::AT_EMPTY_PATH,
+        )?,
     };
-    match bound.as_ref().map_err(io::Error::raw_os_error) {
-        Ok(()) | Err(Some(libc::ENOENT)) => return Ok(()),
-        Err(Some(libc::ENOTDIR)) => {}
-        Err(_) => return bound,
+    // As mount(2) looks a target up: symlinks and automounts followed.
+    let moved = rustix::mount::move_mount(
+        &tree,
+        c"",
+        rustix::fs::CWD,
+        path,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
+            | MoveMountFlags::MOVE_MOUNT_T_SYMLINKS
+            | MoveMountFlags::MOVE_MOUNT_T_AUTOMOUNTS,
+    );
+    let e = match moved {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    *clone = Some(tree);
+    match e {
+        rustix::io::Errno::NOENT => Ok(()),
+        // A file onto a directory: EINVAL (ENOTDIR from a path whose
+        // parent is not a directory: the stat tells).
+        rustix::io::Errno::INVAL | rustix::io::Errno::NOTDIR if is_dir(path) == Some(true) => {
+            sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY, None)
+        }
+        e => Err(e.into()),
     }
-    sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY, None)
 }
 
 /// Whether `path`, as mount(2) looks it up (symlinks followed), is a
@@ -442,32 +428,8 @@ fn mask_path(source: &mut MaskSource<'_>, path: &CStr) -> io::Result<()> {
 fn is_dir(path: &CStr) -> Option<bool> {
     match rustix::fs::statat(rustix::fs::CWD, path, rustix::fs::AtFlags::empty()) {
         Ok(st) => Some(rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir()),
-        Err(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => None,
-        // Something is there that cannot be looked at: not a directory as
-        // far as the mask goes (a bind is tried, and fails loudly).
-        Err(_) => Some(false),
+        Err(_) => None,
     }
-}
-
-/// Binds the file of `fd` onto `path` without going through /proc: a
-/// detached copy of it (`open_tree`) moved onto the path.
-fn bind_fd(fd: BorrowedFd<'_>, path: &CStr) -> io::Result<()> {
-    use rustix::mount::{MoveMountFlags, OpenTreeFlags};
-    let tree = rustix::mount::open_tree(
-        fd,
-        c"",
-        OpenTreeFlags::OPEN_TREE_CLONE
-            | OpenTreeFlags::OPEN_TREE_CLOEXEC
-            | OpenTreeFlags::AT_EMPTY_PATH,
-    )?;
-    rustix::mount::move_mount(
-        &tree,
-        c"",
-        rustix::fs::CWD,
-        path,
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_SYMLINKS,
-    )?;
-    Ok(())
 }
 
 fn readonly_path(path: &CStr) -> io::Result<()> {
