@@ -359,9 +359,9 @@ fn tmpcopyup_redirected_by_a_shared_rootfs_never_touches_a_host_file() {
     const FILES: usize = 16;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
     let env = Env::new("copyup-race");
-    let host_dir =
-        std::path::PathBuf::from(format!("/tmp/brisk-copyup-host-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&host_dir);
+    // A host directory outside the bundle (and its rootfs), removed with
+    // the test's sandbox even when an assertion fails.
+    let host_dir = env.base.join("host");
     std::fs::create_dir_all(&host_dir).unwrap();
     let victim = host_dir.join("victim");
     std::fs::write(&victim, "host file\n").unwrap();
@@ -512,7 +512,6 @@ fn tmpcopyup_redirected_by_a_shared_rootfs_never_touches_a_host_file() {
     }
     let swaps = swapper.stop();
     let planted = planter.stop();
-    let _ = std::fs::remove_dir_all(&host_dir);
     eprintln!(
         "{runs} runs: {on_dest} copied onto /tcopy, {on_decoy} mounted on /tdecoy (first lookup \
          redirected), {refused} refused, {} copied wrongly; {swaps} swaps, {planted} symlinks planted",
