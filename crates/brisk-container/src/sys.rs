@@ -346,6 +346,34 @@ pub fn move_mount(from: RawFd, to: RawFd) -> io::Result<()> {
     cvt(ret).map(drop)
 }
 
+/// A new filesystem mounted with the mount API: fsopen(2) of `fstype`,
+/// the source and each parameter (a key with a value, or a flag) set with
+/// fsconfig(2), the superblock created, then fsmount(2) with `attr`
+/// (`MOUNT_ATTR_*`). The mount is detached: nothing can reach it until it
+/// is attached with [`move_mount`], and its fd keeps naming that mount
+/// afterwards, wherever it sits (a second step needs no lookup by name).
+pub fn new_mount<'a>(
+    fstype: &CStr,
+    source: Option<&CStr>,
+    params: impl IntoIterator<Item = (&'a CStr, Option<&'a CStr>)>,
+    attr: u64,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use rustix::mount::{self as m, FsMountFlags, FsOpenFlags, MountAttrFlags};
+    let fs = m::fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)?;
+    if let Some(source) = source {
+        m::fsconfig_set_string(&fs, c"source", source)?;
+    }
+    for (key, value) in params {
+        match value {
+            Some(v) => m::fsconfig_set_string(&fs, key, v)?,
+            None => m::fsconfig_set_flag(&fs, key)?,
+        }
+    }
+    m::fsconfig_create(&fs)?;
+    let attr = MountAttrFlags::from_bits_retain(attr as libc::c_uint);
+    Ok(m::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attr)?)
+}
+
 /// setresuid(2), setresgid(2) and setgroups(2) as the kernel has them: for
 /// the calling thread. The libc wrappers apply them to every thread (musl
 /// through `__synccall`, which blocks all signals around the call: two

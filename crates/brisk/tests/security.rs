@@ -2,6 +2,8 @@
 //! See docs/SECURITY.md.
 
 mod common;
+#[path = "common/leaks.rs"]
+mod leaks;
 
 use common::Env;
 use serde_json::json;
@@ -67,55 +69,69 @@ fn no_runtime_fd_reaches_the_container() {
     env.assert_clean();
 }
 
-/// A thread swapping each pair (a directory and a symlink) with
-/// `renameat2(RENAME_EXCHANGE)` in a loop, until stopped (or dropped).
-struct Swapper {
+/// A host thread racing brisk (standing in for a second container that
+/// writes on a shared rootfs): runs `step` in a loop until stopped (or
+/// dropped). `step` returns how many changes it made; an error ends the
+/// loop early (printed, and seen by the caller as too few changes).
+struct Racer {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<u64>>,
 }
 
-impl Swapper {
-    fn start(pairs: Vec<(std::ffi::CString, std::ffi::CString)>) -> Swapper {
+impl Racer {
+    fn start(mut step: impl FnMut() -> Result<u64, String> + Send + 'static) -> Racer {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            let mut swaps = 0u64;
+            let mut changes = 0u64;
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                for (a, b) in &pairs {
-                    // SAFETY: two valid C strings, relative to the cwd fd.
-                    let r = unsafe {
-                        libc::renameat2(
-                            libc::AT_FDCWD,
-                            a.as_ptr(),
-                            libc::AT_FDCWD,
-                            b.as_ptr(),
-                            libc::RENAME_EXCHANGE,
-                        )
-                    };
-                    if r != 0 {
-                        // Reported by stop() as too few swaps.
-                        eprintln!("renameat2: {}", std::io::Error::last_os_error());
-                        return swaps;
+                match step() {
+                    Ok(n) => changes += n,
+                    Err(e) => {
+                        eprintln!("racer stopped: {e}");
+                        return changes;
                     }
-                    swaps += 1;
                 }
             }
-            swaps
+            changes
         });
-        Swapper {
+        Racer {
             stop,
             thread: Some(thread),
         }
     }
 
-    /// Stops the loop and returns how many swaps it made.
+    /// Swaps each pair (a directory and a symlink) with
+    /// `renameat2(RENAME_EXCHANGE)`, in a loop.
+    fn swapping(pairs: Vec<(std::ffi::CString, std::ffi::CString)>) -> Racer {
+        Racer::start(move || {
+            for (a, b) in &pairs {
+                // SAFETY: two valid C strings, relative to the cwd fd.
+                let r = unsafe {
+                    libc::renameat2(
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        b.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+                if r != 0 {
+                    return Err(format!("renameat2: {}", std::io::Error::last_os_error()));
+                }
+            }
+            Ok(pairs.len() as u64)
+        })
+    }
+
+    /// Stops the loop and returns how many changes it made.
     fn stop(mut self) -> u64 {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.thread.take().map_or(0, |t| t.join().unwrap())
     }
 }
 
-impl Drop for Swapper {
+impl Drop for Racer {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
@@ -244,7 +260,7 @@ fn mount_destination_swapped_for_a_symlink_stays_inside_the_root() {
     )
     .unwrap();
     let c = |name: &str| std::ffi::CString::new(race.join(name).to_str().unwrap()).unwrap();
-    let swapper = Swapper::start(vec![(c("a"), c("la")), (c("b"), c("lb"))]);
+    let swapper = Racer::swapping(vec![(c("a"), c("la")), (c("b"), c("lb"))]);
 
     let (mut ok, mut failed) = (0, 0);
     for i in 0..RUNS {
@@ -302,7 +318,7 @@ fn read_only_bind_stays_read_only_when_its_destination_is_swapped() {
     std::fs::create_dir_all(race.join("c")).unwrap();
     std::os::unix::fs::symlink("/dev/shm", race.join("lc")).unwrap();
     let c = |name: &str| std::ffi::CString::new(race.join(name).to_str().unwrap()).unwrap();
-    let swapper = Swapper::start(vec![(c("c"), c("lc"))]);
+    let swapper = Racer::swapping(vec![(c("c"), c("lc"))]);
     let (mut ok, mut failed) = (0, 0);
     for i in 0..RUNS {
         let out = env.brisk(&["run", "-b", b.path(), &format!("r{i}")]);
@@ -322,6 +338,197 @@ fn read_only_bind_stays_read_only_when_its_destination_is_swapped() {
     let swaps = swapper.stop();
     eprintln!("{ok} runs with a read-only bind, {failed} refused, {swaps} swaps");
     assert!(swaps > RUNS as u64, "the swapper barely ran: {swaps} swaps");
+}
+
+/// A `tmpcopyup` tmpfs whose copy is redirected by a second container
+/// writing on a shared rootfs: one racer exchanges the destination `/tcopy`
+/// (a directory of 16 setuid, world-writable files of uid 1000) with
+/// `/tcopy-swap`, a symlink to `/tdecoy`; another renames, over every
+/// regular file that appears in `/tdecoy`, a symlink to a host file (mode
+/// 0644, in a host directory of the test). A copy that looks the
+/// destination up again lands in `/tdecoy`, and a chmod by name that
+/// follows the planted symlink (before `pivot_root` an absolute symlink
+/// is the host's) makes the host file 04757. Each run must leave the host
+/// file as it was and either copy exactly what the tmpfs covers (the 16
+/// files where the tmpfs sits on `/tcopy`, nothing where the first lookup
+/// already found `/tdecoy`, which is empty) or fail naming the mount.
+#[test]
+fn tmpcopyup_redirected_by_a_shared_rootfs_never_touches_a_host_file() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    const RUNS: usize = 100;
+    const FILES: usize = 16;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    let env = Env::new("copyup-race");
+    // A host directory outside the bundle (and its rootfs), removed with
+    // the test's sandbox even when an assertion fails.
+    let host_dir = env.base.join("host");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    let victim = host_dir.join("victim");
+    std::fs::write(&victim, "host file\n").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let check_victim = |when: &str| {
+        let meta = std::fs::symlink_metadata(&victim).unwrap();
+        assert_eq!(
+            format!(
+                "mode {:o}, owner {}:{}",
+                meta.mode() & 0o7777,
+                meta.uid(),
+                meta.gid()
+            ),
+            "mode 644, owner 0:0",
+            "{when}: the container's copy changed the host file {}",
+            victim.display()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "host file\n",
+            "{when}"
+        );
+        let names: Vec<_> = std::fs::read_dir(&host_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["victim"], "{when}: host directory changed");
+    };
+
+    // In the container: where the copyup tmpfs sits, then each entry in
+    // it (name, type, mode, owner, size, checksum). The racer goes on
+    // renaming meanwhile: `cd` by name is tried until it lands in the
+    // tmpfs.
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "for try in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do \
+               mp=$(awk '{for (i = 7; i <= NF; i++) if ($i == \"-\") { \
+                   if ($(i + 2) == \"copyup-tmpfs\") print $5; break }}' /proc/self/mountinfo); \
+               cd \"$mp\" 2>/dev/null && [ \"$(stat -f -c %T .)\" = tmpfs ] && break; \
+             done; \
+             echo \"at $mp\"; [ \"$(stat -f -c %T .)\" = tmpfs ] || exit 1; \
+             for f in $(ls -A | sort); do \
+               echo \"$(stat -c '%n %F %a %u %s' \"$f\") $(md5sum < \"$f\" | cut -c1-8)\"; \
+             done",
+        ],
+    );
+    let mut mounts = b.config["mounts"].as_array().unwrap().clone();
+    mounts.push(
+        json!({"destination": "/tcopy", "type": "tmpfs", "source": "copyup-tmpfs",
+                       "options": ["nodev", "size=4m", "tmpcopyup"]}),
+    );
+    b.set("/mounts", json!(mounts));
+    let rootfs = b.dir.join("rootfs");
+    let (tcopy, decoy) = (rootfs.join("tcopy"), rootfs.join("tdecoy"));
+    std::fs::create_dir_all(&tcopy).unwrap();
+    std::fs::create_dir_all(&decoy).unwrap();
+    let mut expected = Vec::new();
+    for i in 0..FILES {
+        let f = tcopy.join(format!("f{i:02}"));
+        // 64 KiB each: a copy long enough for the racer to see the file.
+        let data = format!("file {i}\n").repeat(8192);
+        std::fs::write(&f, &data).unwrap();
+        std::os::unix::fs::chown(&f, Some(1000), Some(1000)).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o4757)).unwrap();
+        let sum = std::process::Command::new("md5sum")
+            .arg(&f)
+            .output()
+            .unwrap();
+        let sum = String::from_utf8(sum.stdout).unwrap();
+        expected.push(format!(
+            "f{i:02} regular file 4757 1000 {} {}",
+            data.len(),
+            &sum[..8]
+        ));
+    }
+    std::os::unix::fs::symlink("/tdecoy", rootfs.join("tcopy-swap")).unwrap();
+    let c = |p: &std::path::Path| std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    let swapper = Racer::swapping(vec![(c(&tcopy), c(&rootfs.join("tcopy-swap")))]);
+    let planter = {
+        let (decoy, victim) = (decoy.clone(), victim.clone());
+        let names: Vec<_> = (0..FILES).map(|i| decoy.join(format!("f{i:02}"))).collect();
+        Racer::start(move || {
+            let mut planted = 0;
+            for f in &names {
+                if std::fs::symlink_metadata(f).is_ok_and(|m| m.is_file()) {
+                    let tmp = decoy.join(".plant");
+                    let _ = std::fs::remove_file(&tmp);
+                    std::os::unix::fs::symlink(&victim, &tmp).map_err(|e| e.to_string())?;
+                    if std::fs::rename(&tmp, f).is_ok() {
+                        planted += 1;
+                    }
+                }
+            }
+            Ok(planted)
+        })
+    };
+
+    let (mut on_dest, mut on_decoy, mut refused, mut runs) = (0, 0, 0, 0);
+    let mut wrong = Vec::new();
+    for i in 0..RUNS {
+        if std::time::Instant::now() > deadline {
+            eprintln!("time is up after {i} runs");
+            break;
+        }
+        runs += 1;
+        let out = env.brisk(&["run", "-b", b.path(), &format!("r{i}")]);
+        check_victim(&format!("run {i}"));
+        env.assert_clean();
+        if out.code != 0 {
+            assert!(
+                out.stderr.contains("tcopy"),
+                "run {i} failed without naming the mount: {}",
+                out.stderr
+            );
+            refused += 1;
+        } else {
+            let mut lines = out.stdout.lines();
+            let at = lines.next().unwrap_or_default().to_string();
+            let got: Vec<String> = lines.map(str::to_string).collect();
+            let want: &[String] = match at.as_str() {
+                "at /tcopy" | "at /tcopy-swap" => {
+                    on_dest += 1;
+                    &expected
+                }
+                "at /tdecoy" => {
+                    on_decoy += 1;
+                    &[]
+                }
+                _ => &[],
+            };
+            if !matches!(at.as_str(), "at /tcopy" | "at /tcopy-swap" | "at /tdecoy") || got != want
+            {
+                wrong.push(format!("run {i}: {at}: {got:?}"));
+            }
+        }
+        // What a redirected copy left in the decoy goes before the next run.
+        for e in std::fs::read_dir(&decoy).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() && !p.is_symlink() {
+                std::fs::remove_dir_all(&p).unwrap();
+            } else {
+                std::fs::remove_file(&p).unwrap();
+            }
+        }
+    }
+    let swaps = swapper.stop();
+    let planted = planter.stop();
+    eprintln!(
+        "{runs} runs: {on_dest} copied onto /tcopy, {on_decoy} mounted on /tdecoy (first lookup \
+         redirected), {refused} refused, {} copied wrongly; {swaps} swaps, {planted} symlinks planted",
+        wrong.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "copies that are not what the tmpfs covers:\n{}",
+        wrong.join("\n")
+    );
+    // The race must have been reached: the swaps interleaved with the
+    // init's lookups (some runs saw the symlink, some the directory).
+    assert!(
+        swaps > runs as u64 && on_dest > 0 && on_decoy + refused > 0,
+        "THE RACE WAS NEVER REACHED ({swaps} swaps, {on_dest} on /tcopy, {on_decoy} on /tdecoy, \
+         {refused} refused): this run tested nothing"
+    );
 }
 
 /// podman's default capabilities (no CAP_SYS_ADMIN).
@@ -507,6 +714,241 @@ fn cap_sys_admin_in_a_user_namespace_cannot_reach_the_hosts_proc() {
         &firmware,
     ];
     assert_eq!(out.lines().collect::<Vec<_>>(), expected, "{out}");
+}
+
+/// The masked paths of these tests: podman's, with `/sys/dev/block`.
+const MASKED: &[&str] = &[
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/fs/selinux",
+    "/sys/dev/block",
+];
+
+/// A container script printing, for each of `paths`, whether it is a
+/// file, a directory or missing (f, d, -), the bytes it reads, the
+/// entries it lists and how many mounts sit on it. (stderr goes to /tmp,
+/// a tmpfs: the container's /dev/null is what the test is about.)
+fn mask_report_script(paths: &[&str]) -> String {
+    format!(
+        "for p in {}; do \
+           if [ -d $p ]; then k=d; elif [ -e $p ]; then k=f; else k=-; fi; \
+           echo \"$p $k $(cat $p 2>/tmp/e | wc -c) $(ls -A $p 2>/tmp/e | wc -l) \
+                 $(awk -v p=$p '$5 == p' /proc/self/mountinfo | wc -l)\"; \
+         done",
+        paths.join(" ")
+    )
+}
+
+/// Checks a `mask_report_script` output: every path the container has is
+/// a mount and reads empty; the paths `must_exist` are among them.
+fn assert_masked(out: &str, must_exist: &[&str], who: &str) {
+    let mut seen = Vec::new();
+    for line in out.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(f.len(), 5, "{who}: {line:?}");
+        if f[1] == "-" {
+            continue;
+        }
+        seen.push(f[0]);
+        assert!(
+            f[4] != "0",
+            "{who}: {} is not masked (no mount on it): {line}",
+            f[0]
+        );
+        let empty = if f[1] == "f" {
+            f[2] == "0"
+        } else {
+            f[3] == "0"
+        };
+        assert!(
+            empty,
+            "{who}: {} shows something through its mask: {line}",
+            f[0]
+        );
+    }
+    for p in must_exist {
+        assert!(
+            seen.contains(p),
+            "{who}: {p} missing in the container:\n{out}"
+        );
+    }
+}
+
+/// runc, when it is on PATH, on the same bundle, with its own state root.
+fn run_runc(env: &Env, b: &common::Bundle, id: &str) -> Option<common::Out> {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("runc").is_file()));
+    if !found {
+        eprintln!("runc is not on PATH: its behaviour is not compared");
+        return None;
+    }
+    let mut cmd = std::process::Command::new("runc");
+    cmd.arg("--root")
+        .arg(env.base.join("runc-state"))
+        .args(["run", "-b", b.path(), id])
+        .env(common::MARK, env.base.to_str().unwrap())
+        .stdin(std::process::Stdio::null());
+    Some(common::run_to_files(cmd, &env.base))
+}
+
+/// Without a `/dev` tmpfs in the config (valid OCI) the image's own `/dev`
+/// is used, and `/dev/null` is the source of every masked file. When it
+/// is not the null device the masks must still hold, or the container
+/// must not start (an error naming /dev/null), never start unmasked (the
+/// ENOENT of a dangling symlink was taken for a missing masked path:
+/// every mask skipped, `/proc/timer_list`, `/proc/keys` and `/sys/dev/block`
+/// readable). As runc 1.1.5: (a) a dangling symlink is followed inside the
+/// root and the null device made where it points, the masks hold;
+/// (b) a symlink to `/proc/self/fd/N` fails. (c) A regular file: brisk
+/// refuses it, where runc binds that file over the masked paths (they show
+/// the image's content). Nothing is left behind on failure.
+#[test]
+fn masks_hold_whatever_the_images_dev_null_is() {
+    let env = Env::new("dev-null");
+    let must_exist = [
+        "/proc/timer_list",
+        "/proc/keys",
+        "/sys/dev/block",
+        "/sys/firmware",
+    ];
+    let script = mask_report_script(MASKED);
+    // (name, how /dev/null is made in the image, whether brisk runs).
+    type Make = fn(&std::path::Path);
+    let cases: [(&str, Make, bool); 4] = [
+        (
+            "dangling",
+            |d| std::os::unix::fs::symlink("/nonexistent", d).unwrap(),
+            true,
+        ),
+        (
+            "fd3",
+            |d| std::os::unix::fs::symlink("/proc/self/fd/3", d).unwrap(),
+            false,
+        ),
+        (
+            "fd5",
+            |d| std::os::unix::fs::symlink("/proc/self/fd/5", d).unwrap(),
+            false,
+        ),
+        (
+            "file",
+            |d| std::fs::write(d, "the image's null\n").unwrap(),
+            false,
+        ),
+    ];
+    for (name, make, runs) in cases {
+        let mut b = env.bundle(name, &["sh", "-c", &script]);
+        let mut mounts = b.config["mounts"].as_array().unwrap().clone();
+        mounts.retain(|m| m["destination"] != "/dev");
+        b.set("/mounts", json!(mounts));
+        b.set("/linux/maskedPaths", json!(MASKED));
+        // A read-only root makes runc fail on a regular /dev/null for
+        // another reason (EBUSY remounting /): compare the masks alone.
+        b.set("/root/readonly", json!(false));
+        let rootfs = b.dir.join("rootfs");
+        let reset = || {
+            let _ = std::fs::remove_file(rootfs.join("dev/null"));
+            let _ = std::fs::remove_file(rootfs.join("nonexistent"));
+            make(&rootfs.join("dev/null"));
+        };
+        reset();
+        let out = env.brisk(&["run", "-b", b.path(), name]);
+        if runs {
+            assert_eq!(out.code, 0, "{name}: {}", out.stderr);
+            assert_masked(&out.stdout, &must_exist, &format!("brisk, {name}"));
+            // As runc: the device made where the symlink points.
+            use std::os::unix::fs::FileTypeExt;
+            let made = std::fs::symlink_metadata(rootfs.join("nonexistent")).unwrap();
+            assert!(made.file_type().is_char_device(), "{name}: {made:?}");
+        } else {
+            assert_ne!(out.code, 0, "{name}: the container ran:\n{}", out.stdout);
+            assert!(
+                out.stderr.contains("/dev/null"),
+                "{name}: the error does not name /dev/null: {}",
+                out.stderr
+            );
+        }
+        env.assert_clean();
+        let cg = leaks::cgroup_dirs(&leaks::cgroups_path(&b.config));
+        assert!(cg.is_empty(), "{name}: cgroups left behind: {cg:?}");
+
+        reset();
+        let Some(runc) = run_runc(&env, &b, &format!("runc-{name}")) else {
+            continue;
+        };
+        env.assert_clean();
+        eprintln!(
+            "runc, {name}: exit {}, {}",
+            runc.code,
+            runc.stderr.lines().last().unwrap_or_default()
+        );
+        if name == "file" {
+            // Not matched on purpose: runc masks with the image's file.
+            eprintln!(
+                "runc, {name}: stdout {:?}; the image's /dev/null now holds {:?}",
+                runc.stdout,
+                std::fs::read_to_string(rootfs.join("dev/null")).unwrap_or_default()
+            );
+            continue;
+        }
+        assert_eq!(
+            runc.code == 0,
+            runs,
+            "{name}: runc differs: {}",
+            runc.stderr
+        );
+        if runs {
+            assert_masked(&runc.stdout, &must_exist, &format!("runc, {name}"));
+        }
+    }
+}
+
+/// Masked paths in a container without `/proc`: the null device is bound
+/// from brisk's fd without a `/proc/self/fd` path (which would be missing
+/// here, and its ENOENT taken for a missing masked path): the file and
+/// the directory are masked, the missing path skipped.
+#[test]
+fn masks_hold_in_a_container_without_proc() {
+    let env = Env::new("mask-noproc");
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            &mask_report_script(&["/etc/secret", "/sys/firmware", "/nothing"]),
+        ],
+    );
+    std::fs::write(b.dir.join("rootfs/etc/secret"), "secret\n").unwrap();
+    let mut mounts = b.config["mounts"].as_array().unwrap().clone();
+    mounts.retain(|m| m["destination"] != "/proc");
+    b.set("/mounts", json!(mounts));
+    b.set(
+        "/linux/maskedPaths",
+        json!(["/etc/secret", "/sys/firmware", "/nothing"]),
+    );
+    b.set("/linux/readonlyPaths", json!([]));
+    let out = env.brisk(&["run", "-b", b.path(), "c"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // mountinfo is not there to count mounts: what the paths show is.
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "/etc/secret f 0 1 0",
+            "/sys/firmware d 0 0 0",
+            "/nothing - 0 0 0"
+        ],
+        "{}",
+        out.stdout
+    );
+    env.assert_clean();
 }
 
 /// A child of the test, killed and reaped on drop (a failed assertion

@@ -107,7 +107,8 @@ pub fn create_configured<'p>(
         let dir = create_in_root(root, node.dir.as_bytes(), Leaf::Dir)
             .map_err(|e| Failure::with("create the directory of device", &node.path, e))?;
         let made = if in_userns && node.file_type != FileType::Fifo {
-            bind_host_device(&dir, &node.name, &node.path)
+            // An existing file is kept there (EEXIST is not an error).
+            bind_host_device(&dir, &node.name, &node.path).map(drop)
         } else {
             make_node(&dir, node)
         };
@@ -151,14 +152,27 @@ fn make_node(dir: &impl rustix::fd::AsFd, node: &DeviceNode) -> io::Result<()> {
         }
         Err(e) => return Err(e.into()),
     }
-    // The init runs with umask 0 here, so mknod gave the exact mode; no
-    // chmod by name (it would follow a symlink swapped in meanwhile).
-    rustix::fs::chownat(
+    // The init runs with umask 0 here, so mknod gave the exact mode; the
+    // owner is set through an fd of the node, checked to be the one just
+    // made (a rename meanwhile must not make chown act on another file).
+    let fd = rustix::fs::openat(
         dir,
         name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let st = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(st.st_mode) != node.file_type
+        || (node.file_type != FileType::Fifo && st.st_rdev != node.dev)
+    {
+        return Err(io::Error::from_raw_os_error(libc::EEXIST));
+    }
+    rustix::fs::chownat(
+        &fd,
+        c"",
         Some(rustix::fs::Uid::from_raw(node.uid)),
         Some(rustix::fs::Gid::from_raw(node.gid)),
-        AtFlags::SYMLINK_NOFOLLOW,
+        AtFlags::EMPTY_PATH,
     )?;
     Ok(())
 }
@@ -180,15 +194,27 @@ const LINKS: [(&CStr, &CStr); 5] = [
     (c"pts/ptmx", c"ptmx"),
 ];
 
+/// The default devices and their symlinks in the container's `/dev`. A
+/// name already there (an image's `/dev` without a tmpfs over it) is kept,
+/// as runc keeps it; a dangling symlink there is followed inside the root
+/// and the device made where it points, as runc does. Whether `/dev/null`
+/// is then the null device is checked where it matters: it is the source
+/// of the masked paths (`mask_paths`).
 pub fn create_defaults(root: BorrowedFd<'_>, in_userns: bool) -> Result<(), Failure<'static>> {
     let dev = open_in_root(root, b"dev").map_err(|e| Failure::new("open /dev", e))?;
-    for (name, host, major, minor) in DEVICES {
-        let res = if in_userns {
-            bind_host_device(&dev, name, host)
+    for (name, path, major, minor) in DEVICES {
+        let devnum = rustix::fs::makedev(major, minor);
+        let made = if in_userns {
+            bind_host_device(&dev, name, path)
         } else {
-            make_device(&dev, name, major, minor)
+            make_device(&dev, name, devnum)
         };
-        res.map_err(|e| Failure::with("create device", name, e))?;
+        match made {
+            Ok(true) => {}
+            Ok(false) => make_where_a_dangling_symlink_points(root, path, devnum, in_userns)
+                .map_err(|e| Failure::with("create device", path, e))?,
+            Err(e) => return Err(Failure::with("create device", path, e)),
+        }
     }
     for (target, name) in LINKS {
         match rustix::fs::symlinkat(target, &dev, name) {
@@ -199,8 +225,33 @@ pub fn create_defaults(root: BorrowedFd<'_>, in_userns: bool) -> Result<(), Fail
     Ok(())
 }
 
-fn make_device(dev: &impl rustix::fd::AsFd, name: &CStr, major: u32, minor: u32) -> io::Result<()> {
-    let devnum = rustix::fs::makedev(major, minor);
+/// `path` (`/dev/null`, ...) names something already. If that is a
+/// symlink whose target does not exist, the device is made at the target,
+/// resolved inside the root (the path's own lookup would fail: ENOENT). A
+/// magic link (`/proc/self/fd/N`) is refused (ELOOP).
+fn make_where_a_dangling_symlink_points(
+    root: BorrowedFd<'_>,
+    path: &CStr,
+    devnum: u64,
+    in_userns: bool,
+) -> io::Result<()> {
+    match open_in_root(root, path.to_bytes()) {
+        Ok(_) => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(e),
+    }
+    if in_userns {
+        let file = create_in_root(root, path.to_bytes(), Leaf::File)?;
+        let target = FdPath::new(file.as_raw_fd());
+        sys::mount(Some(path), target.as_cstr(), None, libc::MS_BIND, None)
+    } else {
+        create_in_root(root, path.to_bytes(), Leaf::CharDevice(devnum)).map(drop)
+    }
+}
+
+/// mknod of a default device (mode 0666: the init's umask is 0). False
+/// when something is there already.
+fn make_device(dev: &impl rustix::fd::AsFd, name: &CStr, devnum: u64) -> io::Result<bool> {
     match rustix::fs::mknodat(
         dev,
         name,
@@ -208,33 +259,30 @@ fn make_device(dev: &impl rustix::fd::AsFd, name: &CStr, major: u32, minor: u32)
         Mode::from_raw_mode(0o666),
         devnum,
     ) {
-        Ok(()) => {}
-        Err(rustix::io::Errno::EXIST) => return Ok(()),
-        Err(e) => return Err(e.into()),
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::EXIST) => Ok(false),
+        Err(e) => Err(e.into()),
     }
-    // The init runs with umask 0 here: the node is 0666 as the spec wants.
-    Ok(())
 }
 
-fn bind_host_device(dev: &impl rustix::fd::AsFd, name: &CStr, host: &CStr) -> io::Result<()> {
-    match rustix::fs::openat(
+/// The host's device `host` bound onto a new file `name` of `dev`. False
+/// when something is there already.
+fn bind_host_device(dev: &impl rustix::fd::AsFd, name: &CStr, host: &CStr) -> io::Result<bool> {
+    let file = match rustix::fs::openat(
         dev,
         name,
         OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::WRONLY | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o666),
     ) {
-        Ok(_) => {}
-        Err(rustix::io::Errno::EXIST) => return Ok(()),
+        Ok(file) => file,
+        Err(rustix::io::Errno::EXIST) => return Ok(false),
         Err(e) => return Err(e.into()),
-    }
-    let file = rustix::fs::openat(
-        dev,
-        name,
-        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+    };
+    // Onto the file just made, through its fd: not a second lookup of its
+    // name, which a rename could have pointed elsewhere meanwhile.
     let target = FdPath::new(file.as_raw_fd());
-    sys::mount(Some(host), target.as_cstr(), None, libc::MS_BIND, None)
+    sys::mount(Some(host), target.as_cstr(), None, libc::MS_BIND, None)?;
+    Ok(true)
 }
 
 #[cfg(test)]

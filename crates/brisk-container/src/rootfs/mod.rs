@@ -14,7 +14,7 @@ pub mod resolve;
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use oci_spec::runtime::Spec;
@@ -328,8 +328,12 @@ pub fn enter(plan: &RootfsPlan, root: OwnedFd) -> Result<(), Failure<'_>> {
 
 /// After `pivot_root`: masked paths, read-only paths and a read-only root.
 pub fn finish(plan: &RootfsPlan) -> Result<(), Failure<'_>> {
-    for p in &plan.masked {
-        mask_path(p).map_err(|e| Failure::with("mask path", p, e))?;
+    if !plan.masked.is_empty() {
+        let null = open_null().map_err(|e| Failure::with("mask paths with", c"/dev/null", e))?;
+        let mut clone = None;
+        for p in &plan.masked {
+            mask_path(null.as_fd(), &mut clone, p).map_err(|e| Failure::with("mask path", p, e))?;
+        }
     }
     for p in &plan.readonly_paths {
         readonly_path(p).map_err(|e| Failure::with("make path read-only", p, e))?;
@@ -341,20 +345,91 @@ pub fn finish(plan: &RootfsPlan) -> Result<(), Failure<'_>> {
     Ok(())
 }
 
-/// Masks one path after `pivot_root`: /dev/null bound over a file, a
-/// read-only tmpfs over a directory, nothing for a missing path. By path,
-/// like runc: the lookup is inside the container's root by now (and the
-/// paths are mostly in /proc and /sys, which the image does not control),
-/// and the kernel tells file from directory (ENOTDIR) without an
-/// open + fstat + close per path.
-fn mask_path(path: &CStr) -> io::Result<()> {
-    let bind_null = sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None);
-    match bind_null.as_ref().map_err(io::Error::raw_os_error) {
-        Ok(()) | Err(Some(libc::ENOENT)) => return Ok(()),
-        Err(Some(libc::ENOTDIR)) => {}
-        Err(_) => return bind_null,
+/// The source of the masked files: the container's `/dev/null` (after
+/// `pivot_root`, resolved inside the root, no magic link followed), opened
+/// once and checked to be the null device. An image's `/dev/null` that is
+/// anything else (without a `/dev` tmpfs in the config, the image's own is
+/// used) would be what the masked files show, or, a dangling symlink or a
+/// link into `/proc/self/fd`, fail every bind with ENOENT of the source.
+fn open_null() -> io::Result<OwnedFd> {
+    // enter() left the working directory at the new root.
+    let fd = resolve::open_in_root(rustix::fs::CWD, b"dev/null")?;
+    let st = rustix::fs::fstat(&fd)?;
+    let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+    let (major, minor) = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
+    if kind == rustix::fs::FileType::CharacterDevice && (major, minor) == (1, 3) {
+        return Ok(fd);
     }
-    sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY, None)
+    let what = match kind {
+        rustix::fs::FileType::CharacterDevice => format!("the character device {major}:{minor}"),
+        rustix::fs::FileType::BlockDevice => format!("the block device {major}:{minor}"),
+        rustix::fs::FileType::RegularFile => "a regular file".into(),
+        rustix::fs::FileType::Directory => "a directory".into(),
+        rustix::fs::FileType::Fifo => "a fifo".into(),
+        rustix::fs::FileType::Socket => "a socket".into(),
+        _ => "not a device".into(),
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("not the null device (char 1:3) but {what}"),
+    ))
+}
+
+/// Masks one path after `pivot_root`: the null device bound over a file,
+/// a read-only tmpfs over a directory, nothing for a path that does not
+/// exist; any other failure is an error. The target by path, like runc:
+/// the lookup is inside the container's root by now (and the paths are
+/// mostly in /proc and /sys, which the image does not control). The
+/// source is the null device `null` (checked by `open_null`) itself, not a
+/// path: a detached copy of it (`open_tree`) moved onto the target, so an
+/// ENOENT can only be the target's. A copy that did not move (a missing
+/// path, a directory) serves the next path: one `open_tree` per file
+/// masked, one `move_mount` per path.
+fn mask_path(null: BorrowedFd<'_>, clone: &mut Option<OwnedFd>, path: &CStr) -> io::Result<()> {
+    use rustix::mount::{MoveMountFlags, OpenTreeFlags};
+    let tree = match clone.take() {
+        Some(tree) => tree,
+        None => rustix::mount::open_tree(
+            null,
+            c"",
+            OpenTreeFlags::OPEN_TREE_CLONE
+                | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                | OpenTreeFlags::AT_EMPTY_PATH,
+        )?,
+    };
+    // As mount(2) looks a target up: symlinks and automounts followed.
+    let moved = rustix::mount::move_mount(
+        &tree,
+        c"",
+        rustix::fs::CWD,
+        path,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
+            | MoveMountFlags::MOVE_MOUNT_T_SYMLINKS
+            | MoveMountFlags::MOVE_MOUNT_T_AUTOMOUNTS,
+    );
+    let e = match moved {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    *clone = Some(tree);
+    match e {
+        rustix::io::Errno::NOENT => Ok(()),
+        // A file onto a directory: EINVAL (ENOTDIR from a path whose
+        // parent is not a directory: the stat tells).
+        rustix::io::Errno::INVAL | rustix::io::Errno::NOTDIR if is_dir(path) == Some(true) => {
+            sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY, None)
+        }
+        e => Err(e.into()),
+    }
+}
+
+/// Whether `path`, as mount(2) looks it up (symlinks followed), is a
+/// directory; None when it does not exist.
+fn is_dir(path: &CStr) -> Option<bool> {
+    match rustix::fs::statat(rustix::fs::CWD, path, rustix::fs::AtFlags::empty()) {
+        Ok(st) => Some(rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir()),
+        Err(_) => None,
+    }
 }
 
 fn readonly_path(path: &CStr) -> io::Result<()> {

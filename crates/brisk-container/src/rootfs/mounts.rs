@@ -12,7 +12,7 @@ use rustix::fs::{Mode, OFlags};
 
 use super::idmap::{ContainerUserns, Mapping};
 use super::options::{self, Idmap};
-use super::resolve::{create_in_root, open_in_root, Leaf};
+use super::resolve::{create_in_root, Leaf};
 use super::{cstring, mounted_flags};
 use crate::error::{Error, Result};
 use crate::init::Failure;
@@ -45,6 +45,11 @@ pub struct MountPlan {
     pub idmapped_tree: Option<OwnedFd>,
     /// A tmpfs with `tmpcopyup`.
     pub copy_up: bool,
+    /// For a mount that is not a bind and has a second step (tmpcopyup,
+    /// attributes, propagation): its data as fsconfig(2) parameters. Such a
+    /// mount is made with the mount API, whose fd names the new mount for
+    /// that step.
+    pub fs_params: Option<Vec<(CString, Option<CString>)>>,
 }
 
 #[derive(Debug)]
@@ -159,6 +164,31 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
     let cstring = |f: &str, bytes: &[u8]| {
         std::ffi::CString::new(bytes).map_err(|_| Error::invalid(field(f), "contains a NUL byte"))
     };
+    let data = with_label(&opts.data, fstype, ctx.mount_label);
+    let copy_up = opts.tmpcopyup && fstype == Some("tmpfs");
+    let new_api = !bind
+        && matches!(kind, Kind::Regular)
+        && fstype.is_some()
+        && flags & libc::MS_REMOUNT == 0
+        && (copy_up || !opts.propagation.is_empty() || opts.attr_set | opts.attr_clr != 0);
+    let fs_params = if new_api {
+        let params = options::fsconfig_params(data.as_deref().unwrap_or_default());
+        Some(
+            params
+                .iter()
+                .map(|(k, v)| {
+                    Ok((
+                        cstring("options", k.as_bytes())?,
+                        v.as_ref()
+                            .map(|v| cstring("options", v.as_bytes()))
+                            .transpose()?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?,
+        )
+    } else {
+        None
+    };
     Ok(MountPlan {
         dest: cstring("destination", dest.as_bytes())?,
         source: source
@@ -166,9 +196,7 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
             .transpose()?,
         fstype: fstype.map(|t| cstring("type", t.as_bytes())).transpose()?,
         flags,
-        data: with_label(&opts.data, fstype, ctx.mount_label)
-            .map(|d| cstring("options", d.as_bytes()))
-            .transpose()?,
+        data: data.map(|d| cstring("options", d.as_bytes())).transpose()?,
         bind,
         propagation: opts.propagation.clone(),
         remount_flags: opts.remount_flags(),
@@ -183,7 +211,8 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
         attr: (opts.attr_set | opts.attr_clr != 0).then_some((opts.attr_set, opts.attr_clr)),
         idmap,
         idmapped_tree: None,
-        copy_up: opts.tmpcopyup && fstype == Some("tmpfs"),
+        copy_up,
+        fs_params,
     })
 }
 
@@ -381,14 +410,19 @@ fn cgroup_kind(bind: bool, cgroup_path: Option<&str>, cgroup2_host: Option<bool>
 }
 
 /// Performs one mount in the init process, before `pivot_root`.
+///
+/// A mount's second step (the remount of a bind, attributes, propagation,
+/// tmpcopyup's copy) acts on an fd of the new mount itself, never on a
+/// second lookup of the destination: a rename made meanwhile (by another
+/// container writing on a shared rootfs or volume) would redirect that
+/// lookup to another directory of the root. A bind is attached from a
+/// detached copy (`open_tree`), another mount with a second step is made
+/// with the mount API (`fsmount`): either fd names the mount once it is
+/// attached. A mount without a second step is one mount(2) call.
 pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'p>> {
     let fail = |e: io::Error| Failure::with("mount", &m.dest, e);
     let dest = create_in_root(root, m.dest.as_bytes(), m.leaf).map_err(fail)?;
     let target = FdPath::new(dest.as_raw_fd());
-    // A bind with a second step (remount, attributes, propagation) is
-    // attached from a detached copy whose fd then names the bind itself:
-    // looking the destination up again would follow a rename made
-    // meanwhile, onto another mount of the container.
     let second_step = m.remount_flags != 0 || !m.propagation.is_empty() || m.attr.is_some();
     let cloned = match (&m.source, &m.idmapped_tree) {
         (Some(source), None) if m.bind && second_step => {
@@ -401,6 +435,8 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
         .as_ref()
         .or(cloned.as_ref())
         .map(|fd| fd.as_raw_fd());
+    // The fd of a mount made here with the mount API (or a bound cgroup).
+    let mut made: Option<OwnedFd> = None;
     match &m.kind {
         Kind::Regular if m.bind => {
             if let Some(tree) = bind_top {
@@ -421,27 +457,23 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
                 sys::mount(None, top_path.as_cstr(), None, flags, None).map_err(fail)?;
             }
         }
-        Kind::Regular => {
-            // tmpcopyup: the covered directory, opened before it is covered.
-            let under = if m.copy_up {
-                Some(super::copyup::open_dir(dest.as_fd()).map_err(fail)?)
-            } else {
-                None
-            };
-            sys::mount(
+        Kind::Regular => match (&m.fs_params, &m.fstype) {
+            (Some(params), Some(fstype)) => made = Some(new_mount(m, fstype, params, &dest)?),
+            _ => sys::mount(
                 m.source.as_deref(),
                 target.as_cstr(),
                 m.fstype.as_deref(),
                 m.flags,
                 m.data.as_deref(),
             )
-            .map_err(fail)?;
-            if let Some(under) = under {
-                let top = open_in_root(root, m.dest.as_bytes()).map_err(fail)?;
-                let new = super::copyup::open_dir(top.as_fd()).map_err(fail)?;
-                super::copyup::copy_tree(under.as_fd(), new.as_fd(), 0)
-                    .map_err(|e| Failure::with("tmpcopyup into", &m.dest, e))?;
-            }
+            .map_err(fail)?,
+        },
+        Kind::Cgroup2(None) if second_step => {
+            let attr = options::mount_attr(m.flags);
+            let params = options::sb_flag_keys(m.flags).map(|k| (k, None));
+            let new = sys::new_mount(c"cgroup2", Some(c"cgroup2"), params, attr).map_err(fail)?;
+            sys::move_mount(new.as_raw_fd(), dest.as_raw_fd()).map_err(fail)?;
+            made = Some(new);
         }
         Kind::Cgroup2(None) => {
             sys::mount(
@@ -453,24 +485,20 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
             )
             .map_err(fail)?;
         }
-        Kind::Cgroup2(Some(source)) => bind_cgroup(source, target.as_cstr(), m.flags, || {
-            open_in_root(root, m.dest.as_bytes())
-        })
-        .map_err(fail)?,
+        Kind::Cgroup2(Some(source)) => {
+            made = Some(bind_cgroup(source, dest.as_fd(), m.flags).map_err(fail)?)
+        }
         Kind::CgroupV1(hierarchies) => {
-            mount_cgroup_v1(root, m, target.as_cstr(), hierarchies).map_err(fail)?
+            made = Some(mount_cgroup_v1(m, dest.as_fd(), hierarchies).map_err(fail)?)
         }
     }
-    drop(dest);
     if !m.propagation.is_empty() || m.attr.is_some() {
-        // The new mount itself, not the directory it covers.
-        let reopened;
-        let top = match bind_top {
-            Some(fd) => fd,
-            None => {
-                reopened = open_in_root(root, m.dest.as_bytes()).map_err(fail)?;
-                reopened.as_raw_fd()
-            }
+        let top = match (bind_top, &made) {
+            (Some(fd), _) => fd,
+            (None, Some(fd)) => fd.as_raw_fd(),
+            // A remount (`remount` option): the mount is the one the
+            // destination's lookup found.
+            (None, None) => dest.as_raw_fd(),
         };
         if let Some((attr_set, attr_clr)) = m.attr {
             let attr = sys::MountAttr {
@@ -488,27 +516,64 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
     Ok(())
 }
 
-/// Binds the init's own cgroup directory, then applies the mount's flags
-/// (read-only, nosuid, ...) with a remount.
-/// `reopen` looks the target up again, so that the fd is the new mount
-/// and not the directory under it.
-fn bind_cgroup(
-    source: &CStr,
-    target: &CStr,
-    flags: libc::c_ulong,
-    reopen: impl Fn() -> io::Result<std::os::fd::OwnedFd>,
-) -> io::Result<()> {
-    sys::mount(
-        Some(source),
-        target,
-        None,
-        libc::MS_BIND | libc::MS_REC,
-        None,
-    )?;
+/// A mount that is not a bind, with a second step: made detached with the
+/// mount API, filled (tmpcopyup) while nothing else can reach it, then
+/// attached onto `dest`. Returns its fd.
+fn new_mount<'p>(
+    m: &'p MountPlan,
+    fstype: &CStr,
+    params: &[(CString, Option<CString>)],
+    dest: &OwnedFd,
+) -> Result<OwnedFd, Failure<'p>> {
+    let fail = |e: io::Error| Failure::with("mount", &m.dest, e);
+    // tmpcopyup: the covered directory, opened before it is covered; the
+    // tmpfs becomes read-only once the copy is in.
+    let under = if m.copy_up {
+        Some(super::copyup::open_dir(dest.as_fd()).map_err(fail)?)
+    } else {
+        None
+    };
+    let flags = if m.copy_up {
+        m.flags & !libc::MS_RDONLY
+    } else {
+        m.flags
+    };
+    let params = options::sb_flag_keys(flags)
+        .map(|k| (k, None))
+        .chain(params.iter().map(|(k, v)| (k.as_c_str(), v.as_deref())));
+    let new = sys::new_mount(
+        fstype,
+        m.source.as_deref(),
+        params,
+        options::mount_attr(flags),
+    )
+    .map_err(fail)?;
+    if let Some(under) = under {
+        let copy_fail = |e: io::Error| Failure::with("tmpcopyup into", &m.dest, e);
+        let into = super::copyup::open_dir(new.as_fd()).map_err(copy_fail)?;
+        super::copyup::copy_tree(under.as_fd(), into.as_fd(), 0).map_err(copy_fail)?;
+    }
+    sys::move_mount(new.as_raw_fd(), dest.as_raw_fd()).map_err(fail)?;
+    if flags != m.flags {
+        let attr = sys::MountAttr {
+            attr_set: options::attr::RDONLY,
+            ..Default::default()
+        };
+        sys::mount_setattr(new.as_raw_fd(), false, &attr).map_err(fail)?;
+    }
+    Ok(new)
+}
+
+/// Binds a host cgroup directory onto `target` (an fd resolved inside the
+/// root) from a detached copy, then applies the mount's flags (read-only,
+/// nosuid, ...) with a remount of the bind through that copy's fd.
+/// Returns the fd of the bind.
+fn bind_cgroup(source: &CStr, target: BorrowedFd<'_>, flags: libc::c_ulong) -> io::Result<OwnedFd> {
+    let tree = sys::open_tree_clone(source, true)?;
+    sys::move_mount(tree.as_raw_fd(), target.as_raw_fd())?;
     let remount = flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
     if remount != 0 {
-        let fd = reopen()?;
-        let top = FdPath::new(fd.as_raw_fd());
+        let top = FdPath::new(tree.as_raw_fd());
         sys::mount(
             None,
             top.as_cstr(),
@@ -517,25 +582,25 @@ fn bind_cgroup(
             None,
         )?;
     }
-    Ok(())
+    Ok(tree)
 }
 
+/// A tmpfs with one mount per cgroup v1 hierarchy, made through the fd of
+/// the new tmpfs (mount API). Returns that fd.
 fn mount_cgroup_v1(
-    root: BorrowedFd<'_>,
     m: &MountPlan,
-    target: &CStr,
+    dest: BorrowedFd<'_>,
     hierarchies: &[CgroupHierarchy],
-) -> io::Result<()> {
+) -> io::Result<OwnedFd> {
     let base = m.flags & !libc::MS_RDONLY;
-    sys::mount(
-        Some(c"tmpfs"),
-        target,
-        Some(c"tmpfs"),
-        base,
-        Some(c"mode=755"),
-    )?;
-    let dir = open_in_root(root, m.dest.as_bytes())?;
-    // A fresh tmpfs holds nothing hostile: plain *at calls are safe in it.
+    let params = options::sb_flag_keys(base)
+        .map(|k| (k, None))
+        .chain([(c"mode", Some(c"755"))]);
+    let dir = sys::new_mount(c"tmpfs", Some(c"tmpfs"), params, options::mount_attr(base))?;
+    sys::move_mount(dir.as_raw_fd(), dest.as_raw_fd())?;
+    // The fd names the fresh tmpfs, which no other container reaches (the
+    // container's mounts do not propagate to other namespaces but as its
+    // config asks): plain *at calls are safe in it.
     for h in hierarchies {
         rustix::fs::mkdirat(&dir, h.name.as_c_str(), Mode::from_raw_mode(0o755))?;
         let sub = rustix::fs::openat(
@@ -544,18 +609,10 @@ fn mount_cgroup_v1(
             OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        let sub_path = FdPath::new(sub.as_raw_fd());
         if let Some(source) = &h.bind_source {
-            bind_cgroup(source, sub_path.as_cstr(), m.flags, || {
-                rustix::fs::openat(
-                    &dir,
-                    h.name.as_c_str(),
-                    OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(Into::into)
-            })?;
+            bind_cgroup(source, sub.as_fd(), m.flags)?;
         } else {
+            let sub_path = FdPath::new(sub.as_raw_fd());
             sys::mount(
                 Some(c"cgroup"),
                 sub_path.as_cstr(),
@@ -572,7 +629,7 @@ fn mount_cgroup_v1(
         }
     }
     if m.flags & libc::MS_RDONLY != 0 {
-        let path = FdPath::new(dir.as_fd().as_raw_fd());
+        let path = FdPath::new(dir.as_raw_fd());
         sys::mount(
             None,
             path.as_cstr(),
@@ -581,7 +638,7 @@ fn mount_cgroup_v1(
             Some(c"mode=755"),
         )?;
     }
-    Ok(())
+    Ok(dir)
 }
 
 #[cfg(test)]

@@ -176,6 +176,86 @@ pub fn parse<S: AsRef<str>>(options: &[S]) -> MountOptions {
     out
 }
 
+/// The `MOUNT_ATTR_*` of fsmount(2) that mount(2) derives from these
+/// flags for a new mount: nosuid, nodev, noexec, read-only, nosymfollow,
+/// nodiratime, and one atime mode (relatime unless noatime;
+/// strictatime wins over both, as in mount(2)).
+pub fn mount_attr(flags: c_ulong) -> u64 {
+    let mut a = 0;
+    for (ms, at) in [
+        (libc::MS_RDONLY, attr::RDONLY),
+        (libc::MS_NOSUID, attr::NOSUID),
+        (libc::MS_NODEV, attr::NODEV),
+        (libc::MS_NOEXEC, attr::NOEXEC),
+        (libc::MS_NODIRATIME, attr::NODIRATIME),
+        (MS_NOSYMFOLLOW, attr::NOSYMFOLLOW),
+    ] {
+        if flags & ms != 0 {
+            a |= at;
+        }
+    }
+    a | if flags & libc::MS_STRICTATIME != 0 {
+        attr::STRICTATIME
+    } else if flags & libc::MS_NOATIME != 0 {
+        attr::NOATIME
+    } else {
+        attr::RELATIME
+    }
+}
+
+/// The superblock flags among `flags`, as the fsconfig(2) flag keys the
+/// kernel knows (`ro`, `sync`, `dirsync`, `lazytime`, `mand`). mount(2)'s
+/// MS_SILENT (fewer kernel messages) and MS_I_VERSION have no such key and
+/// are left out.
+pub fn sb_flag_keys(flags: c_ulong) -> impl Iterator<Item = &'static std::ffi::CStr> {
+    [
+        (libc::MS_RDONLY, c"ro"),
+        (libc::MS_SYNCHRONOUS, c"sync"),
+        (libc::MS_DIRSYNC, c"dirsync"),
+        (libc::MS_LAZYTIME, c"lazytime"),
+        (libc::MS_MANDLOCK, c"mand"),
+    ]
+    .into_iter()
+    .filter(move |(f, _)| flags & f != 0)
+    .map(|(_, key)| key)
+}
+
+/// Mount data (`mode=755,size=64k,context="a,b"`) as fsconfig(2) keys and
+/// values (`None`: a flag), split where mount(2) splits it: at commas,
+/// except inside double quotes (the SELinux context options, whose quotes
+/// mount(2) strips and fsconfig does not take).
+pub fn fsconfig_params(data: &str) -> Vec<(String, Option<String>)> {
+    let mut opts = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, b) in data.bytes().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                opts.push(&data[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    opts.push(&data[start..]);
+    opts.into_iter()
+        .filter_map(|opt| match opt.split_once('=') {
+            None if opt.is_empty() => None,
+            None => Some((opt.to_string(), None)),
+            // mount(2) skips an option without a key.
+            Some(("", _)) => None,
+            Some((key, value)) => {
+                let lsm = matches!(key, "context" | "fscontext" | "defcontext" | "rootcontext");
+                let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+                    Some(inner) if lsm => inner,
+                    _ => value,
+                };
+                Some((key.to_string(), Some(value.to_string())))
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,5 +349,46 @@ mod tests {
         ]);
         assert_eq!(o.flags, libc::MS_NOSUID | libc::MS_NOEXEC);
         assert_eq!(o.data, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+    }
+
+    #[test]
+    fn mount_attributes_follow_mount2() {
+        assert_eq!(mount_attr(0), attr::RELATIME);
+        assert_eq!(
+            mount_attr(libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY),
+            attr::NOSUID | attr::NODEV | attr::NOEXEC | attr::RDONLY
+        );
+        assert_eq!(mount_attr(libc::MS_NOATIME), attr::NOATIME);
+        assert_eq!(
+            mount_attr(libc::MS_NOATIME | libc::MS_STRICTATIME | libc::MS_NODIRATIME),
+            attr::STRICTATIME | attr::NODIRATIME
+        );
+        assert_eq!(mount_attr(MS_NOSYMFOLLOW), attr::NOSYMFOLLOW);
+        let keys: Vec<_> =
+            sb_flag_keys(libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_DIRSYNC | libc::MS_SILENT)
+                .collect();
+        assert_eq!(keys, [c"ro", c"dirsync"]);
+    }
+
+    #[test]
+    fn mount_data_as_fsconfig_parameters() {
+        let p = |k: &str, v: Option<&str>| (k.to_string(), v.map(str::to_string));
+        assert_eq!(
+            fsconfig_params("mode=1777,size=65536k,noswap,,=x,uid="),
+            [
+                p("mode", Some("1777")),
+                p("size", Some("65536k")),
+                p("noswap", None),
+                p("uid", Some(""))
+            ]
+        );
+        assert_eq!(
+            fsconfig_params("mode=755,context=\"system_u:object_r:t:s0:c1,c2\""),
+            [
+                p("mode", Some("755")),
+                p("context", Some("system_u:object_r:t:s0:c1,c2"))
+            ]
+        );
+        assert!(fsconfig_params("").is_empty());
     }
 }

@@ -63,6 +63,8 @@ fn trim_slashes(mut p: &[u8]) -> &[u8] {
 pub enum Leaf {
     Dir,
     File,
+    /// A character device node (mode 0666) of this number.
+    CharDevice(u64),
 }
 
 /// Resolves `rel` inside the rootfs, creating missing directories (and the
@@ -136,9 +138,9 @@ fn walk_creating(root: BorrowedFd<'_>, rel: &[u8], leaf: Leaf) -> io::Result<Wal
                 nbuf[..name.len()].copy_from_slice(name);
                 let cname = std::ffi::CStr::from_bytes_until_nul(&nbuf)
                     .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-                let created = if last && leaf == Leaf::File {
+                let created = match leaf {
                     // O_EXCL never follows a symlink planted at the name.
-                    fs::openat(
+                    Leaf::File if last => fs::openat(
                         dir,
                         cname,
                         OFlags::CREATE
@@ -148,9 +150,16 @@ fn walk_creating(root: BorrowedFd<'_>, rel: &[u8], leaf: Leaf) -> io::Result<Wal
                             | OFlags::WRONLY,
                         Mode::from_raw_mode(0o644),
                     )
-                    .map(drop)
-                } else {
-                    fs::mkdirat(dir, cname, Mode::from_raw_mode(0o755))
+                    .map(drop),
+                    // Nor does mknod (EEXIST).
+                    Leaf::CharDevice(dev) if last => fs::mknodat(
+                        dir,
+                        cname,
+                        fs::FileType::CharacterDevice,
+                        Mode::from_raw_mode(0o666),
+                        dev,
+                    ),
+                    _ => fs::mkdirat(dir, cname, Mode::from_raw_mode(0o755)),
                 };
                 match created {
                     Ok(()) => {}
