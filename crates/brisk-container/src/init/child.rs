@@ -11,7 +11,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 use super::sync;
-use super::{Failure, Plan};
+use super::Plan;
+use crate::error::Failure;
 use crate::hooks;
 use crate::process::{self, self_exe};
 use crate::rootfs::{self, resolve};

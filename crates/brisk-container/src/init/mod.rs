@@ -18,7 +18,6 @@ use crate::process::{self, ProcessPlan};
 use crate::rootfs::{self, cstring, RootfsPlan};
 use crate::seccomp::{self, SeccompPlan};
 
-pub use crate::error::Failure;
 pub use spawn::{spawn, Init};
 
 /// Options of `create`/`run` that shape the init.

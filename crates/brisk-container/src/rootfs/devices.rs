@@ -15,8 +15,8 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use super::cstring;
 use super::mounts::normalize_dest;
 use super::resolve::{create_in_root, open_in_root, Leaf};
+use crate::error::Failure;
 use crate::error::{Error, Result};
-use crate::init::Failure;
 use crate::sys::{self, FdPath};
 
 /// One `linux.devices` entry, ready for the init.

@@ -20,8 +20,8 @@ use std::path::Path;
 use oci_spec::runtime::Spec;
 use rustix::fs::{Mode, OFlags};
 
+use crate::error::Failure;
 use crate::error::{Error, Result};
-use crate::init::Failure;
 use crate::sys;
 
 pub use mounts::MountPlan;

@@ -14,8 +14,8 @@ use super::idmap::{ContainerUserns, Mapping};
 use super::options::{self, Idmap};
 use super::resolve::{create_in_root, Leaf};
 use super::{cstring, mounted_flags};
+use crate::error::Failure;
 use crate::error::{Error, Result};
-use crate::init::Failure;
 use crate::sys::{self, FdPath};
 
 #[derive(Debug)]
