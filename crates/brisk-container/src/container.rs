@@ -55,6 +55,9 @@ pub struct Created {
     pub sized_terminal: bool,
     /// Debug lines (where the seccomp program came from).
     pub debug: Vec<String>,
+    /// `run` with NOTIFY_SOCKET: the container's socket, to forward its
+    /// READY=1 once the program runs.
+    pub notify: Option<crate::notify::Forwarder>,
     dir: ContainerDir,
 }
 
@@ -76,8 +79,9 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
     check_preserved_fds(init_opts.preserve_fds)?;
     let mut config = config::load(&opts.bundle, opts.config.as_deref())?;
     crate::timings::mark("config parsed");
-    if let Some(sock) = &opts.notify_socket {
-        crate::notify::pass_through(&mut config.spec, sock)?;
+    if opts.notify_socket.is_some() {
+        let dir = store.root().join(&opts.id).join(crate::notify::DIR);
+        crate::notify::set_up_spec(&mut config.spec, &dir)?;
     }
     if opts.listen_fds > 0 {
         if let Some(p) = config.spec.process_mut() {
@@ -93,43 +97,72 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             p.set_env(Some(env));
         }
     }
-    let linux = config.spec.linux().as_ref();
-    let setup = brisk_cgroups::prepare(
-        linux.and_then(|l| l.resources().as_ref()),
-        linux.and_then(|l| l.cgroups_path().as_deref()),
-        &opts.id,
-        opts.cgroup_driver,
-    )?;
-    let placement = setup.as_ref().map(|s| init::CgroupPlacement {
-        path: &s.path,
-        v1: s.layout() != brisk_cgroups::Layout::V2,
-    });
-    let mut plan = init::plan(&config, &init_opts, placement)?;
-    // Between the init's R and C brisk only writes the pid file. `run`
-    // only: a `create` whose brisk dies after an early C would leave a
-    // created container behind (the init of a `run` checks, see
-    // child::wait_for_start).
-    plan.early_commit = !wait_for_start && opts.pid_file.is_none() && plan.can_commit_early();
-    crate::timings::mark("plan built");
-    if plan.terminal.is_some() && opts.console_socket.is_none() && !opts.foreground {
-        return Err(Error::invalid(
-            "process.terminal",
-            "a detached container with a terminal needs --console-socket",
-        ));
-    }
-    if let Some(l) = plan.seccomp.as_mut().and_then(|s| s.listener.as_mut()) {
-        let annotations: BTreeMap<String, String> = config
-            .spec
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        l.set_container(OCI_VERSION, &opts.id, &config.bundle, &annotations);
-    }
+    // NOTIFY_SOCKET: the directory the init binds at /run/notify lives in
+    // the state directory, so that one is made first (the plan checks
+    // every bind source), and discarded if the plan fails.
+    let early_dir = match &opts.notify_socket {
+        Some(_) => {
+            let dir = store.create(&opts.id)?;
+            if let Err(e) = crate::notify::make_dir(&dir.path) {
+                let _ = dir.discard();
+                return Err(e);
+            }
+            Some(dir)
+        }
+        None => None,
+    };
+    let planned = (|| {
+        let linux = config.spec.linux().as_ref();
+        let setup = brisk_cgroups::prepare(
+            linux.and_then(|l| l.resources().as_ref()),
+            linux.and_then(|l| l.cgroups_path().as_deref()),
+            &opts.id,
+            opts.cgroup_driver,
+        )?;
+        let placement = setup.as_ref().map(|s| init::CgroupPlacement {
+            path: &s.path,
+            v1: s.layout() != brisk_cgroups::Layout::V2,
+        });
+        let mut plan = init::plan(&config, &init_opts, placement)?;
+        // Between the init's R and C brisk only writes the pid file. `run`
+        // only: a `create` whose brisk dies after an early C would leave a
+        // created container behind (the init of a `run` checks, see
+        // child::wait_for_start).
+        plan.early_commit = !wait_for_start && opts.pid_file.is_none() && plan.can_commit_early();
+        crate::timings::mark("plan built");
+        if plan.terminal.is_some() && opts.console_socket.is_none() && !opts.foreground {
+            return Err(Error::invalid(
+                "process.terminal",
+                "a detached container with a terminal needs --console-socket",
+            ));
+        }
+        if let Some(l) = plan.seccomp.as_mut().and_then(|s| s.listener.as_mut()) {
+            let annotations: BTreeMap<String, String> = config
+                .spec
+                .annotations()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            l.set_container(OCI_VERSION, &opts.id, &config.bundle, &annotations);
+        }
+        Ok((setup, plan))
+    })();
+    let (setup, mut plan) = match planned {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(d) = early_dir {
+                let _ = d.discard();
+            }
+            return Err(e);
+        }
+    };
     let debug = std::mem::take(&mut plan.notes);
     let plan_warnings = std::mem::take(&mut plan.process.warnings);
-    let dir = store.create(&opts.id)?;
+    let dir = match early_dir {
+        Some(d) => d,
+        None => store.create(&opts.id)?,
+    };
     crate::timings::mark("state directory created");
     plan.close_in_init.push(dir.lock_fd());
     // The config first: every later command checks the recorded cgroup
@@ -139,6 +172,23 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         let _ = dir.discard();
         return Err(e);
     }
+    // NOTIFY_SOCKET: `run` listens before the program runs (`start` does
+    // for `create`).
+    let notify = match &opts.notify_socket {
+        Some(caller) => {
+            let listening = (!wait_for_start)
+                .then(|| crate::notify::listen(&dir.path, caller.as_os_str()))
+                .transpose();
+            match listening {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = dir.discard();
+                    return Err(e);
+                }
+            }
+        }
+        None => None,
+    };
     // The cgroup exists, limits written, before the init does. Its path
     // is recorded first: a create killed from here on leaves a cgroup
     // that `delete --force` can find.
@@ -233,6 +283,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
                 )
                 .collect(),
             debug,
+            notify,
             dir,
         }),
         Err(e) => {
@@ -455,7 +506,10 @@ pub fn list(store: &Store) -> Result<Vec<StateView>> {
 }
 
 /// Releases a created container's init so that it execs the user's program.
-pub fn start(store: &Store, id: &str) -> Result<()> {
+/// With `notify_socket` (the caller's NOTIFY_SOCKET), returns once the
+/// program has sent READY=1 (forwarded to the caller) or has exited, as
+/// runc does.
+pub fn start(store: &Store, id: &str, notify_socket: Option<&std::ffi::OsStr>) -> Result<()> {
     let dir = store.open(id, true)?;
     let record = dir.load()?;
     match status_of(&record, &dir) {
@@ -520,6 +574,13 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         },
         None => None,
     };
+    // Listening before the program runs: its READY=1 may come at once.
+    let notify = match notify_socket {
+        Some(caller) if dir.path.join(crate::notify::DIR).is_dir() => {
+            Some(crate::notify::listen(&dir.path, caller)?)
+        }
+        _ => None,
+    };
     rustix::io::write(&fd, b"0").map_err(|e| Error::path("write exec fifo", &fifo, e))?;
     drop(fd);
     std::fs::remove_file(&fifo).map_err(|e| Error::path("remove exec fifo", &fifo, e))?;
@@ -531,7 +592,13 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         let _ = std::fs::remove_file(&result_path);
         outcome?;
     }
-    run_poststart(&record)
+    run_poststart(&record)?;
+    if let Some(n) = notify {
+        if let Some(fd) = pidfd_of(&record)? {
+            n.forward_ready(std::os::fd::AsFd::as_fd(&fd), record.pid)?;
+        }
+    }
+    Ok(())
 }
 
 /// `fd` if it is a FIFO, what `create` made in the state directory (the
@@ -615,6 +682,12 @@ pub(crate) fn has_exited(fd: &OwnedFd) -> bool {
     };
     // SAFETY: one valid pollfd, no waiting.
     unsafe { libc::poll(&mut pfd, 1, 0) == 1 }
+}
+
+/// A pidfd of brisk's own unreaped child `pid` (`run`'s init: it cannot
+/// have been reused).
+pub fn pidfd_open_child(pid: i32) -> Result<OwnedFd> {
+    pidfd_open(pid).map_err(|e| Error::sys("pidfd_open of the container's init", e))
 }
 
 fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {

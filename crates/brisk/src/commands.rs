@@ -63,7 +63,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             keep,
         ),
         Command::Start { id } => {
-            container::start(&store, &id)?;
+            container::start(&store, &id, std::env::var_os("NOTIFY_SOCKET").as_deref())?;
             Ok(0)
         }
         Command::State { id } => {
@@ -275,9 +275,10 @@ fn listen_fds() -> u32 {
 }
 
 fn run_container(store: &Store, opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
-    let created = container::create(store, opts, false)?;
+    let mut created = container::create(store, opts, false)?;
     warn_ignored(&created);
     let sized_by_config = created.sized_terminal;
+    let notify = created.notify.take();
     let (mut init, record) = created.unlock();
     let exec_result = init.wait_exec();
     brisk_container::timings::mark("program exec'd");
@@ -296,6 +297,11 @@ fn run_container(store: &Store, opts: &CreateOptions, detach: bool, keep: bool) 
             logging::warn(&w);
         }
         return Err(e.into());
+    }
+    if let Some(n) = notify {
+        // As runc: the caller hears READY=1 (or the program exits) first.
+        let fd = brisk_container::container::pidfd_open_child(init.pid)?;
+        n.forward_ready(std::os::fd::AsFd::as_fd(&fd), init.pid)?;
     }
     if detach {
         return Ok(0);

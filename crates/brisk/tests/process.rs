@@ -286,11 +286,9 @@ fn sysctl_is_written() {
     env.assert_clean();
 }
 
-#[test]
-fn notify_socket_reaches_the_caller() {
-    let env = Env::new("notify");
-    let b = env.bundle("b", &["sh", "-c", "echo $NOTIFY_SOCKET; /sdnotify READY=1"]);
-    // A static sd_notify sender (busybox has no unix datagram client).
+/// A static sd_notify sender in the rootfs at /sdnotify (busybox has no
+/// unix datagram client).
+fn install_sdnotify(env: &Env, b: &common::Bundle) {
     let src = env.base.join("sdnotify.c");
     std::fs::write(
         &src,
@@ -314,19 +312,95 @@ int main(int argc, char **argv) {
         .status()
         .unwrap();
     assert!(st.success(), "gcc");
-    let sock_path = env.base.join("notify.sock");
-    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+}
+
+/// What the caller's notify socket received, as lines, until `want`
+/// datagrams came or 10 s passed.
+fn notifications(sock: &std::os::unix::net::UnixDatagram, want: usize) -> Vec<String> {
     sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();
-    let mut cmd = env.cmd(&["run", "-b", b.path(), "n"]);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while got.len() < want {
+        let Ok(n) = sock.recv(&mut buf) else { break };
+        got.push(String::from_utf8_lossy(&buf[..n]).trim_end().to_string());
+    }
+    got
+}
+
+/// NOTIFY_SOCKET as runc and crun do it: the container gets the runtime's
+/// own socket at /run/notify/notify.sock (so a non-root user, or one in a
+/// user namespace, can send), and the caller hears READY=1 and MAINPID
+/// (the init's pid) once the program is ready; `start` returns
+/// only then. runc is run the same way when it is on PATH, and must say
+/// the same.
+#[test]
+fn notify_socket_is_the_runtimes_own_and_ready_is_forwarded() {
+    let env = Env::new("notify");
+    let mut b = env.bundle("b", &["sh", "-c", "echo $NOTIFY_SOCKET; /sdnotify READY=1"]);
+    b.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    install_sdnotify(&env, &b);
+    let mut runtimes = vec![common::runtime_bin()];
+    match which("runc") {
+        Some(runc) => runtimes.push(runc),
+        None => eprintln!("NOTE: runc is not on PATH: brisk alone"),
+    }
+    for (i, rt) in runtimes.iter().enumerate() {
+        let sock_path = env.base.join(format!("notify-{i}.sock"));
+        let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+        let root = env.base.join(format!("root-{i}"));
+        let mut cmd = std::process::Command::new(rt);
+        cmd.arg("--root")
+            .arg(&root)
+            .args(["run", "-b", b.path(), "n"]);
+        cmd.env("NOTIFY_SOCKET", &sock_path);
+        let out = common::run_to_files(cmd, &env.base);
+        assert_eq!(out.code, 0, "{rt}: {}", out.stderr);
+        assert_eq!(out.stdout.trim(), "/run/notify/notify.sock", "{rt}");
+        let got = notifications(&sock, 2);
+        assert_eq!(got.len(), 2, "{rt}: {got:?}");
+        assert_eq!(got[0], "READY=1", "{rt}: {got:?}");
+        assert!(got[1].starts_with("MAINPID="), "{rt}: {got:?}");
+    }
+    // create + start: start returns once the program is ready, with the
+    // container still running.
+    b.set(
+        "/process/args",
+        json!(["sh", "-c", "/sdnotify READY=1; exec sleep 60"]),
+    );
+    let sock_path = env.base.join("notify-start.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    let mut cmd = env.cmd(&["create", "-b", b.path(), "s"]);
     cmd.env("NOTIFY_SOCKET", &sock_path);
     let out = common::run_to_files(cmd, &env.base);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stdout.trim(), "/run/notify/notify.sock");
-    let mut buf = [0u8; 64];
-    let n = sock.recv(&mut buf).expect("no notification arrived");
-    assert_eq!(&buf[..n], b"READY=1");
+    let mut cmd = env.cmd(&["start", "s"]);
+    cmd.env("NOTIFY_SOCKET", &sock_path);
+    let out = common::run_to_files(cmd, &env.base);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let pid = env.state("s")["pid"].as_i64().unwrap();
+    let got = notifications(&sock, 2);
+    assert_eq!(got, ["READY=1".to_string(), format!("MAINPID={pid}")]);
+    assert_eq!(env.status("s"), "running");
+    env.brisk(&["delete", "--force", "s"]).ok();
+    // A program that exits without READY=1: start returns all the same.
+    b.set("/process/args", json!(["true"]));
+    env.brisk(&["create", "-b", b.path(), "t"]).ok();
+    let mut cmd = env.cmd(&["start", "t"]);
+    cmd.env("NOTIFY_SOCKET", &sock_path);
+    let out = common::run_to_files(cmd, &env.base);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    env.wait_status("t", "stopped");
+    env.brisk(&["delete", "t"]).ok();
     env.assert_clean();
+}
+
+fn which(name: &str) -> Option<String> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| format!("{d}/{name}"))
+        .find(|p| std::path::Path::new(p).is_file())
 }
 
 #[test]

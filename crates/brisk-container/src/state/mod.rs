@@ -36,6 +36,9 @@ const CONFIG_FILE: &str = "config.json";
 /// cgroup is: how `delete --force` finds the cgroup of a create that died
 /// before `state.json` was written.
 const CGROUP_LINK: &str = "cgroup";
+/// NOTIFY_SOCKET's directory and socket (crate::notify).
+const NOTIFY_DIR: &str = "notify";
+const NOTIFY_SOCKET: &str = "notify/notify.sock";
 /// The emptied directory of a deleted container, kept for the next create
 /// (`@` is not allowed in ids).
 pub const SPARE: &str = "@spare";
@@ -395,9 +398,17 @@ impl ContainerDir {
     fn remove_keeping_spare(self, keep: bool) -> Result<()> {
         // The files brisk writes, then the directory: a few unlinks instead
         // of a directory walk. Anything else in it falls back to the walk.
-        for name in [STATE_FILE, CONFIG_FILE, CGROUP_LINK, FIFO, RESULT_FIFO] {
+        for name in [
+            STATE_FILE,
+            CONFIG_FILE,
+            CGROUP_LINK,
+            FIFO,
+            RESULT_FIFO,
+            NOTIFY_SOCKET,
+        ] {
             let _ = rustix::fs::unlinkat(&self._lock, name, rustix::fs::AtFlags::empty());
         }
+        let _ = rustix::fs::unlinkat(&self._lock, NOTIFY_DIR, rustix::fs::AtFlags::REMOVEDIR);
         if keep && self.is_empty() {
             if let Some(root) = self.path.parent() {
                 let kept = rustix::fs::renameat_with(
