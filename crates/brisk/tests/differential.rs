@@ -641,3 +641,53 @@ fn errors() {
         s.step("start-unknown", &["start", "nope"]);
     }));
 }
+
+/// A user namespace and a bind source below a directory only the host's
+/// root may search (0700): runc and crun open mount sources in the host's
+/// context, so the container gets the mount; its root (not the host's)
+/// still reads only what the files' modes let anyone read.
+#[test]
+fn bind_source_below_a_host_only_directory_in_a_user_namespace() {
+    check(
+        Case::new(
+            "userns-bind",
+            &[
+                "sh",
+                "-c",
+                "cat /sub/f; ls /secret 2>&1 | head -c 40; id -u",
+            ],
+        )
+        .require(&["run"])
+        .mutate(|b, env| {
+            let private = env.base.join("private");
+            std::fs::create_dir_all(private.join("sub")).unwrap();
+            std::fs::write(private.join("sub/f"), "readable\n").unwrap();
+            let secret = env.base.join("secret");
+            std::fs::create_dir_all(&secret).unwrap();
+            std::fs::write(secret.join("f"), "secret\n").unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+            std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o700)).unwrap();
+            b.add_namespace("user", None);
+            let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            b.set("/linux/uidMappings", map.clone());
+            b.set("/linux/gidMappings", map);
+            let mut mounts = b.config["mounts"].as_array().unwrap().clone();
+            mounts.push(json!({"destination": "/sub", "type": "bind",
+                    "source": private.join("sub"), "options": ["rbind", "ro"]}));
+            mounts.push(json!({"destination": "/secret", "type": "bind",
+                    "source": secret, "options": ["rbind"]}));
+            b.set("/mounts", json!(mounts));
+            std::process::Command::new("chown")
+                .args(["-R", "100000:100000"])
+                .arg(b.dir.join("rootfs"))
+                .status()
+                .unwrap();
+        })
+        .steps(|s| {
+            let out = s.step("run", &["run", "--bundle", "{b}", "c"]);
+            s.record("run.exit", out.code.to_string());
+            s.record("run.stdout", out.stdout.trim().to_string());
+        }),
+    );
+}

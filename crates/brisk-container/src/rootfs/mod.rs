@@ -80,6 +80,9 @@ pub fn plan(
         .map(|(i, m)| mounts::plan(i, m, ctx))
         .collect::<Result<Vec<_>>>()?;
     prepare_idmapped_trees(&mut mounts, ctx.userns)?;
+    if in_userns {
+        open_bind_sources(&mut mounts)?;
+    }
     // As runc: the default devices are made unless /dev is bound from
     // elsewhere (then it already has its devices).
     let default_devices = !mounts.iter().any(|m| m.dest.as_bytes() == b"dev" && m.bind);
@@ -150,6 +153,28 @@ pub fn selinux_enabled() -> bool {
 
 /// For every idmapped mount: a user namespace with its mapping (one per
 /// distinct mapping) and the detached, idmapped clone of its source.
+/// A container with a new user namespace: each bind's source is opened
+/// here, in the host's context (`open_tree` clone), and attached by the
+/// init. The init, root only in its own user namespace, could not reach a
+/// source below a directory only the host's root may search.
+fn open_bind_sources(mounts: &mut [MountPlan]) -> Result<()> {
+    for (i, m) in mounts.iter_mut().enumerate() {
+        if !m.bind || m.tree.is_some() || !matches!(m.kind, mounts::Kind::Regular) {
+            continue;
+        }
+        let Some(source) = &m.source else { continue };
+        let tree =
+            crate::sys::open_tree_clone(source, m.flags & libc::MS_REC != 0).map_err(|e| {
+                Error::sys(
+                    format!("mounts[{i}].source: open {}", source.to_string_lossy()),
+                    e,
+                )
+            })?;
+        m.tree = Some(tree);
+    }
+    Ok(())
+}
+
 fn prepare_idmapped_trees(
     mounts: &mut [MountPlan],
     container: Option<idmap::ContainerUserns<'_>>,
@@ -195,7 +220,7 @@ fn prepare_idmapped_trees(
                     e,
                 )
             })?;
-        m.idmapped_tree = Some(tree);
+        m.tree = Some(tree);
     }
     Ok(())
 }

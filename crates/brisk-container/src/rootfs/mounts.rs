@@ -40,9 +40,12 @@ pub struct MountPlan {
     pub attr: Option<(u64, u64)>,
     /// `idmap`/`ridmap` and where the mapping comes from.
     pub idmap: Option<(Idmap, Mapping)>,
-    /// The idmapped detached tree the parent prepared, attached by the init
-    /// with move_mount.
-    pub idmapped_tree: Option<OwnedFd>,
+    /// A bind's detached tree the parent prepared, attached by the init
+    /// with move_mount: idmapped, or opened in the host's context for a
+    /// container with a new user namespace (whose root could not reach a
+    /// source under a directory only the host's root may search; runc
+    /// opens them there too).
+    pub tree: Option<OwnedFd>,
     /// A tmpfs with `tmpcopyup`.
     pub copy_up: bool,
     /// For a mount that is not a bind and has a second step (tmpcopyup,
@@ -210,7 +213,7 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
             },
         attr: (opts.attr_set | opts.attr_clr != 0).then_some((opts.attr_set, opts.attr_clr)),
         idmap,
-        idmapped_tree: None,
+        tree: None,
         copy_up,
         fs_params,
     })
@@ -424,17 +427,13 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
     let dest = create_in_root(root, m.dest.as_bytes(), m.leaf).map_err(fail)?;
     let target = FdPath::new(dest.as_raw_fd());
     let second_step = m.remount_flags != 0 || !m.propagation.is_empty() || m.attr.is_some();
-    let cloned = match (&m.source, &m.idmapped_tree) {
+    let cloned = match (&m.source, &m.tree) {
         (Some(source), None) if m.bind && second_step => {
             Some(sys::open_tree_clone(source, m.flags & libc::MS_REC != 0).map_err(fail)?)
         }
         _ => None,
     };
-    let bind_top = m
-        .idmapped_tree
-        .as_ref()
-        .or(cloned.as_ref())
-        .map(|fd| fd.as_raw_fd());
+    let bind_top = m.tree.as_ref().or(cloned.as_ref()).map(|fd| fd.as_raw_fd());
     // The fd of a mount made here with the mount API (or a bound cgroup).
     let mut made: Option<OwnedFd> = None;
     match &m.kind {
