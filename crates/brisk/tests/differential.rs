@@ -19,11 +19,10 @@ fn probe() -> Vec<&'static str> {
 /// capabilities with --cap (runc adds to them).
 const CRUN_EXEC_FLAGS: &str = "crun exec: --env replaces the whole environment, --cap replaces the capability sets (runc adds)";
 
-/// brisk keeps the tmpfs under a read-only cgroup mount read-only, as the
-/// config's "ro" says; runc and crun leave it writable (only the
-/// hierarchies bound in it are read-only).
-const CGROUP_TMPFS_RO: &str =
-    "brisk mounts the /sys/fs/cgroup tmpfs read-only (\"ro\"); runc and crun leave the tmpfs rw";
+/// brisk masks paths before it makes the read-only ones; runc the
+/// reverse: the same mounts in another order in mountinfo.
+const MASK_ORDER: &str =
+    "brisk applies maskedPaths before readonlyPaths; runc the reverse (mountinfo order)";
 /// crun's own mounts: masked paths bind the host's /dev/null, sysfs's
 /// superblock stays rw, the cgroup tmpfs is sized, /dev/core exists.
 const CRUN_MOUNTS: &str = "crun: masked files bind the host's /dev/null, sysfs superblock rw, a 1777 cgroup tmpfs, /dev/core -> /proc/kcore";
@@ -40,7 +39,7 @@ const CRUN_NO_HOME: &str =
 
 /// The differences every case that probes mounts and /dev shows.
 fn mount_knowns(c: Case) -> Case {
-    c.known(known("*.mounts", "runc", CGROUP_TMPFS_RO))
+    c.known(known("*.mounts", "runc", MASK_ORDER))
         .known(known("*.mount-modes", "runc", TMPFS_MODE))
         .known(known("*.mounts", "crun", CRUN_MOUNTS))
         .known(known("*.mount-modes", "crun", CRUN_MOUNTS))

@@ -627,16 +627,8 @@ fn mount_cgroup_v1(
             }
         }
     }
-    if m.flags & libc::MS_RDONLY != 0 {
-        let path = FdPath::new(dir.as_raw_fd());
-        sys::mount(
-            None,
-            path.as_cstr(),
-            None,
-            libc::MS_REMOUNT | m.flags,
-            Some(c"mode=755"),
-        )?;
-    }
+    // The tmpfs itself stays writable with `ro`, as runc and crun leave
+    // it: only the hierarchies in it are read-only (docs/COMPATIBILITY.md).
     Ok(dir)
 }
 
