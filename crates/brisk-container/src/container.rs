@@ -188,6 +188,10 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
                 if let Some(c) = &cgroup {
                     c.place(pid, cloned_into)?;
                 }
+                // Before the init is told it is placed, before any hook.
+                if let Some(n) = &plan.net_devices {
+                    n.apply(pid)?;
+                }
                 let cg_record = cgroup.as_ref().map(|c| c.record.clone());
                 let r = record_for(pid, &config, &opts.id, cg_record)?;
                 dir.save(&r)?;

@@ -17,6 +17,7 @@ pub mod hooks;
 pub mod id;
 pub mod init;
 pub mod namespaces;
+pub mod netdev;
 pub mod notify;
 pub mod process;
 pub mod rootfs;

@@ -58,6 +58,8 @@ pub struct Plan {
     pub start_result: Option<OwnedFd>,
     /// `process.terminal`: make a pty, with `process.consoleSize` if set.
     pub terminal: Option<Option<crate::terminal::Size>>,
+    /// `linux.netDevices`: moved by the parent right after the clone.
+    pub net_devices: Option<crate::netdev::Plan>,
     /// `linux.personality` as the personality(2) value.
     pub personality: Option<libc::c_ulong>,
     /// `linux.seccomp`: the program and where to load it.
@@ -177,6 +179,7 @@ pub fn plan_exec(
         hooks: crate::hooks::InitHooks::default(),
         start_result: None,
         terminal: terminal_of(process),
+        net_devices: None,
         personality: None,
         seccomp,
         notes,
@@ -326,6 +329,7 @@ pub fn plan(
         }
         None => None,
     };
+    let net_devices = crate::netdev::plan(spec, &ns)?;
     Ok(Plan {
         ns,
         rootfs: Some(rootfs),
@@ -340,6 +344,7 @@ pub fn plan(
         hooks: crate::hooks::plan_init(spec.hooks().as_ref())?,
         start_result: None,
         terminal: spec.process().as_ref().and_then(terminal_of),
+        net_devices,
         personality,
         seccomp,
         notes,
