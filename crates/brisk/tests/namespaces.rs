@@ -317,3 +317,27 @@ fn net_device_errors_name_the_field() {
     assert!(host_has_link(&veth.a));
     env.assert_clean();
 }
+
+fn lo_flags(out: &str) -> Vec<String> {
+    out.split(['<', '>'])
+        .nth(1)
+        .unwrap_or_default()
+        .split(',')
+        .map(String::from)
+        .collect()
+}
+
+/// A new network namespace gets its `lo` up (as runc and crun do); a
+/// namespace joined by path is left as it is.
+#[test]
+fn loopback_is_up_in_a_new_network_namespace() {
+    let env = Env::new("netns-lo");
+    let mut b = env.bundle("b", &["ip", "-o", "link", "show", "lo"]);
+    let out = env.brisk(&["run", "-b", b.path(), "new"]).ok();
+    assert!(lo_flags(&out).contains(&"UP".to_string()), "{out}");
+    let netns = Netns::new();
+    b.add_namespace("network", Some(&netns.path()));
+    let out = env.brisk(&["run", "-b", b.path(), "joined"]).ok();
+    assert!(!lo_flags(&out).contains(&"UP".to_string()), "{out}");
+    env.assert_clean();
+}

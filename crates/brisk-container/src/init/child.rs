@@ -212,6 +212,11 @@ fn setup<'p>(
                 .map_err(|e| Failure::new("write linux.timeOffsets", e))?;
         }
     }
+    // A new network namespace starts with `lo` down; runc and crun set it
+    // up, and programs expect 127.0.0.1 to work.
+    if ns.new_net {
+        sys::loopback_up().map_err(|e| Failure::new("set the loopback device up", e))?;
+    }
     if plan.new_keyring {
         match sys::join_new_session_keyring() {
             Err(e) if e.raw_os_error() != Some(libc::ENOSYS) => {
