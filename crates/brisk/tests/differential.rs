@@ -641,3 +641,47 @@ fn errors() {
         s.step("start-unknown", &["start", "nope"]);
     }));
 }
+
+/// Known differences of `linux.netDevices` (runtime-spec 1.2).
+const NETDEVICES_PREDATE: &str =
+    "runc 1.1.5 and crun 1.8.1 predate linux.netDevices: they ignore it and the device stays on the host";
+
+/// `linux.netDevices` and the loopback device of a new network namespace:
+/// one end of a veth pair (made per runtime) moved in as `ctr0` with its
+/// address; `lo` must be up under all three.
+#[test]
+fn network_devices() {
+    let script = r###"
+echo "## lo"; ip -o link show lo | sed 's/.*<\(.*\)>.*/\1/'
+echo "## devices"; ls /sys/class/net
+echo "## ctr0"; ip -o addr show dev ctr0 2>/dev/null | awk '{ print $3, $4 }'
+"###;
+    check(
+        Case::new("netdevices", &["sh", "-c", script])
+            .require(&["run"])
+            .mutate(|b, _| {
+                let veth = common::Veth::new();
+                common::ip(&["addr", "add", "10.213.2.1/24", "dev", &veth.a]);
+                b.set("/linux/netDevices", json!({ veth.a.clone(): {"name": "ctr0"} }));
+                // Removed by the steps, after the run.
+                std::mem::forget(veth);
+            })
+            .steps(|s| {
+                let host = s.bundle.config["linux"]["netDevices"]
+                    .as_object()
+                    .and_then(|o| o.keys().next().cloned())
+                    .unwrap_or_default();
+                let veth = common::Veth::adopt(&host);
+                let out = s.step("run", &["run", "--bundle", "{b}", "n"]);
+                s.record_probe("ctr", &out.stdout);
+                s.record("host.moved", (!common::host_has_link(&veth.a)).to_string());
+                s.record("host.peer-kept", common::host_has_link(&veth.b).to_string());
+            })
+            .known(known("ctr.devices", "runc", NETDEVICES_PREDATE))
+            .known(known("ctr.ctr0", "runc", NETDEVICES_PREDATE))
+            .known(known("host.moved", "runc", NETDEVICES_PREDATE))
+            .known(known("ctr.devices", "crun", NETDEVICES_PREDATE))
+            .known(known("ctr.ctr0", "crun", NETDEVICES_PREDATE))
+            .known(known("host.moved", "crun", NETDEVICES_PREDATE)),
+    );
+}

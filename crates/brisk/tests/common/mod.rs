@@ -409,6 +409,16 @@ impl Veth {
         ip(&["link", "add", &v.a, "type", "veth", "peer", "name", &v.b]);
         v
     }
+
+    /// The pair `Veth::new` made and a caller kept past its scope (with
+    /// `std::mem::forget`), found again by its first name, to be removed.
+    pub fn adopt(a: &str) -> Veth {
+        let stem = a.strip_suffix('a').unwrap_or(a);
+        Veth {
+            a: a.to_string(),
+            b: format!("{stem}b"),
+        }
+    }
 }
 
 impl Drop for Veth {
