@@ -662,7 +662,10 @@ echo "## ctr0"; ip -o addr show dev ctr0 2>/dev/null | awk '{ print $3, $4 }'
             .mutate(|b, _| {
                 let veth = common::Veth::new();
                 common::ip(&["addr", "add", "10.213.2.1/24", "dev", &veth.a]);
-                b.set("/linux/netDevices", json!({ veth.a.clone(): {"name": "ctr0"} }));
+                b.set(
+                    "/linux/netDevices",
+                    json!({ veth.a.clone(): {"name": "ctr0"} }),
+                );
                 // Removed by the steps, after the run.
                 std::mem::forget(veth);
             })
@@ -683,5 +686,53 @@ echo "## ctr0"; ip -o addr show dev ctr0 2>/dev/null | awk '{ print $3, $4 }'
             .known(known("ctr.devices", "crun", NETDEVICES_PREDATE))
             .known(known("ctr.ctr0", "crun", NETDEVICES_PREDATE))
             .known(known("host.moved", "crun", NETDEVICES_PREDATE)),
+    );
+}
+
+/// `process.execCPUAffinity` (runtime-spec 1.2), which the peers here
+/// predate: an `exec` process gets `final` under brisk, the affinity it
+/// inherits under runc 1.1.5 and crun 1.8.1. The init is not affected
+/// under any of them.
+#[test]
+fn exec_cpu_affinity() {
+    let mine = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if !mine.contains("Cpus_allowed_list:\t0-1") {
+        eprintln!(
+            "SKIPPED: exec_cpu_affinity compares CPUs 0 and 1 (this process: {})",
+            mine.lines()
+                .find(|l| l.starts_with("Cpus_allowed_list"))
+                .unwrap_or("?")
+        );
+        return;
+    }
+    const PREDATE: &str = "runc 1.1.5 and crun 1.8.1 predate process.execCPUAffinity: the exec process keeps the affinity it inherits";
+    check(
+        Case::new("exec-cpus", &["sleep", "60"])
+            .require(&["run", "exec"])
+            .mutate(|b, _| {
+                b.set(
+                    "/process/execCPUAffinity",
+                    json!({"initial": "1", "final": "0"}),
+                );
+            })
+            .steps(|s| {
+                s.step("run", &["run", "-d", "--bundle", "{b}", "c"]);
+                let out = s.step(
+                    "exec",
+                    &[
+                        "exec",
+                        "c",
+                        "grep",
+                        "Cpus_allowed_list",
+                        "/proc/self/status",
+                    ],
+                );
+                s.record("exec.cpus", out.stdout.trim());
+                let init = s.run(&["exec", "c", "grep", "Cpus_allowed_list", "/proc/1/status"]);
+                s.record("init.cpus", init.stdout.trim());
+                s.step("delete", &["delete", "--force", "c"]);
+            })
+            .known(known("exec.cpus", "runc", PREDATE))
+            .known(known("exec.cpus", "crun", PREDATE)),
     );
 }

@@ -359,3 +359,97 @@ fn socket_activation_fds_reach_the_container() {
     );
     env.assert_clean();
 }
+
+/// The `Cpus_allowed_list` line of a /proc status text.
+fn cpus_allowed(status: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Whether CPUs 0 and 1 are both online (and usable by this test).
+fn cpus_0_and_1() -> bool {
+    let mine = cpus_allowed(&std::fs::read_to_string("/proc/self/status").unwrap());
+    mine == "0-1" || mine.starts_with("0-") || mine.starts_with("0,1")
+}
+
+/// `process.execCPUAffinity`: an `exec` process runs on `initial` until it
+/// joins the container's cgroup (brisk's debug log reads the child's
+/// affinity at that point) and on `final` after; from `--process` or from
+/// the config's process. The container's init is not affected (config.md:
+/// not applicable to the init).
+#[test]
+fn exec_cpu_affinity() {
+    if !cpus_0_and_1() {
+        eprintln!("SKIPPED: exec_cpu_affinity needs CPUs 0 and 1 online and allowed");
+        return;
+    }
+    let env = Env::new("exec-cpus");
+    let mut b = env.bundle("b", &["sleep", "60"]);
+    b.set(
+        "/process/execCPUAffinity",
+        json!({"initial": "0", "final": "1"}),
+    );
+    let before = cpus_allowed(&std::fs::read_to_string("/proc/self/status").unwrap());
+    env.brisk(&["run", "-d", "-b", b.path(), "c"]).ok();
+    let pid = env.state("c")["pid"].as_i64().unwrap();
+    let init = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!(cpus_allowed(&init), before, "the init was pinned");
+    // The config's process, with other args.
+    let out = env.brisk(&[
+        "--debug",
+        "exec",
+        "c",
+        "grep",
+        "Cpus_allowed_list",
+        "/proc/self/status",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(cpus_allowed(&out.stdout), "1", "{}", out.stdout);
+    assert!(
+        out.stderr.contains("execCPUAffinity.initial: CPUs 0 until"),
+        "{}",
+        out.stderr
+    );
+    // A --process of its own.
+    let proc_file = env.base.join("process.json");
+    let write = |aff: serde_json::Value| {
+        let p = json!({
+            "args": ["grep", "Cpus_allowed_list", "/proc/self/status"],
+            "cwd": "/", "user": {"uid": 0, "gid": 0},
+            "execCPUAffinity": aff
+        });
+        std::fs::write(&proc_file, p.to_string()).unwrap();
+    };
+    write(json!({"initial": "1", "final": "0"}));
+    let pf = proc_file.to_str().unwrap();
+    let out = env.brisk(&["--debug", "exec", "--process", pf, "c"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(cpus_allowed(&out.stdout), "0", "{}", out.stdout);
+    assert!(
+        out.stderr.contains("execCPUAffinity.initial: CPUs 1 until"),
+        "{}",
+        out.stderr
+    );
+    // CPUs that do not exist: an error naming the field.
+    write(json!({"initial": "1000"}));
+    let out = env.brisk(&["exec", "--process", pf, "c"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("process.execCPUAffinity.initial"),
+        "{}",
+        out.stderr
+    );
+    write(json!({"final": "0-2000"}));
+    let out = env.brisk(&["exec", "--process", pf, "c"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("process.execCPUAffinity.final"),
+        "{}",
+        out.stderr
+    );
+    env.brisk(&["delete", "--force", "c"]).ok();
+    env.assert_clean();
+}

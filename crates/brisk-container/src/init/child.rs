@@ -179,6 +179,12 @@ fn setup<'p>(
                 .map_err(|e| Failure::new("unshare cgroup namespace", e))?;
         }
     }
+    // `exec` only: in the container's cgroup now (the kernel reset the
+    // affinity there if the cpuset says so), on to the final CPUs.
+    if let Some(cpus) = &plan.process.cpu_final {
+        cpus.apply(0)
+            .map_err(|e| Failure::new("set process.execCPUAffinity.final", e))?;
+    }
     if ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
         request_id_maps(sync_fd)?;
     }

@@ -253,6 +253,9 @@ pub fn plan(
             .as_ref()
             .ok_or_else(|| Error::invalid("process", "missing"))?,
     )?;
+    // Not applicable to the container's init (config.md); checked above.
+    process.cpu_initial = None;
+    process.cpu_final = None;
     let mut sysctls = Vec::new();
     let mut keys: Vec<_> = spec
         .linux()

@@ -2,6 +2,7 @@
 //! (argv/env as C arrays, the PATH candidates for `args[0]`, rlimits,
 //! capability masks) and applied in the init just before `execve`.
 
+pub mod affinity;
 pub mod caps;
 pub mod lsm;
 pub mod sealed_exe;
@@ -99,6 +100,11 @@ pub struct ProcessPlan {
     pub lsm: Vec<lsm::LsmWrite>,
     /// For the CLI's log (capabilities the kernel lacks).
     pub warnings: Vec<String>,
+    /// `process.execCPUAffinity` (`exec` only: `init::plan` clears both
+    /// for the container's init): brisk's affinity around the clone, and
+    /// the one the child sets once placed in the cgroup.
+    pub cpu_initial: Option<affinity::CpuSet>,
+    pub cpu_final: Option<affinity::CpuSet>,
     /// An ELF program is executed through the fd it was checked on
     /// (`execveat`): where the kernel names the process after the file
     /// then (Linux 6.14), not after the fd number.
@@ -142,6 +148,7 @@ pub fn plan(p: &Process) -> Result<ProcessPlan> {
             }
         })
         .collect();
+    let (cpu_initial, cpu_final) = affinity::plan(p.exec_cpu_affinity().as_ref())?;
     let (caps, warnings) = match p.capabilities() {
         Some(c) => {
             let (sets, w) = caps::plan(c, caps::last_cap())?;
@@ -171,6 +178,8 @@ pub fn plan(p: &Process) -> Result<ProcessPlan> {
         io_priority: p.io_priority().as_ref().map(io_priority).transpose()?,
         lsm: lsm::plan(p)?,
         warnings,
+        cpu_initial,
+        cpu_final,
         exec_by_fd: crate::sys::kernel_at_least(6, 14),
     })
 }
