@@ -492,6 +492,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     crate::netdev::validate(spec, || joins_host_netns(namespaces))?;
+    crate::mempolicy::plan(spec)?;
     for (key, _) in linux.sysctl().iter().flatten() {
         if key.split(['.', '/']).any(|c| c.is_empty() || c == "..") || key.contains('\0') {
             return Err(Error::invalid(

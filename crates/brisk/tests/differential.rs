@@ -736,3 +736,36 @@ fn exec_cpu_affinity() {
             .known(known("exec.cpus", "crun", PREDATE)),
     );
 }
+
+/// `linux.memoryPolicy` (runtime-spec 1.3), which the peers here predate:
+/// what get_mempolicy(2) reports in the container.
+#[test]
+fn memory_policy() {
+    const PREDATE: &str =
+        "runc 1.1.5 and crun 1.8.1 predate linux.memoryPolicy: the process keeps the default policy";
+    check(
+        Case::new("mempolicy", &["/bin/mempolicy"])
+            .require(&["run"])
+            .mutate(|b, _| {
+                let src =
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mempolicy.c");
+                let st = std::process::Command::new("gcc")
+                    .args(["-static", "-O1", "-o"])
+                    .arg(b.dir.join("rootfs/bin/mempolicy"))
+                    .arg(&src)
+                    .status()
+                    .expect("gcc (apt-get install gcc libc6-dev)");
+                assert!(st.success(), "gcc failed to build {}", src.display());
+                b.set(
+                    "/linux/memoryPolicy",
+                    json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}),
+                );
+            })
+            .steps(|s| {
+                let out = s.step("run", &["run", "--bundle", "{b}", "m"]);
+                s.record("policy", out.stdout.trim());
+            })
+            .known(known("policy", "runc", PREDATE))
+            .known(known("policy", "crun", PREDATE)),
+    );
+}

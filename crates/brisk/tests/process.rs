@@ -453,3 +453,88 @@ fn exec_cpu_affinity() {
     env.brisk(&["delete", "--force", "c"]).ok();
     env.assert_clean();
 }
+
+/// Builds the static get_mempolicy(2) helper into the bundle's rootfs.
+fn install_mempolicy_helper(b: &common::Bundle) {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mempolicy.c");
+    let st = std::process::Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(b.dir.join("rootfs/bin/mempolicy"))
+        .arg(&src)
+        .status()
+        .expect("gcc (apt-get install gcc libc6-dev)");
+    assert!(st.success(), "gcc failed to build {}", src.display());
+}
+
+/// `linux.memoryPolicy`: the container's process (and an `exec` process)
+/// has the configured set_mempolicy(2) mode, flags and nodes, as
+/// get_mempolicy(2) reports them; a bad policy is an error naming the
+/// field, from the config check or from the kernel. This host has node 0.
+#[test]
+fn memory_policy() {
+    let online = std::fs::read_to_string("/sys/devices/system/node/online").unwrap_or_default();
+    if online.trim().is_empty() {
+        eprintln!("SKIPPED: memory_policy: no NUMA nodes (kernel without CONFIG_NUMA)");
+        return;
+    }
+    let env = Env::new("mempolicy");
+    let mut b = env.bundle("b", &["/bin/mempolicy"]);
+    install_mempolicy_helper(&b);
+    let cases = [
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}),
+            "mode=2 flags=0x8000 nodes=0x1",
+        ),
+        (
+            json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"}),
+            "mode=3 flags=0x0 nodes=0x1",
+        ),
+        (
+            json!({"mode": "MPOL_PREFERRED", "nodes": "0"}),
+            "mode=1 flags=0x0 nodes=0x1",
+        ),
+        (json!({"mode": "MPOL_LOCAL"}), "mode=4 flags=0x0 nodes=0x0"),
+        (
+            json!({"mode": "MPOL_DEFAULT"}),
+            "mode=0 flags=0x0 nodes=0x0",
+        ),
+    ];
+    for (i, (policy, want)) in cases.iter().enumerate() {
+        b.set("/linux/memoryPolicy", policy.clone());
+        let out = env.brisk(&["run", "-b", b.path(), &format!("m{i}")]).ok();
+        assert_eq!(out.trim(), *want, "{policy}");
+    }
+    // An exec process gets it too.
+    b.set(
+        "/linux/memoryPolicy",
+        json!({"mode": "MPOL_BIND", "nodes": "0"}),
+    );
+    b.set("/process/args", json!(["sleep", "60"]));
+    env.brisk(&["run", "-d", "-b", b.path(), "e"]).ok();
+    let out = env.brisk(&["exec", "e", "/bin/mempolicy"]).ok();
+    assert_eq!(out.trim(), "mode=2 flags=0x0 nodes=0x1");
+    env.brisk(&["delete", "--force", "e"]).ok();
+    b.set("/process/args", json!(["/bin/mempolicy"]));
+    // Refused before anything runs, or by the kernel (no node 7 here).
+    for (policy, want) in [
+        (json!({"mode": "MPOL_BIND"}), "linux.memoryPolicy.nodes"),
+        (
+            json!({"mode": "MPOL_LOCAL", "nodes": "0"}),
+            "linux.memoryPolicy.nodes",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "7"}),
+            "linux.memoryPolicy MPOL_BIND nodes 7",
+        ),
+        (
+            json!({"mode": "MPOL_SOMETIMES", "nodes": "0"}),
+            "linux.memoryPolicy.mode",
+        ),
+    ] {
+        b.set("/linux/memoryPolicy", policy.clone());
+        let out = env.brisk(&["run", "-b", b.path(), "bad"]);
+        assert_ne!(out.code, 0, "{policy} accepted: {}", out.stdout);
+        assert!(out.stderr.contains(want), "{policy}: {}", out.stderr);
+    }
+    env.assert_clean();
+}

@@ -314,6 +314,10 @@ fn setup<'p>(
         Failure::with("set process.rlimits", r.name, e)
     })?;
     process::apply_scheduling(&plan.process).map_err(|(step, e)| Failure::new(step, e))?;
+    // Before the user switch and seccomp: a profile may not allow it.
+    if let Some(m) = &plan.memory_policy {
+        m.apply().map_err(|e| Failure::with("set", &m.what, e))?;
+    }
     set_identity(plan, sync_fd)?;
     timings::mark_init(timings::INIT_IDENTITY);
     rustix::process::chdir(plan.process.cwd.as_c_str())

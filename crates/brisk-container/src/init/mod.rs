@@ -58,6 +58,8 @@ pub struct Plan {
     pub start_result: Option<OwnedFd>,
     /// `process.terminal`: make a pty, with `process.consoleSize` if set.
     pub terminal: Option<Option<crate::terminal::Size>>,
+    /// `linux.memoryPolicy`: set_mempolicy(2) in the init (and in `exec`).
+    pub memory_policy: Option<crate::mempolicy::Plan>,
     /// `linux.netDevices`: moved by the parent right after the clone.
     pub net_devices: Option<crate::netdev::Plan>,
     /// `linux.personality` as the personality(2) value.
@@ -179,6 +181,7 @@ pub fn plan_exec(
         hooks: crate::hooks::InitHooks::default(),
         start_result: None,
         terminal: terminal_of(process),
+        memory_policy: crate::mempolicy::plan(&spec)?,
         net_devices: None,
         personality: None,
         seccomp,
@@ -347,6 +350,7 @@ pub fn plan(
         hooks: crate::hooks::plan_init(spec.hooks().as_ref())?,
         start_result: None,
         terminal: spec.process().as_ref().and_then(terminal_of),
+        memory_policy: crate::mempolicy::plan(spec)?,
         net_devices,
         personality,
         seccomp,

@@ -26,25 +26,7 @@ impl CpuSet {
     /// Parses a list in the spec's format: comma-separated CPU numbers
     /// and ranges (`0-3,7`).
     pub fn parse(list: &str) -> Result<CpuSet, String> {
-        let mut set = CpuSet([0; 16]);
-        let list = list.trim();
-        if list.is_empty() {
-            return Err("empty".into());
-        }
-        for part in list.split(',') {
-            let part = part.trim();
-            let (lo, hi) = match part.split_once('-') {
-                Some((a, b)) => (cpu(a)?, cpu(b)?),
-                None => (cpu(part)?, cpu(part)?),
-            };
-            if lo > hi {
-                return Err(format!("{part:?}: the range runs backwards"));
-            }
-            for c in lo..=hi {
-                set.0[c / 64] |= 1 << (c % 64);
-            }
-        }
-        Ok(set)
+        parse_list(list, "CPU").map(CpuSet)
     }
 
     /// The calling thread's (`pid` 0) or a process's affinity.
@@ -89,15 +71,39 @@ impl CpuSet {
     }
 }
 
-fn cpu(s: &str) -> Result<usize, String> {
-    let s = s.trim();
-    let n: usize = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a CPU number"))?;
-    if n >= MAX_CPUS {
-        return Err(format!("CPU {n} is beyond the {MAX_CPUS} a mask holds"));
+/// A list of numbers and ranges below 1024 (`0-3,7`: the format of
+/// `execCPUAffinity`, `cpu.cpus`, `memoryPolicy.nodes`) as a bit mask in
+/// the kernel's layout; `what` names the numbers in errors.
+pub fn parse_list(list: &str, what: &str) -> Result<[u64; 16], String> {
+    let mut mask = [0u64; 16];
+    let list = list.trim();
+    if list.is_empty() {
+        return Err("empty".into());
     }
-    Ok(n)
+    let number = |s: &str| -> Result<usize, String> {
+        let s = s.trim();
+        let n: usize = s
+            .parse()
+            .map_err(|_| format!("{s:?} is not a {what} number"))?;
+        if n >= MAX_CPUS {
+            return Err(format!("{what} {n} is beyond the {MAX_CPUS} a mask holds"));
+        }
+        Ok(n)
+    };
+    for part in list.split(',') {
+        let part = part.trim();
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (number(a)?, number(b)?),
+            None => (number(part)?, number(part)?),
+        };
+        if lo > hi {
+            return Err(format!("{part:?}: the range runs backwards"));
+        }
+        for c in lo..=hi {
+            mask[c / 64] |= 1 << (c % 64);
+        }
+    }
+    Ok(mask)
 }
 
 /// The list format again (`0-1,3`).
