@@ -769,3 +769,41 @@ fn memory_policy() {
             .known(known("policy", "crun", PREDATE)),
     );
 }
+
+/// podman's `run.oci.keep_original_groups` (crun's extension): the
+/// process keeps the runtime caller's supplementary groups instead of
+/// `additionalGids`, for the init and for `exec`. runc ignores it.
+#[test]
+fn keep_original_groups() {
+    const RUNC_IGNORES: &str =
+        "runc ignores crun's run.oci.keep_original_groups: additionalGids are set";
+    const CALLER: &[libc::gid_t] = &[11, 12];
+    check(
+        Case::new(
+            "keep-groups",
+            &["sh", "-c", "grep Groups /proc/self/status; sleep 60"],
+        )
+        .require(&["run"])
+        .mutate(|b, _| {
+            b.set(
+                "/process/user",
+                json!({"uid": 1000, "gid": 1000, "additionalGids": [7]}),
+            );
+            b.set("/annotations", json!({"run.oci.keep_original_groups": "1"}));
+        })
+        .steps(|s| {
+            s.step_in_groups("run", Some(CALLER), &["run", "-d", "--bundle", "{b}", "k"]);
+            let out = s.step_in_groups(
+                "exec",
+                Some(&[13]),
+                &["exec", "k", "grep", "Groups", "/proc/self/status"],
+            );
+            s.record("exec.groups", out.stdout.trim());
+            let out = s.run(&["exec", "k", "grep", "Groups", "/proc/1/status"]);
+            s.record("init.groups", out.stdout.trim());
+            s.step("delete", &["delete", "--force", "k"]);
+        })
+        .known(known("exec.groups", "runc", RUNC_IGNORES))
+        .known(known("init.groups", "runc", RUNC_IGNORES)),
+    );
+}

@@ -538,3 +538,69 @@ fn memory_policy() {
     }
     env.assert_clean();
 }
+
+/// The `Groups:` line of a /proc status text, as numbers.
+fn groups_line(status: &str) -> Vec<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Groups:"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|g| g.parse().ok())
+        .collect()
+}
+
+/// brisk with `args`, run with these supplementary groups.
+fn brisk_in_groups(env: &Env, groups: &'static [libc::gid_t], args: &[&str]) -> common::Out {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = env.cmd(args);
+    // SAFETY: one raw system call between fork and exec (the calling
+    // process only), async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    common::run_to_files(cmd, &env.base)
+}
+
+/// podman's `run.oci.keep_original_groups` (`--group-add keep-groups`):
+/// the container's process (and an `exec` one) keeps the supplementary
+/// groups of brisk's caller instead of getting `additionalGids`; "0"
+/// means no, as crun reads it.
+#[test]
+fn keep_original_groups_annotation() {
+    let env = Env::new("keep-groups");
+    let mut b = env.bundle("b", &["grep", "Groups", "/proc/self/status"]);
+    b.set(
+        "/process/user",
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [7]}),
+    );
+    let caller: &'static [libc::gid_t] = &[11, 12];
+    let out = brisk_in_groups(&env, caller, &["run", "-b", b.path(), "plain"]).ok();
+    assert_eq!(groups_line(&out), [7], "{out}");
+    b.set("/annotations", json!({"run.oci.keep_original_groups": "1"}));
+    let out = brisk_in_groups(&env, caller, &["run", "-b", b.path(), "keep"]).ok();
+    assert_eq!(groups_line(&out), [11, 12], "{out}");
+    b.set("/process/args", json!(["sleep", "60"]));
+    brisk_in_groups(&env, caller, &["run", "-d", "-b", b.path(), "e"]).ok();
+    let out = brisk_in_groups(
+        &env,
+        &[13],
+        &["exec", "e", "grep", "Groups", "/proc/self/status"],
+    )
+    .ok();
+    assert_eq!(groups_line(&out), [13], "exec keeps its caller's: {out}");
+    env.brisk(&["delete", "--force", "e"]).ok();
+    b.set(
+        "/process/args",
+        json!(["grep", "Groups", "/proc/self/status"]),
+    );
+    b.set("/annotations", json!({"run.oci.keep_original_groups": "0"}));
+    let out = brisk_in_groups(&env, caller, &["run", "-b", b.path(), "zero"]).ok();
+    assert_eq!(groups_line(&out), [7], "{out}");
+    env.assert_clean();
+}

@@ -128,7 +128,8 @@ pub fn plan_exec(
     in_cgroup: bool,
 ) -> Result<Plan> {
     use oci_spec::runtime::LinuxNamespaceType as T;
-    let process_plan = process::plan(process)?;
+    let mut process_plan = process::plan(process)?;
+    process_plan.keep_groups = process::keeps_original_groups(spec);
     // The container's seccomp filter (from the cache, normally).
     let mut notes = Vec::new();
     let seccomp = match crate::config::seccomp_profile(spec)? {
@@ -256,6 +257,7 @@ pub fn plan(
             .as_ref()
             .ok_or_else(|| Error::invalid("process", "missing"))?,
     )?;
+    process.keep_groups = process::keeps_original_groups(spec);
     // Not applicable to the container's init (config.md); checked above.
     process.cpu_initial = None;
     process.cpu_final = None;

@@ -87,6 +87,10 @@ pub struct ProcessPlan {
     pub uid: libc::uid_t,
     pub gid: libc::gid_t,
     pub groups: Vec<libc::gid_t>,
+    /// podman's `run.oci.keep_original_groups` annotation (crun's
+    /// extension): no setgroups, the process keeps the caller's
+    /// supplementary groups instead of `additionalGids`.
+    pub keep_groups: bool,
     pub umask: Option<libc::mode_t>,
     pub rlimits: Vec<Rlimit>,
     pub no_new_privs: bool,
@@ -169,6 +173,7 @@ pub fn plan(p: &Process) -> Result<ProcessPlan> {
         uid: user.uid(),
         gid: user.gid(),
         groups: user.additional_gids().clone().unwrap_or_default(),
+        keep_groups: false,
         umask: user.umask(),
         rlimits,
         no_new_privs: p.no_new_privileges().unwrap_or(false),
@@ -380,10 +385,27 @@ pub fn apply_rlimits(plan: &ProcessPlan) -> Result<(), (&Rlimit, io::Error)> {
     Ok(())
 }
 
+/// The annotation podman sets for `--group-add keep-groups`.
+pub const KEEP_GROUPS_ANNOTATION: &str = "run.oci.keep_original_groups";
+
+/// Whether the config asks to keep the caller's supplementary groups: the
+/// annotation with any value but "0", as crun reads it.
+pub fn keeps_original_groups(spec: &oci_spec::runtime::Spec) -> bool {
+    spec.annotations()
+        .as_ref()
+        .and_then(|a| a.get(KEEP_GROUPS_ANNOTATION))
+        .is_some_and(|v| v != "0")
+}
+
 /// Supplementary groups, gid and uid (in that order: dropping the uid last
 /// keeps the right to change the others). Capabilities survive through
-/// PR_SET_KEEPCAPS when the config sets them.
+/// PR_SET_KEEPCAPS when the config sets them. With `keep_groups` the
+/// supplementary groups are left as brisk's caller had them.
 pub fn switch_user(plan: &ProcessPlan) -> io::Result<()> {
+    if plan.keep_groups {
+        crate::sys::setresgid(plan.gid)?;
+        return crate::sys::setresuid(plan.uid);
+    }
     if let Err(e) = crate::sys::setgroups(&plan.groups) {
         // In a user namespace whose setgroups is denied, only an empty
         // list is acceptable, and that is what we asked for then.
