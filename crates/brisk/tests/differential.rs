@@ -807,3 +807,64 @@ fn keep_original_groups() {
         .known(known("init.groups", "runc", RUNC_IGNORES)),
     );
 }
+
+/// Idmapped mounts with crun's option form
+/// (`idmap=uids=FS-HOST-SIZE;gids=...`, `@` relative to the container's
+/// user namespace), compared with crun; runc 1.1.5 does not idmap.
+#[test]
+fn idmap_option_mappings() {
+    const RUNC_NO_IDMAP: &str =
+        "runc 1.1.5 does not know idmapped mounts: the option is mount data a bind ignores";
+    check(
+        Case::new("idmap-opt", &["ls", "-ln", "/mnt"])
+            .require(&["plain", "relative"])
+            .mutate(|b, env| {
+                let src = env.base.join("src");
+                std::fs::create_dir_all(&src).unwrap();
+                for (name, id) in [("f0", 0), ("f5", 5)] {
+                    let f = src.join(name);
+                    std::fs::write(&f, "x").unwrap();
+                    std::os::unix::fs::chown(&f, Some(id), Some(id)).unwrap();
+                }
+                let mut mounts = b.config["mounts"].as_array().unwrap().clone();
+                mounts.push(json!({"destination": "/mnt", "type": "bind",
+                    "source": src.to_str().unwrap(),
+                    "options": ["bind", "idmap=uids=0-1000-10;gids=0-2000-10"]}));
+                b.set("/mounts", json!(mounts));
+            })
+            .steps(|s| {
+                let list = |out: &common::Out| {
+                    out.stdout
+                        .lines()
+                        .filter_map(|l| {
+                            let f: Vec<&str> = l.split_whitespace().collect();
+                            (f.len() >= 9).then(|| format!("{} {} {}", f[8], f[2], f[3]))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let out = s.step("plain", &["run", "--bundle", "{b}", "p"]);
+                s.record("plain.owners", list(&out));
+                // The same with a user namespace and relative mappings.
+                s.bundle.add_namespace("user", None);
+                let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+                s.bundle.set("/linux/uidMappings", map.clone());
+                s.bundle.set("/linux/gidMappings", map);
+                s.bundle.remove("/linux/resources");
+                let last = s.bundle.config["mounts"].as_array().unwrap().len() - 1;
+                s.bundle.set(
+                    &format!("/mounts/{last}/options"),
+                    json!(["bind", "idmap=uids=@0-1-10;gids=@0-2-10"]),
+                );
+                std::process::Command::new("chown")
+                    .args(["-R", "100000:100000"])
+                    .arg(s.bundle.dir.join("rootfs"))
+                    .status()
+                    .unwrap();
+                let out = s.step("relative", &["run", "--bundle", "{b}", "r"]);
+                s.record("relative.owners", list(&out));
+            })
+            .known(known("plain.owners", "runc", RUNC_NO_IDMAP))
+            .known(known("relative.owners", "runc", RUNC_NO_IDMAP)),
+    );
+}
