@@ -105,6 +105,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         v1: s.layout() != brisk_cgroups::Layout::V2,
     });
     let mut plan = init::plan(&config, &init_opts, placement)?;
+    plan.intel_rdt = crate::intelrdt::plan(&config.spec, &opts.id)?;
     // Between the init's R and C brisk only writes the pid file. `run`
     // only: a `create` whose brisk dies after an early C would leave a
     // created container behind (the init of a `run` checks, see
@@ -192,6 +193,9 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
                 if let Some(n) = &plan.net_devices {
                     n.apply(pid)?;
                 }
+                if let Some(r) = &plan.intel_rdt {
+                    r.apply(pid)?;
+                }
                 let cg_record = cgroup.as_ref().map(|c| c.record.clone());
                 let r = record_for(pid, &config, &opts.id, cg_record)?;
                 dir.save(&r)?;
@@ -244,6 +248,9 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
                 // The init has been killed and reaped before it ran the
                 // user's program: nothing left in the cgroup is ours.
                 let _ = c.record.destroy(false);
+            }
+            if plan.intel_rdt.is_some() {
+                let _ = crate::intelrdt::cleanup(&config.raw, &opts.id);
             }
             // runtime.md: a failed create destroys the container (the init
             // is already killed and reaped), then the poststop hooks run.
@@ -818,8 +825,13 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
     if let Some(cg) = &cgroup {
         cg.destroy(!record.own_pid_ns)?;
     }
+    let rdt = dir
+        .load_config()
+        .ok()
+        .and_then(|raw| crate::intelrdt::cleanup(&raw, id));
     dir.remove()?;
     let mut warnings: Vec<String> = refused.map(|e| refusal(id, e)).into_iter().collect();
+    warnings.extend(rdt);
     warnings.extend(run_poststop(&record));
     Ok(warnings)
 }
@@ -937,6 +949,9 @@ pub fn remove_state(store: &Store, id: &str, record: Option<&Record>) -> Result<
                 }
             }
         }
+    }
+    if let Ok(raw) = dir.load_config() {
+        let _ = crate::intelrdt::cleanup(&raw, id);
     }
     dir.remove()?;
     refused.map_or(Ok(()), |e| Err(Error::State(refusal(id, e))))

@@ -120,6 +120,8 @@ pub fn exec(
     }
     plan.close_in_init.push(dir.lock_fd());
     debug.append(&mut plan.notes);
+    // The process joins the container's resctrl group, as the init did.
+    let rdt = crate::intelrdt::plan(&spec, &opts.id)?;
     // process.execCPUAffinity.initial: brisk runs there from now until the
     // clone, which the child inherits and keeps until it is placed.
     let mut initial = match plan.process.cpu_initial {
@@ -136,6 +138,9 @@ pub fn exec(
                     CpuSet::of(pid).map_or_else(|e| e.to_string(), |s| s.to_string())
                 ));
                 own.restore()?;
+            }
+            if let Some(r) = &rdt {
+                r.join(pid)?;
             }
             match &record.cgroup {
                 Some(cg) => cg.join(pid).map_err(Error::from),

@@ -16,6 +16,7 @@ pub mod features;
 pub mod hooks;
 pub mod id;
 pub mod init;
+pub mod intelrdt;
 pub mod mempolicy;
 pub mod namespaces;
 pub mod netdev;

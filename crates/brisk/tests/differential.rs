@@ -868,3 +868,38 @@ fn idmap_option_mappings() {
             .known(known("relative.owners", "runc", RUNC_NO_IDMAP)),
     );
 }
+
+/// `linux.intelRdt` on a host without resctrl (this one): the spec wants
+/// an error. runc 1.1.5 fails only when a schema is given, crun 1.8.1
+/// ignores the field.
+#[test]
+fn intel_rdt_without_resctrl() {
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .contains(" - resctrl ");
+    if mounted {
+        eprintln!("SKIPPED: intel_rdt_without_resctrl: resctrl is mounted here");
+        return;
+    }
+    check(
+        Case::new("intelrdt", &["true"])
+            .steps(|s| {
+                s.bundle.set("/linux/intelRdt", json!({"closID": "gold"}));
+                s.step("closid", &["run", "--bundle", "{b}", "c"]);
+                s.bundle
+                    .set("/linux/intelRdt", json!({"l3CacheSchema": "L3:0=f"}));
+                s.step("schema", &["run", "--bundle", "{b}", "s"]);
+            })
+            .known(known(
+                "closid",
+                "runc",
+                "runc 1.1.5 runs a container whose intelRdt has only closID without resctrl (the spec wants an error)",
+            ))
+            .known(known(
+                "closid",
+                "crun",
+                "crun 1.8.1 ignores linux.intelRdt without resctrl (the spec wants an error)",
+            ))
+            .known(known("schema", "crun", "as closid")),
+    );
+}

@@ -60,6 +60,9 @@ pub struct Plan {
     pub terminal: Option<Option<crate::terminal::Size>>,
     /// `linux.memoryPolicy`: set_mempolicy(2) in the init (and in `exec`).
     pub memory_policy: Option<crate::mempolicy::Plan>,
+    /// `linux.intelRdt`: the resctrl group, joined by the parent right
+    /// after the clone (set by `container::create`, which knows the id).
+    pub intel_rdt: Option<crate::intelrdt::Plan>,
     /// `linux.netDevices`: moved by the parent right after the clone.
     pub net_devices: Option<crate::netdev::Plan>,
     /// `linux.personality` as the personality(2) value.
@@ -183,6 +186,7 @@ pub fn plan_exec(
         start_result: None,
         terminal: terminal_of(process),
         memory_policy: crate::mempolicy::plan(&spec)?,
+        intel_rdt: None,
         net_devices: None,
         personality: None,
         seccomp,
@@ -353,6 +357,7 @@ pub fn plan(
         start_result: None,
         terminal: spec.process().as_ref().and_then(terminal_of),
         memory_policy: crate::mempolicy::plan(spec)?,
+        intel_rdt: None,
         net_devices,
         personality,
         seccomp,
