@@ -491,6 +491,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
+    crate::netdev::validate(spec, || joins_host_netns(namespaces))?;
+    crate::mempolicy::plan(spec)?;
+    crate::intelrdt::validate(spec)?;
     for (key, _) in linux.sysctl().iter().flatten() {
         if key.split(['.', '/']).any(|c| c.is_empty() || c == "..") || key.contains('\0') {
             return Err(Error::invalid(
@@ -605,15 +608,10 @@ pub fn is_semver(v: &str) -> bool {
 }
 
 /// Fields brisk reads but does not apply yet, so the CLI can warn instead
-/// of ignoring them silently.
-pub fn ignored_fields(spec: &Spec) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if let Some(l) = spec.linux() {
-        if l.intel_rdt().is_some() {
-            out.push("linux.intelRdt");
-        }
-    }
-    out
+/// of ignoring them silently. None at the moment (`linux.intelRdt`, the
+/// last one, is applied where resctrl is mounted and an error elsewhere).
+pub fn ignored_fields(_spec: &Spec) -> Vec<&'static str> {
+    Vec::new()
 }
 
 #[cfg(test)]

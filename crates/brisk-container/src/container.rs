@@ -124,6 +124,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             v1: s.layout() != brisk_cgroups::Layout::V2,
         });
         let mut plan = init::plan(&config, &init_opts, placement)?;
+        plan.intel_rdt = crate::intelrdt::plan(&config.spec, &opts.id)?;
         // Between the init's R and C brisk only writes the pid file. `run`
         // only: a `create` whose brisk dies after an early C would leave a
         // created container behind (the init of a `run` checks, see
@@ -238,6 +239,13 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
                 if let Some(c) = &cgroup {
                     c.place(pid, cloned_into)?;
                 }
+                // Before the init is told it is placed, before any hook.
+                if let Some(n) = &plan.net_devices {
+                    n.apply(pid)?;
+                }
+                if let Some(r) = &plan.intel_rdt {
+                    r.apply(pid)?;
+                }
                 let cg_record = cgroup.as_ref().map(|c| c.record.clone());
                 let r = record_for(pid, &config, &opts.id, cg_record)?;
                 dir.save(&r)?;
@@ -291,6 +299,9 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
                 // The init has been killed and reaped before it ran the
                 // user's program: nothing left in the cgroup is ours.
                 let _ = c.record.destroy(false);
+            }
+            if plan.intel_rdt.is_some() {
+                let _ = crate::intelrdt::cleanup(&config.raw, &opts.id);
             }
             // runtime.md: a failed create destroys the container (the init
             // is already killed and reaped), then the poststop hooks run.
@@ -887,8 +898,13 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
     if let Some(cg) = &cgroup {
         cg.destroy(!record.own_pid_ns)?;
     }
+    let rdt = dir
+        .load_config()
+        .ok()
+        .and_then(|raw| crate::intelrdt::cleanup(&raw, id));
     dir.remove()?;
     let mut warnings: Vec<String> = refused.map(|e| refusal(id, e)).into_iter().collect();
+    warnings.extend(rdt);
     warnings.extend(run_poststop(&record));
     Ok(warnings)
 }
@@ -1006,6 +1022,9 @@ pub fn remove_state(store: &Store, id: &str, record: Option<&Record>) -> Result<
                 }
             }
         }
+    }
+    if let Ok(raw) = dir.load_config() {
+        let _ = crate::intelrdt::cleanup(&raw, id);
     }
     dir.remove()?;
     refused.map_or(Ok(()), |e| Err(Error::State(refusal(id, e))))

@@ -13,6 +13,7 @@ use crate::config;
 use crate::container::{self, status_of};
 use crate::error::{Error, Result};
 use crate::init::{self, Init};
+use crate::process::affinity::CpuSet;
 use crate::state::{Status, Store};
 
 /// runc's `exec` flags.
@@ -42,8 +43,13 @@ pub struct ExecOptions {
 
 /// Starts the process; returns once it has exec'd (or failed). The caller
 /// waits for it unless detached. What the CLI should log as warnings
-/// (unknown `--cap` names) goes to `warnings`.
-pub fn exec(store: &Store, opts: &ExecOptions, warnings: &mut Vec<String>) -> Result<Init> {
+/// (unknown `--cap` names) goes to `warnings`, its debug lines to `debug`.
+pub fn exec(
+    store: &Store,
+    opts: &ExecOptions,
+    warnings: &mut Vec<String>,
+    debug: &mut Vec<String>,
+) -> Result<Init> {
     crate::id::validate(&opts.id)?;
     let dir = store.open(&opts.id, false)?;
     let record = dir.load()?;
@@ -113,15 +119,37 @@ pub fn exec(store: &Store, opts: &ExecOptions, warnings: &mut Vec<String>) -> Re
         return Err(Error::State("cannot exec in a stopped container".into()));
     }
     plan.close_in_init.push(dir.lock_fd());
+    debug.append(&mut plan.notes);
+    // The process joins the container's resctrl group, as the init did.
+    let rdt = crate::intelrdt::plan(&spec, &opts.id)?;
+    // process.execCPUAffinity.initial: brisk runs there from now until the
+    // clone, which the child inherits and keeps until it is placed.
+    let mut initial = match plan.process.cpu_initial {
+        Some(cpus) => Some(OwnAffinity::set(&cpus)?),
+        None => None,
+    };
     let mut init = init::spawn(
         &plan,
         // Into the container's cgroups before it runs anything.
-        &mut |pid, _| match &record.cgroup {
-            Some(cg) => cg.join(pid).map_err(Error::from),
-            None => Ok(()),
+        &mut |pid, _| {
+            if let Some(own) = initial.take() {
+                debug.push(format!(
+                    "exec: process.execCPUAffinity.initial: CPUs {} until the process joins the container's cgroup",
+                    CpuSet::of(pid).map_or_else(|e| e.to_string(), |s| s.to_string())
+                ));
+                own.restore()?;
+            }
+            if let Some(r) = &rdt {
+                r.join(pid)?;
+            }
+            match &record.cgroup {
+                Some(cg) => cg.join(pid).map_err(Error::from),
+                None => Ok(()),
+            }
         },
         &mut |_| Ok(Vec::new()),
     )?;
+    drop(initial);
     init.hand_over_console(opts.console_socket.as_deref())?;
     if let Err(e) =
         container::write_pid_file(opts.pid_file.as_deref(), init.pid).and_then(|()| init.commit())
@@ -130,6 +158,42 @@ pub fn exec(store: &Store, opts: &ExecOptions, warnings: &mut Vec<String>) -> Re
         return Err(e);
     }
     Ok(init)
+}
+
+/// brisk's own CPU affinity changed for a while: put back by `restore`,
+/// or when dropped (an error before the clone).
+struct OwnAffinity {
+    saved: Option<CpuSet>,
+}
+
+impl OwnAffinity {
+    fn set(cpus: &CpuSet) -> Result<OwnAffinity> {
+        let saved = CpuSet::of(0).map_err(|e| Error::sys("read brisk's CPU affinity", e))?;
+        cpus.apply(0).map_err(|e| {
+            Error::sys(
+                format!("process.execCPUAffinity.initial: run on CPUs {cpus}"),
+                e,
+            )
+        })?;
+        Ok(OwnAffinity { saved: Some(saved) })
+    }
+
+    fn restore(mut self) -> Result<()> {
+        match self.saved.take() {
+            Some(s) => s
+                .apply(0)
+                .map_err(|e| Error::sys("restore brisk's CPU affinity", e)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for OwnAffinity {
+    fn drop(&mut self) {
+        if let Some(s) = self.saved.take() {
+            let _ = s.apply(0);
+        }
+    }
 }
 
 fn read_process(path: &Path) -> Result<Process> {

@@ -87,12 +87,22 @@ pub fn document() -> Value {
             "seccomp": seccomp(),
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
-            "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": true}}
+            // Applied where resctrl is mounted, an error elsewhere
+            // (intelrdt.rs): the field is recognised either way.
+            "intelRdt": {"enabled": true, "schemata": true, "monitoring": true},
+            "mountExtensions": {"idmap": {"enabled": true}},
+            "netDevices": {"enabled": true},
+            "memoryPolicy": {
+                "modes": crate::mempolicy::MODES.to_vec(),
+                "flags": crate::mempolicy::FLAGS.to_vec()
+            }
         },
         "annotations": {
             "org.brisk.version": env!("CARGO_PKG_VERSION")
-        }
+        },
+        // Annotations that change what the container may do: the caller's
+        // groups stay with the process (podman's keep-groups).
+        "potentiallyUnsafeConfigAnnotations": [crate::process::KEEP_GROUPS_ANNOTATION]
     })
 }
 
@@ -160,6 +170,11 @@ mod tests {
         assert_eq!(
             d["linux"]["capabilities"].as_array().map(Vec::len),
             Some(caps::NAMES.len())
+        );
+        assert_eq!(d["linux"]["netDevices"]["enabled"], true);
+        assert_eq!(
+            d["linux"]["memoryPolicy"]["modes"].as_array().map(Vec::len),
+            Some(7)
         );
     }
 }

@@ -42,6 +42,9 @@ pub struct NamespacePlan {
     pub become_root: bool,
     pub uid_map: Vec<u8>,
     pub gid_map: Vec<u8>,
+    /// A new network namespace (cloned or unshared): the init sets its
+    /// `lo` up.
+    pub new_net: bool,
     /// A new time namespace is unshared by the init, offsets written, and
     /// entered at execve.
     pub new_time: bool,
@@ -120,6 +123,7 @@ pub fn plan(spec: &Spec) -> Result<NamespacePlan> {
         out.unshare_flags = new & !pid;
     }
     out.new_user = new & user != 0;
+    out.new_net = new & flag(LinuxNamespaceType::Network) != 0;
     if out.new_user {
         out.uid_map = id_map(linux.uid_mappings().as_deref().unwrap_or_default());
         out.gid_map = id_map(linux.gid_mappings().as_deref().unwrap_or_default());

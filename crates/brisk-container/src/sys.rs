@@ -221,6 +221,43 @@ pub fn join_new_session_keyring() -> io::Result<()> {
     cvt(ret).map(drop)
 }
 
+/// Sets the loopback device `lo` of the calling process's network
+/// namespace up (SIOCGIFFLAGS + SIOCSIFFLAGS on an AF_INET socket), as
+/// runc and crun do in a new network namespace. Allocation-free.
+pub fn loopback_up() -> io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // struct ifreq: the name, then a union whose first member here is
+    // ifr_flags; 40 bytes on every Linux ABI.
+    #[repr(C)]
+    struct IfreqFlags {
+        name: [u8; 16],
+        flags: libc::c_short,
+        _pad: [u8; 22],
+    }
+    const SIOCGIFFLAGS: libc::c_ulong = 0x8913;
+    const SIOCSIFFLAGS: libc::c_ulong = 0x8914;
+    // SAFETY: socket(2) with constant arguments.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new fd this function owns.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let mut req = IfreqFlags {
+        name: [0; 16],
+        flags: 0,
+        _pad: [0; 22],
+    };
+    req.name[..2].copy_from_slice(b"lo");
+    // SAFETY: req is a valid, writable struct ifreq for both requests.
+    unsafe {
+        cvt(libc::ioctl(fd.as_raw_fd(), SIOCGIFFLAGS as _, &mut req) as libc::c_long)?;
+        req.flags |= libc::IFF_UP as libc::c_short;
+        cvt(libc::ioctl(fd.as_raw_fd(), SIOCSIFFLAGS as _, &mut req) as libc::c_long)?;
+    }
+    Ok(())
+}
+
 /// Marks every fd from `first` upwards close-on-exec.
 pub fn cloexec_from(first: u32) -> io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;

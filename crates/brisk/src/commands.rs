@@ -350,11 +350,15 @@ fn exec(store: &Store, a: &ExecArgs, seccomp_cache: Option<&Path>) -> Result<i32
         seccomp_cache: seccomp_cache.map(Path::to_path_buf),
         ignore_paused: a.ignore_paused,
     };
-    let mut warnings = Vec::new();
-    let mut init = brisk_container::exec::exec(store, &opts, &mut warnings)?;
+    let (mut warnings, mut debug) = (Vec::new(), Vec::new());
+    let result = brisk_container::exec::exec(store, &opts, &mut warnings, &mut debug);
     for w in &warnings {
         logging::warn(w);
     }
+    for d in &debug {
+        logging::debug(d);
+    }
+    let mut init = result?;
     init.wait_exec()?;
     if a.detach {
         return Ok(0);

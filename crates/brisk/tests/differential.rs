@@ -690,3 +690,265 @@ fn bind_source_below_a_host_only_directory_in_a_user_namespace() {
         }),
     );
 }
+
+/// Known differences of `linux.netDevices` (runtime-spec 1.2).
+const NETDEVICES_PREDATE: &str =
+    "runc 1.1.5 and crun 1.8.1 predate linux.netDevices: they ignore it and the device stays on the host";
+
+/// `linux.netDevices` and the loopback device of a new network namespace:
+/// one end of a veth pair (made per runtime) moved in as `ctr0` with its
+/// address; `lo` must be up under all three.
+#[test]
+fn network_devices() {
+    let script = r###"
+echo "## lo"; ip -o link show lo | sed 's/.*<\(.*\)>.*/\1/'
+echo "## devices"; ls /sys/class/net
+echo "## ctr0"; ip -o addr show dev ctr0 2>/dev/null | awk '{ print $3, $4 }'
+"###;
+    check(
+        Case::new("netdevices", &["sh", "-c", script])
+            .require(&["run"])
+            .mutate(|b, _| {
+                let veth = common::Veth::new();
+                common::ip(&["addr", "add", "10.213.2.1/24", "dev", &veth.a]);
+                b.set(
+                    "/linux/netDevices",
+                    json!({ veth.a.clone(): {"name": "ctr0"} }),
+                );
+                // Removed by the steps, after the run.
+                std::mem::forget(veth);
+            })
+            .steps(|s| {
+                let host = s.bundle.config["linux"]["netDevices"]
+                    .as_object()
+                    .and_then(|o| o.keys().next().cloned())
+                    .unwrap_or_default();
+                let veth = common::Veth::adopt(&host);
+                let out = s.step("run", &["run", "--bundle", "{b}", "n"]);
+                s.record_probe("ctr", &out.stdout);
+                s.record("host.moved", (!common::host_has_link(&veth.a)).to_string());
+                s.record("host.peer-kept", common::host_has_link(&veth.b).to_string());
+            })
+            .known(known("ctr.devices", "runc", NETDEVICES_PREDATE))
+            .known(known("ctr.ctr0", "runc", NETDEVICES_PREDATE))
+            .known(known("host.moved", "runc", NETDEVICES_PREDATE))
+            .known(known("ctr.devices", "crun", NETDEVICES_PREDATE))
+            .known(known("ctr.ctr0", "crun", NETDEVICES_PREDATE))
+            .known(known("host.moved", "crun", NETDEVICES_PREDATE)),
+    );
+}
+
+/// `process.execCPUAffinity` (runtime-spec 1.2), which the peers here
+/// predate: an `exec` process gets `final` under brisk, the affinity it
+/// inherits under runc 1.1.5 and crun 1.8.1. The init is not affected
+/// under any of them.
+#[test]
+fn exec_cpu_affinity() {
+    let mine = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if !mine.contains("Cpus_allowed_list:\t0-1") {
+        eprintln!(
+            "SKIPPED: exec_cpu_affinity compares CPUs 0 and 1 (this process: {})",
+            mine.lines()
+                .find(|l| l.starts_with("Cpus_allowed_list"))
+                .unwrap_or("?")
+        );
+        return;
+    }
+    const PREDATE: &str = "runc 1.1.5 and crun 1.8.1 predate process.execCPUAffinity: the exec process keeps the affinity it inherits";
+    check(
+        Case::new("exec-cpus", &["sleep", "60"])
+            .require(&["run", "exec"])
+            .mutate(|b, _| {
+                b.set(
+                    "/process/execCPUAffinity",
+                    json!({"initial": "1", "final": "0"}),
+                );
+            })
+            .steps(|s| {
+                s.step("run", &["run", "-d", "--bundle", "{b}", "c"]);
+                let out = s.step(
+                    "exec",
+                    &[
+                        "exec",
+                        "c",
+                        "grep",
+                        "Cpus_allowed_list",
+                        "/proc/self/status",
+                    ],
+                );
+                s.record("exec.cpus", out.stdout.trim());
+                let init = s.run(&["exec", "c", "grep", "Cpus_allowed_list", "/proc/1/status"]);
+                s.record("init.cpus", init.stdout.trim());
+                s.step("delete", &["delete", "--force", "c"]);
+            })
+            .known(known("exec.cpus", "runc", PREDATE))
+            .known(known("exec.cpus", "crun", PREDATE)),
+    );
+}
+
+/// `linux.memoryPolicy` (runtime-spec 1.3), which the peers here predate:
+/// what get_mempolicy(2) reports in the container.
+#[test]
+fn memory_policy() {
+    const PREDATE: &str =
+        "runc 1.1.5 and crun 1.8.1 predate linux.memoryPolicy: the process keeps the default policy";
+    check(
+        Case::new("mempolicy", &["/bin/mempolicy"])
+            .require(&["run"])
+            .mutate(|b, _| {
+                let src =
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mempolicy.c");
+                let st = std::process::Command::new("gcc")
+                    .args(["-static", "-O1", "-o"])
+                    .arg(b.dir.join("rootfs/bin/mempolicy"))
+                    .arg(&src)
+                    .status()
+                    .expect("gcc (apt-get install gcc libc6-dev)");
+                assert!(st.success(), "gcc failed to build {}", src.display());
+                b.set(
+                    "/linux/memoryPolicy",
+                    json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}),
+                );
+            })
+            .steps(|s| {
+                let out = s.step("run", &["run", "--bundle", "{b}", "m"]);
+                s.record("policy", out.stdout.trim());
+            })
+            .known(known("policy", "runc", PREDATE))
+            .known(known("policy", "crun", PREDATE)),
+    );
+}
+
+/// podman's `run.oci.keep_original_groups` (crun's extension): the
+/// process keeps the runtime caller's supplementary groups instead of
+/// `additionalGids`, for the init and for `exec`. runc ignores it.
+#[test]
+fn keep_original_groups() {
+    const RUNC_IGNORES: &str =
+        "runc ignores crun's run.oci.keep_original_groups: additionalGids are set";
+    const CALLER: &[libc::gid_t] = &[11, 12];
+    check(
+        Case::new(
+            "keep-groups",
+            &["sh", "-c", "grep Groups /proc/self/status; sleep 60"],
+        )
+        .require(&["run"])
+        .mutate(|b, _| {
+            b.set(
+                "/process/user",
+                json!({"uid": 1000, "gid": 1000, "additionalGids": [7]}),
+            );
+            b.set("/annotations", json!({"run.oci.keep_original_groups": "1"}));
+        })
+        .steps(|s| {
+            s.step_in_groups("run", Some(CALLER), &["run", "-d", "--bundle", "{b}", "k"]);
+            let out = s.step_in_groups(
+                "exec",
+                Some(&[13]),
+                &["exec", "k", "grep", "Groups", "/proc/self/status"],
+            );
+            s.record("exec.groups", out.stdout.trim());
+            let out = s.run(&["exec", "k", "grep", "Groups", "/proc/1/status"]);
+            s.record("init.groups", out.stdout.trim());
+            s.step("delete", &["delete", "--force", "k"]);
+        })
+        .known(known("exec.groups", "runc", RUNC_IGNORES))
+        .known(known("init.groups", "runc", RUNC_IGNORES)),
+    );
+}
+
+/// Idmapped mounts with crun's option form
+/// (`idmap=uids=FS-HOST-SIZE;gids=...`, `@` relative to the container's
+/// user namespace), compared with crun; runc 1.1.5 does not idmap.
+#[test]
+fn idmap_option_mappings() {
+    const RUNC_NO_IDMAP: &str =
+        "runc 1.1.5 does not know idmapped mounts: the option is mount data a bind ignores";
+    check(
+        Case::new("idmap-opt", &["ls", "-ln", "/mnt"])
+            .require(&["plain", "relative"])
+            .mutate(|b, env| {
+                let src = env.base.join("src");
+                std::fs::create_dir_all(&src).unwrap();
+                for (name, id) in [("f0", 0), ("f5", 5)] {
+                    let f = src.join(name);
+                    std::fs::write(&f, "x").unwrap();
+                    std::os::unix::fs::chown(&f, Some(id), Some(id)).unwrap();
+                }
+                let mut mounts = b.config["mounts"].as_array().unwrap().clone();
+                mounts.push(json!({"destination": "/mnt", "type": "bind",
+                    "source": src.to_str().unwrap(),
+                    "options": ["bind", "idmap=uids=0-1000-10;gids=0-2000-10"]}));
+                b.set("/mounts", json!(mounts));
+            })
+            .steps(|s| {
+                let list = |out: &common::Out| {
+                    out.stdout
+                        .lines()
+                        .filter_map(|l| {
+                            let f: Vec<&str> = l.split_whitespace().collect();
+                            (f.len() >= 9).then(|| format!("{} {} {}", f[8], f[2], f[3]))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let out = s.step("plain", &["run", "--bundle", "{b}", "p"]);
+                s.record("plain.owners", list(&out));
+                // The same with a user namespace and relative mappings.
+                s.bundle.add_namespace("user", None);
+                let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+                s.bundle.set("/linux/uidMappings", map.clone());
+                s.bundle.set("/linux/gidMappings", map);
+                s.bundle.remove("/linux/resources");
+                let last = s.bundle.config["mounts"].as_array().unwrap().len() - 1;
+                s.bundle.set(
+                    &format!("/mounts/{last}/options"),
+                    json!(["bind", "idmap=uids=@0-1-10;gids=@0-2-10"]),
+                );
+                std::process::Command::new("chown")
+                    .args(["-R", "100000:100000"])
+                    .arg(s.bundle.dir.join("rootfs"))
+                    .status()
+                    .unwrap();
+                let out = s.step("relative", &["run", "--bundle", "{b}", "r"]);
+                s.record("relative.owners", list(&out));
+            })
+            .known(known("plain.owners", "runc", RUNC_NO_IDMAP))
+            .known(known("relative.owners", "runc", RUNC_NO_IDMAP)),
+    );
+}
+
+/// `linux.intelRdt` on a host without resctrl (this one): the spec wants
+/// an error. runc 1.1.5 fails only when a schema is given, crun 1.8.1
+/// ignores the field.
+#[test]
+fn intel_rdt_without_resctrl() {
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .contains(" - resctrl ");
+    if mounted {
+        eprintln!("SKIPPED: intel_rdt_without_resctrl: resctrl is mounted here");
+        return;
+    }
+    check(
+        Case::new("intelrdt", &["true"])
+            .steps(|s| {
+                s.bundle.set("/linux/intelRdt", json!({"closID": "gold"}));
+                s.step("closid", &["run", "--bundle", "{b}", "c"]);
+                s.bundle
+                    .set("/linux/intelRdt", json!({"l3CacheSchema": "L3:0=f"}));
+                s.step("schema", &["run", "--bundle", "{b}", "s"]);
+            })
+            .known(known(
+                "closid",
+                "runc",
+                "runc 1.1.5 runs a container whose intelRdt has only closID without resctrl (the spec wants an error)",
+            ))
+            .known(known(
+                "closid",
+                "crun",
+                "crun 1.8.1 ignores linux.intelRdt without resctrl (the spec wants an error)",
+            ))
+            .known(known("schema", "crun", "as closid")),
+    );
+}

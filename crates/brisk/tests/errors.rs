@@ -223,3 +223,38 @@ fn net_sysctl_in_the_hosts_network_namespace_is_refused() {
     b.set("/linux/sysctl", json!({"net.ipv4.ip_forward": "1"}));
     expect_failure(&env, &b, "s", "linux.sysctl.net.ipv4.ip_forward");
 }
+
+/// `linux.intelRdt` where no resctrl is mounted: the spec wants an error
+/// (runc 1.1.5 fails only for schemas, crun 1.8.1 ignores the field).
+/// Where resctrl is mounted the group is joined instead: not this host.
+#[test]
+fn intel_rdt_without_resctrl() {
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.contains(" - resctrl "));
+    if mounted {
+        eprintln!("SKIPPED: intel_rdt_without_resctrl: resctrl is mounted on this host");
+        return;
+    }
+    let env = Env::new("rdt");
+    let mut b = env.bundle("b", &["true"]);
+    for rdt in [
+        json!({"closID": "gold"}),
+        json!({"l3CacheSchema": "L3:0=f"}),
+        json!({"enableMonitoring": true}),
+    ] {
+        b.set("/linux/intelRdt", rdt);
+        expect_failure(
+            &env,
+            &b,
+            "r",
+            "linux.intelRdt: no resctrl filesystem is mounted",
+        );
+    }
+    // Bad values are named before resctrl is even looked for.
+    b.set("/linux/intelRdt", json!({"memBwSchema": "L3:0=f"}));
+    expect_failure(&env, &b, "r", "linux.intelRdt.memBwSchema");
+    b.set("/linux/intelRdt", json!({"closID": "../x"}));
+    expect_failure(&env, &b, "r", "linux.intelRdt.closID");
+}

@@ -1,11 +1,11 @@
 //! Namespaces: each one configured is new (compared with the host's from
 //! inside the container), joined by path when a path is given, and the
 //! namespace-scoped settings (hostname, domainname, id maps, time offsets)
-//! take effect.
+//! take effect; `linux.netDevices` moved in from the host.
 
 mod common;
 
-use common::{ns_of, Env};
+use common::{eventually, host_has_link, ip, ns_of, Env, Netns, Veth};
 use serde_json::json;
 
 /// Runs `sh -c script` in the bundle and returns stdout.
@@ -197,5 +197,147 @@ fn time_namespace_offsets() {
         uptime >= 86_400_000,
         "uptime {uptime} lacks the boottime offset"
     );
+    env.assert_clean();
+}
+
+/// `linux.netDevices`: one end of a veth pair made here is moved into the
+/// container under a new name, up, with its MTU and its permanent global
+/// addresses; the host keeps the other end. Nothing is moved back: when
+/// the container's namespace goes, the kernel destroys the veth (both
+/// ends).
+#[test]
+fn net_devices_move_into_the_container() {
+    let env = Env::new("netdev");
+    let veth = Veth::new();
+    ip(&["addr", "add", "10.213.0.1/24", "dev", &veth.a]);
+    ip(&["addr", "add", "fd42:213::1/64", "dev", &veth.a]);
+    ip(&["link", "set", &veth.a, "mtu", "1400"]);
+    let mut b = env.bundle("b", &["sleep", "60"]);
+    b.set(
+        "/linux/netDevices",
+        json!({ veth.a.clone(): {"name": "ctr0"} }),
+    );
+    env.brisk(&["run", "-d", "-b", b.path(), "n"]).ok();
+    assert!(!host_has_link(&veth.a), "{} is still on the host", veth.a);
+    assert!(host_has_link(&veth.b), "the host lost the peer {}", veth.b);
+    let out = env
+        .brisk(&[
+            "exec",
+            "n",
+            "sh",
+            "-c",
+            "ip -o link show ctr0; ip -o addr show dev ctr0",
+        ])
+        .ok();
+    let link = out.lines().next().unwrap_or_default();
+    assert!(link.contains(": ctr0"), "{out}");
+    let flags = link.split(['<', '>']).nth(1).unwrap_or_default();
+    assert!(flags.split(',').any(|f| f == "UP"), "not up: {link}");
+    assert!(link.contains("mtu 1400"), "{link}");
+    assert!(out.contains("inet 10.213.0.1/24"), "{out}");
+    assert!(out.contains("inet6 fd42:213::1/64"), "{out}");
+    env.brisk(&["delete", "--force", "n"]).ok();
+    assert!(
+        eventually(|| !host_has_link(&veth.a) && !host_has_link(&veth.b)),
+        "the veth outlived the container's network namespace"
+    );
+    env.assert_clean();
+}
+
+/// A namespace joined by path gets the device (and keeps it after the
+/// container); a `%d` name is the kernel's template.
+#[test]
+fn net_device_into_a_joined_namespace_with_a_template_name() {
+    let env = Env::new("netdev-join");
+    let veth = Veth::new();
+    let netns = Netns::new();
+    ip(&["addr", "add", "10.213.1.1/24", "dev", &veth.b]);
+    let mut b = env.bundle("b", &["ip", "-o", "addr", "show"]);
+    b.add_namespace("network", Some(&netns.path()));
+    b.set(
+        "/linux/netDevices",
+        json!({ veth.b.clone(): {"name": "eth%d"} }),
+    );
+    let out = env.brisk(&["run", "-b", b.path(), "j"]).ok();
+    assert!(
+        out.contains(": eth0") && out.contains("10.213.1.1/24"),
+        "{out}"
+    );
+    assert!(!host_has_link(&veth.b));
+    assert!(host_has_link(&veth.a));
+    let left = ip(&["-n", &netns.name, "-o", "link", "show", "eth0"]);
+    assert!(left.contains("eth0"), "{left}");
+    env.assert_clean();
+}
+
+#[test]
+fn net_device_errors_name_the_field() {
+    let env = Env::new("netdev-bad");
+    let veth = Veth::new();
+    let mut b = env.bundle("b", &["true"]);
+    let fails = |b: &common::Bundle, want: &[&str]| {
+        let out = env.brisk(&["run", "-b", b.path(), "x"]);
+        assert_ne!(
+            out.code, 0,
+            "accepted: {:?}",
+            b.config["linux"]["netDevices"]
+        );
+        for w in want {
+            assert!(out.stderr.contains(w), "{w:?} not in {}", out.stderr);
+        }
+    };
+    b.set("/linux/netDevices", json!({"bknosuchdev0": {}}));
+    fails(&b, &["linux.netDevices.bknosuchdev0", "no network device"]);
+    // The spec's check: the name is taken in the container's namespace.
+    b.set(
+        "/linux/netDevices",
+        json!({ veth.a.clone(): {"name": "lo"} }),
+    );
+    fails(
+        &b,
+        &[&format!("linux.netDevices.{}", veth.a), "already exists"],
+    );
+    assert!(host_has_link(&veth.a), "moved although the create failed");
+    b.set(
+        "/linux/netDevices",
+        json!({ veth.a.clone(): {"name": "a/b"} }),
+    );
+    fails(&b, &[&format!("linux.netDevices.{}.name", veth.a)]);
+    // Without a network namespace of its own the device would stay here.
+    let ns: Vec<_> = b.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "network")
+        .cloned()
+        .collect();
+    b.set("/linux/namespaces", json!(ns));
+    b.set("/linux/netDevices", json!({ veth.a.clone(): {} }));
+    fails(&b, &["linux.netDevices", "network namespace"]);
+    assert!(host_has_link(&veth.a));
+    env.assert_clean();
+}
+
+fn lo_flags(out: &str) -> Vec<String> {
+    out.split(['<', '>'])
+        .nth(1)
+        .unwrap_or_default()
+        .split(',')
+        .map(String::from)
+        .collect()
+}
+
+/// A new network namespace gets its `lo` up (as runc and crun do); a
+/// namespace joined by path is left as it is.
+#[test]
+fn loopback_is_up_in_a_new_network_namespace() {
+    let env = Env::new("netns-lo");
+    let mut b = env.bundle("b", &["ip", "-o", "link", "show", "lo"]);
+    let out = env.brisk(&["run", "-b", b.path(), "new"]).ok();
+    assert!(lo_flags(&out).contains(&"UP".to_string()), "{out}");
+    let netns = Netns::new();
+    b.add_namespace("network", Some(&netns.path()));
+    let out = env.brisk(&["run", "-b", b.path(), "joined"]).ok();
+    assert!(!lo_flags(&out).contains(&"UP".to_string()), "{out}");
     env.assert_clean();
 }

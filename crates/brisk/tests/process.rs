@@ -433,3 +433,248 @@ fn socket_activation_fds_reach_the_container() {
     );
     env.assert_clean();
 }
+
+/// The `Cpus_allowed_list` line of a /proc status text.
+fn cpus_allowed(status: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Whether CPUs 0 and 1 are both online (and usable by this test).
+fn cpus_0_and_1() -> bool {
+    let mine = cpus_allowed(&std::fs::read_to_string("/proc/self/status").unwrap());
+    mine == "0-1" || mine.starts_with("0-") || mine.starts_with("0,1")
+}
+
+/// `process.execCPUAffinity`: an `exec` process runs on `initial` until it
+/// joins the container's cgroup (brisk's debug log reads the child's
+/// affinity at that point) and on `final` after; from `--process` or from
+/// the config's process. The container's init is not affected (config.md:
+/// not applicable to the init).
+#[test]
+fn exec_cpu_affinity() {
+    if !cpus_0_and_1() {
+        eprintln!("SKIPPED: exec_cpu_affinity needs CPUs 0 and 1 online and allowed");
+        return;
+    }
+    let env = Env::new("exec-cpus");
+    let mut b = env.bundle("b", &["sleep", "60"]);
+    b.set(
+        "/process/execCPUAffinity",
+        json!({"initial": "0", "final": "1"}),
+    );
+    let before = cpus_allowed(&std::fs::read_to_string("/proc/self/status").unwrap());
+    env.brisk(&["run", "-d", "-b", b.path(), "c"]).ok();
+    let pid = env.state("c")["pid"].as_i64().unwrap();
+    let init = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!(cpus_allowed(&init), before, "the init was pinned");
+    // The config's process, with other args.
+    let out = env.brisk(&[
+        "--debug",
+        "exec",
+        "c",
+        "grep",
+        "Cpus_allowed_list",
+        "/proc/self/status",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(cpus_allowed(&out.stdout), "1", "{}", out.stdout);
+    assert!(
+        out.stderr.contains("execCPUAffinity.initial: CPUs 0 until"),
+        "{}",
+        out.stderr
+    );
+    // A --process of its own.
+    let proc_file = env.base.join("process.json");
+    let write = |aff: serde_json::Value| {
+        let p = json!({
+            "args": ["grep", "Cpus_allowed_list", "/proc/self/status"],
+            "cwd": "/", "user": {"uid": 0, "gid": 0},
+            "execCPUAffinity": aff
+        });
+        std::fs::write(&proc_file, p.to_string()).unwrap();
+    };
+    write(json!({"initial": "1", "final": "0"}));
+    let pf = proc_file.to_str().unwrap();
+    let out = env.brisk(&["--debug", "exec", "--process", pf, "c"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(cpus_allowed(&out.stdout), "0", "{}", out.stdout);
+    assert!(
+        out.stderr.contains("execCPUAffinity.initial: CPUs 1 until"),
+        "{}",
+        out.stderr
+    );
+    // CPUs that do not exist: an error naming the field.
+    write(json!({"initial": "1000"}));
+    let out = env.brisk(&["exec", "--process", pf, "c"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("process.execCPUAffinity.initial"),
+        "{}",
+        out.stderr
+    );
+    write(json!({"final": "0-2000"}));
+    let out = env.brisk(&["exec", "--process", pf, "c"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("process.execCPUAffinity.final"),
+        "{}",
+        out.stderr
+    );
+    env.brisk(&["delete", "--force", "c"]).ok();
+    env.assert_clean();
+}
+
+/// Builds the static get_mempolicy(2) helper into the bundle's rootfs.
+fn install_mempolicy_helper(b: &common::Bundle) {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/mempolicy.c");
+    let st = std::process::Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(b.dir.join("rootfs/bin/mempolicy"))
+        .arg(&src)
+        .status()
+        .expect("gcc (apt-get install gcc libc6-dev)");
+    assert!(st.success(), "gcc failed to build {}", src.display());
+}
+
+/// `linux.memoryPolicy`: the container's process (and an `exec` process)
+/// has the configured set_mempolicy(2) mode, flags and nodes, as
+/// get_mempolicy(2) reports them; a bad policy is an error naming the
+/// field, from the config check or from the kernel. This host has node 0.
+#[test]
+fn memory_policy() {
+    let online = std::fs::read_to_string("/sys/devices/system/node/online").unwrap_or_default();
+    if online.trim().is_empty() {
+        eprintln!("SKIPPED: memory_policy: no NUMA nodes (kernel without CONFIG_NUMA)");
+        return;
+    }
+    let env = Env::new("mempolicy");
+    let mut b = env.bundle("b", &["/bin/mempolicy"]);
+    install_mempolicy_helper(&b);
+    let cases = [
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}),
+            "mode=2 flags=0x8000 nodes=0x1",
+        ),
+        (
+            json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"}),
+            "mode=3 flags=0x0 nodes=0x1",
+        ),
+        (
+            json!({"mode": "MPOL_PREFERRED", "nodes": "0"}),
+            "mode=1 flags=0x0 nodes=0x1",
+        ),
+        (json!({"mode": "MPOL_LOCAL"}), "mode=4 flags=0x0 nodes=0x0"),
+        (
+            json!({"mode": "MPOL_DEFAULT"}),
+            "mode=0 flags=0x0 nodes=0x0",
+        ),
+    ];
+    for (i, (policy, want)) in cases.iter().enumerate() {
+        b.set("/linux/memoryPolicy", policy.clone());
+        let out = env.brisk(&["run", "-b", b.path(), &format!("m{i}")]).ok();
+        assert_eq!(out.trim(), *want, "{policy}");
+    }
+    // An exec process gets it too.
+    b.set(
+        "/linux/memoryPolicy",
+        json!({"mode": "MPOL_BIND", "nodes": "0"}),
+    );
+    b.set("/process/args", json!(["sleep", "60"]));
+    env.brisk(&["run", "-d", "-b", b.path(), "e"]).ok();
+    let out = env.brisk(&["exec", "e", "/bin/mempolicy"]).ok();
+    assert_eq!(out.trim(), "mode=2 flags=0x0 nodes=0x1");
+    env.brisk(&["delete", "--force", "e"]).ok();
+    b.set("/process/args", json!(["/bin/mempolicy"]));
+    // Refused before anything runs, or by the kernel (no node 7 here).
+    for (policy, want) in [
+        (json!({"mode": "MPOL_BIND"}), "linux.memoryPolicy.nodes"),
+        (
+            json!({"mode": "MPOL_LOCAL", "nodes": "0"}),
+            "linux.memoryPolicy.nodes",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "7"}),
+            "linux.memoryPolicy MPOL_BIND nodes 7",
+        ),
+        (
+            json!({"mode": "MPOL_SOMETIMES", "nodes": "0"}),
+            "linux.memoryPolicy.mode",
+        ),
+    ] {
+        b.set("/linux/memoryPolicy", policy.clone());
+        let out = env.brisk(&["run", "-b", b.path(), "bad"]);
+        assert_ne!(out.code, 0, "{policy} accepted: {}", out.stdout);
+        assert!(out.stderr.contains(want), "{policy}: {}", out.stderr);
+    }
+    env.assert_clean();
+}
+
+/// The `Groups:` line of a /proc status text, as numbers.
+fn groups_line(status: &str) -> Vec<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Groups:"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|g| g.parse().ok())
+        .collect()
+}
+
+/// brisk with `args`, run with these supplementary groups.
+fn brisk_in_groups(env: &Env, groups: &'static [libc::gid_t], args: &[&str]) -> common::Out {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = env.cmd(args);
+    // SAFETY: one raw system call between fork and exec (the calling
+    // process only), async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    common::run_to_files(cmd, &env.base)
+}
+
+/// podman's `run.oci.keep_original_groups` (`--group-add keep-groups`):
+/// the container's process (and an `exec` one) keeps the supplementary
+/// groups of brisk's caller instead of getting `additionalGids`; "0"
+/// means no, as crun reads it.
+#[test]
+fn keep_original_groups_annotation() {
+    let env = Env::new("keep-groups");
+    let mut b = env.bundle("b", &["grep", "Groups", "/proc/self/status"]);
+    b.set(
+        "/process/user",
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [7]}),
+    );
+    let caller: &'static [libc::gid_t] = &[11, 12];
+    let out = brisk_in_groups(&env, caller, &["run", "-b", b.path(), "plain"]).ok();
+    assert_eq!(groups_line(&out), [7], "{out}");
+    b.set("/annotations", json!({"run.oci.keep_original_groups": "1"}));
+    let out = brisk_in_groups(&env, caller, &["run", "-b", b.path(), "keep"]).ok();
+    assert_eq!(groups_line(&out), [11, 12], "{out}");
+    b.set("/process/args", json!(["sleep", "60"]));
+    brisk_in_groups(&env, caller, &["run", "-d", "-b", b.path(), "e"]).ok();
+    let out = brisk_in_groups(
+        &env,
+        &[13],
+        &["exec", "e", "grep", "Groups", "/proc/self/status"],
+    )
+    .ok();
+    assert_eq!(groups_line(&out), [13], "exec keeps its caller's: {out}");
+    env.brisk(&["delete", "--force", "e"]).ok();
+    b.set(
+        "/process/args",
+        json!(["grep", "Groups", "/proc/self/status"]),
+    );
+    b.set("/annotations", json!({"run.oci.keep_original_groups": "0"}));
+    let out = brisk_in_groups(&env, caller, &["run", "-b", b.path(), "zero"]).ok();
+    assert_eq!(groups_line(&out), [7], "{out}");
+    env.assert_clean();
+}

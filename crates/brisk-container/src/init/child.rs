@@ -180,6 +180,12 @@ fn setup<'p>(
                 .map_err(|e| Failure::new("unshare cgroup namespace", e))?;
         }
     }
+    // `exec` only: in the container's cgroup now (the kernel reset the
+    // affinity there if the cpuset says so), on to the final CPUs.
+    if let Some(cpus) = &plan.process.cpu_final {
+        cpus.apply(0)
+            .map_err(|e| Failure::new("set process.execCPUAffinity.final", e))?;
+    }
     if ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
         request_id_maps(sync_fd)?;
     }
@@ -212,6 +218,11 @@ fn setup<'p>(
             sys::write_file(c"/proc/self/timens_offsets", &ns.time_offsets)
                 .map_err(|e| Failure::new("write linux.timeOffsets", e))?;
         }
+    }
+    // A new network namespace starts with `lo` down; runc and crun set it
+    // up, and programs expect 127.0.0.1 to work.
+    if ns.new_net {
+        sys::loopback_up().map_err(|e| Failure::new("set the loopback device up", e))?;
     }
     if plan.new_keyring {
         match sys::join_new_session_keyring() {
@@ -304,6 +315,10 @@ fn setup<'p>(
         Failure::with("set process.rlimits", r.name, e)
     })?;
     process::apply_scheduling(&plan.process).map_err(|(step, e)| Failure::new(step, e))?;
+    // Before the user switch and seccomp: a profile may not allow it.
+    if let Some(m) = &plan.memory_policy {
+        m.apply().map_err(|e| Failure::with("set", &m.what, e))?;
+    }
     set_identity(plan, sync_fd)?;
     timings::mark_init(timings::INIT_IDENTITY);
     rustix::process::chdir(plan.process.cwd.as_c_str())

@@ -57,6 +57,13 @@ pub struct Plan {
     pub start_result: Option<OwnedFd>,
     /// `process.terminal`: make a pty, with `process.consoleSize` if set.
     pub terminal: Option<Option<crate::terminal::Size>>,
+    /// `linux.memoryPolicy`: set_mempolicy(2) in the init (and in `exec`).
+    pub memory_policy: Option<crate::mempolicy::Plan>,
+    /// `linux.intelRdt`: the resctrl group, joined by the parent right
+    /// after the clone (set by `container::create`, which knows the id).
+    pub intel_rdt: Option<crate::intelrdt::Plan>,
+    /// `linux.netDevices`: moved by the parent right after the clone.
+    pub net_devices: Option<crate::netdev::Plan>,
     /// `linux.personality` as the personality(2) value.
     pub personality: Option<libc::c_ulong>,
     /// `linux.seccomp`: the program and where to load it.
@@ -123,7 +130,8 @@ pub fn plan_exec(
     in_cgroup: bool,
 ) -> Result<Plan> {
     use oci_spec::runtime::LinuxNamespaceType as T;
-    let process_plan = process::plan(process)?;
+    let mut process_plan = process::plan(process)?;
+    process_plan.keep_groups = process::keeps_original_groups(spec);
     // The container's seccomp filter (from the cache, normally).
     let mut notes = Vec::new();
     let seccomp = match crate::config::seccomp_profile(spec)? {
@@ -176,6 +184,9 @@ pub fn plan_exec(
         hooks: crate::hooks::InitHooks::default(),
         start_result: None,
         terminal: terminal_of(process),
+        memory_policy: crate::mempolicy::plan(&spec)?,
+        intel_rdt: None,
+        net_devices: None,
         personality: None,
         seccomp,
         notes,
@@ -249,6 +260,10 @@ pub fn plan(
             .as_ref()
             .ok_or_else(|| Error::invalid("process", "missing"))?,
     )?;
+    process.keep_groups = process::keeps_original_groups(spec);
+    // Not applicable to the container's init (config.md); checked above.
+    process.cpu_initial = None;
+    process.cpu_final = None;
     let mut sysctls = Vec::new();
     let mut keys: Vec<_> = spec
         .linux()
@@ -325,6 +340,7 @@ pub fn plan(
         }
         None => None,
     };
+    let net_devices = crate::netdev::plan(spec, &ns)?;
     Ok(Plan {
         ns,
         rootfs: Some(rootfs),
@@ -339,6 +355,9 @@ pub fn plan(
         hooks: crate::hooks::plan_init(spec.hooks().as_ref())?,
         start_result: None,
         terminal: spec.process().as_ref().and_then(terminal_of),
+        memory_policy: crate::mempolicy::plan(spec)?,
+        intel_rdt: None,
+        net_devices,
         personality,
         seccomp,
         notes,

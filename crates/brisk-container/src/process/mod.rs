@@ -2,6 +2,7 @@
 //! (argv/env as C arrays, the PATH candidates for `args[0]`, rlimits,
 //! capability masks) and applied in the init just before `execve`.
 
+pub mod affinity;
 pub mod caps;
 pub mod lsm;
 pub mod sealed_exe;
@@ -86,6 +87,10 @@ pub struct ProcessPlan {
     pub uid: libc::uid_t,
     pub gid: libc::gid_t,
     pub groups: Vec<libc::gid_t>,
+    /// podman's `run.oci.keep_original_groups` annotation (crun's
+    /// extension): no setgroups, the process keeps the caller's
+    /// supplementary groups instead of `additionalGids`.
+    pub keep_groups: bool,
     pub umask: Option<libc::mode_t>,
     pub rlimits: Vec<Rlimit>,
     pub no_new_privs: bool,
@@ -99,6 +104,11 @@ pub struct ProcessPlan {
     pub lsm: Vec<lsm::LsmWrite>,
     /// For the CLI's log (capabilities the kernel lacks).
     pub warnings: Vec<String>,
+    /// `process.execCPUAffinity` (`exec` only: `init::plan` clears both
+    /// for the container's init): brisk's affinity around the clone, and
+    /// the one the child sets once placed in the cgroup.
+    pub cpu_initial: Option<affinity::CpuSet>,
+    pub cpu_final: Option<affinity::CpuSet>,
     /// An ELF program is executed through the fd it was checked on
     /// (`execveat`): where the kernel names the process after the file
     /// then (Linux 6.14), not after the fd number.
@@ -142,6 +152,7 @@ pub fn plan(p: &Process) -> Result<ProcessPlan> {
             }
         })
         .collect();
+    let (cpu_initial, cpu_final) = affinity::plan(p.exec_cpu_affinity().as_ref())?;
     let (caps, warnings) = match p.capabilities() {
         Some(c) => {
             let (sets, w) = caps::plan(c, caps::last_cap())?;
@@ -162,6 +173,7 @@ pub fn plan(p: &Process) -> Result<ProcessPlan> {
         uid: user.uid(),
         gid: user.gid(),
         groups: user.additional_gids().clone().unwrap_or_default(),
+        keep_groups: false,
         umask: user.umask(),
         rlimits,
         no_new_privs: p.no_new_privileges().unwrap_or(false),
@@ -171,6 +183,8 @@ pub fn plan(p: &Process) -> Result<ProcessPlan> {
         io_priority: p.io_priority().as_ref().map(io_priority).transpose()?,
         lsm: lsm::plan(p)?,
         warnings,
+        cpu_initial,
+        cpu_final,
         exec_by_fd: crate::sys::kernel_at_least(6, 14),
     })
 }
@@ -371,10 +385,27 @@ pub fn apply_rlimits(plan: &ProcessPlan) -> Result<(), (&Rlimit, io::Error)> {
     Ok(())
 }
 
+/// The annotation podman sets for `--group-add keep-groups`.
+pub const KEEP_GROUPS_ANNOTATION: &str = "run.oci.keep_original_groups";
+
+/// Whether the config asks to keep the caller's supplementary groups: the
+/// annotation with any value but "0", as crun reads it.
+pub fn keeps_original_groups(spec: &oci_spec::runtime::Spec) -> bool {
+    spec.annotations()
+        .as_ref()
+        .and_then(|a| a.get(KEEP_GROUPS_ANNOTATION))
+        .is_some_and(|v| v != "0")
+}
+
 /// Supplementary groups, gid and uid (in that order: dropping the uid last
 /// keeps the right to change the others). Capabilities survive through
-/// PR_SET_KEEPCAPS when the config sets them.
+/// PR_SET_KEEPCAPS when the config sets them. With `keep_groups` the
+/// supplementary groups are left as brisk's caller had them.
 pub fn switch_user(plan: &ProcessPlan) -> io::Result<()> {
+    if plan.keep_groups {
+        crate::sys::setresgid(plan.gid)?;
+        return crate::sys::setresuid(plan.uid);
+    }
     if let Err(e) = crate::sys::setgroups(&plan.groups) {
         // In a user namespace whose setgroups is denied, only an empty
         // list is acceptable, and that is what we asked for then.

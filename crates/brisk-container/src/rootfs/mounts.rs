@@ -162,7 +162,7 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
     } else {
         opts.flags
     };
-    let idmap = plan_idmap(m, &opts, bind, ctx.userns.is_some(), &field)?;
+    let idmap = plan_idmap(m, &opts, bind, ctx.userns, &field)?;
     // The field's name is only formatted for an error.
     let cstring = |f: &str, bytes: &[u8]| {
         std::ffi::CString::new(bytes).map_err(|_| Error::invalid(field(f), "contains a NUL byte"))
@@ -227,7 +227,7 @@ fn plan_idmap(
     m: &Mount,
     opts: &options::MountOptions,
     bind: bool,
-    has_userns: bool,
+    userns: Option<ContainerUserns<'_>>,
     field: &dyn Fn(&str) -> String,
 ) -> Result<Option<(Idmap, Mapping)>> {
     let own = match (m.uid_mappings(), m.gid_mappings()) {
@@ -260,10 +260,15 @@ fn plan_idmap(
             "idmap/ridmap needs a bind mount (type \"bind\" or option bind/rbind)",
         ));
     }
-    let mapping = match own {
-        Some(own) => own,
-        None if has_userns => Mapping::Container,
-        None => return Err(Error::invalid(
+    let mapping = match (own, &opts.idmap_mappings) {
+        (Some(own), _) => own,
+        // crun's form: the mappings in the option (the mount's own
+        // uidMappings/gidMappings win, as in crun).
+        (None, Some(value)) => super::idmap::from_option(value, userns).map_err(|why| {
+            Error::invalid(field("options"), format!("idmap mappings {value:?}: {why}"))
+        })?,
+        (None, None) if userns.is_some() => Mapping::Container,
+        (None, None) => return Err(Error::invalid(
             field("options"),
             "idmap/ridmap needs uidMappings and gidMappings, or a user namespace for the container",
         )),

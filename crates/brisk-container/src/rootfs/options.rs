@@ -22,6 +22,9 @@ pub struct MountOptions {
     pub attr_clr: u64,
     /// `idmap` or `ridmap`.
     pub idmap: Option<Idmap>,
+    /// The mappings given in the option itself, crun's form:
+    /// `idmap=uids=0-1000-10;gids=0-1000-10` (`rootfs::idmap::from_option`).
+    pub idmap_mappings: Option<String>,
     /// `tmpcopyup` (runc/crun extension): copy what the tmpfs covers
     /// into it.
     pub tmpcopyup: bool,
@@ -142,6 +145,14 @@ fn lookup(name: &str) -> Option<Opt> {
     })
 }
 
+/// `idmap=VALUE` / `ridmap=VALUE`: the kind and the value.
+fn idmap_with_value(opt: &str) -> Option<(Idmap, &str)> {
+    if let Some(v) = opt.strip_prefix("idmap=") {
+        return Some((Idmap::Top, v));
+    }
+    opt.strip_prefix("ridmap=").map(|v| (Idmap::Recursive, v))
+}
+
 /// Parses a mount's option list. Unknown options become mount data, as in
 /// runc and crun (the filesystem rejects what it does not know).
 pub fn parse<S: AsRef<str>>(options: &[S]) -> MountOptions {
@@ -149,6 +160,11 @@ pub fn parse<S: AsRef<str>>(options: &[S]) -> MountOptions {
     let mut data: Vec<&str> = Vec::new();
     for opt in options {
         let opt = opt.as_ref();
+        if let Some((kind, value)) = idmap_with_value(opt) {
+            out.idmap = Some(kind);
+            out.idmap_mappings = Some(value.to_string()).filter(|v| !v.is_empty());
+            continue;
+        }
         match lookup(opt) {
             Some(Opt::Set(f)) => {
                 out.flags |= f;
@@ -328,6 +344,12 @@ mod tests {
         assert_eq!(o.idmap, Some(Idmap::Top));
         assert!(o.data.is_empty());
         assert_eq!(parse(&["rbind", "ridmap"]).idmap, Some(Idmap::Recursive));
+        let o = parse(&["bind", "idmap=uids=0-1-2;gids=0-1-2"]);
+        assert_eq!(o.idmap, Some(Idmap::Top));
+        assert_eq!(o.idmap_mappings.as_deref(), Some("uids=0-1-2;gids=0-1-2"));
+        assert!(o.data.is_empty());
+        let o = parse(&["rbind", "ridmap="]);
+        assert_eq!((o.idmap, o.idmap_mappings), (Some(Idmap::Recursive), None));
     }
 
     #[test]

@@ -166,6 +166,12 @@ impl Session<'_> {
     /// under a fixed environment: PATH, the test mark and `DIFF_RUNTIME_ENV`
     /// (which hooks that inherit the runtime's environment show).
     pub fn run(&self, args: &[&str]) -> Out {
+        self.run_in_groups(None, args)
+    }
+
+    /// `run`, with the runtime started with these supplementary groups
+    /// (a raw setgroups(2) of the child before exec).
+    pub fn run_in_groups(&self, groups: Option<&'static [libc::gid_t]>, args: &[&str]) -> Out {
         let b = self.bundle.path().to_string();
         let args: Vec<String> = args.iter().map(|a| a.replace("{b}", &b)).collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -186,13 +192,36 @@ impl Session<'_> {
         if self.rt.crun_wrapper {
             cmd.env("CRUN_BIN", &self.rt.bin);
         }
+        if let Some(groups) = groups {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: one raw system call between fork and exec (this
+            // process only), async-signal-safe.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         common::run_to_files(cmd, &self.env.base)
     }
 
     /// Runs a step and records its outcome as `label`: `ok` (with
     /// `, warned` when the runtime printed a warning) or `failed: KIND`.
     pub fn step(&mut self, label: &str, args: &[&str]) -> Out {
-        let out = self.run(args);
+        self.step_in_groups(label, None, args)
+    }
+
+    /// `step` with the runtime in these supplementary groups.
+    pub fn step_in_groups(
+        &mut self,
+        label: &str,
+        groups: Option<&'static [libc::gid_t]>,
+        args: &[&str],
+    ) -> Out {
+        let out = self.run_in_groups(groups, args);
         let v = outcome(&out);
         if v != "ok" {
             // Shown with the test's output when it fails.

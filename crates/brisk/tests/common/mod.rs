@@ -367,3 +367,105 @@ pub fn ns_of(pid: &str, ns: &str) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+static NET_SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Runs `ip ARGS`; its output, or a panic naming the command.
+pub fn ip(args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("run ip (iproute2)");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether the host (brisk's network namespace) has a device `name`.
+pub fn host_has_link(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
+/// A veth pair made for one test, on the host only (nothing routes to
+/// outside addresses), removed on drop if it still exists. Names are
+/// unique per process and call: other test binaries may run at once.
+pub struct Veth {
+    pub a: String,
+    pub b: String,
+}
+
+impl Veth {
+    pub fn new() -> Veth {
+        let n = NET_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}{n}", std::process::id() % 1_000_000);
+        let v = Veth {
+            a: format!("bk{id}a"),
+            b: format!("bk{id}b"),
+        };
+        ip(&["link", "add", &v.a, "type", "veth", "peer", "name", &v.b]);
+        v
+    }
+
+    /// The pair `Veth::new` made and a caller kept past its scope (with
+    /// `std::mem::forget`), found again by its first name, to be removed.
+    pub fn adopt(a: &str) -> Veth {
+        let stem = a.strip_suffix('a').unwrap_or(a);
+        Veth {
+            a: a.to_string(),
+            b: format!("{stem}b"),
+        }
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        for n in [&self.a, &self.b] {
+            if host_has_link(n) {
+                let _ = Command::new("ip").args(["link", "del", n]).status();
+            }
+        }
+    }
+}
+
+/// A named network namespace (`ip netns add`) for one test, deleted on
+/// drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new() -> Netns {
+        let n = NET_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("brisk-it-{}-{n}", std::process::id());
+        ip(&["netns", "add", &name]);
+        Netns { name }
+    }
+
+    pub fn path(&self) -> String {
+        format!("/run/netns/{}", self.name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Waits (up to 5 s) until `cond` holds; false if it never does.
+pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}

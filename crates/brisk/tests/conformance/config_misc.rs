@@ -30,6 +30,10 @@ tests![
     ],
     an_empty_annotation_key_is_rejected => ["config.annotations.3", "config.valid-values.1"],
     values_of_the_wrong_type_are_rejected => ["config.valid-values.1", "runtime.errors.1"],
+    memory_policy_mode_is_required_and_known => [
+        "config-linux.memory-policy.1", "config.valid-values.1",
+    ],
+    intel_rdt_without_resctrl_is_an_error => ["config-linux.intelrdt.2"],
 ];
 
 // ---------------------------------------------------------------- helpers
@@ -237,5 +241,34 @@ fn values_of_the_wrong_type_are_rejected() -> Outcome {
         b.set(ptr, v.clone());
         assert_create_fails(&env, &b, &format!("w{i}"), &format!("{ptr} = {v}"));
     }
+    Ok(())
+}
+
+fn memory_policy_mode_is_required_and_known() -> Outcome {
+    let env = Env::new("cf-mempolicy");
+    let mut b = env.bundle("b", &["true"]);
+    b.set("/linux/memoryPolicy", json!({"nodes": "0"}));
+    assert_create_fails(&env, &b, "m", "memoryPolicy without mode");
+    b.set("/linux/memoryPolicy", json!({"mode": "MPOL_NOPE"}));
+    assert_create_fails(&env, &b, "m", "memoryPolicy with an unknown mode");
+    b.set("/linux/memoryPolicy", json!({"mode": "MPOL_DEFAULT"}));
+    run_ok(&env, &b, "m");
+    env.assert_clean();
+    Ok(())
+}
+
+fn intel_rdt_without_resctrl_is_an_error() -> Outcome {
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .contains(" - resctrl ");
+    if mounted {
+        return Err(crate::support::NotApplicable(
+            "resctrl is mounted on this host".into(),
+        ));
+    }
+    let env = Env::new("cf-rdt");
+    let mut b = env.bundle("b", &["true"]);
+    b.set("/linux/intelRdt", json!({"closID": "gold"}));
+    assert_create_fails(&env, &b, "r", "intelRdt without resctrl");
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! features.md and features-linux.md: the `features` document (required
 //! fields, only defined properties, versions) and that what it lists is
 //! accepted in config.json: versions, mount options, namespaces,
-//! capabilities, hooks, seccomp names, idmapped mounts.
+//! capabilities, hooks, seccomp names, idmapped mounts, memory policies,
+//! network devices, Intel RDT.
 
 use serde_json::{json, Value};
 
@@ -31,6 +32,11 @@ tests![
     ],
     annotations_are_a_string_map => ["features.annotations.1"],
     idmap_enabled_matches_what_the_runtime_does => ["features-linux.mountextensions.1"],
+    listed_memory_policy_names_are_recognized => [
+        "features-linux.memorypolicy.1", "features-linux.memorypolicy.2",
+    ],
+    net_devices_enabled_matches_what_the_runtime_does => [],
+    intel_rdt_enabled_matches_what_the_runtime_does => [],
 ];
 
 fn features(env: &Env) -> Value {
@@ -510,6 +516,103 @@ fn idmap_enabled_matches_what_the_runtime_does() -> Outcome {
             "idmapped mounts work, yet idmap.enabled is {enabled:?}"
         );
     }
+    env.assert_clean();
+    Ok(())
+}
+
+fn listed_memory_policy_names_are_recognized() -> Outcome {
+    let env = Env::new("cf-feat-mempolicy");
+    let f = features(&env);
+    let mp = &f["linux"]["memoryPolicy"];
+    if mp.is_null() {
+        return Ok(());
+    }
+    if std::fs::read_to_string("/sys/devices/system/node/online")
+        .map_or(true, |s| s.trim().is_empty())
+    {
+        return Err(crate::support::NotApplicable(
+            "no NUMA node 0 (kernel without CONFIG_NUMA)".into(),
+        ));
+    }
+    // Recognised: parsed and handed to set_mempolicy(2); the kernel may
+    // still refuse what it lacks, and says so naming the policy.
+    let mut policies: Vec<(String, serde_json::Value)> = Vec::new();
+    for mode in strings(&mp["modes"]) {
+        let nodes = !matches!(mode.as_str(), "MPOL_DEFAULT" | "MPOL_LOCAL");
+        let mut p = json!({"mode": mode});
+        if nodes {
+            p["nodes"] = json!("0");
+        }
+        policies.push((format!("mode {mode}"), p));
+    }
+    for flag in strings(&mp["flags"]) {
+        policies.push((
+            format!("flag {flag}"),
+            json!({"mode": "MPOL_BIND", "nodes": "0", "flags": [flag]}),
+        ));
+    }
+    let mut refused = Vec::new();
+    for (i, (what, p)) in policies.iter().enumerate() {
+        let mut b = env.bundle(&format!("b{i}"), &["true"]);
+        b.set("/linux/memoryPolicy", p.clone());
+        let out = env.brisk(&["run", "-b", b.path(), &format!("m{i}")]);
+        if out.code != 0 && !out.stderr.contains("set linux.memoryPolicy") {
+            refused.push(format!("{what}: {}", out.stderr.trim()));
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "listed memory policy names refused: {refused:#?}"
+    );
+    env.assert_clean();
+    Ok(())
+}
+
+fn net_devices_enabled_matches_what_the_runtime_does() -> Outcome {
+    let env = Env::new("cf-feat-netdev");
+    let f = features(&env);
+    let enabled = f["linux"]["netDevices"]["enabled"].as_bool();
+    let veth = crate::common::Veth::new();
+    let mut b = env.bundle("b", &["ls", "/sys/class/net"]);
+    b.set(
+        "/linux/netDevices",
+        json!({ veth.a.clone(): {"name": "ctr0"} }),
+    );
+    let out = env.brisk(&["run", "-b", b.path(), "n"]);
+    let moved = out.code == 0 && out.stdout.split_whitespace().any(|d| d == "ctr0");
+    assert_eq!(
+        enabled == Some(true),
+        moved,
+        "netDevices.enabled is {enabled:?}, the device was {}moved: {}",
+        if moved { "" } else { "not " },
+        out.stderr
+    );
+    env.assert_clean();
+    Ok(())
+}
+
+fn intel_rdt_enabled_matches_what_the_runtime_does() -> Outcome {
+    let env = Env::new("cf-feat-rdt");
+    let f = features(&env);
+    let enabled = f["linux"]["intelRdt"]["enabled"].as_bool() == Some(true);
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .contains(" - resctrl ");
+    if mounted {
+        return Err(crate::support::NotApplicable(
+            "resctrl is mounted: joining a group changes the host's RDT setup".into(),
+        ));
+    }
+    // Recognised means not ignored: without resctrl the spec's error.
+    let mut b = env.bundle("b", &["true"]);
+    b.set("/linux/intelRdt", json!({"closID": "brisk-cf"}));
+    let out = env.brisk(&["run", "-b", b.path(), "r"]);
+    let recognised = out.code != 0 && out.stderr.contains("intelRdt");
+    assert_eq!(
+        enabled, recognised,
+        "intelRdt.enabled is {enabled}: {}",
+        out.stderr
+    );
     env.assert_clean();
     Ok(())
 }

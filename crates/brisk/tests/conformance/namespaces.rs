@@ -21,6 +21,14 @@ tests![
     duplicate_namespace_types_are_an_error => ["config-linux.namespaces.8"],
     namespace_without_type_is_an_error => ["config-linux.namespaces.1", "config.valid-values.1"],
     unknown_namespace_type_is_an_error => ["config-linux.namespaces.1", "config.valid-values.1"],
+    net_devices_are_moved_in_with_their_addresses_and_up => [
+        "config-linux.network-devices.1", "config-linux.network-devices.5",
+        "config-linux.network-devices.6",
+    ],
+    a_net_device_name_taken_in_the_container_is_an_error => [
+        "config-linux.network-devices.2", "config-linux.network-devices.3",
+    ],
+    a_net_device_template_name_is_allowed => ["config-linux.network-devices.4"],
 ];
 
 /// Runs `sh -c script` in the bundle with `run` and returns the output.
@@ -186,5 +194,77 @@ fn unknown_namespace_type_is_an_error() -> Outcome {
     let mut b = env.bundle("b", &["true"]);
     b.add_namespace("mystery", None);
     assert_rejected(&env, &b, "u", "namespace type \"mystery\"");
+    Ok(())
+}
+
+/// The flags between `<` and `>` of an `ip -o link` line.
+fn link_flags(line: &str) -> Vec<&str> {
+    line.split(['<', '>'])
+        .nth(1)
+        .unwrap_or_default()
+        .split(',')
+        .collect()
+}
+
+fn net_devices_are_moved_in_with_their_addresses_and_up() -> Outcome {
+    let env = Env::new("cf-netdev");
+    let veth = crate::common::Veth::new();
+    crate::common::ip(&["addr", "add", "10.214.0.1/24", "dev", &veth.a]);
+    crate::common::ip(&["addr", "add", "fd42:214::1/64", "dev", &veth.a]);
+    let mut b = env.bundle("b", &[]);
+    b.set(
+        "/linux/netDevices",
+        json!({ veth.a.clone(): {"name": "cf0"} }),
+    );
+    let out = run_sh(
+        &env,
+        &mut b,
+        "n",
+        "ip -o link show cf0; ip -o addr show dev cf0",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let link = out.stdout.lines().next().unwrap_or_default();
+    assert!(link_flags(link).contains(&"UP"), "not up: {link}");
+    assert!(out.stdout.contains("inet 10.214.0.1/24"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("inet6 fd42:214::1/64"),
+        "{}",
+        out.stdout
+    );
+    env.assert_clean();
+    Ok(())
+}
+
+fn a_net_device_name_taken_in_the_container_is_an_error() -> Outcome {
+    let env = Env::new("cf-netdev-taken");
+    let veth = crate::common::Veth::new();
+    let mut b = env.bundle("b", &["true"]);
+    b.set(
+        "/linux/netDevices",
+        json!({ veth.a.clone(): {"name": "lo"} }),
+    );
+    assert_rejected(&env, &b, "t", "a device named like the container's lo");
+    assert!(crate::common::host_has_link(&veth.a), "moved anyway");
+    Ok(())
+}
+
+fn a_net_device_template_name_is_allowed() -> Outcome {
+    let env = Env::new("cf-netdev-tmpl");
+    let (v1, v2) = (crate::common::Veth::new(), crate::common::Veth::new());
+    let mut b = env.bundle("b", &["ls", "/sys/class/net"]);
+    b.set(
+        "/linux/netDevices",
+        json!({ v1.a.clone(): {"name": "cf%d"}, v2.a.clone(): {"name": "cf%d"} }),
+    );
+    let out = env.brisk(&["run", "-b", b.path(), "t"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut names: Vec<&str> = out
+        .stdout
+        .split_whitespace()
+        .filter(|n| n.starts_with("cf"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["cf0", "cf1"], "{}", out.stdout);
+    env.assert_clean();
     Ok(())
 }
