@@ -10,6 +10,7 @@ pub mod devices;
 pub mod idmap;
 pub mod mounts;
 pub mod options;
+pub mod procfs;
 pub mod resolve;
 
 use std::ffi::{CStr, CString};
