@@ -1203,6 +1203,91 @@ fn masks_follow_the_procfs_brisk_mounted_when_proc_is_swapped() {
     );
 }
 
+/// The bind of the pty onto `/dev/console` (`process.terminal`) happens
+/// after `pivot_root`, where a path through `/proc/self/fd` is looked up in
+/// the container's `/proc` (runc CVE-2025-52565 is of this kind). With the
+/// rootfs's `proc` swapped, by a second container on the same rootfs, for
+/// a decoy whose `self/fd/N` are symlinks to a file of its own, that file
+/// would be bound instead (or the pty onto it). Every run must have the
+/// pty (a character device on devpts) at `/dev/console`, or fail naming
+/// it; the race must be reached: runs that saw the decoy.
+#[test]
+fn console_is_the_pty_when_proc_is_swapped() {
+    const RUNS: usize = 60;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    let env = Env::new("console-swap");
+    let script = "for d in /proc /fakeproc; do \
+          [ -e $d/decoy-marker ] && echo DECOY-SEEN; done; \
+        for try in $(seq 100); do for d in /proc /fakeproc; do \
+          cat $d/self/mountinfo > /tmp/mi 2>/dev/null && break 2; \
+        done; done; \
+        echo \"console $(stat -c %F /dev/console) \
+              $(awk '$5 == \"/dev/console\" {for (i = 7; $i != \"-\"; i++); print $(i + 1)}' \
+                /tmp/mi)\"";
+    let mut b = env.bundle("b", &["sh", "-c", script]);
+    b.set("/process/terminal", json!(true));
+    let rootfs = b.dir.join("rootfs");
+    let fake = rootfs.join("fakeproc");
+    std::fs::create_dir_all(fake.join("self/fd")).unwrap();
+    std::fs::write(fake.join("decoy-marker"), "").unwrap();
+    std::fs::write(rootfs.join("decoy-console"), "decoy\n").unwrap();
+    for n in 0..64 {
+        std::os::unix::fs::symlink("/decoy-console", fake.join(format!("self/fd/{n}"))).unwrap();
+    }
+    let c = |p: &std::path::Path| std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    let swapper = Racer::swapping(vec![(c(&rootfs.join("proc")), c(&fake))]);
+    let (mut runs, mut refused, mut decoy_seen) = (0, 0, 0);
+    let mut wrong = Vec::new();
+    for i in 0..RUNS {
+        if std::time::Instant::now() > deadline {
+            eprintln!("time is up after {runs} runs");
+            break;
+        }
+        runs += 1;
+        let out = env.brisk(&["run", "-b", b.path(), &format!("t{i}")]);
+        env.assert_clean();
+        if out.code != 0 {
+            assert!(
+                out.stderr.contains("console") || out.stderr.contains("pty"),
+                "run {i} failed without naming the console: {}",
+                out.stderr
+            );
+            refused += 1;
+            continue;
+        }
+        decoy_seen += out.stdout.contains("DECOY-SEEN") as usize;
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("console"))
+            .unwrap_or_default();
+        if line.split_whitespace().collect::<Vec<_>>()
+            != ["console", "character", "special", "file", "devpts"]
+        {
+            wrong.push(format!("run {i}: {line:?}"));
+        }
+        assert_eq!(
+            std::fs::read_to_string(rootfs.join("decoy-console")).unwrap(),
+            "decoy\n"
+        );
+    }
+    let swaps = swapper.stop();
+    eprintln!(
+        "{runs} runs: {refused} refused, {} wrong, decoy seen in {decoy_seen}; {swaps} swaps",
+        wrong.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "/dev/console is not the pty:\n{}",
+        wrong.join("\n")
+    );
+    assert!(
+        swaps > runs as u64 && decoy_seen > 0 && runs > refused,
+        "THE RACE WAS NEVER REACHED ({runs} runs, {refused} refused, {swaps} swaps, decoy seen \
+         in {decoy_seen}): this run tested nothing"
+    );
+}
+
 /// A child of the test, killed and reaped on drop (a failed assertion
 /// must not leave it running).
 struct Reaped(std::process::Child);

@@ -390,7 +390,11 @@ fn setup_terminal(
 }
 
 /// The container's `/dev/console` is the pty (config-linux.md, Default
-/// Devices), a bind mount of the slave.
+/// Devices), a bind mount of the slave: a detached copy of the slave's
+/// mount (`open_tree` of its fd) moved onto the fd of `/dev/console`, not
+/// a mount(2) of `/proc/self/fd` paths, which after `pivot_root` would be
+/// looked up in the container's `/proc` (a decoy, when a writer on a
+/// shared rootfs has swapped it).
 fn bind_console(slave: &std::os::fd::OwnedFd) -> Result<(), Failure<'static>> {
     let root = rustix::fs::open(
         c"/",
@@ -404,16 +408,17 @@ fn bind_console(slave: &std::os::fd::OwnedFd) -> Result<(), Failure<'static>> {
         resolve::Leaf::File,
     )
     .map_err(|e| Failure::new("create /dev/console", e))?;
-    let source = sys::FdPath::new(slave.as_raw_fd());
-    let target = sys::FdPath::new(console.as_raw_fd());
-    sys::mount(
-        Some(source.as_cstr()),
-        target.as_cstr(),
-        None,
-        libc::MS_BIND,
-        None,
+    use rustix::mount::OpenTreeFlags;
+    let fail = |e| Failure::new("bind the pty onto /dev/console", e);
+    let tree = rustix::mount::open_tree(
+        slave,
+        c"",
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH,
     )
-    .map_err(|e| Failure::new("bind the pty onto /dev/console", e))
+    .map_err(|e| fail(e.into()))?;
+    sys::move_mount(tree.as_raw_fd(), console.as_raw_fd()).map_err(fail)
 }
 
 /// Installs `linux.seccomp`. With `noNewPrivileges` this is the last step
