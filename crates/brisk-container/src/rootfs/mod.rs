@@ -458,19 +458,22 @@ pub fn enter(plan: &RootfsPlan, root: OwnedFd) -> Result<(), Failure<'_>> {
 /// is not the filesystem it should be) is an error naming the path.
 pub fn finish(plan: &RootfsPlan) -> Result<(), Failure<'_>> {
     let mut masks = Masks::default();
+    // The mount whose filesystem was checked last (once is enough: an
+    // fd's filesystem does not change).
+    let mut checked = None;
     if !plan.masked.is_empty() {
         masks.null =
             Some(open_null().map_err(|e| Failure::with("mask paths with", c"/dev/null", e))?);
     }
     for t in plan.masked.iter().filter(|t| !t.covered) {
         let fail = |e| Failure::with("mask path", &t.path, e);
-        if let Some(target) = resolve_target(plan, t).map_err(fail)? {
+        if let Some(target) = resolve_target(plan, t, &mut checked).map_err(fail)? {
             masks.apply(target.as_fd()).map_err(fail)?;
         }
     }
     for t in plan.readonly_paths.iter().filter(|t| !t.covered) {
         let fail = |e| Failure::with("make path read-only", &t.path, e);
-        if let Some(target) = resolve_target(plan, t).map_err(fail)? {
+        if let Some(target) = resolve_target(plan, t, &mut checked).map_err(fail)? {
             readonly(target.as_fd()).map_err(fail)?;
         }
     }
@@ -486,8 +489,13 @@ pub fn finish(plan: &RootfsPlan) -> Result<(), Failure<'_>> {
 /// (a procfs or sysfs checked to be one), the last name allowed to be a
 /// mount point itself (a bind of the config, an earlier mask: the mask
 /// goes on top, as mount(2) by path would put it). In the image's own
-/// files: inside the root, as any path of the image.
-fn resolve_target(plan: &RootfsPlan, t: &PathTarget) -> io::Result<Option<OwnedFd>> {
+/// files: inside the root, as any path of the image. `checked`: the mount
+/// whose filesystem was checked last.
+fn resolve_target(
+    plan: &RootfsPlan,
+    t: &PathTarget,
+    checked: &mut Option<usize>,
+) -> io::Result<Option<OwnedFd>> {
     use rustix::io::Errno;
     let missing = |e: io::Error| match e.raw_os_error() {
         Some(libc::ENOENT) => Ok(None),
@@ -503,8 +511,12 @@ fn resolve_target(plan: &RootfsPlan, t: &PathTarget) -> io::Result<Option<OwnedF
         // apply() keeps the fd of every mount a path was planned in.
         return Err(io::Error::from_raw_os_error(libc::EBADF));
     };
-    if let Some(magic) = m.fstype.as_deref().and_then(procfs::magic_of) {
+    if let (Some(magic), false) = (
+        m.fstype.as_deref().and_then(procfs::magic_of),
+        *checked == Some(i),
+    ) {
         procfs::check_magic(mount, magic)?;
+        *checked = Some(i);
     }
     let Some(name) = &t.name else {
         // The mount itself (a file, for a bind of one).
