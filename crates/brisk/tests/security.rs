@@ -1160,6 +1160,9 @@ fn masks_follow_the_procfs_brisk_mounted_when_proc_is_swapped() {
                     "{id} failed without naming a path: {}",
                     out.stderr
                 );
+                if refused < 3 {
+                    eprintln!("{id} refused: {}", out.stderr.trim());
+                }
                 refused += 1;
             } else {
                 let run = check_proc_swap_run(&out.stdout, SYSCTL);
