@@ -214,6 +214,8 @@ mod tests {
             &std::fs::read("/proc/self/oom_score_adj").unwrap(),
         )
         .unwrap();
+        // The LSM files through the kernel's thread-self symlink.
+        open_beneath(proc.as_fd(), c"thread-self/attr/current", OFlags::RDONLY).unwrap();
         // Magic links are refused, paths outside /proc too.
         let e = open_beneath(proc.as_fd(), c"self/root/etc", OFlags::PATH).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{e}");
