@@ -304,19 +304,6 @@ pub fn write_all(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Opens `path` and writes `data` to it (for /proc and /sys files).
-pub fn write_file(path: &CStr, data: &[u8]) -> io::Result<()> {
-    // SAFETY: path is a valid C string; the returned fd is closed below.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let res = write_all(fd, data);
-    // SAFETY: fd was opened above and is not used afterwards.
-    unsafe { libc::close(fd) };
-    res
-}
-
 /// `struct mount_attr` of mount_setattr(2).
 #[repr(C)]
 #[derive(Debug, Default)]

@@ -174,6 +174,116 @@ fn masked_files_read_empty_and_masked_dirs_are_empty() {
     env.assert_clean();
 }
 
+/// The mounts of a bundle without `/sys` and `/sys/fs/cgroup`, with a bind
+/// of the host's `/sys` instead (whose mounts come along: the host's
+/// `/sys/fs/cgroup`).
+fn with_the_hosts_sys(b: &mut Bundle) {
+    let mut mounts = b.config["mounts"].as_array().unwrap().clone();
+    mounts.retain(|m| !m["destination"].as_str().unwrap().starts_with("/sys"));
+    mounts.push(
+        json!({"destination": "/sys", "type": "bind", "source": "/sys",
+                       "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
+    );
+    b.set("/mounts", json!(mounts));
+}
+
+/// Masked and read-only paths are reached beneath the mount that holds
+/// them (the procfs or sysfs brisk mounted, a bind of the config), which
+/// keeps the legitimate shapes working: a masked path that is a bind of
+/// the config inside /proc (the mask goes on the bind), one masked and
+/// made read-only at once (the last name may be a mount point: the
+/// read-only copy goes on top of the mask), one through procfs's own
+/// and sysfs's own symlinks (`/proc/self` -> the init's pid, as mount(2) by
+/// path would find it; `/sys/class/net/lo` -> `../../devices/...`), one
+/// inside a masked directory
+/// (nothing there: skipped), a mount point inside a bind of the host's
+/// `/sys` (`/sys/fs/cgroup`).
+#[test]
+fn masks_reach_mount_points_and_kernel_symlinks_inside_proc_and_sys() {
+    let env = Env::new("mask-shapes");
+    let file = env.base.join("uptime");
+    std::fs::write(&file, "bound uptime\n").unwrap();
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "echo \"uptime=[$(cat /proc/uptime)]\"; \
+             echo \"timer_list=[$(cat /proc/timer_list)] \
+                   $(awk '$5 == \"/proc/timer_list\" {split($6, o, \",\"); print o[1]}' \
+                     /proc/self/mountinfo | tr '\\n' ' ')\"; \
+             echo \"environ=$(wc -c < /proc/1/environ) lo=$(ls -A /sys/class/net/lo | wc -l)\"; \
+             echo \"acpi=$(ls -A /proc/acpi | wc -l) cgroup=$(ls -A /sys/fs/cgroup | wc -l)\"; \
+             echo \"sys=$(awk '$5 == \"/proc/sys\" {split($6, o, \",\"); print o[1]}' \
+                     /proc/self/mountinfo)\"",
+        ],
+    );
+    with_the_hosts_sys(&mut b);
+    add_mounts(
+        &mut b,
+        vec![json!({"destination": "/proc/uptime", "type": "bind",
+                    "source": file.to_str().unwrap(), "options": ["bind"]})],
+    );
+    b.set(
+        "/linux/maskedPaths",
+        json!([
+            "/proc/uptime",
+            "/proc/timer_list",
+            "/proc/self/environ",
+            "/sys/class/net/lo",
+            "/proc/acpi",
+            "/proc/acpi/wakeup",
+            "/sys/fs/cgroup"
+        ]),
+    );
+    b.set(
+        "/linux/readonlyPaths",
+        json!(["/proc/timer_list", "/proc/sys"]),
+    );
+    let out = run(&env, &b, "m").ok();
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "uptime=[]",
+            // The mask (read-write, like /dev), then the read-only copy.
+            "timer_list=[] rw ro ",
+            "environ=0 lo=0",
+            "acpi=0 cgroup=0",
+            "sys=ro"
+        ],
+        "{out}"
+    );
+    env.assert_clean();
+}
+
+/// Beneath the mount that holds it, a masked path may not cross another
+/// mount on the way (one the rootfs or a volume could have put there):
+/// here a mount of the host's, inside a bind of its `/sys`. The container
+/// does not start, and the error names the path.
+#[test]
+fn a_masked_path_across_another_mount_is_an_error_naming_it() {
+    let env = Env::new("mask-xdev");
+    let mut b = env.bundle("b", &["true"]);
+    with_the_hosts_sys(&mut b);
+    // An entry of the host's cgroup mount(s), below the mount point.
+    let entry = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .next()
+        .expect("an entry in /sys/fs/cgroup")
+        .unwrap()
+        .file_name();
+    let path = format!("/sys/fs/cgroup/{}", entry.to_str().unwrap());
+    b.set("/linux/maskedPaths", json!([path]));
+    let out = run(&env, &b, "x");
+    assert_ne!(out.code, 0, "the container ran");
+    assert!(
+        out.stderr.contains(&format!("mask path {path}")),
+        "{}",
+        out.stderr
+    );
+    env.assert_clean();
+}
+
 /// A host directory that is a shared mount of its own, unmounted (with
 /// whatever propagated into it) on drop.
 struct SharedHostDir(PathBuf);

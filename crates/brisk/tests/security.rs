@@ -951,6 +951,346 @@ fn masks_hold_in_a_container_without_proc() {
     env.assert_clean();
 }
 
+/// The masked and read-only paths of the bundles (`runc spec`'s), by name
+/// in /proc.
+const PROC_MASKED: &[&str] = &[
+    "acpi",
+    "asound",
+    "kcore",
+    "keys",
+    "latency_stats",
+    "timer_list",
+    "timer_stats",
+    "sched_debug",
+    "scsi",
+];
+const PROC_READ_ONLY: &[&str] = &["bus", "fs", "irq", "sys", "sysrq-trigger"];
+
+/// What one run of `masks_follow_the_procfs_brisk_mounted_when_proc_is_swapped`
+/// found wrong, or the run's counts.
+#[derive(Default)]
+struct ProcSwapRun {
+    /// The container saw the image's own `proc` directory: procfs was
+    /// mounted on the decoy (the swap came before the mount).
+    on_decoy: bool,
+    /// The container saw the decoy directory at some point.
+    decoy_seen: bool,
+    wrong: Vec<String>,
+}
+
+/// Checks the output of the container script of that test (see there).
+fn check_proc_swap_run(out: &str, sysctl: &str) -> ProcSwapRun {
+    let mut run = ProcSwapRun::default();
+    let mut info = Vec::new();
+    let mut in_info = false;
+    for line in out.lines() {
+        if in_info {
+            info.push(line);
+            continue;
+        }
+        let f: Vec<&str> = line.split(' ').collect();
+        match f[0] {
+            "ORIG-SEEN" => run.on_decoy = true,
+            "DECOY-SEEN" => run.decoy_seen = true,
+            // READ path first-bytes: empty (masked, or missing), the
+            // decoy's, or the real file's: a leak.
+            "READ" => {
+                let got = f.get(2).copied().unwrap_or("");
+                if !got.is_empty() && !got.starts_with("decoy") {
+                    run.wrong.push(format!("{} read unmasked: {got}", f[1]));
+                }
+            }
+            // SYSCTL path value: the configured value on procfs.
+            "SYSCTL" => {
+                let got = f.get(2).copied().unwrap_or("");
+                if !got.is_empty() && got != "decoy" && got != sysctl {
+                    run.wrong
+                        .push(format!("{} reads {got}, not {sysctl}", f[1]));
+                }
+            }
+            "MOUNTINFO" => in_info = true,
+            _ => run.wrong.push(format!("unexpected line {line:?}")),
+        }
+    }
+    if !in_info {
+        run.wrong.push("no mountinfo read".into());
+        return run;
+    }
+    // (id, parent, mount point, options, fstype, root) of each mount.
+    type Mount<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a str);
+    let mounts: Vec<Mount> = info
+        .iter()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let dash = f.iter().position(|x| *x == "-")?;
+            Some((f[0], f[1], f[4], f[5], *f.get(dash + 1)?, f[3]))
+        })
+        .collect();
+    // The whole filesystems (the read-only paths are binds of parts).
+    let of_type = |t: &str| -> Vec<(&str, &str)> {
+        mounts
+            .iter()
+            .filter(|m| m.4 == t && m.5 == "/")
+            .map(|m| (m.0, m.2))
+            .collect()
+    };
+    let (procs, sysfs) = (of_type("proc"), of_type("sysfs"));
+    if procs.len() != 1 || sysfs.len() != 1 {
+        run.wrong
+            .push(format!("procfs mounts {procs:?}, sysfs mounts {sysfs:?}"));
+        return run;
+    }
+    // Every mask and read-only path that the kernel has is a mount on the
+    // procfs (sysfs) itself, wherever that procfs now shows: its parent
+    // mount is the procfs. (By the last name only: the racer may rename
+    // the directory under the procfs while mountinfo is being read.)
+    let on = |(fs_id, _): (&str, &str), name: &str, ro: bool| {
+        mounts.iter().any(|m| {
+            m.1 == fs_id
+                && m.2.rsplit_once('/').map(|(_, last)| last) == Some(name)
+                && (!ro || m.3.split(',').any(|o| o == "ro"))
+        })
+    };
+    let exists = |name: &str| std::path::Path::new("/proc").join(name).exists();
+    for name in PROC_MASKED.iter().filter(|n| exists(n)) {
+        if !on(procs[0], name, false) {
+            run.wrong.push(format!("{name} is not masked on procfs"));
+        }
+    }
+    for name in PROC_READ_ONLY.iter().filter(|n| exists(n)) {
+        if !on(procs[0], name, true) {
+            run.wrong.push(format!("{name} is not read-only on procfs"));
+        }
+    }
+    if !on(sysfs[0], "firmware", false) {
+        run.wrong.push("firmware is not masked on sysfs".into());
+    }
+    run
+}
+
+/// runc CVE-2025-31133 / CVE-2025-52881 class: a second container writing
+/// on the same rootfs renames the rootfs's `proc` directory (a mount point
+/// only in the init's mount namespace, which the kernel lets another
+/// namespace rename) and puts a decoy of its own at `proc`, while brisk
+/// masks paths, makes them read-only and writes a sysctl by name. The
+/// masks then land on the decoy, the real procfs shows unmasked under the
+/// other name, and the sysctl goes to a file of the decoy.
+///
+/// A host thread exchanges `proc` with `fakeproc`: a directory with files
+/// named like the masked ones (`timer_list`, `keys`, `acpi`, a
+/// `sys/kernel/msgmax`), then (second half of the runs) a symlink to such
+/// a directory. The container reads the masked files and the sysctl under
+/// every name, and its mountinfo. Each run must either fail, naming a
+/// path, or have every masked and read-only path that the kernel has
+/// mounted on the procfs (and sysfs) brisk mounted, wherever it shows,
+/// never read a real masked file and read the configured sysctl through
+/// procfs. A swap before brisk's mount puts procfs on the decoy: the masks
+/// must follow it. The race must have been reached: swaps, runs where
+/// procfs sat on the decoy, runs where the container saw the decoy.
+#[test]
+fn masks_follow_the_procfs_brisk_mounted_when_proc_is_swapped() {
+    const RUNS: usize = 80;
+    const SYSCTL: &str = "12345";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    let env = Env::new("proc-swap");
+    // Where the procfs may show: the image's /proc, the decoy's name, and
+    // the symlinked decoy directory. stderr goes away: reads of a missing
+    // name are expected.
+    let script = "exec 2>/dev/null; \
+        for round in 1 2 3; do for d in /proc /fakeproc /decoy; do \
+          [ -e $d/orig-marker ] && echo ORIG-SEEN; \
+          [ -e $d/decoy-marker ] && echo DECOY-SEEN; \
+          for n in timer_list keys; do \
+            echo \"READ $d/$n $(head -c 24 $d/$n | tr -c 'a-zA-Z0-9' '_')\"; \
+          done; \
+          echo \"SYSCTL $d/sys/kernel/msgmax $(cat $d/sys/kernel/msgmax)\"; \
+        done; done; \
+        for try in $(seq 100); do for d in /proc /fakeproc /decoy; do \
+          if cat $d/self/mountinfo > /tmp/mi; then echo MOUNTINFO; cat /tmp/mi; exit 0; fi; \
+        done; done";
+    let mut b = env.bundle("b", &["sh", "-c", script]);
+    b.set("/linux/sysctl", json!({"kernel.msgmax": SYSCTL}));
+    let rootfs = b.dir.join("rootfs");
+    let (proc_dir, fake) = (rootfs.join("proc"), rootfs.join("fakeproc"));
+    std::fs::write(proc_dir.join("orig-marker"), "").unwrap();
+    let fill_decoy = |d: &std::path::Path| {
+        let _ = std::fs::remove_dir_all(d);
+        std::fs::create_dir_all(d.join("acpi/wakeup")).unwrap();
+        std::fs::create_dir_all(d.join("sys/kernel")).unwrap();
+        for name in [
+            "decoy-marker",
+            "timer_list",
+            "keys",
+            "kcore",
+            "sysrq-trigger",
+        ] {
+            std::fs::write(d.join(name), "decoy\n").unwrap();
+        }
+        std::fs::write(d.join("sys/kernel/msgmax"), "decoy\n").unwrap();
+    };
+    let c = |p: &std::path::Path| std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    let (mut runs, mut refused, mut on_decoy, mut decoy_seen, mut swaps) = (0, 0, 0, 0, 0);
+    let mut wrong = Vec::new();
+    for (phase, symlink) in [("directory", false), ("symlink", true)] {
+        // The decoy: `fakeproc` itself, or a symlink `fakeproc -> /decoy`.
+        let decoy = if symlink {
+            rootfs.join("decoy")
+        } else {
+            fake.clone()
+        };
+        let _ = std::fs::remove_dir_all(&fake);
+        let _ = std::fs::remove_file(&fake);
+        fill_decoy(&decoy);
+        if symlink {
+            std::os::unix::fs::symlink("/decoy", &fake).unwrap();
+        }
+        let swapper = Racer::swapping(vec![(c(&proc_dir), c(&fake))]);
+        for i in 0..RUNS / 2 {
+            if std::time::Instant::now() > deadline {
+                eprintln!("time is up after {runs} runs");
+                break;
+            }
+            runs += 1;
+            let id = format!("{phase}-{i}");
+            let out = env.brisk(&["run", "-b", b.path(), &id]);
+            env.assert_clean();
+            if out.code != 0 {
+                assert!(
+                    out.stderr.contains("proc"),
+                    "{id} failed without naming a path: {}",
+                    out.stderr
+                );
+                if refused < 3 {
+                    eprintln!("{id} refused: {}", out.stderr.trim());
+                }
+                refused += 1;
+            } else {
+                let run = check_proc_swap_run(&out.stdout, SYSCTL);
+                on_decoy += run.on_decoy as usize;
+                decoy_seen += run.decoy_seen as usize;
+                wrong.extend(run.wrong.into_iter().map(|w| format!("{id}: {w}")));
+            }
+            // Whatever the init wrote into the decoy goes before the next
+            // run. The racer may have the decoy under either name.
+            let d = if symlink {
+                decoy.clone()
+            } else if proc_dir.join("decoy-marker").exists() {
+                proc_dir.clone()
+            } else {
+                fake.clone()
+            };
+            let _ = std::fs::write(d.join("sys/kernel/msgmax"), "decoy\n");
+        }
+        swaps += swapper.stop();
+        // Back to the image's layout: `proc` the directory with the marker.
+        if !proc_dir.join("orig-marker").exists() {
+            std::fs::rename(&proc_dir, rootfs.join("swap-tmp")).unwrap();
+            std::fs::rename(&fake, &proc_dir).unwrap();
+            std::fs::rename(rootfs.join("swap-tmp"), &fake).unwrap();
+        }
+    }
+    eprintln!(
+        "{runs} runs: {refused} refused, {} wrong; procfs mounted on the decoy in {on_decoy}, \
+         decoy seen in {decoy_seen}; {swaps} swaps",
+        wrong.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "masks or the sysctl missed the procfs brisk mounted:\n{}",
+        wrong.join("\n")
+    );
+    assert!(
+        swaps > runs as u64 && on_decoy > 0 && decoy_seen > 0 && runs > refused,
+        "THE RACE WAS NEVER REACHED ({runs} runs, {refused} refused, {swaps} swaps, procfs on \
+         the decoy in {on_decoy}, decoy seen in {decoy_seen}): this run tested nothing"
+    );
+}
+
+/// The bind of the pty onto `/dev/console` (`process.terminal`) happens
+/// after `pivot_root`, where a path through `/proc/self/fd` is looked up in
+/// the container's `/proc` (runc CVE-2025-52565 is of this kind). With the
+/// rootfs's `proc` swapped, by a second container on the same rootfs, for
+/// a decoy whose `self/fd/N` are symlinks to a file of its own, that file
+/// would be bound instead (or the pty onto it). Every run must have the
+/// pty (a character device on devpts) at `/dev/console`, or fail naming
+/// it; the race must be reached: runs that saw the decoy.
+#[test]
+fn console_is_the_pty_when_proc_is_swapped() {
+    const RUNS: usize = 60;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    let env = Env::new("console-swap");
+    let script = "for d in /proc /fakeproc; do \
+          [ -e $d/decoy-marker ] && echo DECOY-SEEN; done; \
+        for try in $(seq 100); do for d in /proc /fakeproc; do \
+          cat $d/self/mountinfo > /tmp/mi 2>/dev/null && break 2; \
+        done; done; \
+        echo \"console $(stat -c %F /dev/console) \
+              $(awk '$5 == \"/dev/console\" {for (i = 7; $i != \"-\"; i++); print $(i + 1)}' \
+                /tmp/mi)\"";
+    let mut b = env.bundle("b", &["sh", "-c", script]);
+    b.set("/process/terminal", json!(true));
+    let rootfs = b.dir.join("rootfs");
+    let fake = rootfs.join("fakeproc");
+    std::fs::create_dir_all(fake.join("self/fd")).unwrap();
+    std::fs::write(fake.join("decoy-marker"), "").unwrap();
+    std::fs::write(rootfs.join("decoy-console"), "decoy\n").unwrap();
+    for n in 0..64 {
+        std::os::unix::fs::symlink("/decoy-console", fake.join(format!("self/fd/{n}"))).unwrap();
+    }
+    let c = |p: &std::path::Path| std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    let swapper = Racer::swapping(vec![(c(&rootfs.join("proc")), c(&fake))]);
+    let (mut runs, mut refused, mut decoy_seen) = (0, 0, 0);
+    let mut wrong = Vec::new();
+    for i in 0..RUNS {
+        if std::time::Instant::now() > deadline {
+            eprintln!("time is up after {runs} runs");
+            break;
+        }
+        runs += 1;
+        let out = env.brisk(&["run", "-b", b.path(), &format!("t{i}")]);
+        env.assert_clean();
+        if out.code != 0 {
+            assert!(
+                out.stderr.contains("console") || out.stderr.contains("pty"),
+                "run {i} failed without naming the console: {}",
+                out.stderr
+            );
+            refused += 1;
+            continue;
+        }
+        decoy_seen += out.stdout.contains("DECOY-SEEN") as usize;
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("console"))
+            .unwrap_or_default();
+        if line.split_whitespace().collect::<Vec<_>>()
+            != ["console", "character", "special", "file", "devpts"]
+        {
+            wrong.push(format!("run {i}: {line:?}"));
+        }
+        assert_eq!(
+            std::fs::read_to_string(rootfs.join("decoy-console")).unwrap(),
+            "decoy\n"
+        );
+    }
+    let swaps = swapper.stop();
+    eprintln!(
+        "{runs} runs: {refused} refused, {} wrong, decoy seen in {decoy_seen}; {swaps} swaps",
+        wrong.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "/dev/console is not the pty:\n{}",
+        wrong.join("\n")
+    );
+    assert!(
+        swaps > runs as u64 && decoy_seen > 0 && runs > refused,
+        "THE RACE WAS NEVER REACHED ({runs} runs, {refused} refused, {swaps} swaps, decoy seen \
+         in {decoy_seen}): this run tested nothing"
+    );
+}
+
 /// A child of the test, killed and reaped on drop (a failed assertion
 /// must not leave it running).
 struct Reaped(std::process::Child);

@@ -4,9 +4,13 @@
 //!
 //! Order: user namespace (maps from the parent), namespaces joined by path,
 //! unshared namespaces, time offsets, keyring, oom score, the root
-//! filesystem and pivot_root, hostname, sysctls, rlimits, user and
-//! capabilities, cwd, umask, no_new_privs; then wait for `start` and exec.
+//! filesystem and pivot_root, hostname, sysctls, masked and read-only
+//! paths, the LSM label of execve, rlimits, user and capabilities, cwd,
+//! umask, no_new_privs; then wait for `start` and exec. Writes into /proc
+//! go beneath a checked procfs (`rootfs::procfs`), never by a path of the
+//! rootfs.
 
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 
@@ -15,6 +19,7 @@ use super::Plan;
 use crate::error::Failure;
 use crate::hooks;
 use crate::process::{self, self_exe};
+use crate::rootfs::procfs::ProcRoot;
 use crate::rootfs::{self, resolve};
 use crate::sys;
 use crate::terminal;
@@ -215,7 +220,7 @@ fn setup<'p>(
     if ns.new_time {
         sys::unshare(libc::CLONE_NEWTIME).map_err(|e| Failure::new("unshare time namespace", e))?;
         if !ns.time_offsets.is_empty() {
-            sys::write_file(c"/proc/self/timens_offsets", &ns.time_offsets)
+            write_in_proc(c"/proc/self/timens_offsets", &ns.time_offsets)
                 .map_err(|e| Failure::new("write linux.timeOffsets", e))?;
         }
     }
@@ -233,7 +238,7 @@ fn setup<'p>(
         }
     }
     if let Some(adj) = &plan.process.oom_score_adj {
-        sys::write_file(c"/proc/self/oom_score_adj", adj)
+        write_in_proc(c"/proc/self/oom_score_adj", adj)
             .map_err(|e| Failure::new("write process.oomScoreAdj", e))?;
     }
     // Devices and directories get exactly the modes we ask for.
@@ -275,8 +280,13 @@ fn setup<'p>(
         rustix::system::setdomainname(d.as_bytes())
             .map_err(|e| Failure::with("set domainname", d, e.into()))?;
     }
-    for (path, value) in &plan.sysctls {
-        sys::write_file(path, value).map_err(|e| Failure::with("write sysctl", path, e))?;
+    if !plan.sysctls.is_empty() {
+        let proc =
+            container_proc(plan).map_err(|e| Failure::with("write sysctls in", c"/proc", e))?;
+        for (path, value) in &plan.sysctls {
+            proc.write(path, value)
+                .map_err(|e| Failure::with("write sysctl", path, e))?;
+        }
     }
     if let Some(size) = plan.terminal {
         setup_terminal(size, plan.rootfs.is_some(), &plan.process, sync_fd)?;
@@ -284,6 +294,17 @@ fn setup<'p>(
     if let Some(rootfs_plan) = &plan.rootfs {
         rootfs::finish(rootfs_plan)?;
         timings::mark_init(timings::INIT_FINISHED);
+    }
+    // The label the program gets at execve (kept across the user switch).
+    // Written before any seccomp filter is loaded: a profile that refuses
+    // openat2 must not refuse the label.
+    if !plan.process.lsm.is_empty() {
+        let proc = container_proc(plan)
+            .map_err(|e| Failure::with("set the LSM label of execve in", c"/proc", e))?;
+        for w in &plan.process.lsm {
+            proc.write(&w.path, &w.value)
+                .map_err(|e| Failure::with("set the LSM label of execve", &w.path, e))?;
+        }
     }
     if let Some(persona) = plan.personality {
         // SAFETY: personality takes a plain value.
@@ -326,15 +347,32 @@ fn setup<'p>(
     check_cwd_inside_root(&plan.process.cwd)?;
     // SAFETY: umask cannot fail.
     unsafe { libc::umask(plan.process.umask.unwrap_or(0o022)) };
-    for w in &plan.process.lsm {
-        sys::write_file(&w.path, &w.value)
-            .map_err(|e| Failure::with("set the LSM label of execve", &w.path, e))?;
-    }
     if plan.process.no_new_privs {
         rustix::thread::set_no_new_privs(true)
             .map_err(|e| Failure::new("set no_new_privs", e.into()))?;
     }
     Ok(())
+}
+
+/// Before the container's mounts: writes `data` to `path` (`/proc/self/...`)
+/// beneath the `/proc` of the init's mount namespace (the host's, or that
+/// of the mount namespace the config joins), checked to be the root of a
+/// procfs (see `rootfs::procfs`).
+fn write_in_proc(path: &CStr, data: &[u8]) -> io::Result<()> {
+    ProcRoot::open(c"/proc")?.write(path, data)
+}
+
+/// The procfs the init writes to after `pivot_root`: the one it mounted
+/// for the container, through the fd of that mount, so that a rename of
+/// the rootfs's `/proc` cannot send the writes to a decoy; without such a
+/// mount (and for `exec`) the container's `/proc`, which must then be the
+/// root of a procfs (writes to the caller's own files and sysctls reach
+/// the kernel's files beneath any procfs root, or fail).
+fn container_proc(plan: &Plan) -> io::Result<ProcRoot<'_>> {
+    match plan.rootfs.as_ref().and_then(|r| r.proc_fd()) {
+        Some(fd) => ProcRoot::mounted(fd),
+        None => ProcRoot::open(c"/proc"),
+    }
 }
 
 /// After `pivot_root`, before the read-only paths: a pty from the
@@ -367,7 +405,11 @@ fn setup_terminal(
 }
 
 /// The container's `/dev/console` is the pty (config-linux.md, Default
-/// Devices), a bind mount of the slave.
+/// Devices), a bind mount of the slave: a detached copy of the slave's
+/// mount (`open_tree` of its fd) moved onto the fd of `/dev/console`, not
+/// a mount(2) of `/proc/self/fd` paths, which after `pivot_root` would be
+/// looked up in the container's `/proc` (a decoy, when a writer on a
+/// shared rootfs has swapped it).
 fn bind_console(slave: &std::os::fd::OwnedFd) -> Result<(), Failure<'static>> {
     let root = rustix::fs::open(
         c"/",
@@ -381,16 +423,17 @@ fn bind_console(slave: &std::os::fd::OwnedFd) -> Result<(), Failure<'static>> {
         resolve::Leaf::File,
     )
     .map_err(|e| Failure::new("create /dev/console", e))?;
-    let source = sys::FdPath::new(slave.as_raw_fd());
-    let target = sys::FdPath::new(console.as_raw_fd());
-    sys::mount(
-        Some(source.as_cstr()),
-        target.as_cstr(),
-        None,
-        libc::MS_BIND,
-        None,
+    use rustix::mount::OpenTreeFlags;
+    let fail = |e| Failure::new("bind the pty onto /dev/console", e);
+    let tree = rustix::mount::open_tree(
+        slave,
+        c"",
+        OpenTreeFlags::OPEN_TREE_CLONE
+            | OpenTreeFlags::OPEN_TREE_CLOEXEC
+            | OpenTreeFlags::AT_EMPTY_PATH,
     )
-    .map_err(|e| Failure::new("bind the pty onto /dev/console", e))
+    .map_err(|e| fail(e.into()))?;
+    sys::move_mount(tree.as_raw_fd(), console.as_raw_fd()).map_err(fail)
 }
 
 /// Installs `linux.seccomp`. With `noNewPrivileges` this is the last step

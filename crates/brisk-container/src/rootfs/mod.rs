@@ -10,11 +10,12 @@ pub mod devices;
 pub mod idmap;
 pub mod mounts;
 pub mod options;
+pub mod procfs;
 pub mod resolve;
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use oci_spec::runtime::Spec;
@@ -48,8 +49,44 @@ pub struct RootfsPlan {
     pub default_devices: bool,
     /// In a new user namespace devices are bind mounts of the host's.
     pub in_userns: bool,
-    pub masked: Vec<CString>,
-    pub readonly_paths: Vec<CString>,
+    pub masked: Vec<PathTarget>,
+    pub readonly_paths: Vec<PathTarget>,
+    /// The procfs mount the init writes sysctls and the LSM label through
+    /// (the last `proc` mount of `mounts`), when there is one.
+    pub proc_mount: Option<usize>,
+}
+
+/// A masked or read-only path and where it lives, planned against the
+/// mounts: the init applies it through the fd of that mount (see
+/// `procfs`), not through a lookup of the whole path that a rename in
+/// the rootfs could redirect.
+#[derive(Debug)]
+pub struct PathTarget {
+    /// The path as configured, for errors.
+    pub path: CString,
+    /// The mount of `mounts` that holds it (the last one whose destination
+    /// is the path or one of its parents): None when it lies in the image's
+    /// own files.
+    pub mount: Option<usize>,
+    /// The path below that mount's root (or the container's root), cleaned
+    /// of `.` and `..`; `.` for the mount's root itself.
+    pub rel: CString,
+    /// `rel` without its last name (`.` when it has one name), and that
+    /// name (None: the mount's root itself).
+    pub parent: CString,
+    pub name: Option<CString>,
+    /// Inside a path masked or made read-only before it: under an empty
+    /// read-only tmpfs or a file there is nothing, and a read-only path is
+    /// read-only all the way down. Nothing to do.
+    pub covered: bool,
+}
+
+impl RootfsPlan {
+    /// The fd of the procfs the init mounted (see `proc_mount`), once it
+    /// is mounted.
+    pub fn proc_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.mounts.get(self.proc_mount?)?.kept_fd()
+    }
 }
 
 pub fn plan(
@@ -99,22 +136,27 @@ pub fn plan(
     } else {
         None
     };
-    let cpaths = |field: &str, v: Option<&Vec<String>>| -> Result<Vec<CString>> {
-        v.into_iter()
-            .flatten()
-            .enumerate()
-            .map(|(i, p)| {
-                if !p.starts_with('/') {
-                    return Err(Error::invalid(
-                        format!("{field}[{i}]"),
-                        format!("{p:?} is not absolute"),
-                    ));
-                }
-                CString::new(p.as_str())
-                    .map_err(|_| Error::invalid(format!("{field}[{i}]"), "contains NUL"))
-            })
-            .collect()
-    };
+    // Masked paths are applied before read-only ones: a path below one
+    // planned before it is covered by it.
+    let mut done = Vec::new();
+    let masked = path_targets(
+        "linux.maskedPaths",
+        linux.and_then(|l| l.masked_paths().as_ref()),
+        &mut mounts,
+        &mut done,
+    )?;
+    let readonly_paths = path_targets(
+        "linux.readonlyPaths",
+        linux.and_then(|l| l.readonly_paths().as_ref()),
+        &mut mounts,
+        &mut done,
+    )?;
+    let proc_mount = mounts
+        .iter()
+        .rposition(|m| m.fstype.as_deref() == Some(c"proc") && !m.bind && m.can_keep_fd());
+    if let Some(i) = proc_mount {
+        mounts[i].keep_fd()?;
+    }
     Ok(RootfsPlan {
         path: cstring("root.path", rootfs.as_os_str().as_encoded_bytes())?,
         readonly: spec
@@ -133,15 +175,93 @@ pub fn plan(
         )?,
         default_devices,
         in_userns,
-        masked: cpaths(
-            "linux.maskedPaths",
-            linux.and_then(|l| l.masked_paths().as_ref()),
-        )?,
-        readonly_paths: cpaths(
-            "linux.readonlyPaths",
-            linux.and_then(|l| l.readonly_paths().as_ref()),
-        )?,
+        masked,
+        readonly_paths,
+        proc_mount,
     })
+}
+
+/// Plans `paths` (`field`): each checked to be absolute, cleaned, and
+/// placed in the last mount whose destination holds it, which is then
+/// made to keep its fd. `done` has the paths planned before (cleaned, by
+/// name), and gets these.
+fn path_targets(
+    field: &str,
+    paths: Option<&Vec<String>>,
+    mounts: &mut [MountPlan],
+    done: &mut Vec<Vec<String>>,
+) -> Result<Vec<PathTarget>> {
+    let mut out = Vec::new();
+    for (i, p) in paths.into_iter().flatten().enumerate() {
+        let field = || format!("{field}[{i}]");
+        if !p.starts_with('/') {
+            return Err(Error::invalid(field(), format!("{p:?} is not absolute")));
+        }
+        let names = clean_path(p);
+        let covered = done
+            .iter()
+            .any(|d| names.len() > d.len() && names.starts_with(d));
+        // The last mount whose destination is the path or a parent of it.
+        // A destination with `..` lands wherever the rootfs's symlinks
+        // take it: it holds nothing by name.
+        let mount = mounts.iter().rposition(|m| {
+            let dest = m.dest.to_bytes();
+            m.can_keep_fd()
+                && !dest.split(|&c| c == b'/').any(|c| c == b"..")
+                && dest.split(|&c| c == b'/').count() <= names.len()
+                && dest
+                    .split(|&c| c == b'/')
+                    .zip(&names)
+                    .all(|(d, n)| d == n.as_bytes())
+        });
+        let below = match mount {
+            Some(m) => {
+                if !covered {
+                    mounts[m].keep_fd()?;
+                }
+                &names[mounts[m].dest.to_bytes().split(|&c| c == b'/').count()..]
+            }
+            None => &names[..],
+        };
+        let join = |parts: &[String]| {
+            let s = if parts.is_empty() {
+                ".".to_string()
+            } else {
+                parts.join("/")
+            };
+            CString::new(s).map_err(|_| Error::invalid(field(), "contains NUL"))
+        };
+        let (parent, name) = match below.split_last() {
+            Some((last, parent)) => (join(parent)?, Some(join(std::slice::from_ref(last))?)),
+            None => (join(&[])?, None),
+        };
+        out.push(PathTarget {
+            path: CString::new(p.as_str()).map_err(|_| Error::invalid(field(), "contains NUL"))?,
+            mount,
+            rel: join(below)?,
+            parent,
+            name,
+            covered,
+        });
+        done.push(names);
+    }
+    Ok(out)
+}
+
+/// The names of an absolute path inside the container, without `.`, with
+/// `..` taking the name before it away (above `/` it stays at `/`).
+fn clean_path(p: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                names.pop();
+            }
+            c => names.push(c.to_string()),
+        }
+    }
+    names
 }
 
 /// Whether SELinux is enabled: its filesystem is mounted where the
@@ -352,22 +472,173 @@ pub fn enter(plan: &RootfsPlan, root: OwnedFd) -> Result<(), Failure<'_>> {
 }
 
 /// After `pivot_root`: masked paths, read-only paths and a read-only root.
+///
+/// Each path is reached from the fd of the mount that holds it (the procfs
+/// or sysfs brisk mounted, checked to be one; any mount of the config),
+/// walked beneath it (`procfs::open_beneath`), and masked or made
+/// read-only through the fd found: wherever a rename in the rootfs has
+/// put that mount meanwhile, and never on a decoy put in its place. A
+/// path missing beneath the mount is skipped (nothing to hide); any other
+/// failure (a name that crosses another mount, a magic link, a mount that
+/// is not the filesystem it should be) is an error naming the path.
 pub fn finish(plan: &RootfsPlan) -> Result<(), Failure<'_>> {
+    let mut masks = Masks::default();
+    // The mount whose filesystem was checked last (once is enough: an
+    // fd's filesystem does not change).
+    let mut checked = None;
     if !plan.masked.is_empty() {
-        let null = open_null().map_err(|e| Failure::with("mask paths with", c"/dev/null", e))?;
-        let mut clone = None;
-        for p in &plan.masked {
-            mask_path(null.as_fd(), &mut clone, p).map_err(|e| Failure::with("mask path", p, e))?;
+        masks.null =
+            Some(open_null().map_err(|e| Failure::with("mask paths with", c"/dev/null", e))?);
+    }
+    for t in plan.masked.iter().filter(|t| !t.covered) {
+        let fail = |e| Failure::with("mask path", &t.path, e);
+        if let Some(target) = resolve_target(plan, t, &mut checked).map_err(fail)? {
+            masks.apply(target.as_fd()).map_err(fail)?;
         }
     }
-    for p in &plan.readonly_paths {
-        readonly_path(p).map_err(|e| Failure::with("make path read-only", p, e))?;
+    for t in plan.readonly_paths.iter().filter(|t| !t.covered) {
+        let fail = |e| Failure::with("make path read-only", &t.path, e);
+        if let Some(target) = resolve_target(plan, t, &mut checked).map_err(fail)? {
+            readonly(target.as_fd()).map_err(fail)?;
+        }
     }
     if plan.readonly {
         remount_readonly(c"/", libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY)
             .map_err(|e| Failure::new("remount the root read-only", e))?;
     }
     Ok(())
+}
+
+/// An `O_PATH` fd of what a masked or read-only path names, or None when
+/// it does not exist. In a mount of the config: beneath that mount's fd
+/// (a procfs or sysfs checked to be one), the last name allowed to be a
+/// mount point itself (a bind of the config, an earlier mask: the mask
+/// goes on top, as mount(2) by path would put it). In the image's own
+/// files: inside the root, as any path of the image. `checked`: the mount
+/// whose filesystem was checked last.
+fn resolve_target(
+    plan: &RootfsPlan,
+    t: &PathTarget,
+    checked: &mut Option<usize>,
+) -> io::Result<Option<OwnedFd>> {
+    use rustix::io::Errno;
+    let missing = |e: io::Error| match e.raw_os_error() {
+        Some(libc::ENOENT) => Ok(None),
+        _ => Err(e),
+    };
+    let Some(i) = t.mount else {
+        // enter() left the working directory at the new root.
+        return resolve::open_in_root(rustix::fs::CWD, t.rel.as_bytes())
+            .map_or_else(missing, |fd| Ok(Some(fd)));
+    };
+    let m = &plan.mounts[i];
+    let Some(mount) = m.kept_fd() else {
+        // apply() keeps the fd of every mount a path was planned in.
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    };
+    if let (Some(magic), false) = (
+        m.fstype.as_deref().and_then(procfs::magic_of),
+        *checked == Some(i),
+    ) {
+        procfs::check_magic(mount, magic)?;
+        *checked = Some(i);
+    }
+    let Some(name) = &t.name else {
+        // The mount itself (a file, for a bind of one).
+        return Ok(Some(rustix::io::fcntl_dupfd_cloexec(mount, 0)?));
+    };
+    match procfs::open_beneath(mount, &t.rel, OFlags::PATH) {
+        Ok(fd) => Ok(Some(fd)),
+        // A mount crossed on the way: only a mount on the last name is
+        // taken, the top one, as mount(2) finds it (no other namespace can
+        // mount in the init's); not one reached through a symlink.
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            let parent = match t.parent.as_bytes() {
+                b"." => None,
+                _ => match procfs::open_beneath(mount, &t.parent, OFlags::PATH | OFlags::DIRECTORY)
+                {
+                    Ok(fd) => Some(fd),
+                    Err(e) => return missing(e),
+                },
+            };
+            let fd = rustix::fs::openat(
+                parent.as_ref().map_or(mount, |p| p.as_fd()),
+                name.as_c_str(),
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let kind = rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode);
+            if kind == rustix::fs::FileType::Symlink {
+                return Err(Errno::XDEV.into());
+            }
+            Ok(Some(fd))
+        }
+        Err(e) => missing(e),
+    }
+}
+
+/// The sources of the masks: the checked null device (`open_null`) for
+/// files, one read-only tmpfs for directories. Each mask is a detached
+/// copy of one of them (`open_tree`) moved onto the target's fd.
+#[derive(Default)]
+struct Masks {
+    null: Option<OwnedFd>,
+    /// The tmpfs of the first masked directory (attached there), copied
+    /// for the next ones: one superblock for all.
+    tmpfs: Option<OwnedFd>,
+}
+
+impl Masks {
+    fn apply(&mut self, target: BorrowedFd<'_>) -> io::Result<()> {
+        let st = rustix::fs::fstat(target)?;
+        let is_dir = rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir();
+        let source = match (is_dir, &self.tmpfs, &self.null) {
+            (true, None, _) => {
+                let tmpfs = sys::new_mount(
+                    c"tmpfs",
+                    Some(c"tmpfs"),
+                    options::sb_flag_keys(libc::MS_RDONLY).map(|k| (k, None)),
+                    options::mount_attr(libc::MS_RDONLY),
+                )?;
+                sys::move_mount(tmpfs.as_raw_fd(), target.as_raw_fd())?;
+                self.tmpfs = Some(tmpfs);
+                return Ok(());
+            }
+            (true, Some(tmpfs), _) => tmpfs.as_fd(),
+            (false, _, Some(null)) => null.as_fd(),
+            (false, _, None) => return Err(io::Error::from_raw_os_error(libc::EBADF)),
+        };
+        let copy = clone_tree(source, false)?;
+        sys::move_mount(copy.as_raw_fd(), target.as_raw_fd())
+    }
+}
+
+/// A detached copy of the mount (or the part of one) that `fd` names, and
+/// of the mounts below it with `recursive`.
+fn clone_tree(fd: BorrowedFd<'_>, recursive: bool) -> io::Result<OwnedFd> {
+    use rustix::mount::OpenTreeFlags;
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE
+        | OpenTreeFlags::OPEN_TREE_CLOEXEC
+        | OpenTreeFlags::AT_EMPTY_PATH;
+    let flags = if recursive {
+        flags | OpenTreeFlags::AT_RECURSIVE
+    } else {
+        flags
+    };
+    Ok(rustix::mount::open_tree(fd, c"", flags)?)
+}
+
+/// Makes what `target` names read-only: a recursive copy of it, made
+/// read-only all the way down (mount_setattr keeps the flags the kernel
+/// locked), moved on top of it.
+fn readonly(target: BorrowedFd<'_>) -> io::Result<()> {
+    let copy = clone_tree(target, true)?;
+    let attr = sys::MountAttr {
+        attr_set: options::attr::RDONLY,
+        ..Default::default()
+    };
+    sys::mount_setattr(copy.as_raw_fd(), true, &attr)?;
+    sys::move_mount(copy.as_raw_fd(), target.as_raw_fd())
 }
 
 /// The source of the masked files: the container's `/dev/null` (after
@@ -398,74 +669,6 @@ fn open_null() -> io::Result<OwnedFd> {
         io::ErrorKind::InvalidData,
         format!("not the null device (char 1:3) but {what}"),
     ))
-}
-
-/// Masks one path after `pivot_root`: the null device bound over a file,
-/// a read-only tmpfs over a directory, nothing for a path that does not
-/// exist; any other failure is an error. The target by path, like runc:
-/// the lookup is inside the container's root by now (and the paths are
-/// mostly in /proc and /sys, which the image does not control). The
-/// source is the null device `null` (checked by `open_null`) itself, not a
-/// path: a detached copy of it (`open_tree`) moved onto the target, so an
-/// ENOENT can only be the target's. A copy that did not move (a missing
-/// path, a directory) serves the next path: one `open_tree` per file
-/// masked, one `move_mount` per path.
-fn mask_path(null: BorrowedFd<'_>, clone: &mut Option<OwnedFd>, path: &CStr) -> io::Result<()> {
-    use rustix::mount::{MoveMountFlags, OpenTreeFlags};
-    let tree = match clone.take() {
-        Some(tree) => tree,
-        None => rustix::mount::open_tree(
-            null,
-            c"",
-            OpenTreeFlags::OPEN_TREE_CLONE
-                | OpenTreeFlags::OPEN_TREE_CLOEXEC
-                | OpenTreeFlags::AT_EMPTY_PATH,
-        )?,
-    };
-    // As mount(2) looks a target up: symlinks and automounts followed.
-    let moved = rustix::mount::move_mount(
-        &tree,
-        c"",
-        rustix::fs::CWD,
-        path,
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH
-            | MoveMountFlags::MOVE_MOUNT_T_SYMLINKS
-            | MoveMountFlags::MOVE_MOUNT_T_AUTOMOUNTS,
-    );
-    let e = match moved {
-        Ok(()) => return Ok(()),
-        Err(e) => e,
-    };
-    *clone = Some(tree);
-    match e {
-        rustix::io::Errno::NOENT => Ok(()),
-        // A file onto a directory: EINVAL (ENOTDIR from a path whose
-        // parent is not a directory: the stat tells).
-        rustix::io::Errno::INVAL | rustix::io::Errno::NOTDIR if is_dir(path) == Some(true) => {
-            sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), libc::MS_RDONLY, None)
-        }
-        e => Err(e.into()),
-    }
-}
-
-/// Whether `path`, as mount(2) looks it up (symlinks followed), is a
-/// directory; None when it does not exist.
-fn is_dir(path: &CStr) -> Option<bool> {
-    match rustix::fs::statat(rustix::fs::CWD, path, rustix::fs::AtFlags::empty()) {
-        Ok(st) => Some(rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir()),
-        Err(_) => None,
-    }
-}
-
-fn readonly_path(path: &CStr) -> io::Result<()> {
-    match sys::mount(Some(path), path, None, libc::MS_BIND | libc::MS_REC, None) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-        r => r?,
-    }
-    remount_readonly(
-        path,
-        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_REC,
-    )
 }
 
 /// A bind remount keeps the flags the kernel locked on the mount (nosuid,
@@ -512,6 +715,122 @@ mod tests {
             unescape_mountinfo("/plain"),
             std::path::PathBuf::from("/plain")
         );
+    }
+
+    fn mounts(list: serde_json::Value) -> Vec<MountPlan> {
+        let ctx = mounts::Context {
+            bundle: Path::new("/"),
+            in_userns: false,
+            new_cgroup_ns: true,
+            userns: None,
+            mount_label: None,
+            cgroup_path: None,
+            cgroup2_host: Some(true),
+        };
+        let list: Vec<oci_spec::runtime::Mount> = serde_json::from_value(list).unwrap();
+        list.iter()
+            .enumerate()
+            .map(|(i, m)| mounts::plan(i, m, ctx).unwrap())
+            .collect()
+    }
+
+    fn paths(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Each path goes to the last mount whose destination holds it (by
+    /// whole names), cleaned and split; that mount keeps its fd.
+    #[test]
+    fn masked_paths_are_planned_in_the_mount_that_holds_them() {
+        let mut m = mounts(serde_json::json!([
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs"},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs"},
+            {"destination": "/proc/x", "type": "tmpfs", "source": "tmpfs"},
+            {"destination": "/proc/x/../y", "type": "tmpfs", "source": "tmpfs"},
+        ]));
+        let mut done = Vec::new();
+        let t = path_targets(
+            "linux.maskedPaths",
+            Some(&paths(&[
+                "/proc/kcore",
+                "/proc/x/y",
+                "/proc/./sys/../sys//kernel/",
+                "/etc/secret",
+                "/sys",
+                "/procfoo/x",
+                "/proc/y/z",
+            ])),
+            &mut m,
+            &mut done,
+        )
+        .unwrap();
+        let got: Vec<_> = t
+            .iter()
+            .map(|t| {
+                (
+                    t.mount,
+                    t.rel.to_str().unwrap(),
+                    t.parent.to_str().unwrap(),
+                    t.name.as_deref().map(|n| n.to_str().unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some(0), "kcore", ".", Some("kcore")),
+                (Some(3), "y", ".", Some("y")),
+                (Some(0), "sys/kernel", "sys", Some("kernel")),
+                (None, "etc/secret", "etc", Some("secret")),
+                (Some(2), ".", ".", None),
+                (None, "procfoo/x", "procfoo", Some("x")),
+                // A destination with `..` holds nothing by name.
+                (Some(0), "y/z", "y", Some("z")),
+            ]
+        );
+        let kept: Vec<bool> = m.iter().map(|m| m.fd.is_some()).collect();
+        assert_eq!(kept, [true, false, true, true, false]);
+        // Made with the mount API, so that they have an fd.
+        assert!(m[0].fs_params.is_some() && m[2].fs_params.is_some());
+        assert!(path_targets("f", Some(&paths(&["proc/kcore"])), &mut m, &mut done).is_err());
+    }
+
+    /// A path below one masked or made read-only before it is covered;
+    /// masked paths come first, whatever the order of the lists.
+    #[test]
+    fn paths_below_earlier_masked_or_read_only_paths_are_covered() {
+        let mut m = mounts(serde_json::json!([
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+        ]));
+        let mut done = Vec::new();
+        let masked = path_targets(
+            "m",
+            Some(&paths(&[
+                "/proc/acpi",
+                "/proc/acpi/x",
+                "/proc/acpi",
+                "/proc/sys/x",
+            ])),
+            &mut m,
+            &mut done,
+        )
+        .unwrap();
+        let ro = path_targets(
+            "r",
+            Some(&paths(&[
+                "/proc/sys/kernel",
+                "/proc/sys",
+                "/proc/sys/net",
+                "/proc/acpi/y",
+            ])),
+            &mut m,
+            &mut done,
+        )
+        .unwrap();
+        let covered = |t: &[PathTarget]| t.iter().map(|t| t.covered).collect::<Vec<_>>();
+        assert_eq!(covered(&masked), [false, true, false, false]);
+        assert_eq!(covered(&ro), [false, false, true, true]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use rustix::fs::{Mode, OFlags};
 
 use super::idmap::{ContainerUserns, Mapping};
 use super::options::{self, Idmap};
+use super::procfs::MountFd;
 use super::resolve::{create_in_root, Leaf};
 use super::{cstring, mounted_flags};
 use crate::error::Failure;
@@ -53,6 +54,11 @@ pub struct MountPlan {
     /// mount is made with the mount API, whose fd names the new mount for
     /// that step.
     pub fs_params: Option<Vec<(CString, Option<CString>)>>,
+    /// Set when masked or read-only paths lie in this mount, or it is the
+    /// procfs the init writes to: the init keeps the fd of the new mount
+    /// here, and they are reached through it after `pivot_root` (see
+    /// `rootfs::procfs`).
+    pub fd: Option<MountFd>,
 }
 
 #[derive(Debug)]
@@ -175,20 +181,7 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
         && flags & libc::MS_REMOUNT == 0
         && (copy_up || !opts.propagation.is_empty() || opts.attr_set | opts.attr_clr != 0);
     let fs_params = if new_api {
-        let params = options::fsconfig_params(data.as_deref().unwrap_or_default());
-        Some(
-            params
-                .iter()
-                .map(|(k, v)| {
-                    Ok((
-                        cstring("options", k.as_bytes())?,
-                        v.as_ref()
-                            .map(|v| cstring("options", v.as_bytes()))
-                            .transpose()?,
-                    ))
-                })
-                .collect::<Result<Vec<_>>>()?,
-        )
+        Some(fs_params(data.as_deref().unwrap_or_default(), &field)?)
     } else {
         None
     };
@@ -216,7 +209,70 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
         tree: None,
         copy_up,
         fs_params,
+        fd: None,
     })
+}
+
+impl MountPlan {
+    /// Whether the init can keep an fd of the mount this makes: anything
+    /// but a `remount` of what is already there (and a mount without a
+    /// filesystem type, which only mount(2) takes).
+    pub fn can_keep_fd(&self) -> bool {
+        let remount = self.flags & libc::MS_REMOUNT != 0;
+        match self.kind {
+            Kind::Regular if self.bind => !remount && self.source.is_some(),
+            Kind::Regular => !remount && self.fstype.is_some(),
+            Kind::Cgroup2(_) | Kind::CgroupV1(_) => true,
+        }
+    }
+
+    /// Makes the init keep the fd of this mount (see `fd`): a mount that is
+    /// not a bind is then made with the mount API.
+    pub fn keep_fd(&mut self) -> Result<()> {
+        if self.fd.is_some() {
+            return Ok(());
+        }
+        if matches!(self.kind, Kind::Regular) && !self.bind && self.fs_params.is_none() {
+            let data = self
+                .data
+                .as_deref()
+                .map(|d| d.to_str())
+                .transpose()
+                .map_err(|_| Error::invalid("mounts", "options are not UTF-8"))?;
+            self.fs_params = Some(fs_params(data.unwrap_or_default(), &|_| "mounts".into())?);
+        }
+        self.fd = Some(MountFd::default());
+        Ok(())
+    }
+
+    /// The fd the init kept of this mount, once it is made.
+    pub fn kept_fd(&self) -> Option<BorrowedFd<'_>> {
+        let slot = self.fd.as_ref()?;
+        match &self.tree {
+            Some(tree) => Some(tree.as_fd()),
+            None => slot.get(),
+        }
+    }
+}
+
+/// Mount data as fsconfig(2) parameters, in C strings.
+#[allow(clippy::type_complexity)]
+fn fs_params(
+    data: &str,
+    field: &dyn Fn(&str) -> String,
+) -> Result<Vec<(CString, Option<CString>)>> {
+    let cstring = |bytes: &[u8]| {
+        CString::new(bytes).map_err(|_| Error::invalid(field("options"), "contains a NUL byte"))
+    };
+    options::fsconfig_params(data)
+        .iter()
+        .map(|(k, v)| {
+            Ok((
+                cstring(k.as_bytes())?,
+                v.as_ref().map(|v| cstring(v.as_bytes())).transpose()?,
+            ))
+        })
+        .collect()
 }
 
 /// Checks an idmapped mount's request (config.md: mappings come in pairs;
@@ -432,8 +488,10 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
     let dest = create_in_root(root, m.dest.as_bytes(), m.leaf).map_err(fail)?;
     let target = FdPath::new(dest.as_raw_fd());
     let second_step = m.remount_flags != 0 || !m.propagation.is_empty() || m.attr.is_some();
+    // A mount whose fd the init keeps is made so that it has one.
+    let keep = m.fd.is_some();
     let cloned = match (&m.source, &m.tree) {
-        (Some(source), None) if m.bind && second_step => {
+        (Some(source), None) if m.bind && (second_step || keep) => {
             Some(sys::open_tree_clone(source, m.flags & libc::MS_REC != 0).map_err(fail)?)
         }
         _ => None,
@@ -472,7 +530,7 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
             )
             .map_err(fail)?,
         },
-        Kind::Cgroup2(None) if second_step => {
+        Kind::Cgroup2(None) if second_step || keep => {
             let attr = options::mount_attr(m.flags);
             let params = options::sb_flag_keys(m.flags).map(|k| (k, None));
             let new = sys::new_mount(c"cgroup2", Some(c"cgroup2"), params, attr).map_err(fail)?;
@@ -516,6 +574,9 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
         for p in &m.propagation {
             sys::mount(None, top_path.as_cstr(), None, *p, None).map_err(fail)?;
         }
+    }
+    if let (Some(slot), Some(fd)) = (&m.fd, cloned.or(made)) {
+        slot.set(fd);
     }
     Ok(())
 }
