@@ -111,7 +111,10 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<Init> {
     if container::has_exited(&init_fd) {
         return Err(Error::State("cannot exec in a stopped container".into()));
     }
-    plan.close_in_init.push(dir.lock_fd());
+    // No lock across the wait for the process (docs/ARCHITECTURE.md, "Locks
+    // and bounded waits"): it joins the container's cgroup, which may be
+    // frozen, and only `resume`, which takes the lock, would thaw it.
+    drop(dir);
     let mut init = init::spawn(
         &plan,
         // Into the container's cgroups before it runs anything.
@@ -120,7 +123,8 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<Init> {
             None => Ok(()),
         },
         &mut |_| Ok(Vec::new()),
-    )?;
+    )
+    .map_err(|e| container::paused_exec_hint(e, &record))?;
     crate::terminal::hand_over_console(&mut init, opts.console_socket.as_deref())?;
     if let Err(e) =
         container::write_pid_file(opts.pid_file.as_deref(), init.pid).and_then(|()| init.commit())

@@ -85,11 +85,32 @@ fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(t))
 }
 
+/// A hook's bound: its `timeout`, else `bounds::hook_default()` (runc
+/// waits for a hook without one forever; brisk always returns).
+pub fn timeout_of(h: &Hook) -> Duration {
+    match h.timeout() {
+        Some(t) => Duration::from_secs(t.max(1) as u64),
+        None => crate::bounds::hook_default(),
+    }
+}
+
 /// Runs the hooks of `kind` in brisk's own namespaces, in order; the first
 /// failure is the error.
 pub fn run(hooks: Option<&Hooks>, kind: &str, state: &[u8]) -> Result<()> {
+    run_while(hooks, kind, state, None)
+}
+
+/// [`run`], ending a hook early (killed, an error) when the process of the
+/// pidfd `alive` exits meanwhile: the create hooks stop when the
+/// container's init is killed by another brisk (`delete --force`).
+pub fn run_while(
+    hooks: Option<&Hooks>,
+    kind: &str,
+    state: &[u8],
+    alive: Option<&std::os::fd::OwnedFd>,
+) -> Result<()> {
     for (i, h) in of_kind(hooks, kind).iter().enumerate() {
-        run_one(h, state).map_err(|reason| Error::Hook {
+        run_one(h, state, alive).map_err(|reason| Error::Hook {
             hook: format!("hooks.{kind}[{i}] ({})", h.path().display()),
             reason,
         })?;
@@ -103,14 +124,18 @@ pub fn run_poststop(hooks: Option<&Hooks>, state: &[u8]) -> Vec<String> {
         .iter()
         .enumerate()
         .filter_map(|(i, h)| {
-            run_one(h, state)
+            run_one(h, state, None)
                 .err()
                 .map(|e| format!("hooks.poststop[{i}] ({}): {e}", h.path().display()))
         })
         .collect()
 }
 
-fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
+fn run_one(
+    h: &Hook,
+    state: &[u8],
+    alive: Option<&std::os::fd::OwnedFd>,
+) -> std::result::Result<(), String> {
     let mut cmd = Command::new(h.path());
     if let Some(args) = h.args().as_deref() {
         if let Some((arg0, rest)) = args.split_first() {
@@ -151,7 +176,8 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
         let _ = crate::sys::set_nonblocking(s.as_raw_fd());
     }
     let mut written = 0;
-    let deadline = deadline_after(h.timeout().map(|t| Duration::from_secs(t.max(1) as u64)));
+    let bound = timeout_of(h);
+    let deadline = deadline_after(Some(bound));
     let mut pause = Duration::from_micros(200);
     let status = loop {
         if let Some(s) = &mut stdin {
@@ -170,7 +196,22 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
             None if deadline.is_some_and(|d| Instant::now() >= d) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("timed out after {} s", h.timeout().unwrap_or(0)));
+                return Err(format!(
+                    "timed out after {} and was killed ({})",
+                    crate::bounds::secs(bound),
+                    if h.timeout().is_some() {
+                        "its timeout"
+                    } else {
+                        "it has no timeout: BRISK_HOOK_TIMEOUT sets the default, in seconds"
+                    }
+                ));
+            }
+            None if alive.is_some_and(crate::container::has_exited) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("the container's init exited meanwhile (killed by another \
+                            brisk command?): the hook was killed"
+                    .into());
             }
             None => {
                 std::thread::sleep(pause);
@@ -205,6 +246,7 @@ pub struct InitHook {
     pub path: CString,
     pub argv: CStringArray,
     pub envp: CStringArray,
+    /// Its `timeout`, or the default (`timeout_of`).
     pub timeout: Option<Duration>,
 }
 
@@ -216,6 +258,25 @@ pub struct InitHooks {
     pub sync: bool,
     pub create_container: Vec<InitHook>,
     pub start_container: Vec<InitHook>,
+}
+
+impl InitHooks {
+    /// The longest the createContainer hooks may take together.
+    pub fn create_container_bound(&self) -> Duration {
+        sum_of(&self.create_container)
+    }
+
+    /// The longest the startContainer hooks may take together.
+    pub fn start_container_bound(&self) -> Duration {
+        sum_of(&self.start_container)
+    }
+}
+
+fn sum_of(hooks: &[InitHook]) -> Duration {
+    hooks
+        .iter()
+        .map(|h| h.timeout.unwrap_or(Duration::ZERO))
+        .fold(Duration::ZERO, Duration::saturating_add)
 }
 
 pub fn plan_init(hooks: Option<&Hooks>) -> Result<InitHooks> {
@@ -239,7 +300,7 @@ pub fn plan_init(hooks: Option<&Hooks>) -> Result<InitHooks> {
                         &format!("{field}.env"),
                         h.env().as_deref().unwrap_or_default(),
                     )?,
-                    timeout: h.timeout().map(|t| Duration::from_secs(t.max(1) as u64)),
+                    timeout: Some(timeout_of(h)),
                 })
             })
             .collect()

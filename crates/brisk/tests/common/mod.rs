@@ -367,3 +367,53 @@ pub fn ns_of(pid: &str, ns: &str) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// Reports a test that cannot run here as skipped, with the reason: on
+/// stderr (`SKIPPED name: reason`), and as a line in `$BRISK_SKIP_LOG`
+/// when set (scripts/test.sh counts those lines: a skip is not a pass).
+/// The test then returns.
+pub fn skip(test: &str, reason: &str) {
+    eprintln!("SKIPPED {test}: {reason}");
+    if let Some(log) = std::env::var_os("BRISK_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(log)
+        {
+            let _ = writeln!(f, "{test}: {reason}");
+        }
+    }
+}
+
+/// Runs a command with its output in files under `dir`, killing it (and
+/// failing the test) if it has not returned within `bound`: every command
+/// a test runs returns, or the test says which did not.
+pub fn run_bounded(mut cmd: Command, dir: &Path, bound: Duration) -> Out {
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (o, e) = (dir.join(format!(".bout{n}")), dir.join(format!(".berr{n}")));
+    cmd.stdout(std::fs::File::create(&o).unwrap());
+    cmd.stderr(std::fs::File::create(&e).unwrap());
+    let what = format!("{cmd:?}");
+    let mut child = cmd.spawn().expect("spawn");
+    let deadline = Instant::now() + bound;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not return within {bound:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = Out {
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&o).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&e).unwrap_or_default(),
+    };
+    let _ = std::fs::remove_file(&o);
+    let _ = std::fs::remove_file(&e);
+    out
+}
