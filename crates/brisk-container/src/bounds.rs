@@ -80,6 +80,40 @@ pub fn secs(d: Duration) -> String {
     }
 }
 
+/// Connects to a unix stream socket whose every send (and the connect,
+/// which blocks while the listener's backlog is full) gives up after
+/// [`SOCKET`]: a console socket or seccomp agent that never accepts or
+/// never reads does not hold brisk. A send past it fails with EAGAIN.
+pub fn connect_unix(path: &std::path::Path) -> std::io::Result<std::os::unix::net::UnixStream> {
+    connect_unix_within(path, SOCKET)
+}
+
+fn connect_unix_within(
+    path: &std::path::Path,
+    bound: Duration,
+) -> std::io::Result<std::os::unix::net::UnixStream> {
+    use rustix::net::{sockopt, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, Some(bound))?;
+    let addr = SocketAddrUnix::new(path)?;
+    match rustix::net::connect(&fd, &addr) {
+        Ok(()) => Ok(fd.into()),
+        Err(rustix::io::Errno::AGAIN) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "not accepted within {} (the listener's backlog is full)",
+                secs(bound)
+            ),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +137,30 @@ mod tests {
         assert_eq!(secs(Duration::from_secs(60)), "60 s");
         assert_eq!(secs(Duration::from_millis(1500)), "1.5 s");
         assert!(deadline(Duration::MAX) > Instant::now());
+    }
+
+    #[test]
+    fn a_peer_that_never_reads_does_not_hold_a_send() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("brisk-bounds-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("s");
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let bound = Duration::from_millis(300);
+        let mut s = connect_unix_within(&path, bound).unwrap();
+        let t = Instant::now();
+        // Fill the socket: a send then fails within the bound instead of
+        // blocking for as long as nobody reads.
+        let chunk = vec![0u8; 1 << 16];
+        let err = loop {
+            if let Err(e) = s.write(&chunk) {
+                break e;
+            }
+        };
+        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock, "{err}");
+        assert!(t.elapsed() < bound * 10);
+        drop(listener);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
