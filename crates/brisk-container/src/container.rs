@@ -409,7 +409,7 @@ pub fn status_of(record: &Record, dir: &ContainerDir) -> Status {
         Status::Stopped
     } else if record.cgroup.as_ref().is_some_and(|c| c.is_paused()) {
         Status::Paused
-    } else if dir.has_start_fifo() {
+    } else if dir.has_start_fifo() && status::is_waiting_init(record.pid) {
         Status::Created
     } else {
         Status::Running

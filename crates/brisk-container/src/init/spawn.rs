@@ -229,18 +229,23 @@ pub fn spawn(
         .map_err(|e| Error::sys("make brisk non-dumpable", e))?;
     namespaces::enter_pid_namespace(&plan.ns)?;
     let old_sigmask = block_signals();
+    // The init is born named `brisk init` (title.rs).
+    let old_name = super::title::name_for_clone();
     // SAFETY: brisk is single-threaded here (no threads are ever started
     // before the clone), and the child only runs `child::run`, which ends
     // in execve or _exit.
-    let (pid, cloned_into) =
-        match unsafe { sys::fork_with_flags(plan.ns.clone_flags, plan.cgroup_fd) } {
-            Ok(r) => r,
-            Err(e) => {
-                // SAFETY: restores the mask saved just above.
-                unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_sigmask, std::ptr::null_mut()) };
-                return Err(Error::sys("clone the container init", e));
-            }
-        };
+    let cloned = unsafe { sys::fork_with_flags(plan.ns.clone_flags, plan.cgroup_fd) };
+    if !matches!(cloned, Ok((0, _))) {
+        super::title::restore_name(&old_name);
+    }
+    let (pid, cloned_into) = match cloned {
+        Ok(r) => r,
+        Err(e) => {
+            // SAFETY: restores the mask saved just above.
+            unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_sigmask, std::ptr::null_mut()) };
+            return Err(Error::sys("clone the container init", e));
+        }
+    };
     if pid == 0 {
         drop(parent_end);
         child::run(plan, child_end.as_raw_fd());

@@ -62,6 +62,16 @@ pub fn parse_stat(data: &[u8]) -> Option<(u8, u64)> {
     Some((state, start))
 }
 
+/// Whether `pid` is a container init that has not executed its program
+/// yet: it is named `brisk init` from its clone to its `execve`
+/// (`init::title`). A created container whose exec FIFO is still there but
+/// whose init runs the program is running (a `start` killed between its
+/// write and its unlink).
+pub fn is_waiting_init(pid: i32) -> bool {
+    std::fs::read(format!("/proc/{pid}/comm"))
+        .is_ok_and(|c| c.strip_suffix(b"\n").unwrap_or(&c) == crate::init::title::NAME)
+}
+
 /// Whether `pid` is still the process that was recorded, and not a zombie.
 pub fn is_alive(pid: i32, start_time: u64) -> bool {
     pid > 0
