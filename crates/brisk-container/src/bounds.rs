@@ -6,7 +6,8 @@
 //!
 //! The defaults suit a daemon's call; an operator (or a test) may change
 //! them through the environment, in seconds (fractions allowed), read each
-//! time they are asked for (a handful of times per command).
+//! time they are asked for (a handful of times per command). libseccomp's
+//! bound is `brisk_seccomp::compile::BOUND` (`BRISK_SECCOMP_TIMEOUT`).
 
 use std::time::{Duration, Instant};
 
@@ -23,8 +24,6 @@ pub const HOOK_DEFAULT: Duration = Duration::from_secs(60);
 /// A peer socket (console socket, seccomp agent) that does not take what
 /// brisk sends.
 pub const SOCKET: Duration = Duration::from_secs(10);
-/// libseccomp compiling a profile (the native compiler is linear).
-pub const SECCOMP_COMPILE: Duration = Duration::from_secs(10);
 
 fn from_env(name: &str, default: Duration) -> Duration {
     std::env::var(name)
@@ -48,11 +47,6 @@ pub fn lock_wait() -> Duration {
 /// [`HOOK_DEFAULT`], or `BRISK_HOOK_TIMEOUT`.
 pub fn hook_default() -> Duration {
     from_env("BRISK_HOOK_TIMEOUT", HOOK_DEFAULT)
-}
-
-/// [`SECCOMP_COMPILE`], or `BRISK_SECCOMP_TIMEOUT`.
-pub fn seccomp_compile() -> Duration {
-    from_env("BRISK_SECCOMP_TIMEOUT", SECCOMP_COMPILE)
 }
 
 /// `now + d`, or far in the future when that overflows the clock.
