@@ -123,8 +123,18 @@ impl Store {
         }
         // The umask may have narrowed the mode.
         let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o711));
-        let lock = lock_dir(&path, FlockOperation::LockExclusive, &mut || {})
-            .map_err(|e| lock_error(id, &path, e))?;
+        let lock = match lock_dir(&path, FlockOperation::LockExclusive, &mut || {}) {
+            Ok(l) => l,
+            // Between the mkdir and the lock a `delete --force` took the
+            // directory for the remains of a create that died.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::State(format!(
+                    "container {id:?} was removed while it was being created (a concurrent \
+                     delete --force); create it again"
+                )))
+            }
+            Err(e) => return Err(lock_error(id, &path, e)),
+        };
         Ok(ContainerDir {
             id: id.to_string(),
             path,
