@@ -105,10 +105,7 @@ fn check(env: &Env, out: common::Out) {
 #[test]
 fn exec_into_a_paused_container_on_the_v1_freezer() {
     if !Path::new("/sys/fs/cgroup/freezer/cgroup.procs").exists() {
-        return common::skip(
-            "exec_into_a_paused_container_on_the_v1_freezer",
-            "no v1 freezer hierarchy at /sys/fs/cgroup/freezer",
-        );
+        return common::skip("no v1 freezer hierarchy at /sys/fs/cgroup/freezer");
     }
     let env = Env::new("pexec-v1");
     let b = env.bundle("b", &["sleep", "600"]);
@@ -127,10 +124,7 @@ fn exec_into_a_paused_container_on_cgroup2() {
     if !Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists()
         && !Path::new("/sys/fs/cgroup/cgroup.freeze").exists()
     {
-        return common::skip(
-            "exec_into_a_paused_container_on_cgroup2",
-            "no cgroup2 hierarchy on this host",
-        );
+        return common::skip("no cgroup2 hierarchy on this host");
     }
     let env = Env::new("pexec-v2");
     let b = env.bundle("b", &["sleep", "600"]);

@@ -117,6 +117,13 @@ impl Env {
             .unwrap_or_else(|e| panic!("state JSON {e}: {}", out.stdout))
     }
 
+    /// A path inside a live container, seen from the host through its
+    /// init's root (`/proc/PID/root`): the bundles' /tmp is a tmpfs.
+    pub fn in_container(&self, id: &str, path: &str) -> PathBuf {
+        let pid = self.state(id)["pid"].as_i64().unwrap_or(0);
+        PathBuf::from(format!("/proc/{pid}/root{path}"))
+    }
+
     pub fn status(&self, id: &str) -> String {
         self.state(id)["status"].as_str().unwrap().to_string()
     }
@@ -368,11 +375,14 @@ pub fn ns_of(pid: &str, ns: &str) -> String {
         .into_owned()
 }
 
-/// Reports a test that cannot run here as skipped, with the reason: on
-/// stderr (`SKIPPED name: reason`), and as a line in `$BRISK_SKIP_LOG`
-/// when set (scripts/test.sh counts those lines: a skip is not a pass).
-/// The test then returns.
-pub fn skip(test: &str, reason: &str) {
+/// Reports the running test as skipped, with the reason it cannot run
+/// here: on stderr (`SKIPPED name: reason`), and as a line in
+/// `$BRISK_SKIP_LOG` when set (scripts/test.sh counts those lines: a skip
+/// is not a pass). The test then returns: `return common::skip("...")`.
+/// The name is the test thread's (libtest names it after the test).
+pub fn skip(reason: &str) {
+    let current = std::thread::current();
+    let test = current.name().unwrap_or("?");
     eprintln!("SKIPPED {test}: {reason}");
     if let Some(log) = std::env::var_os("BRISK_SKIP_LOG") {
         use std::io::Write;
@@ -416,4 +426,15 @@ pub fn run_bounded(mut cmd: Command, dir: &Path, bound: Duration) -> Out {
     let _ = std::fs::remove_file(&o);
     let _ = std::fs::remove_file(&e);
     out
+}
+
+/// Waits until `f` holds, checking every 20 ms, and fails the test naming
+/// `what` if it does not within `bound`: synchronisation by readiness,
+/// never by a fixed sleep.
+pub fn wait_until(what: &str, bound: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + bound;
+    while !f() {
+        assert!(Instant::now() < deadline, "not within {bound:?}: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
