@@ -126,9 +126,12 @@ fn a_failing_poststop_hook_of_run_is_a_warning() {
 fn state_and_kill_work_while_a_start_hook_runs() {
     let env = Env::new("hooks-busy");
     let mut b = env.bundle("b", &["sleep", "30"]);
+    // The hook runs in the container (its /tmp is the rootfs's): it says
+    // it runs, then holds start for 30 s.
     b.set(
         "/hooks",
-        json!({"startContainer": [{"path": "/bin/sleep", "args": ["sleep", "3"]}]}),
+        json!({"startContainer": [{"path": "/bin/sh",
+            "args": ["sh", "-c", "touch /tmp/hook-runs; exec sleep 30"]}]}),
     );
     env.brisk(&["create", "-b", b.path(), "s"]).ok();
     let mut start = env.cmd(&["start", "s"]);
@@ -136,15 +139,18 @@ fn state_and_kill_work_while_a_start_hook_runs() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut start = start.spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let t = std::time::Instant::now();
-    let st = env.brisk(&["state", "s"]);
-    assert_eq!(st.code, 0, "{}", st.stderr);
-    env.brisk(&["kill", "s", "KILL"]).ok();
-    assert!(
-        t.elapsed() < std::time::Duration::from_secs(2),
-        "state/kill waited for the hook"
+    let runs = env.in_container("s", "/tmp/hook-runs");
+    common::wait_until(
+        "the startContainer hook runs",
+        std::time::Duration::from_secs(10),
+        || runs.exists(),
     );
+    // Neither waits for the hook: each returns well before it would end.
+    let bound = std::time::Duration::from_secs(20);
+    let st = common::run_bounded(env.cmd(&["state", "s"]), &env.base, bound);
+    assert_eq!(st.code, 0, "{}", st.stderr);
+    let k = common::run_bounded(env.cmd(&["kill", "s", "KILL"]), &env.base, bound);
+    assert_eq!(k.code, 0, "{}", k.stderr);
     let status = start.wait().unwrap();
     assert!(
         !status.success(),
