@@ -439,3 +439,50 @@ fn orphan_watch_allowed(seccomp: Option<&SeccompPlan>) -> bool {
 fn runtime_exe() -> Result<process::self_exe::FileId> {
     process::self_exe::runtime_exe().map_err(|e| Error::path("stat", "/proc/self/exe", e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(profile: serde_json::Value) -> SeccompPlan {
+        let s: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(profile).unwrap();
+        let p = brisk_seccomp::Profile::from_oci(&s).unwrap();
+        let (c, _) = brisk_seccomp::Compiler::Native.compile(&p).unwrap();
+        SeccompPlan {
+            bpf: c.bpf,
+            flags: 0,
+            before_identity: false,
+            listener: None,
+        }
+    }
+
+    /// A created init watches its exec FIFO only with system calls the
+    /// container's filter lets through: one that kills on them must not
+    /// kill a created container.
+    #[test]
+    fn the_orphan_watch_follows_the_seccomp_filter() {
+        assert!(orphan_watch_allowed(None));
+        let allow = plan_of(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]
+        }));
+        assert!(orphan_watch_allowed(Some(&allow)));
+        let logged = plan_of(serde_json::json!({
+            "defaultAction": "SCMP_ACT_LOG", "architectures": ["SCMP_ARCH_X86_64"]
+        }));
+        assert!(orphan_watch_allowed(Some(&logged)));
+        let kills_ppoll = plan_of(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["ppoll"], "action": "SCMP_ACT_KILL_PROCESS"}]
+        }));
+        assert!(!orphan_watch_allowed(Some(&kills_ppoll)));
+        let denies_all = plan_of(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["read", "write", "ppoll"], "action": "SCMP_ACT_ALLOW"}]
+        }));
+        assert!(
+            !orphan_watch_allowed(Some(&denies_all)),
+            "newfstatat is denied"
+        );
+    }
+}
