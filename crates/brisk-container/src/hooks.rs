@@ -194,8 +194,7 @@ fn run_one(
         match child.try_wait().map_err(|e| e.to_string())? {
             Some(status) => break status,
             None if deadline.is_some_and(|d| Instant::now() >= d) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                kill_and_reap(&mut child);
                 return Err(format!(
                     "timed out after {} and was killed ({})",
                     crate::bounds::secs(bound),
@@ -207,8 +206,7 @@ fn run_one(
                 ));
             }
             None if alive.is_some_and(crate::container::has_exited) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                kill_and_reap(&mut child);
                 return Err("the container's init exited meanwhile (killed by another \
                             brisk command?): the hook was killed"
                     .into());
@@ -232,6 +230,16 @@ fn run_one(
     } else {
         format!("{status}: {text}")
     })
+}
+
+/// SIGKILLs a hook and reaps it, waiting at most a second for it to die (a
+/// hook in an uninterruptible sleep is left behind rather than waited for).
+fn kill_and_reap(child: &mut std::process::Child) {
+    let _ = child.kill();
+    let reap_by = Instant::now() + Duration::from_secs(1);
+    while matches!(child.try_wait(), Ok(None)) && Instant::now() < reap_by {
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn output_file() -> std::io::Result<std::fs::File> {
@@ -405,9 +413,16 @@ fn wait_with_timeout(
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             // SAFETY: our own unreaped child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // Reaped once it has died: a hook in an uninterruptible sleep
+            // is not waited for past a second (its zombie goes to whoever
+            // inherits it).
+            let reap_by = Instant::now() + Duration::from_secs(1);
+            // SAFETY: our own child, a valid status pointer.
+            while unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == 0
+                && Instant::now() < reap_by
+            {
+                std::thread::sleep(Duration::from_millis(5));
             }
             return Err(std::io::Error::from_raw_os_error(libc::ETIMEDOUT));
         }
