@@ -26,6 +26,18 @@ def load_results(path):
 
 
 UNTESTABLE = {}
+# id prefix -> the issue that will implement it (conformance/unimplemented.tsv)
+UNIMPLEMENTED = {}
+
+
+def unimplemented(req_id, level):
+    # A MUST NOT of a feature is kept by not having it: no failure there.
+    if level not in ("MUST", "REQUIRED", "SHALL"):
+        return None
+    for prefix, why in UNIMPLEMENTED.items():
+        if req_id.startswith(prefix):
+            return why
+    return None
 
 
 def status(results, req_id=None):
@@ -58,6 +70,11 @@ def main():
         sys.exit(__doc__)
     with open("conformance/requirements.tsv", newline="") as f:
         reqs = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    with open("conformance/unimplemented.tsv") as f:
+        for line in f:
+            if line.strip() and not line.startswith("#"):
+                prefix, why = line.rstrip("\n").split("\t", 1)
+                UNIMPLEMENTED[prefix] = why
     with open("conformance/untestable.tsv") as f:
         for line in f:
             if line.strip() and not line.startswith("#"):
@@ -115,7 +132,12 @@ def main():
         for r in rows:
             results = brisk.get(r["id"], [])
             tests = ", ".join(sorted({x["name"].split("::", 1)[-1] for x in results})) or "—"
-            line = f"| {r['id']} | {short(r['section'], 40)} | {r['level']} | {short(r['sentence'], 160)} | {tests} | {status(results, r['id'])} |"
+            st = status(results, r["id"])
+            missing = unimplemented(r["id"], r["level"])
+            if missing and not st.startswith("passes") and not st.startswith("fails because"):
+                # A MUST brisk does not implement: an expected failure.
+                st = "fails because " + missing
+            line = f"| {r['id']} | {short(r['section'], 40)} | {r['level']} | {short(r['sentence'], 160)} | {tests} | {st} |"
             if runc is not None:
                 line += f" {status(runc.get(r['id'], [])) if results else '—'} |"
             w(line)
