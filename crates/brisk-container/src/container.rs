@@ -870,10 +870,16 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
     }
     let (cgroup, refused) = cgroup_to_remove(&dir, &record);
     if let Some(cg) = cgroup.as_ref().filter(|c| c.is_paused()) {
-        // Frozen processes cannot die: kill (the init of an own pid
-        // namespace, else everything in the cgroup), then thaw.
+        // Frozen processes cannot die: kill, then thaw. Every process of
+        // the container gets its SIGKILL while still frozen, so that none
+        // runs again after the thaw (an `exec` waiting in the frozen cgroup
+        // would otherwise go on until its pid namespace's init is gone):
+        // with a pid namespace of its own, each process of that namespace
+        // (the cgroup may be shared with another container), else
+        // everything in the cgroup.
         match pidfd_of(&record)? {
             Some(fd) if record.own_pid_ns => {
+                let _ = signal_pid_namespace(&record, libc::SIGKILL);
                 let _ = pidfd_signal(&fd, libc::SIGKILL);
             }
             _ => cg.signal_all(libc::SIGKILL)?,
