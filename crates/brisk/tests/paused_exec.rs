@@ -23,6 +23,7 @@ use common::{run_bounded, Bundle, Env};
 fn scenario(env: &Env, b: &Bundle, procs: &str) -> String {
     format!(
         r#"
+        cd {base} || exit 9
         B="{brisk} --root {root}"; PROCS={procs}; T="timeout -s KILL"
         # Until the cgroup lists $1 processes: at most 10 s.
         joined() {{ i=0; while [ "$(wc -l < $PROCS)" -lt "$1" ]; do
@@ -57,6 +58,7 @@ fn scenario(env: &Env, b: &Bundle, procs: &str) -> String {
         "#,
         brisk = common::runtime_bin(),
         root = env.root.display(),
+        base = env.base.display(),
         bundle = b.path(),
     )
 }
