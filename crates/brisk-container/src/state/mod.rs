@@ -123,18 +123,7 @@ impl Store {
         }
         // The umask may have narrowed the mode.
         let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o711));
-        let lock = match lock_dir(&path, FlockOperation::LockExclusive, &mut || {}) {
-            Ok(l) => l,
-            // Between the mkdir and the lock a `delete --force` took the
-            // directory for the remains of a create that died.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::State(format!(
-                    "container {id:?} was removed while it was being created (a concurrent \
-                     delete --force); create it again"
-                )))
-            }
-            Err(e) => return Err(lock_error(id, &path, e)),
-        };
+        let lock = lock_new(id, &path)?;
         Ok(ContainerDir {
             id: id.to_string(),
             path,
@@ -299,6 +288,31 @@ fn lock_dir(path: &Path, op: FlockOperation, busy: &mut dyn FnMut()) -> io::Resu
     }
     still_at(&fd, path)?;
     Ok(fd)
+}
+
+/// Locks the directory a create just made (or adopted) at `path`. Until
+/// the lock is held the directory is visible without being anyone's:
+/// a `delete --force` may take it for the remains of a create that died
+/// and remove it (or keep it as the spare, which another create of the
+/// same id may adopt and fill at once). So the directory must still be at
+/// `path` and still empty once locked; otherwise it is not this create's,
+/// and it is left alone (the caller discards nothing).
+fn lock_new(id: &str, path: &Path) -> Result<OwnedFd> {
+    let removed = || {
+        Error::State(format!(
+            "container {id:?} was removed while it was being created (a concurrent \
+             delete --force); create it again"
+        ))
+    };
+    let lock = match lock_dir(path, FlockOperation::LockExclusive, &mut || {}) {
+        Ok(l) => l,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(removed()),
+        Err(e) => return Err(lock_error(id, path, e)),
+    };
+    if !rustix::io::dup(&lock).is_ok_and(dir_is_empty) {
+        return Err(removed());
+    }
+    Ok(lock)
 }
 
 fn lock_error(id: &str, path: &Path, e: io::Error) -> Error {
@@ -664,6 +678,21 @@ mod tests {
         f.discard().unwrap();
         assert!(!spare.exists());
         b.remove().unwrap();
+        fs::remove_dir_all(s.root()).unwrap();
+    }
+
+    /// A create whose new directory was removed by a delete --force and
+    /// adopted (as the spare) and filled by another create of the same id
+    /// before it took the lock must not take it for its own: its error
+    /// path would remove the other container's state.
+    #[test]
+    fn a_new_directory_filled_by_another_create_is_not_taken() {
+        let s = store("taken");
+        fs::create_dir_all(s.root().join("c")).unwrap();
+        fs::write(s.root().join("c/config.json"), b"{}").unwrap();
+        let e = lock_new("c", &s.root().join("c")).unwrap_err().to_string();
+        assert!(e.contains("was removed while it was being created"), "{e}");
+        assert!(s.root().join("c/config.json").exists(), "not touched");
         fs::remove_dir_all(s.root()).unwrap();
     }
 
