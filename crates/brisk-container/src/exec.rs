@@ -119,7 +119,19 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<Init> {
         &plan,
         // Into the container's cgroups before it runs anything.
         &mut |pid, _| match &record.cgroup {
-            Some(cg) => cg.join(pid).map_err(Error::from),
+            Some(cg) => {
+                cg.join(pid)?;
+                // Paused since the status check: the process froze on
+                // joining, and only --ignore-paused waits for the resume.
+                if !opts.ignore_paused && cg.is_paused() {
+                    return Err(Error::State(
+                        "cannot exec in a paused container (paused meanwhile; use \
+                         --ignore-paused to override)"
+                            .into(),
+                    ));
+                }
+                Ok(())
+            }
             None => Ok(()),
         },
         &mut |_| Ok(Vec::new()),
