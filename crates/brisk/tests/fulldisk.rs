@@ -120,7 +120,10 @@ fn expect_enospc(env: &Env, b: &Bundle, fs: &Tmpfs, what: &str) {
         let root = fs.path().to_string_lossy().into_owned();
         assert!(
             out.stderr.contains(&root)
-                && out.stderr.to_lowercase().contains("no space left on device"),
+                && out
+                    .stderr
+                    .to_lowercase()
+                    .contains("no space left on device"),
             "{what}: {cmd}: the error must name the path under {root} and ENOSPC: {}",
             out.stderr
         );
