@@ -15,7 +15,7 @@
 //! Bounded in count and time so it always ends: CI runs 3 containers x 3
 //! threads x 12 commands (at most 120 s of chaos); the long run is
 //! `BRISK_CHAOS_FULL=1 cargo test -p brisk --test chaos -- --nocapture`
-//! (6 x 4 x 150, at most 900 s). `BRISK_CHAOS_SEED` replays a run (the
+//! (8 x 4 x 400, at most 900 s). `BRISK_CHAOS_SEED` replays a run (the
 //! seed is printed).
 
 mod common;
@@ -341,7 +341,7 @@ fn disagreements(env: &Env, bundles: &[(String, Bundle)]) -> Vec<String> {
 #[test]
 fn chaos() {
     let (n, threads, ops, budget) = if full() {
-        (6, 4, 150, Duration::from_secs(900))
+        (8, 4, 400, Duration::from_secs(900))
     } else {
         (3, 3, 12, Duration::from_secs(120))
     };
