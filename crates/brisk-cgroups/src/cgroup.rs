@@ -553,9 +553,22 @@ impl Record {
         self.v2_dir().map(|d| (d.join("cgroup.freeze"), true))
     }
 
+    /// How long `freeze` waits for the kernel to report the transition
+    /// done (runc's v1 freezer retries for about as long).
+    pub const FREEZE_BOUND: Duration = Duration::from_secs(10);
+
     /// Freezes (`true`) or thaws every process of the container and waits
-    /// until the kernel reports it done.
+    /// until the kernel reports it done, at most [`Record::FREEZE_BOUND`].
+    /// A freeze that does not complete (v1 stays FREEZING while a process
+    /// sleeps uninterruptibly, e.g. on a stuck NFS or FUSE mount) is undone:
+    /// the cgroup is thawed again and the error says so, so that no
+    /// container is left half-frozen.
     pub fn freeze(&self, frozen: bool) -> Result<()> {
+        self.freeze_within(frozen, Self::FREEZE_BOUND)
+    }
+
+    /// [`Record::freeze`] with another bound.
+    pub fn freeze_within(&self, frozen: bool, bound: Duration) -> Result<()> {
         let (file, v2) = self
             .freezer()
             .ok_or_else(|| Error::Unsupported("pause without a freezer".into()))?;
@@ -565,19 +578,37 @@ impl Record {
             (false, true) => "FROZEN",
             (false, false) => "THAWED",
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + bound;
+        let mut pause = Duration::from_millis(1);
         loop {
             write_file(&file, value).map_err(|e| write_err("freeze", &file, value, e))?;
             if self.is_frozen(frozen)? == frozen {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(Error::Unsupported(format!(
-                    "the cgroup did not become {} in time",
-                    if frozen { "frozen" } else { "thawed" }
+                let dir = file.parent().unwrap_or(&file).display().to_string();
+                if frozen {
+                    let thaw = if v2 { "0" } else { "THAWED" };
+                    let undone = write_file(&file, thaw).is_ok();
+                    return Err(Error::Timeout(format!(
+                        "freeze {dir}: not frozen after {} ms (a process of the container in an \
+                         uninterruptible sleep, e.g. on a stuck mount?); {}",
+                        bound.as_millis(),
+                        if undone {
+                            "thawed again: the container runs on; retry the pause later"
+                        } else {
+                            "and thawing it again failed: `brisk resume` or `brisk delete --force`"
+                        }
+                    )));
+                }
+                return Err(Error::Timeout(format!(
+                    "thaw {dir}: not thawed after {} ms; retry `brisk resume`, or \
+                     `brisk delete --force`",
+                    bound.as_millis()
                 )));
             }
-            std::thread::sleep(Duration::from_millis(1));
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
         }
     }
 
@@ -600,11 +631,16 @@ impl Record {
         Ok(s.lines().any(|l| l == "frozen 1"))
     }
 
-    /// Whether the container is paused (for `state`).
+    /// Whether the container is paused (for `state`): a freeze was asked
+    /// for, done (v1 FROZEN) or not yet (v1 FREEZING, a `pause` killed
+    /// midway or still waiting; cgroup2 `cgroup.freeze` 1 until `frozen 1`
+    /// shows in `cgroup.events`), so that `resume` and `delete` thaw it.
     pub fn is_paused(&self) -> bool {
         match self.freezer() {
             Some((file, true)) => read_file(&file).is_ok_and(|s| s.trim() == "1"),
-            Some((file, false)) => read_file(&file).is_ok_and(|s| s.trim() == "FROZEN"),
+            Some((file, false)) => {
+                read_file(&file).is_ok_and(|s| matches!(s.trim(), "FROZEN" | "FREEZING"))
+            }
             None => false,
         }
     }
@@ -677,9 +713,9 @@ impl Record {
         // until the last one has exited.
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
-            let _ = self.freeze(true);
+            let _ = self.freeze_within(true, Duration::from_secs(1));
             let _ = self.signal_all(libc::SIGKILL);
-            let _ = self.freeze(false);
+            let _ = self.freeze_within(false, Duration::from_secs(1));
             let failed = remove_created(self, Duration::from_millis(200));
             match failed.into_iter().next() {
                 None => return Ok(()),

@@ -29,6 +29,10 @@ pub enum Error {
     #[error("{0}")]
     Unsupported(String),
 
+    /// A freezer transition that did not complete within its bound.
+    #[error("{0}")]
+    Timeout(String),
+
     /// A cgroup recorded in a container's state that is not (only) that
     /// container's cgroup: nothing was done to it.
     #[error("refusing to act on the recorded cgroup {what}: {reason}")]

@@ -222,8 +222,12 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         let spec_hooks = config.spec.hooks().as_ref();
         let mut on_hooks = |pid: libc::pid_t| -> Result<Vec<u8>> {
             let creating = hook_state(&config, &opts.id, pid, "creating");
-            hooks::run(spec_hooks, hooks::PRESTART, &creating)?;
-            hooks::run(spec_hooks, hooks::CREATE_RUNTIME, &creating)?;
+            // A hook ends early when the init dies meanwhile (`delete
+            // --force` or `kill` from another brisk): the create is over.
+            let init = pidfd_open(pid).ok();
+            let init = init.as_ref();
+            hooks::run_while(spec_hooks, hooks::PRESTART, &creating, init)?;
+            hooks::run_while(spec_hooks, hooks::CREATE_RUNTIME, &creating, init)?;
             let mut both = creating;
             both.push(0);
             both.extend_from_slice(&hook_state(&config, &opts.id, pid, "created"));
@@ -295,6 +299,18 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             dir,
         }),
         Err(e) => {
+            // An init that could not be reaped (frozen in a cgroup that was
+            // paused, SIGKILL pending) is still there: the state stays, so
+            // that `delete --force` finds it and its cgroup.
+            if let Ok(r) = dir.load() {
+                if status::is_alive(r.pid, r.pid_start_time) {
+                    return Err(Error::State(format!(
+                        "{e}; the container's init (pid {}) has not exited yet (a frozen cgroup?): \
+                         `brisk delete --force {}` removes the container",
+                        r.pid, opts.id
+                    )));
+                }
+            }
             if let Some(c) = &cgroup {
                 // The init has been killed and reaped before it ran the
                 // user's program: nothing left in the cgroup is ours.
@@ -455,7 +471,7 @@ pub fn status_of(record: &Record, dir: &ContainerDir) -> Status {
         Status::Stopped
     } else if record.cgroup.as_ref().is_some_and(|c| c.is_paused()) {
         Status::Paused
-    } else if dir.has_start_fifo() {
+    } else if dir.has_start_fifo() && status::is_waiting_init(record.pid) {
         Status::Created
     } else {
         Status::Running
@@ -592,6 +608,10 @@ pub fn start(store: &Store, id: &str, notify_socket: Option<&std::ffi::OsStr>) -
         }
         _ => None,
     };
+    let hooks_bound = match &result {
+        Some(_) => crate::bounds::init_step() + start_container_bound(&dir),
+        None => Duration::ZERO,
+    };
     rustix::io::write(&fd, b"0").map_err(|e| Error::path("write exec fifo", &fifo, e))?;
     drop(fd);
     std::fs::remove_file(&fifo).map_err(|e| Error::path("remove exec fifo", &fifo, e))?;
@@ -599,7 +619,7 @@ pub fn start(store: &Store, id: &str, notify_socket: Option<&std::ffi::OsStr>) -
     // wait for its hooks.
     drop(dir);
     if let Some(result) = result {
-        let outcome = read_start_result(&result, init.as_ref());
+        let outcome = read_start_result(&result, init.as_ref(), hooks_bound, id);
         let _ = std::fs::remove_file(&result_path);
         outcome?;
     }
@@ -630,10 +650,33 @@ fn not_a_fifo(path: &std::path::Path) -> Error {
     ))
 }
 
+/// The longest the init's startContainer hooks may take together (their
+/// timeouts, or the default), from the config saved at create.
+fn start_container_bound(dir: &ContainerDir) -> Duration {
+    let hooks = dir
+        .load_config()
+        .ok()
+        .and_then(|raw| serde_json::from_slice::<serde_json::Value>(&raw).ok())
+        .and_then(|v| serde_json::from_value::<oci_spec::runtime::Hooks>(v["hooks"].clone()).ok());
+    let listed = hooks::of_kind(hooks.as_ref(), hooks::START_CONTAINER);
+    listed
+        .iter()
+        .map(hooks::timeout_of)
+        .fold(Duration::ZERO, Duration::saturating_add)
+}
+
 /// Waits for the init's word on its startContainer hooks: `0`, or `E` and
 /// the error. An init that dies without a word failed too (its pidfd wakes
 /// us: a FIFO whose writer died before we opened it never reports HUP).
-fn read_start_result(fd: &OwnedFd, init: Option<&OwnedFd>) -> Result<()> {
+/// The hooks have their timeouts; past them and the step bound, brisk
+/// stops waiting (the init is frozen, or stuck before its hooks).
+fn read_start_result(
+    fd: &OwnedFd,
+    init: Option<&OwnedFd>,
+    bound: Duration,
+    id: &str,
+) -> Result<()> {
+    let deadline = crate::bounds::deadline(bound);
     let mut pfds = [
         libc::pollfd {
             fd: fd.as_raw_fd(),
@@ -647,8 +690,19 @@ fn read_start_result(fd: &OwnedFd, init: Option<&OwnedFd>) -> Result<()> {
         },
     ];
     loop {
-        // SAFETY: two valid pollfds; no timeout (hooks have their own).
-        let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, -1) };
+        let left = crate::bounds::poll_ms(deadline);
+        // SAFETY: two valid pollfds.
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, left) };
+        if r == 0 {
+            return Err(Error::timeout(
+                "wait for the startContainer hooks",
+                bound,
+                format!(
+                    "the container's init has not reported on them (paused meanwhile? \
+                     `brisk state {id}`); `brisk delete --force {id}` removes the container"
+                ),
+            ));
+        }
         if r < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -809,6 +863,29 @@ pub fn kill(store: &Store, id: &str, sig: libc::c_int, all: bool) -> Result<()> 
     pidfd_signal(&fd, sig).map_err(|e| Error::sys("unable to signal init", e))
 }
 
+/// `exec`'s wait for its process reached its bound: when the container is
+/// paused, say so (the process froze on joining its cgroup, as runc's does;
+/// runc then waits for the `resume`, brisk up to its bound).
+pub(crate) fn paused_exec_hint(e: Error, record: &Record) -> Error {
+    match e {
+        Error::Timeout { step, after, .. }
+            if record.cgroup.as_ref().is_some_and(|c| c.is_paused()) =>
+        {
+            Error::timeout(
+                step,
+                after,
+                format!(
+                    "the container is paused: the new process froze on joining its cgroup and \
+                     was killed (it exits once thawed); `brisk resume {}`, then exec again \
+                     (BRISK_INIT_TIMEOUT sets this bound, in seconds)",
+                    record.id
+                ),
+            )
+        }
+        e => e,
+    }
+}
+
 /// Waits for a pidfd to report its process's exit.
 fn wait_exit(fd: &OwnedFd, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
@@ -842,7 +919,19 @@ fn wait_exit(fd: &OwnedFd, timeout: Duration) -> bool {
 /// runc's delete removes the state and exits 0 when it cannot remove a
 /// cgroup, logging it.
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
-    let dir = match store.open(id, true) {
+    // Another command holds the lock: with --force, kill the init first
+    // (no lock needed, as for `kill`), which ends what that command waits
+    // for (a create waiting for its init or running its hooks), then wait.
+    let mut kill_init = || {
+        if !force {
+            return;
+        }
+        let record = store.open_unlocked(id).and_then(|d| d.load());
+        if let Ok(Some(fd)) = record.as_ref().map(pidfd_of).unwrap_or(Ok(None)) {
+            let _ = pidfd_signal(&fd, libc::SIGKILL);
+        }
+    };
+    let dir = match store.open_or(id, true, &mut kill_init) {
         Ok(d) => d,
         Err(Error::NotFound(_)) if force => return Ok(Vec::new()),
         Err(e) => return Err(e),
@@ -867,10 +956,16 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>> {
     }
     let (cgroup, refused) = cgroup_to_remove(&dir, &record);
     if let Some(cg) = cgroup.as_ref().filter(|c| c.is_paused()) {
-        // Frozen processes cannot die: kill (the init of an own pid
-        // namespace, else everything in the cgroup), then thaw.
+        // Frozen processes cannot die: kill, then thaw. Every process of
+        // the container gets its SIGKILL while still frozen, so that none
+        // runs again after the thaw (an `exec` waiting in the frozen cgroup
+        // would otherwise go on until its pid namespace's init is gone):
+        // with a pid namespace of its own, each process of that namespace
+        // (the cgroup may be shared with another container), else
+        // everything in the cgroup.
         match pidfd_of(&record)? {
             Some(fd) if record.own_pid_ns => {
+                let _ = signal_pid_namespace(&record, libc::SIGKILL);
                 let _ = pidfd_signal(&fd, libc::SIGKILL);
             }
             _ => cg.signal_all(libc::SIGKILL)?,

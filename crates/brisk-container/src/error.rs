@@ -52,6 +52,15 @@ pub enum Error {
     #[error("{0} is not supported yet")]
     Unsupported(String),
 
+    /// A wait that reached its bound (`bounds`): what was waited for, for
+    /// how long, and what to do about it.
+    #[error("{step}: timed out after {}: {hint}", crate::bounds::secs(*after))]
+    Timeout {
+        step: String,
+        after: std::time::Duration,
+        hint: String,
+    },
+
     #[error("error running hook {hook}: {reason}")]
     Hook { hook: String, reason: String },
 
@@ -149,6 +158,18 @@ impl Error {
         Error::Sys {
             context: context.into(),
             err: source.into(),
+        }
+    }
+
+    pub fn timeout(
+        step: impl Into<String>,
+        after: std::time::Duration,
+        hint: impl Into<String>,
+    ) -> Self {
+        Error::Timeout {
+            step: step.into(),
+            after,
+            hint: hint.into(),
         }
     }
 

@@ -118,10 +118,13 @@ pub fn exec(
     if container::has_exited(&init_fd) {
         return Err(Error::State("cannot exec in a stopped container".into()));
     }
-    plan.close_in_init.push(dir.lock_fd());
     debug.append(&mut plan.notes);
     // The process joins the container's resctrl group, as the init did.
     let rdt = crate::intelrdt::plan(&spec, &opts.id)?;
+    // No lock across the wait for the process (docs/ARCHITECTURE.md, "Locks
+    // and bounded waits"): it joins the container's cgroup, which may be
+    // frozen, and only `resume`, which takes the lock, would thaw it.
+    drop(dir);
     // process.execCPUAffinity.initial: brisk runs there from now until the
     // clone, which the child inherits and keeps until it is placed.
     let mut initial = match plan.process.cpu_initial {
@@ -143,12 +146,25 @@ pub fn exec(
                 r.join(pid)?;
             }
             match &record.cgroup {
-                Some(cg) => cg.join(pid).map_err(Error::from),
+                Some(cg) => {
+                    cg.join(pid)?;
+                    // Paused since the status check: the process froze on
+                    // joining, and only --ignore-paused waits for the resume.
+                    if !opts.ignore_paused && cg.is_paused() {
+                        return Err(Error::State(
+                            "cannot exec in a paused container (paused meanwhile; use \
+                             --ignore-paused to override)"
+                                .into(),
+                        ));
+                    }
+                    Ok(())
+                }
                 None => Ok(()),
             }
         },
         &mut |_| Ok(Vec::new()),
-    )?;
+    )
+    .map_err(|e| container::paused_exec_hint(e, &record))?;
     drop(initial);
     init.hand_over_console(opts.console_socket.as_deref())?;
     if let Err(e) =

@@ -85,11 +85,32 @@ fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|t| Instant::now().checked_add(t))
 }
 
+/// A hook's bound: its `timeout`, else `bounds::hook_default()` (runc
+/// waits for a hook without one forever; brisk always returns).
+pub fn timeout_of(h: &Hook) -> Duration {
+    match h.timeout() {
+        Some(t) => Duration::from_secs(t.max(1) as u64),
+        None => crate::bounds::hook_default(),
+    }
+}
+
 /// Runs the hooks of `kind` in brisk's own namespaces, in order; the first
 /// failure is the error.
 pub fn run(hooks: Option<&Hooks>, kind: &str, state: &[u8]) -> Result<()> {
+    run_while(hooks, kind, state, None)
+}
+
+/// [`run`], ending a hook early (killed, an error) when the process of the
+/// pidfd `alive` exits meanwhile: the create hooks stop when the
+/// container's init is killed by another brisk (`delete --force`).
+pub fn run_while(
+    hooks: Option<&Hooks>,
+    kind: &str,
+    state: &[u8],
+    alive: Option<&std::os::fd::OwnedFd>,
+) -> Result<()> {
     for (i, h) in of_kind(hooks, kind).iter().enumerate() {
-        run_one(h, state).map_err(|reason| Error::Hook {
+        run_one(h, state, alive).map_err(|reason| Error::Hook {
             hook: format!("hooks.{kind}[{i}] ({})", h.path().display()),
             reason,
         })?;
@@ -103,14 +124,18 @@ pub fn run_poststop(hooks: Option<&Hooks>, state: &[u8]) -> Vec<String> {
         .iter()
         .enumerate()
         .filter_map(|(i, h)| {
-            run_one(h, state)
+            run_one(h, state, None)
                 .err()
                 .map(|e| format!("hooks.poststop[{i}] ({}): {e}", h.path().display()))
         })
         .collect()
 }
 
-fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
+fn run_one(
+    h: &Hook,
+    state: &[u8],
+    alive: Option<&std::os::fd::OwnedFd>,
+) -> std::result::Result<(), String> {
     let mut cmd = Command::new(h.path());
     if let Some(args) = h.args().as_deref() {
         if let Some((arg0, rest)) = args.split_first() {
@@ -155,7 +180,8 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
         let _ = crate::sys::set_nonblocking(s.as_raw_fd());
     }
     let mut written = 0;
-    let deadline = deadline_after(h.timeout().map(|t| Duration::from_secs(t.max(1) as u64)));
+    let bound = timeout_of(h);
+    let deadline = deadline_after(Some(bound));
     let mut pause = Duration::from_micros(200);
     let status = loop {
         if let Some(s) = &mut stdin {
@@ -172,9 +198,22 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
         match child.try_wait().map_err(|e| e.to_string())? {
             Some(status) => break status,
             None if deadline.is_some_and(|d| Instant::now() >= d) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("timed out after {} s", h.timeout().unwrap_or(0)));
+                kill_and_reap(&mut child);
+                return Err(format!(
+                    "timed out after {} and was killed ({})",
+                    crate::bounds::secs(bound),
+                    if h.timeout().is_some() {
+                        "its timeout"
+                    } else {
+                        "it has no timeout: BRISK_HOOK_TIMEOUT sets the default, in seconds"
+                    }
+                ));
+            }
+            None if alive.is_some_and(crate::container::has_exited) => {
+                kill_and_reap(&mut child);
+                return Err("the container's init exited meanwhile (killed by another \
+                            brisk command?): the hook was killed"
+                    .into());
             }
             None => {
                 std::thread::sleep(pause);
@@ -197,6 +236,16 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     })
 }
 
+/// SIGKILLs a hook and reaps it, waiting at most a second for it to die (a
+/// hook in an uninterruptible sleep is left behind rather than waited for).
+fn kill_and_reap(child: &mut std::process::Child) {
+    let _ = child.kill();
+    let reap_by = Instant::now() + Duration::from_secs(1);
+    while matches!(child.try_wait(), Ok(None)) && Instant::now() < reap_by {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn output_file() -> std::io::Result<std::fs::File> {
     let fd = rustix::fs::memfd_create("brisk-hook-output", rustix::fs::MemfdFlags::CLOEXEC)?;
     Ok(fd.into())
@@ -211,6 +260,7 @@ pub struct InitHook {
     /// `env`; None when the hook has none: it gets the environment the
     /// init passes to `run_in_init`.
     pub envp: Option<CStringArray>,
+    /// Its `timeout`, or the default (`timeout_of`).
     pub timeout: Option<Duration>,
 }
 
@@ -224,6 +274,25 @@ pub struct InitHooks {
     pub start_container: Vec<InitHook>,
     /// The environment of createContainer hooks without `env`.
     pub empty_env: CStringArray,
+}
+
+impl InitHooks {
+    /// The longest the createContainer hooks may take together.
+    pub fn create_container_bound(&self) -> Duration {
+        sum_of(&self.create_container)
+    }
+
+    /// The longest the startContainer hooks may take together.
+    pub fn start_container_bound(&self) -> Duration {
+        sum_of(&self.start_container)
+    }
+}
+
+fn sum_of(hooks: &[InitHook]) -> Duration {
+    hooks
+        .iter()
+        .map(|h| h.timeout.unwrap_or(Duration::ZERO))
+        .fold(Duration::ZERO, Duration::saturating_add)
 }
 
 pub fn plan_init(hooks: Option<&Hooks>) -> Result<InitHooks> {
@@ -248,7 +317,7 @@ pub fn plan_init(hooks: Option<&Hooks>) -> Result<InitHooks> {
                         .as_deref()
                         .map(|env| CStringArray::new(&format!("{field}.env"), env))
                         .transpose()?,
-                    timeout: h.timeout().map(|t| Duration::from_secs(t.max(1) as u64)),
+                    timeout: Some(timeout_of(h)),
                 })
             })
             .collect()
@@ -358,9 +427,16 @@ fn wait_with_timeout(
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             // SAFETY: our own unreaped child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // Reaped once it has died: a hook in an uninterruptible sleep
+            // is not waited for past a second (its zombie goes to whoever
+            // inherits it).
+            let reap_by = Instant::now() + Duration::from_secs(1);
+            // SAFETY: our own child, a valid status pointer.
+            while unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == 0
+                && Instant::now() < reap_by
+            {
+                std::thread::sleep(Duration::from_millis(5));
             }
             return Err(std::io::Error::from_raw_os_error(libc::ETIMEDOUT));
         }

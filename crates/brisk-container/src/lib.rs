@@ -8,6 +8,7 @@
 //!   steps until execve; it uses [`namespaces`], [`rootfs`] and [`process`].
 //! - [`features`]: what this build supports, as the OCI features document.
 
+pub mod bounds;
 pub mod config;
 pub mod container;
 pub mod error;

@@ -107,7 +107,7 @@ pub fn plan(
     }
     let listener = match &profile.listener_path {
         Some(path) if profile.notifies() => {
-            let stream = UnixStream::connect(path)
+            let stream = crate::bounds::connect_unix(path)
                 .map_err(|e| Error::path("linux.seccomp.listenerPath: connect", path, e))?;
             Some(Listener {
                 stream,

@@ -98,7 +98,7 @@ pub fn make_controlling(slave: &OwnedFd) -> io::Result<()> {
 /// Hands the pty master to the `--console-socket` listener, with the name
 /// of the pty as the message, as runc does.
 pub fn send_to_console_socket(path: &Path, master: &OwnedFd) -> Result<()> {
-    let sock = std::os::unix::net::UnixStream::connect(path)
+    let sock = crate::bounds::connect_unix(path)
         .map_err(|e| Error::path("connect to --console-socket", path, e))?;
     crate::sys::send_with_fd(sock.as_raw_fd(), b"/dev/ptmx", master.as_raw_fd())
         .map(drop)

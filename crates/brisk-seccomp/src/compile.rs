@@ -33,6 +33,196 @@ fn fail(what: String, ret: i32) -> Error {
     }
 }
 
+/// How long libseccomp may compile one profile: a profile can make it
+/// compute for minutes (docs/PERFORMANCE.md: overlapping rules on three
+/// architectures, 20 s and more inside `seccomp_rule_add_array`), and a
+/// create must not stall on it. `BRISK_SECCOMP_TIMEOUT` (seconds) changes
+/// it.
+pub const BOUND: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// [`BOUND`], or `BRISK_SECCOMP_TIMEOUT`.
+pub fn bound() -> std::time::Duration {
+    std::env::var("BRISK_SECCOMP_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+        .map(std::time::Duration::from_secs_f64)
+        .unwrap_or(BOUND)
+}
+
+/// [`compile`] in a child process, killed when it has not answered within
+/// `bound`: libseccomp cannot be interrupted, a process can. The child
+/// sends the program (or the error) through a pipe and exits. brisk is
+/// single-threaded when it compiles (before any clone); in a
+/// multi-threaded test process glibc's malloc is fork-safe, and the child
+/// touches nothing else that another thread could hold.
+pub fn compile_within(p: &Profile, bound: std::time::Duration) -> Result<Compiled> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fds, which we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Error::Compile {
+            what: "pipe for the libseccomp child".into(),
+            source: io::Error::last_os_error(),
+        });
+    }
+    // SAFETY: fresh fds from pipe2.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: see the function's comment; the child only compiles, writes
+    // and _exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Error::Compile {
+            what: "fork for libseccomp".into(),
+            source: io::Error::last_os_error(),
+        });
+    }
+    if pid == 0 {
+        drop(r);
+        let msg = encode(&compile(p));
+        let mut done = 0;
+        while done < msg.len() {
+            // SAFETY: a valid buffer range and our pipe's write end.
+            let n = unsafe {
+                libc::write(
+                    std::os::fd::AsRawFd::as_raw_fd(&w),
+                    msg[done..].as_ptr().cast(),
+                    msg.len() - done,
+                )
+            };
+            if n <= 0 {
+                break;
+            }
+            done += n as usize;
+        }
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(0) }
+    }
+    drop(w);
+    let deadline = std::time::Instant::now() + bound;
+    let mut msg = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let outcome = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut pfd = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&r),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if n == 0 {
+            break None;
+        }
+        if n < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            break None;
+        }
+        // SAFETY: a valid buffer of the given length.
+        let got = unsafe {
+            libc::read(
+                std::os::fd::AsRawFd::as_raw_fd(&r),
+                chunk.as_mut_ptr().cast(),
+                chunk.len(),
+            )
+        };
+        match got {
+            0 => break Some(decode(&msg)),
+            n if n > 0 => msg.extend_from_slice(&chunk[..n as usize]),
+            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            _ => break Some(decode(&msg)),
+        }
+    };
+    if outcome.is_none() {
+        // SAFETY: our own unreaped child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let mut status = 0;
+    // SAFETY: our own child; it has exited or been killed.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
+        && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+    {}
+    outcome.unwrap_or_else(|| {
+        Err(Error::Compile {
+            what: "linux.seccomp".into(),
+            source: io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "libseccomp did not finish compiling the profile within {:.1} s and was \
+                     stopped (rules that overlap with different actions on several \
+                     architectures make it compute for minutes; brisk's own compiler declines \
+                     such a profile): simplify the overlapping rules, or raise \
+                     BRISK_SECCOMP_TIMEOUT (seconds)",
+                    bound.as_secs_f64()
+                ),
+            ),
+        })
+    })
+}
+
+/// The child's answer: `O`, the program's length, the program, the
+/// skipped names separated by NULs; or `E`, the errno (0: none) and the
+/// text.
+fn encode(r: &Result<Compiled>) -> Vec<u8> {
+    let mut m = Vec::new();
+    match r {
+        Ok(c) => {
+            m.push(b'O');
+            m.extend_from_slice(&(c.bpf.len() as u32).to_le_bytes());
+            m.extend_from_slice(&c.bpf);
+            m.extend_from_slice(c.skipped.join("\0").as_bytes());
+        }
+        Err(e) => {
+            m.push(b'E');
+            let (errno, text) = match e {
+                Error::Compile { what, source } => {
+                    (source.raw_os_error().unwrap_or(0), what.clone())
+                }
+                e => (0, e.to_string()),
+            };
+            m.extend_from_slice(&errno.to_le_bytes());
+            m.extend_from_slice(text.as_bytes());
+        }
+    }
+    m
+}
+
+fn decode(m: &[u8]) -> Result<Compiled> {
+    let bad = || Error::Other("libseccomp child: a truncated answer (it died?)".into());
+    match m.split_first() {
+        Some((b'O', rest)) if rest.len() >= 4 => {
+            let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let rest = &rest[4..];
+            if rest.len() < len {
+                return Err(bad());
+            }
+            let names = String::from_utf8_lossy(&rest[len..]);
+            Ok(Compiled {
+                bpf: rest[..len].to_vec(),
+                skipped: names
+                    .split('\0')
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            })
+        }
+        Some((b'E', rest)) if rest.len() >= 4 => {
+            let errno = i32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+            let text = String::from_utf8_lossy(&rest[4..]).into_owned();
+            Err(if errno != 0 {
+                Error::Compile {
+                    what: text,
+                    source: io::Error::from_raw_os_error(errno),
+                }
+            } else {
+                Error::Other(text)
+            })
+        }
+        _ => Err(bad()),
+    }
+}
+
 /// The version of the libseccomp actually linked (a call into it).
 pub fn linked_version() -> String {
     // SAFETY: seccomp_version returns a pointer to a static struct.

@@ -74,7 +74,7 @@ impl Compiler {
             match native::compile(p) {
                 Ok(c) => return Ok((c, "compiled natively".into())),
                 Err(d) => {
-                    let c = compile::compile(p)?;
+                    let c = compile::compile_within(p, compile::bound())?;
                     return Ok((
                         c,
                         format!("compiled with libseccomp (native declined: {d})"),
@@ -82,7 +82,10 @@ impl Compiler {
                 }
             }
         }
-        Ok((compile::compile(p)?, "compiled with libseccomp".into()))
+        Ok((
+            compile::compile_within(p, compile::bound())?,
+            "compiled with libseccomp".into(),
+        ))
     }
 }
 

@@ -38,6 +38,9 @@ pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> l
     // The init resets it before execve (signal::ignored_set).
     // SAFETY: setting a disposition to SIG_IGN has no handler to run.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // SAFETY: main's own argv; nobody reads it through argv after the
+    // copy below, and clones only ever overwrite their own copy.
+    unsafe { brisk_container::init::title::remember_argv(argc, argv) };
     // First, before any other work the re-execution would repeat.
     let sealed = if clones_into_container(argc, argv) {
         // SAFETY: argv is main's own; no thread has been started.

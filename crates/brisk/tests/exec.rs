@@ -204,9 +204,10 @@ fn exec_into_a_created_container_and_not_a_stopped_one() {
     let env = Env::new("exec-status");
     let b = env.bundle("b", &["sleep", "30"]);
     env.brisk(&["create", "-b", b.path(), "c"]).ok();
-    // The init has not exec'd its program yet: it is still brisk's copy.
+    // The init has not exec'd its program yet: it is still brisk's copy,
+    // named `brisk init` (as runc's is `runc init`).
     let out = env.brisk(&["exec", "c", "cat", "/proc/1/comm"]).ok();
-    assert_eq!(out.trim(), "brisk");
+    assert_eq!(out.trim(), "brisk init");
     env.brisk(&["kill", "c", "KILL"]).ok();
     env.wait_status("c", "stopped");
     let out = env.brisk(&["exec", "c", "true"]);

@@ -119,7 +119,11 @@ fn expect_enospc(env: &Env, b: &Bundle, fs: &Tmpfs, what: &str) {
         assert_ne!(out.code, 0, "{what}: {cmd} succeeded on a full --root");
         let root = fs.path().to_string_lossy().into_owned();
         assert!(
-            out.stderr.contains(&root) && out.stderr.contains("No space left on device"),
+            out.stderr.contains(&root)
+                && out
+                    .stderr
+                    .to_lowercase()
+                    .contains("no space left on device"),
             "{what}: {cmd}: the error must name the path under {root} and ENOSPC: {}",
             out.stderr
         );

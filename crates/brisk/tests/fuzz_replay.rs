@@ -28,9 +28,20 @@ fn cli_seeds_parse_as_their_names_say() {
     }
 }
 
+/// How many crash inputs `fuzz/regressions/cli` holds (each a bug fixed
+/// since): the replay says how many it ran, so that a lost corpus fails
+/// instead of passing over nothing (add one: raise this).
+const CLI_REGRESSIONS: usize = 4;
+
 #[test]
 fn cli_crash_regressions_do_not_panic() {
-    for (name, data) in inputs("fuzz/regressions/cli") {
-        eprintln!("{name}: {:?}", property::check(&data));
+    let all = inputs("fuzz/regressions/cli");
+    for (name, data) in &all {
+        eprintln!("{name}: {:?}", property::check(data));
     }
+    assert_eq!(
+        all.len(),
+        CLI_REGRESSIONS,
+        "inputs replayed from fuzz/regressions/cli"
+    );
 }

@@ -152,8 +152,11 @@ fn run_forwards_signals_to_the_container() {
     );
     let child = env.cmd(&["run", "-b", b.path(), "fw"]).spawn().unwrap();
     env.wait_status("fw", "running");
-    // Give the shell time to install its trap.
-    std::thread::sleep(Duration::from_millis(300));
+    // The shell says when its trap is installed.
+    let ready = env.in_container("fw", "/tmp/ready");
+    common::wait_until("the trap is set", Duration::from_secs(10), || {
+        ready.exists()
+    });
     // SAFETY: the pid is our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
@@ -179,11 +182,14 @@ fn kill_accepts_names_and_numbers() {
         &[
             "sh",
             "-c",
-            "trap 'exit 7' USR1; while true; do sleep 0.05; done",
+            "trap 'exit 7' USR1; echo ready > /tmp/ready; while true; do sleep 0.05; done",
         ],
     );
     env.brisk(&["run", "-d", "-b", b.path(), "k"]).ok();
-    std::thread::sleep(Duration::from_millis(300));
+    let ready = env.in_container("k", "/tmp/ready");
+    common::wait_until("the trap is set", Duration::from_secs(10), || {
+        ready.exists()
+    });
     let bad = env.brisk(&["kill", "k", "SIGFOO"]);
     assert_ne!(bad.code, 0);
     assert!(bad.stderr.contains("FOO"), "{}", bad.stderr);

@@ -27,6 +27,7 @@ use crate::timings;
 
 /// Runs the init's steps and execs; never returns.
 pub fn run(plan: &Plan, sync_fd: RawFd) -> ! {
+    super::title::set_in_init();
     timings::mark_init(timings::INIT_STARTED);
     die_with_parent(sync_fd);
     for fd in &plan.close_in_init {
@@ -611,6 +612,9 @@ fn wait_for_start<'p>(
         exit_if_parent_gone(sync_fd);
     }
     if let Some(fifo) = &plan.start_fifo {
+        if plan.watch_start_fifo {
+            wait_while_named(fifo.as_raw_fd())?;
+        }
         let mut b = [0u8; 1];
         loop {
             // SAFETY: b is a valid one-byte buffer.
@@ -635,6 +639,67 @@ fn wait_for_start<'p>(
         let _ = sys::write_all(fd.as_raw_fd(), b"0");
     }
     Ok(())
+}
+
+/// Waits until the exec FIFO is readable (`start` wrote its byte), checking
+/// every second that it still has a name. A FIFO without one was removed
+/// with the state directory by someone else (a client that crashed and
+/// wiped its temporary root): nobody can start this init any more, and it
+/// leaves instead of waiting for ever. `start` writes before it unlinks,
+/// so a FIFO without a name and without a byte was not `start`'s doing.
+/// Raw system calls, the ones `WATCH_SYSCALLS` names (the seccomp filter
+/// has been checked to allow them).
+fn wait_while_named(fifo: RawFd) -> Result<(), Failure<'static>> {
+    let readable = |ms: i64| -> bool {
+        let mut pfd = libc::pollfd {
+            fd: fifo,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ts = libc::timespec {
+            tv_sec: ms / 1000,
+            tv_nsec: (ms % 1000) * 1_000_000,
+        };
+        // SAFETY: one valid pollfd, a valid timespec, no signal mask.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_ppoll,
+                &mut pfd as *mut libc::pollfd,
+                1 as libc::c_ulong,
+                &ts as *const libc::timespec,
+                std::ptr::null::<libc::sigset_t>(),
+                0usize,
+            )
+        };
+        r > 0
+    };
+    loop {
+        if readable(1000) {
+            return Ok(());
+        }
+        // SAFETY: stat is plain data; newfstatat with AT_EMPTY_PATH on an
+        // fd we own fills it.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid fd, an empty NUL-terminated path, a valid buffer.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_newfstatat,
+                fifo,
+                c"".as_ptr(),
+                &mut st as *mut libc::stat,
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        if r == 0 && st.st_nlink == 0 && !readable(0) {
+            return Err(Failure::new(
+                "wait for start",
+                io::Error::other(
+                    "the exec FIFO was removed (the state directory was deleted before `start`): \
+                     nothing can start this container, its init leaves",
+                ),
+            ));
+        }
+    }
 }
 
 fn exec<'p>(plan: &'p Plan, exe: Executable<'p>, envp: &process::CStringArray) -> Failure<'p> {

@@ -7,6 +7,7 @@
 mod child;
 mod spawn;
 mod sync;
+pub mod title;
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
@@ -47,6 +48,12 @@ pub struct Plan {
     /// `create`: the init blocks reading this FIFO until `start` writes it.
     /// `run`: none, the init execs as soon as it is ready.
     pub start_fifo: Option<OwnedFd>,
+    /// While it waits for `start`, the init checks every second that its
+    /// exec FIFO still has a name, and leaves when it has none (its state
+    /// directory was removed: nothing can start it any more). Only when
+    /// the seccomp filter, loaded by then, allows the two system calls
+    /// that takes (`orphan_watch_allowed`); else it waits as before.
+    pub watch_start_fifo: bool,
     /// Fds of the parent the init closes first thing (the state directory
     /// lock, which would otherwise stay held until execve).
     pub close_in_init: Vec<std::os::fd::RawFd>,
@@ -180,6 +187,7 @@ pub fn plan_exec(
         new_keyring: false,
         preserve_fds,
         start_fifo: None,
+        watch_start_fifo: false,
         close_in_init: Vec::new(),
         hooks: crate::hooks::InitHooks::default(),
         start_result: None,
@@ -350,6 +358,7 @@ pub fn plan(
         sysctls,
         new_keyring: !opts.no_new_keyring,
         preserve_fds: opts.preserve_fds,
+        watch_start_fifo: orphan_watch_allowed(seccomp.as_ref()),
         start_fifo: None,
         close_in_init,
         hooks: crate::hooks::plan_init(spec.hooks().as_ref())?,
@@ -369,6 +378,84 @@ pub fn plan(
     })
 }
 
+/// The system calls of the init's orphan watch (`child::wait_for_start`).
+pub(crate) const WATCH_SYSCALLS: [libc::c_long; 2] = [libc::SYS_ppoll, libc::SYS_newfstatat];
+
+/// Whether the init may watch its exec FIFO: no seccomp filter, or one
+/// that allows `WATCH_SYSCALLS` as the init makes them (judged by running
+/// the program on them with brisk's BPF interpreter): a profile that kills
+/// on them must not kill a created container.
+fn orphan_watch_allowed(seccomp: Option<&SeccompPlan>) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    const NATIVE_ARCH: Option<u32> = Some(brisk_seccomp::native::AUDIT_ARCH_X86_64);
+    #[cfg(not(target_arch = "x86_64"))]
+    const NATIVE_ARCH: Option<u32> = None;
+    let Some(s) = seccomp else { return true };
+    let Some(arch) = NATIVE_ARCH else {
+        return false;
+    };
+    WATCH_SYSCALLS.iter().all(|&nr| {
+        let d = brisk_seccomp::interp::SeccompData {
+            nr: nr as i32,
+            arch,
+            instruction_pointer: 0,
+            // An fd, a pointer, a small count or flag, as the calls pass.
+            args: [3, 0x7fff_0000_1000, 1, 0, 8, 0],
+        };
+        matches!(
+            brisk_seccomp::interp::run_bytes(&s.bpf, &d),
+            Ok(r) if r & 0xffff_0000 == 0x7fff_0000 || r & 0xffff_0000 == 0x7ffc_0000
+        )
+    })
+}
+
 fn runtime_exe() -> Result<process::self_exe::FileId> {
     process::self_exe::runtime_exe().map_err(|e| Error::path("stat", "/proc/self/exe", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(profile: serde_json::Value) -> SeccompPlan {
+        let s: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(profile).unwrap();
+        let p = brisk_seccomp::Profile::from_oci(&s).unwrap();
+        let (c, _) = brisk_seccomp::Compiler::Native.compile(&p).unwrap();
+        SeccompPlan {
+            bpf: c.bpf,
+            flags: 0,
+            before_identity: false,
+            listener: None,
+        }
+    }
+
+    /// A created init watches its exec FIFO only with system calls the
+    /// container's filter lets through: one that kills on them must not
+    /// kill a created container.
+    #[test]
+    fn the_orphan_watch_follows_the_seccomp_filter() {
+        assert!(orphan_watch_allowed(None));
+        let allow = plan_of(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]
+        }));
+        assert!(orphan_watch_allowed(Some(&allow)));
+        let logged = plan_of(serde_json::json!({
+            "defaultAction": "SCMP_ACT_LOG", "architectures": ["SCMP_ARCH_X86_64"]
+        }));
+        assert!(orphan_watch_allowed(Some(&logged)));
+        let kills_ppoll = plan_of(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["ppoll"], "action": "SCMP_ACT_KILL_PROCESS"}]
+        }));
+        assert!(!orphan_watch_allowed(Some(&kills_ppoll)));
+        let denies_all = plan_of(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["read", "write", "ppoll"], "action": "SCMP_ACT_ALLOW"}]
+        }));
+        assert!(
+            !orphan_watch_allowed(Some(&denies_all)),
+            "newfstatat is denied"
+        );
+    }
 }

@@ -3,10 +3,12 @@
 //! init to report ready or failed.
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use super::{child, sync, Plan};
+use crate::bounds;
 use crate::error::{Error, Result};
 use crate::namespaces;
 use crate::sys;
@@ -23,6 +25,9 @@ pub struct Init {
     /// `C` was sent early (`Plan::early_commit`), with this result, which
     /// `commit` reports.
     early_commit: Option<std::io::Result<()>>,
+    /// How long the init may take from `C` to its `execve` (the step bound
+    /// plus its startContainer hooks' timeouts).
+    exec_bound: Duration,
 }
 
 impl Init {
@@ -46,7 +51,14 @@ impl Init {
     /// or reports that exec failed.
     pub fn wait_exec(&self) -> Result<()> {
         let mut buf = [0u8; sync::MAX_MSG];
-        match recv_or_interrupt(&self.sync, &mut buf) {
+        let deadline = bounds::deadline(self.exec_bound);
+        match recv_or_interrupt(&self.sync, &mut buf, deadline, || {
+            timed_out(
+                self.pid,
+                "wait for the container process to execute",
+                self.exec_bound,
+            )
+        }) {
             Ok((0, _)) => Ok(()),
             Ok((n, _)) if buf[0] == sync::ERROR => Err(self.fail(&buf[1..n])),
             Ok(_) => Err(Error::Child("unexpected message from the init".into())),
@@ -58,7 +70,9 @@ impl Init {
     }
 
     fn fail(&self, msg: &[u8]) -> Error {
-        crate::sys::reap(self.pid);
+        // It exits right after its `E`, unless it froze in between: then
+        // the reaping is left to whoever inherits it.
+        reap_within(self.pid, REAP_BOUND);
         Error::Child(String::from_utf8_lossy(msg).into_owned())
     }
 
@@ -76,11 +90,68 @@ impl Init {
         Ok(())
     }
 
-    /// Kills and reaps an init that will not be used.
-    pub fn abort(&self) {
+    /// Kills and reaps an init that will not be used. Returns whether it
+    /// was reaped: a process in a frozen cgroup does not die before it is
+    /// thawed, and brisk does not wait for that (it dies at the thaw,
+    /// SIGKILL pending, and whoever inherits it reaps it).
+    pub fn abort(&self) -> bool {
         // SAFETY: the pid is our own unreaped child, so it cannot be reused.
         unsafe { libc::kill(self.pid, libc::SIGKILL) };
-        crate::sys::reap(self.pid);
+        reap_within(self.pid, REAP_BOUND).is_some()
+    }
+}
+
+/// How long a SIGKILLed child of ours gets to exit before brisk stops
+/// waiting for it (it is frozen, or in an uninterruptible sleep).
+const REAP_BOUND: Duration = Duration::from_secs(1);
+
+/// The error of a wait for the init that reached its bound.
+fn timed_out(pid: libc::pid_t, step: &str, after: Duration) -> Error {
+    Error::timeout(
+        format!("{step} (pid {pid})"),
+        after,
+        "it was killed; a process that joins a paused (frozen) cgroup stays frozen until \
+         `resume`, and a mount, a hook or a seccomp agent may block it too \
+         (BRISK_INIT_TIMEOUT sets this bound, in seconds)",
+    )
+}
+
+/// Waits up to `bound` for our own child `pid` to exit, and reaps it; None
+/// when it did not exit in time (or is not our child).
+pub(crate) fn reap_within(pid: libc::pid_t, bound: Duration) -> Option<libc::c_int> {
+    let deadline = bounds::deadline(bound);
+    // SAFETY: pidfd_open takes a pid and flags; our unreaped child's pid
+    // cannot be reused, so the fd is on that child.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let pidfd = (fd >= 0).then(|| {
+        // SAFETY: a new fd owned by nobody else.
+        unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) }
+    });
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            return Some(status);
+        }
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return None;
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        match &pidfd {
+            Some(fd) => {
+                let mut pfd = libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut pfd, 1, bounds::poll_ms(deadline).max(1)) };
+            }
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
     }
 }
 
@@ -119,18 +190,23 @@ pub fn spawn(
         .map_err(|e| Error::sys("make brisk non-dumpable", e))?;
     namespaces::enter_pid_namespace(&plan.ns)?;
     let old_sigmask = block_signals();
+    // The init is born named `brisk init` (title.rs).
+    let old_name = super::title::name_for_clone();
     // SAFETY: brisk is single-threaded here (no threads are ever started
     // before the clone), and the child only runs `child::run`, which ends
     // in execve or _exit.
-    let (pid, cloned_into) =
-        match unsafe { sys::fork_with_flags(plan.ns.clone_flags, plan.cgroup_fd) } {
-            Ok(r) => r,
-            Err(e) => {
-                // SAFETY: restores the mask saved just above.
-                unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_sigmask, std::ptr::null_mut()) };
-                return Err(Error::sys("clone the container init", e));
-            }
-        };
+    let cloned = unsafe { sys::fork_with_flags(plan.ns.clone_flags, plan.cgroup_fd) };
+    if !matches!(cloned, Ok((0, _))) {
+        super::title::restore_name(&old_name);
+    }
+    let (pid, cloned_into) = match cloned {
+        Ok(r) => r,
+        Err(e) => {
+            // SAFETY: restores the mask saved just above.
+            unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_sigmask, std::ptr::null_mut()) };
+            return Err(Error::sys("clone the container init", e));
+        }
+    };
     if pid == 0 {
         drop(parent_end);
         child::run(plan, child_end.as_raw_fd());
@@ -143,6 +219,7 @@ pub fn spawn(
         console: None,
         ignored_signals: 0,
         early_commit: None,
+        exec_bound: bounds::init_step() + plan.hooks.start_container_bound(),
     };
     if let Err(e) = place(pid, cloned_into) {
         init.abort();
@@ -164,8 +241,16 @@ pub fn spawn(
         init.early_commit = Some(init.send_commit());
     }
     let mut buf = [0u8; sync::MAX_MSG];
+    // Each step of the init has the same bound, plus the timeouts of the
+    // createContainer hooks it runs after `K`.
+    let step = bounds::init_step();
+    let mut bound = step;
     loop {
-        let (n, fd) = match recv_or_interrupt(&init.sync, &mut buf) {
+        let this_bound = std::mem::replace(&mut bound, step);
+        let deadline = bounds::deadline(this_bound);
+        let (n, fd) = match recv_or_interrupt(&init.sync, &mut buf, deadline, || {
+            timed_out(pid, "wait for the container init to be ready", this_bound)
+        }) {
             Ok(r) => r,
             Err(e) => {
                 init.abort();
@@ -203,6 +288,7 @@ pub fn spawn(
                     sync::send(init.sync.as_raw_fd(), &msg)
                         .map_err(|e| Error::sys("send the state to the init", e))
                 });
+                bound = step + plan.hooks.create_container_bound();
                 if let Err(e) = sent {
                     init.abort();
                     return Err(e);
@@ -242,7 +328,14 @@ pub fn spawn(
 /// while the container is set up, so a SIGINT/SIGTERM/SIGHUP/SIGQUIT that
 /// arrives meanwhile is noticed here and aborts the start instead of being
 /// lost (or killing brisk and orphaning the init).
-fn recv_or_interrupt(sock: &OwnedFd, buf: &mut [u8]) -> Result<(usize, Option<OwnedFd>)> {
+///
+/// Past `deadline` it returns `late()`: every wait for the init is bounded.
+fn recv_or_interrupt(
+    sock: &OwnedFd,
+    buf: &mut [u8],
+    deadline: Instant,
+    late: impl Fn() -> Error,
+) -> Result<(usize, Option<OwnedFd>)> {
     let stop = crate::signal::sigset(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT]);
     loop {
         let mut pfd = libc::pollfd {
@@ -250,8 +343,11 @@ fn recv_or_interrupt(sock: &OwnedFd, buf: &mut [u8]) -> Result<(usize, Option<Ow
             events: libc::POLLIN,
             revents: 0,
         };
+        if Instant::now() >= deadline {
+            return Err(late());
+        }
         // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, 100) };
+        let r = unsafe { libc::poll(&mut pfd, 1, bounds::poll_ms(deadline).clamp(1, 100)) };
         if r > 0 {
             return sync::recv_with_fd(sock.as_raw_fd(), buf)
                 .map_err(|e| Error::sys("read from the init", e));

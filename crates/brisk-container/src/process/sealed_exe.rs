@@ -267,12 +267,27 @@ mod tests {
         assert_eq!(end as u64, size);
     }
 
+    /// A skipped test: said on stderr and counted by scripts/test.sh
+    /// through `$BRISK_SKIP_LOG` (see crates/brisk/tests/common).
+    fn skipped(test: &str, reason: &str) {
+        eprintln!("SKIPPED {test}: {reason}");
+        if let Some(log) = std::env::var_os("BRISK_SKIP_LOG") {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(log)
+            {
+                let _ = writeln!(f, "{test}: {reason}");
+            }
+        }
+    }
+
     #[test]
     fn a_read_only_bind_refuses_writes() {
         // SAFETY: geteuid cannot fail.
         if unsafe { libc::geteuid() } != 0 {
-            eprintln!("SKIPPED: a_read_only_bind_refuses_writes needs root (open_tree)");
-            return;
+            return skipped("a_read_only_bind_refuses_writes", "needs root (open_tree)");
         }
         let file = std::env::temp_dir().join(format!("brisk-ro-bind-{}", std::process::id()));
         std::fs::write(&file, b"x").expect("write");

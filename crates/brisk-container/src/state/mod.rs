@@ -4,6 +4,13 @@
 //! directory serialises commands on one id; `mkdir` (or a rename that
 //! never replaces) makes concurrent creates of one id fail cleanly.
 //!
+//! The lock rules (docs/ARCHITECTURE.md, "Locks and bounded waits"): a
+//! command waits for a lock at most `bounds::lock_wait()`, and holds one
+//! only across work whose every wait is bounded; never across a wait for
+//! the container's processes to do something of their own accord (`exec`
+//! lets go of its lock before its process joins a cgroup that may be
+//! frozen).
+//!
 //! A deleted container's emptied directory is kept as `@spare` (not a
 //! valid id, so no command sees it) and the next create renames it to its
 //! id instead of making one: on a disk file system a directory costs an
@@ -119,8 +126,7 @@ impl Store {
         }
         // The umask may have narrowed the mode.
         let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o711));
-        let lock = lock_dir(&path, FlockOperation::LockExclusive)
-            .map_err(|e| Error::path("lock state directory", &path, e))?;
+        let lock = lock_new(id, &path)?;
         Ok(ContainerDir {
             id: id.to_string(),
             path,
@@ -167,8 +173,21 @@ impl Store {
         Ok(true)
     }
 
-    /// Opens and locks an existing container's directory.
+    /// Opens and locks an existing container's directory, waiting for the
+    /// lock at most `bounds::lock_wait()`.
     pub fn open(&self, id: &str, exclusive: bool) -> Result<ContainerDir> {
+        self.open_or(id, exclusive, &mut || {})
+    }
+
+    /// [`Store::open`], calling `busy` once when the lock is held by
+    /// another command (before waiting for it): `delete --force` kills the
+    /// container's init there, which ends whatever that command waits for.
+    pub fn open_or(
+        &self,
+        id: &str,
+        exclusive: bool,
+        busy: &mut dyn FnMut(),
+    ) -> Result<ContainerDir> {
         id::validate(id)?;
         let path = self.root.join(id);
         let op = if exclusive {
@@ -176,12 +195,12 @@ impl Store {
         } else {
             FlockOperation::LockShared
         };
-        let lock = match lock_dir(&path, op) {
+        let lock = match lock_dir(&path, op, busy) {
             Ok(l) => l,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::NotFound(id.to_string()))
             }
-            Err(e) => return Err(Error::path("lock state directory", &path, e)),
+            Err(e) => return Err(lock_error(id, &path, e)),
         };
         Ok(ContainerDir {
             id: id.to_string(),
@@ -237,15 +256,81 @@ impl Store {
 /// directory kept as the spare and given to another container), the fd no
 /// longer is `path`, and this is NotFound rather than a handle on some
 /// other container's directory.
-fn lock_dir(path: &Path, op: FlockOperation) -> io::Result<OwnedFd> {
+///
+/// The wait is bounded (`bounds::lock_wait()`, then `TimedOut`); `busy`
+/// runs once if the lock is not free at once.
+fn lock_dir(path: &Path, op: FlockOperation, busy: &mut dyn FnMut()) -> io::Result<OwnedFd> {
     let fd = rustix::fs::open(
         path,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    rustix::fs::flock(&fd, op)?;
+    let nonblocking = match op {
+        FlockOperation::LockShared => FlockOperation::NonBlockingLockShared,
+        _ => FlockOperation::NonBlockingLockExclusive,
+    };
+    let mut deadline = None;
+    let mut pause = std::time::Duration::from_micros(500);
+    loop {
+        match rustix::fs::flock(&fd, nonblocking) {
+            Ok(()) => break,
+            Err(rustix::io::Errno::WOULDBLOCK) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let deadline = *deadline.get_or_insert_with(|| {
+            busy();
+            crate::bounds::deadline(crate::bounds::lock_wait())
+        });
+        if std::time::Instant::now() >= deadline {
+            // Gone meanwhile says more than "busy".
+            still_at(&fd, path)?;
+            return Err(io::Error::from(io::ErrorKind::TimedOut));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(20));
+    }
     still_at(&fd, path)?;
     Ok(fd)
+}
+
+/// Locks the directory a create just made (or adopted) at `path`. Until
+/// the lock is held the directory is visible without being anyone's:
+/// a `delete --force` may take it for the remains of a create that died
+/// and remove it (or keep it as the spare, which another create of the
+/// same id may adopt and fill at once). So the directory must still be at
+/// `path` and still empty once locked; otherwise it is not this create's,
+/// and it is left alone (the caller discards nothing).
+fn lock_new(id: &str, path: &Path) -> Result<OwnedFd> {
+    let removed = || {
+        Error::State(format!(
+            "container {id:?} was removed while it was being created (a concurrent \
+             delete --force); create it again"
+        ))
+    };
+    let lock = match lock_dir(path, FlockOperation::LockExclusive, &mut || {}) {
+        Ok(l) => l,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(removed()),
+        Err(e) => return Err(lock_error(id, path, e)),
+    };
+    if !rustix::io::dup(&lock).is_ok_and(dir_is_empty) {
+        return Err(removed());
+    }
+    Ok(lock)
+}
+
+fn lock_error(id: &str, path: &Path, e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::TimedOut {
+        return Error::timeout(
+            format!("wait for the lock of container {id}"),
+            crate::bounds::lock_wait(),
+            format!(
+                "another brisk command on it holds the lock (a create running its hooks, a \
+                 delete waiting for the processes to exit); retry, or `brisk kill {id} KILL` \
+                 and `brisk delete --force {id}` (BRISK_LOCK_TIMEOUT sets this bound, in seconds)"
+            ),
+        );
+    }
+    Error::path("lock state directory", path, e)
 }
 
 /// Whether the directory `fd` holds nothing but `.` and `..` (reading from
@@ -604,6 +689,21 @@ mod tests {
         f.discard().unwrap();
         assert!(!spare.exists());
         b.remove().unwrap();
+        fs::remove_dir_all(s.root()).unwrap();
+    }
+
+    /// A create whose new directory was removed by a delete --force and
+    /// adopted (as the spare) and filled by another create of the same id
+    /// before it took the lock must not take it for its own: its error
+    /// path would remove the other container's state.
+    #[test]
+    fn a_new_directory_filled_by_another_create_is_not_taken() {
+        let s = store("taken");
+        fs::create_dir_all(s.root().join("c")).unwrap();
+        fs::write(s.root().join("c/config.json"), b"{}").unwrap();
+        let e = lock_new("c", &s.root().join("c")).unwrap_err().to_string();
+        assert!(e.contains("was removed while it was being created"), "{e}");
+        assert!(s.root().join("c/config.json").exists(), "not touched");
         fs::remove_dir_all(s.root()).unwrap();
     }
 

@@ -62,6 +62,25 @@ pub fn parse_stat(data: &[u8]) -> Option<(u8, u64)> {
     Some((state, start))
 }
 
+/// Whether `pid` is a container init that has not executed its program
+/// yet: it is named `brisk init` from its clone to its `execve`
+/// (`init::title`). A created container whose exec FIFO is still there but
+/// whose init runs the program is running (a `start` killed between its
+/// write and its unlink).
+///
+/// An init made by a brisk from before that naming has brisk's own name
+/// (whatever the binary is called, `runc` for a drop-in): that counts too,
+/// so that a container created before an upgrade still starts.
+pub fn is_waiting_init(pid: i32) -> bool {
+    let Ok(comm) = std::fs::read(format!("/proc/{pid}/comm")) else {
+        return false;
+    };
+    let comm = comm.strip_suffix(b"\n").unwrap_or(&comm);
+    comm == crate::init::title::NAME
+        || std::fs::read("/proc/self/comm")
+            .is_ok_and(|own| own.strip_suffix(b"\n").unwrap_or(&own) == comm)
+}
+
 /// Whether `pid` is still the process that was recorded, and not a zombie.
 pub fn is_alive(pid: i32, start_time: u64) -> bool {
     pid > 0

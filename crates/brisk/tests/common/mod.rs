@@ -117,6 +117,13 @@ impl Env {
             .unwrap_or_else(|e| panic!("state JSON {e}: {}", out.stdout))
     }
 
+    /// A path inside a live container, seen from the host through its
+    /// init's root (`/proc/PID/root`): the bundles' /tmp is a tmpfs.
+    pub fn in_container(&self, id: &str, path: &str) -> PathBuf {
+        let pid = self.state(id)["pid"].as_i64().unwrap_or(0);
+        PathBuf::from(format!("/proc/{pid}/root{path}"))
+    }
+
     pub fn status(&self, id: &str) -> String {
         self.state(id)["status"].as_str().unwrap().to_string()
     }
@@ -468,4 +475,68 @@ pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     cond()
+}
+
+/// Reports the running test as skipped, with the reason it cannot run
+/// here: on stderr (`SKIPPED name: reason`), and as a line in
+/// `$BRISK_SKIP_LOG` when set (scripts/test.sh counts those lines: a skip
+/// is not a pass). The test then returns: `return common::skip("...")`.
+/// The name is the test thread's (libtest names it after the test).
+pub fn skip(reason: &str) {
+    let current = std::thread::current();
+    let test = current.name().unwrap_or("?");
+    eprintln!("SKIPPED {test}: {reason}");
+    if let Some(log) = std::env::var_os("BRISK_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(log)
+        {
+            let _ = writeln!(f, "{test}: {reason}");
+        }
+    }
+}
+
+/// Runs a command with its output in files under `dir`, killing it (and
+/// failing the test) if it has not returned within `bound`: every command
+/// a test runs returns, or the test says which did not.
+pub fn run_bounded(mut cmd: Command, dir: &Path, bound: Duration) -> Out {
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (o, e) = (dir.join(format!(".bout{n}")), dir.join(format!(".berr{n}")));
+    cmd.stdout(std::fs::File::create(&o).unwrap());
+    cmd.stderr(std::fs::File::create(&e).unwrap());
+    let what = format!("{cmd:?}");
+    let mut child = cmd.spawn().expect("spawn");
+    let deadline = Instant::now() + bound;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not return within {bound:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = Out {
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&o).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&e).unwrap_or_default(),
+    };
+    let _ = std::fs::remove_file(&o);
+    let _ = std::fs::remove_file(&e);
+    out
+}
+
+/// Waits until `f` holds, checking every 20 ms, and fails the test naming
+/// `what` if it does not within `bound`: synchronisation by readiness,
+/// never by a fixed sleep.
+pub fn wait_until(what: &str, bound: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + bound;
+    while !f() {
+        assert!(Instant::now() < deadline, "not within {bound:?}: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -140,13 +140,19 @@ fn kill_signals_the_process() -> Outcome {
         &[
             "sh",
             "-c",
-            "trap 'exit 0' USR1; while true; do sleep 0.05; done",
+            "trap 'exit 0' USR1; echo ready > /tmp/ready; while true; do sleep 0.05; done",
         ],
     );
     env.brisk(&["create", "-b", b.path(), "k"]).ok();
     env.brisk(&["start", "k"]).ok();
     env.wait_status("k", "running");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The shell says when its trap is installed.
+    let ready = env.in_container("k", "/tmp/ready");
+    crate::common::wait_until(
+        "the trap is set",
+        std::time::Duration::from_secs(10),
+        || ready.exists(),
+    );
     env.brisk(&["kill", "k", "USR1"]).ok();
     env.wait_status("k", "stopped");
     env.brisk(&["delete", "k"]).ok();
