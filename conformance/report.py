@@ -113,6 +113,15 @@ def main():
     w("(`conformance/untestable.tsv` says why no black-box test can check it).")
     w("A requirement that brisk passes and runc fails is a place where runc and the spec disagree")
     w("(or the test is wrong): those rows say so in the runc column.\n")
+    w("**Which rule wins where the spec and the peers disagree.** Clients (containerd, docker,")
+    w("podman, CRI-O, kubelet through them) are written against runc and crun, not against the")
+    w("spec's text: where runc, crun (and youki) agree against the letter of the spec, brisk does")
+    w("what they do, its conformance test is an expected failure saying so, and")
+    w("`docs/COMPATIBILITY.md` records the behaviour, what each peer does and the test that")
+    w("compares them (`crates/brisk/tests/differential.rs`). Where the peers disagree among")
+    w("themselves, brisk follows the spec, or runc when the spec is silent (COMPATIBILITY.md")
+    w("says which). Today: `delete` of a created container without `--force`, and zero values")
+    w("in `linux.resources` (`pids.limit: 0`) read as \"not set\".\n")
 
     files = []
     for r in reqs:
