@@ -1060,3 +1060,127 @@ fn bind_with_user_space_options() {
             }),
     );
 }
+
+/// podman's own config.json for `podman run --rm busybox true` (podman
+/// 4.3, as generated on this host: tests/data/podman-config.json), with
+/// the probe as the program: its mounts (binds of hostname, resolv.conf,
+/// hosts, shm, .containerenv; mqueue; a read-only cgroup mount), masked
+/// and read-only paths, sysctls, namespaces, capabilities and seccomp.
+/// Only what this host cannot grant is changed: rlimits it cannot raise
+/// (no CAP_SYS_RESOURCE here) and the cgroup path (the test's own).
+#[test]
+fn podman_default_config() {
+    let podman: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/podman-config.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    check(mount_knowns(
+        Case::new("podman", &probe())
+            .require(&["run"])
+            .mutate(move |b, env| {
+                let cgroups = b.config["linux"]["cgroupsPath"].clone();
+                let args = b.config["process"]["args"].clone();
+                let mark = b.config["process"]["env"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|e| e.as_str().is_some_and(|s| s.starts_with(common::MARK)))
+                    .cloned()
+                    .unwrap();
+                let mut config = podman.clone();
+                config["root"] = json!({"path": "rootfs"});
+                config["process"]["args"] = args;
+                config["process"]["env"].as_array_mut().unwrap().push(mark);
+                config["process"]["rlimits"] =
+                    json!([{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]);
+                config["linux"]["cgroupsPath"] = cgroups;
+                b.config = config;
+                for f in ["hostname", "resolv.conf", "hosts", ".containerenv"] {
+                    std::fs::write(b.dir.join(f), format!("{f}\n")).unwrap();
+                }
+                std::fs::create_dir_all(b.dir.join("shm")).unwrap();
+                let _ = env;
+            })
+            .steps(|s| {
+                let out = s.step("run", &["run", "--bundle", "{b}", "c"]);
+                s.record("run.exit", out.code.to_string());
+                s.record_probe("proc", &out.stdout);
+            }),
+    ));
+}
+
+/// exec into a paused container: refused without --ignore-paused (the
+/// container stays paused and can be resumed); with it, the process waits
+/// frozen until resume (bounded here by resuming from the test).
+#[test]
+fn exec_into_a_paused_container() {
+    check(
+        Case::new("paused-exec", &["sleep", "60"])
+            .require(&["create", "start", "pause", "resume"])
+            .steps(|s| {
+                create_start(s, "p");
+                s.step("pause", &["pause", "p"]);
+                let out = s.step("exec-paused", &["exec", "p", "true"]);
+                s.record("exec-paused.code", (out.code != 0).to_string());
+                s.record_state("after-refused-exec", "p");
+                s.step("resume", &["resume", "p"]);
+                let out = s.step("exec-resumed", &["exec", "p", "echo", "back"]);
+                s.record("exec-resumed.stdout", out.stdout.trim().to_string());
+                s.step("kill", &["kill", "p", "KILL"]);
+                s.record("stopped-seen", s.wait_status("p", "stopped").to_string());
+                s.step("delete", &["delete", "p"]);
+            }),
+    );
+}
+
+/// exec's remaining flags: --no-new-privs, --preserve-fds (nothing to
+/// preserve but stdio here), -d with --pid-file.
+#[test]
+fn exec_no_new_privs_detach_and_pid_file() {
+    check(
+        Case::new("exec-more", &["sleep", "60"])
+            .require(&["create", "start", "exec-nnp", "exec-detach"])
+            .steps(|s| {
+                create_start(s, "x");
+                let out = s.step(
+                    "exec-nnp",
+                    &[
+                        "exec",
+                        "--no-new-privs",
+                        "x",
+                        "grep",
+                        "NoNewPrivs",
+                        "/proc/self/status",
+                    ],
+                );
+                s.record(
+                    "exec-nnp.stdout",
+                    out.stdout.split_whitespace().collect::<Vec<_>>().join(" "),
+                );
+                let pid_file = s.env.base.join("exec.pid");
+                let out = s.step(
+                    "exec-detach",
+                    &[
+                        "exec",
+                        "-d",
+                        "--pid-file",
+                        pid_file.to_str().unwrap(),
+                        "x",
+                        "sleep",
+                        "30",
+                    ],
+                );
+                s.record("exec-detach.code", out.code.to_string());
+                let pid = std::fs::read_to_string(&pid_file).unwrap_or_default();
+                let comm = std::fs::read_to_string(format!("/proc/{}/comm", pid.trim()))
+                    .unwrap_or_default();
+                s.record("exec-detach.comm", comm.trim().to_string());
+                s.step("kill", &["kill", "x", "KILL"]);
+                s.record("stopped-seen", s.wait_status("x", "stopped").to_string());
+                s.step("delete", &["delete", "x"]);
+            }),
+    );
+}
