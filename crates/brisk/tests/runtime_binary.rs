@@ -253,24 +253,6 @@ impl Victim {
     }
 }
 
-/// Docker's default capabilities.
-const DOCKER_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
 /// Lays out the attack's rootfs (see tests/data/exe-attack.c): the
 /// attacker at /exe-attack, busybox copies and their symlink twins under
 /// /x, a script whose interpreter is swapped. The container is as docker
@@ -278,7 +260,10 @@ const DOCKER_CAPS: [&str; 14] = [
 fn arm(b: &mut common::Bundle) {
     b.set("/root/readonly", json!(false));
     for set in ["bounding", "effective", "permitted"] {
-        b.set(&format!("/process/capabilities/{set}"), json!(DOCKER_CAPS));
+        b.set(
+            &format!("/process/capabilities/{set}"),
+            json!(common::DOCKER_CAPS),
+        );
     }
     let rootfs = b.dir.join("rootfs");
     let x = rootfs.join("x");
