@@ -119,9 +119,10 @@ def main():
     w("what they do, its conformance test is an expected failure saying so, and")
     w("`docs/COMPATIBILITY.md` records the behaviour, what each peer does and the test that")
     w("compares them (`crates/brisk/tests/differential.rs`). Where the peers disagree among")
-    w("themselves, brisk follows the spec, or runc when the spec is silent (COMPATIBILITY.md")
-    w("says which). Today: `delete` of a created container without `--force`, and zero values")
-    w("in `linux.resources` (`pids.limit: 0`) read as \"not set\".\n")
+    w("themselves, brisk follows runc where a client depends on it (dockerd sends zero values")
+    w("in `linux.resources` meaning \"not set\", which runc reads that way and crun does not),")
+    w("and the spec elsewhere; COMPATIBILITY.md says which. Today: `delete` of a created")
+    w("container without `--force`, and `pids.limit: 0` read as \"not set\".\n")
 
     files = []
     for r in reqs:
