@@ -1159,10 +1159,21 @@ fn exec_no_new_privs_detach_and_pid_file() {
                     ],
                 );
                 s.record("exec-detach.code", out.code.to_string());
+                // The pid file names the process; it may not have exec'd
+                // its program yet when the runtime returns (crun): wait
+                // (bounded) for its name.
                 let pid = std::fs::read_to_string(&pid_file).unwrap_or_default();
-                let comm = std::fs::read_to_string(format!("/proc/{}/comm", pid.trim()))
-                    .unwrap_or_default();
-                s.record("exec-detach.comm", comm.trim().to_string());
+                let comm = || {
+                    std::fs::read_to_string(format!("/proc/{}/comm", pid.trim()))
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string()
+                };
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while comm() != "sleep" && std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                s.record("exec-detach.comm", comm());
                 s.step("kill", &["kill", "x", "KILL"]);
                 s.record("stopped-seen", s.wait_status("x", "stopped").to_string());
                 s.step("delete", &["delete", "x"]);
