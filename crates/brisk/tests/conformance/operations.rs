@@ -79,7 +79,7 @@ fn create_without_an_id_or_a_bundle_fails() -> Outcome {
 
 fn a_failed_create_leaves_no_trace() -> Outcome {
     let env = Env::new("cf-create-error");
-    let before = host_mounts();
+    let before = host_mounts(&env);
     // A bind mount whose source does not exist, after mounts that work:
     // the environment cannot be created.
     let mut b = env.bundle("b", &["sleep", "30"]);
@@ -94,7 +94,7 @@ fn a_failed_create_leaves_no_trace() -> Outcome {
     assert_ne!(out.code, 0, "create with an impossible mount succeeded");
     assert_ne!(env.brisk(&["state", "e"]).code, 0, "the container exists");
     env.assert_clean();
-    assert_eq!(host_mounts(), before, "the host's mounts changed");
+    assert_eq!(host_mounts(&env), before, "the host's mounts changed");
     // As if never attempted: the id is free.
     let good = env.bundle("good", &["sleep", "30"]);
     env.brisk(&["create", "-b", good.path(), "e"]).ok();
@@ -104,10 +104,15 @@ fn a_failed_create_leaves_no_trace() -> Outcome {
     Ok(())
 }
 
-fn host_mounts() -> Vec<String> {
+/// The host's mounts this test could have made: those that mention its
+/// base directory (its bundles' rootfs and mount sources are there). Other
+/// tests mount and unmount on the host meanwhile.
+fn host_mounts(env: &Env) -> Vec<String> {
+    let base = env.base.to_string_lossy().into_owned();
     let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let mut v: Vec<String> = mi
         .lines()
+        .filter(|l| l.contains(&base))
         .map(|l| l.split(' ').skip(3).collect::<Vec<_>>().join(" "))
         .collect();
     v.sort();
