@@ -13,14 +13,6 @@ use std::time::{Duration, Instant};
 use common::{run_bounded, Env};
 use serde_json::json;
 
-fn wait_for(what: &str, bound: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + bound;
-    while !f() {
-        assert!(Instant::now() < deadline, "not within {bound:?}: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn a_hook_without_a_timeout_gets_the_default_bound() {
     let env = Env::new("bound-hook");
@@ -121,7 +113,7 @@ fn delete_force_ends_a_create_that_runs_its_hooks() {
     let mut create = env.cmd(&["create", "-b", b.path(), "d"]);
     create.stdout(Stdio::null()).stderr(Stdio::null());
     let mut create = create.spawn().unwrap();
-    wait_for("the hook runs", Duration::from_secs(20), || mark.exists());
+    common::wait_until("the hook runs", Duration::from_secs(20), || mark.exists());
     let out = run_bounded(
         env.cmd(&["delete", "--force", "d"]),
         &env.base,

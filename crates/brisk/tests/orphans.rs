@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Env;
 
@@ -16,14 +16,6 @@ fn alive(pid: i32) -> bool {
         let state = s[s.rfind(')').unwrap() + 2..].chars().next();
         !matches!(state, Some('Z') | Some('X'))
     })
-}
-
-fn wait_for(what: &str, bound: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + bound;
-    while !f() {
-        assert!(Instant::now() < deadline, "not within {bound:?}: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -47,7 +39,7 @@ fn a_waiting_init_is_named_brisk_init_and_leaves_when_its_state_is_removed() {
     assert_eq!(String::from_utf8_lossy(&ps.stdout).trim(), "brisk init");
     // A client that crashed wipes its temporary root.
     std::fs::remove_dir_all(&env.root).unwrap();
-    wait_for("the orphaned init leaves", Duration::from_secs(10), || {
+    common::wait_until("the orphaned init leaves", Duration::from_secs(10), || {
         !alive(pid)
     });
     env.assert_clean();
@@ -68,7 +60,7 @@ fn a_stale_exec_fifo_beside_a_running_program_is_running() {
         .and_then(|mut f| std::io::Write::write_all(&mut f, b"0"))
         .unwrap();
     let pid = env.state("s1")["pid"].as_i64().unwrap() as i32;
-    wait_for("the program runs", Duration::from_secs(10), || {
+    common::wait_until("the program runs", Duration::from_secs(10), || {
         std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
     });
     assert!(fifo.exists());
