@@ -3,7 +3,7 @@
 # Runs apt-get update only when something has to be installed.
 set -euo pipefail
 
-packages=(busybox-static jq util-linux bsdutils procps iproute2 gcc libc6-dev pkg-config file
+packages=(python3 busybox-static jq util-linux bsdutils procps iproute2 gcc libc6-dev pkg-config file
           libseccomp-dev podman containerd runc docker.io crun)
 missing=()
 for p in "${packages[@]}"; do

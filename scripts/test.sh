@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of brisk: unit tests of the pure parts and integration
 # tests that run real containers with the built binary (as root). Each
-# test binary is bounded (BRISK_TEST_BINARY_TIMEOUT, scripts/test-bound.sh);
+# test binary is bounded (BRISK_TEST_BINARY_TIMEOUT, scripts/test-bound.py);
 # the closing line is `N passed, M failed, K skipped`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,11 +15,11 @@ cargo build --locked --all-targets
 # groups that touch libc's and the allocator's work most run again with it.
 scripts/build-release.sh
 export BRISK_RELEASE_BIN="$PWD/target/release/brisk"
-# Every test binary runs under a bound (scripts/test-bound.sh as cargo's
+# Every test binary runs under a bound (scripts/test-bound.py as cargo's
 # runner for the host target): a hung test fails, the run goes on.
 host=$(rustc -vV | sed -n 's/^host: //p')
 runner_var="CARGO_TARGET_$(echo "$host" | tr 'a-z-' 'A-Z_')_RUNNER"
-export "$runner_var=$PWD/scripts/test-bound.sh"
+export "$runner_var=$PWD/scripts/test-bound.py"
 # A test that cannot run here says so (common::skip, and the conformance
 # runner's "not applicable"): one line each in this file.
 skips=$(mktemp)
