@@ -25,6 +25,10 @@ tests![
         "config-linux.cpu.1", "config-linux.cpu.2", "config.valid-values.1",
     ],
     pids_limit_is_applied => ["config-linux.cgroups-path.2"],
+    a_cgroups_path_leaving_its_root_is_an_error => [
+        "config-linux.cgroups-path.4", "runtime.errors.1",
+    ],
+    check_before_update_refuses_a_limit_below_usage => ["config-linux.memory.3"],
     pids_limit_zero_is_a_limit => ["config-linux.pids.1"],
     block_io_throttles_are_applied => [
         "config-linux.block-io.3", "config-linux.block-io.4", "config-linux.block-io.5",
@@ -241,6 +245,60 @@ fn pids_limit_is_applied() -> Outcome {
     with_resources(&env, &mut b, "p", json!({"pids": {"limit": 42}}));
     assert_eq!(value(&b, "pids", "pids.max"), "42");
     done(&env, &["p"]);
+    Ok(())
+}
+
+fn a_cgroups_path_leaving_its_root_is_an_error() -> Outcome {
+    // brisk holds a cgroupsPath with a `..` component invalid (it could
+    // name a cgroup outside the hierarchy's root): an error, nothing made.
+    let env = Env::new("cf-cg-path-bad");
+    let mut b = env.bundle("b", &["true"]);
+    let path = format!("{}/../escape", cgroups_path(&b));
+    b.set("/linux/cgroupsPath", json!(path));
+    let out = env.brisk(&["create", "-b", b.path(), "c"]);
+    if out.code == 0 {
+        env.brisk(&["delete", "--force", "c"]);
+        panic!("cgroupsPath {path:?} was accepted");
+    }
+    assert!(out.stderr.contains("cgroupsPath"), "{}", out.stderr);
+    env.assert_clean();
+    Ok(())
+}
+
+fn check_before_update_refuses_a_limit_below_usage() -> Outcome {
+    // The container holds 8 MiB of tmpfs; an update to a 4 KiB limit with
+    // checkBeforeUpdate is rejected and the limit stays.
+    let env = Env::new("cf-cg-check-update");
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/tmp/f bs=1M count=8 2>/dev/null; echo > /tmp/done; sleep 60",
+        ],
+    );
+    let pid = with_resources(&env, &mut b, "u", json!({"memory": {"limit": 128 << 20}}));
+    env.brisk(&["start", "u"]).ok();
+    let done_file = format!("/proc/{pid}/root/tmp/done");
+    assert!(
+        crate::common::eventually(|| Path::new(&done_file).exists()),
+        "the container did not fill its tmpfs"
+    );
+    let file = env.base.join("update.json");
+    let update = json!({"memory": {"limit": 4096, "checkBeforeUpdate": true}});
+    std::fs::write(&file, update.to_string()).unwrap();
+    let out = env.brisk(&["update", "-r", file.to_str().unwrap(), "u"]);
+    assert_ne!(out.code, 0, "a limit below the usage was accepted");
+    assert_eq!(
+        value(&b, "memory", "memory.limit_in_bytes"),
+        (128u64 << 20).to_string(),
+        "the limit changed"
+    );
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the container was killed"
+    );
+    done(&env, &["u"]);
     Ok(())
 }
 

@@ -34,6 +34,11 @@ tests![
         "config-linux.memory-policy.1", "config.valid-values.1",
     ],
     intel_rdt_without_resctrl_is_an_error => ["config-linux.intelrdt.2"],
+    intel_rdt_group_is_joined_and_removed_at_delete => [
+        "config-linux.intelrdt.1", "config-linux.intelrdt.3",
+        "config-linux.intelrdt.14", "config-linux.intelrdt.19", "config-linux.intelrdt.21",
+        "config-linux.intelrdt.22", "config-linux.intelrdt.23",
+    ],
 ];
 
 // ---------------------------------------------------------------- helpers
@@ -270,5 +275,92 @@ fn intel_rdt_without_resctrl_is_an_error() -> Outcome {
     let mut b = env.bundle("b", &["true"]);
     b.set("/linux/intelRdt", json!({"closID": "gold"}));
     assert_create_fails(&env, &b, "r", "intelRdt without resctrl");
+    Ok(())
+}
+
+/// Mounts resctrl at /sys/fs/resctrl if it is not: true if this test
+/// mounted it (and must unmount it), an error if the host cannot.
+fn resctrl() -> Result<bool, crate::support::NotApplicable> {
+    let mounted = |_: ()| {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.contains(" /sys/fs/resctrl ") && l.contains(" - resctrl "))
+    };
+    if mounted(()) {
+        return Ok(false);
+    }
+    let known = std::fs::read_to_string("/proc/filesystems")
+        .unwrap_or_default()
+        .contains("resctrl");
+    let out = std::process::Command::new("mount")
+        .args(["-t", "resctrl", "resctrl", "/sys/fs/resctrl"])
+        .output();
+    match out {
+        Ok(o) if o.status.success() && mounted(()) => Ok(true),
+        _ => Err(crate::support::NotApplicable(if known {
+            "resctrl cannot be mounted here (the CPU has no RDT/QoS)".into()
+        } else {
+            "this kernel has no resctrl file system".into()
+        })),
+    }
+}
+
+fn intel_rdt_group_is_joined_and_removed_at_delete() -> Outcome {
+    // intelRdt without closID or schemas, with monitoring: the init is in
+    // the group named after the container, which has a monitoring group
+    // of that name; no other group nor the default schemata changes; at
+    // delete both groups are gone. A container without intelRdt touches
+    // nothing in resctrl.
+    let ours = resctrl()?;
+    let root = std::path::Path::new("/sys/fs/resctrl");
+    let groups = || {
+        let mut v: Vec<String> = std::fs::read_dir(root)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let schemata = || std::fs::read_to_string(root.join("schemata")).unwrap_or_default();
+    let (before, schemata_before) = (groups(), schemata());
+    let env = Env::new("cf-rdt-group");
+    let mut plain = env.bundle("p", &["true"]);
+    plain.remove("/linux/intelRdt");
+    run_ok(&env, &plain, "plain");
+    assert_eq!(
+        groups(),
+        before,
+        "a container without intelRdt changed resctrl"
+    );
+    let mut b = env.bundle("b", &["sleep", "60"]);
+    b.set("/linux/intelRdt", json!({"enableMonitoring": true}));
+    let created = env.brisk(&["create", "-b", b.path(), "rdt"]);
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let pid = env.state("rdt")["pid"].as_i64().unwrap_or(0).to_string();
+    let tasks = std::fs::read_to_string(root.join("rdt/tasks")).unwrap_or_default();
+    let mon = std::fs::read_to_string(root.join("rdt/mon_groups/rdt/tasks")).unwrap_or_default();
+    env.brisk(&["delete", "--force", "rdt"]);
+    let (after, schemata_after) = (groups(), schemata());
+    if ours {
+        let _ = std::process::Command::new("umount").arg(root).status();
+    }
+    assert!(
+        tasks.lines().any(|l| l == pid),
+        "init {pid} not in rdt/tasks: {tasks:?}"
+    );
+    assert!(
+        mon.lines().any(|l| l == pid),
+        "init {pid} not in its monitoring group: {mon:?}"
+    );
+    assert_eq!(
+        schemata_after, schemata_before,
+        "the default group's schemata changed"
+    );
+    assert_eq!(after, before, "the group was not removed at delete");
+    env.assert_clean();
     Ok(())
 }

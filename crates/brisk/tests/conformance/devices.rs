@@ -21,6 +21,7 @@ tests![
         "config-linux.default-devices.3",
     ],
     dev_ptmx_is_the_containers_pts_ptmx => ["config-linux.default-devices.8"],
+    dev_console_is_the_terminal_when_there_is_one => ["config-linux.default-devices.7"],
     configured_char_devices_are_created => [
         "config-linux.devices.1", "config-linux.devices.2", "config-linux.devices.3",
         "config-linux.devices.5",
@@ -236,5 +237,42 @@ fn char_device_without_major_is_an_error() -> Outcome {
     let mut b = env.bundle("b", &["true"]);
     add_devices(&mut b, json!([{"path": "/dev/kmsg", "type": "c"}]));
     assert_rejected(&env, &b, "x", "a char device without major and minor");
+    Ok(())
+}
+
+fn dev_console_is_the_terminal_when_there_is_one() -> Outcome {
+    // With `terminal`, /dev/console is a bind mount of the process's pty:
+    // the same character device as its stdin, and a mount point.
+    let env = Env::new("cf-dev-console");
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "stat -L -c '%t:%T' /proc/self/fd/0; stat -c '%t:%T' /dev/console; \
+             grep -c ' /dev/console ' /proc/self/mountinfo",
+        ],
+    );
+    b.set("/process/terminal", json!(true));
+    let out = env.brisk(&["run", "-b", b.path(), "t"]);
+    env.brisk(&["delete", "--force", "t"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().map(str::trim).collect();
+    assert_eq!(lines.len(), 3, "output: {:?}", out.stdout);
+    assert!(
+        lines[0].starts_with("88:"),
+        "stdin is no pty: {:?}",
+        out.stdout
+    );
+    assert_eq!(lines[1], lines[0], "/dev/console is not the pty");
+    assert_ne!(lines[2], "0", "/dev/console is not a mount point");
+    // Without one there is no console bound from a pty.
+    let mut b = env.bundle("b2", &["sh", "-c", "stat -c '%t' /dev/console 2>&1; true"]);
+    b.set("/process/terminal", json!(false));
+    let out = env.brisk(&["run", "-b", b.path(), "t2"]);
+    env.brisk(&["delete", "--force", "t2"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_ne!(out.stdout.trim(), "88", "a pty console without a terminal");
+    env.assert_clean();
     Ok(())
 }

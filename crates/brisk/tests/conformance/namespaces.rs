@@ -29,6 +29,10 @@ tests![
         "config-linux.network-devices.2", "config-linux.network-devices.3",
     ],
     a_net_device_template_name_is_allowed => ["config-linux.network-devices.4"],
+    a_net_device_is_left_to_the_container_and_its_namespace => [
+        "config-linux.namespace-lifecycle-and-container-termination.1",
+        "config-linux.namespace-lifecycle-and-container-termination.2",
+    ],
 ];
 
 /// Runs `sh -c script` in the bundle with `run` and returns the output.
@@ -245,6 +249,94 @@ fn a_net_device_name_taken_in_the_container_is_an_error() -> Outcome {
     );
     assert_rejected(&env, &b, "t", "a device named like the container's lo");
     assert!(crate::common::host_has_link(&veth.a), "moved anyway");
+    Ok(())
+}
+
+fn a_net_device_is_left_to_the_container_and_its_namespace() -> Outcome {
+    // The container reconfigures the device it was given (down, another
+    // MTU, another address); the runtime changes none of it back while the
+    // container runs. At delete the device dies with the container's
+    // network namespace (a veth is destroyed with it, its peer too): it is
+    // never moved back to the host first, under either name.
+    let env = Env::new("cf-netdev-life");
+    let veth = crate::common::Veth::new();
+    let mut b = env.bundle("b", &[]);
+    b.set(
+        "/linux/netDevices",
+        json!({ veth.a.clone(): {"name": "cf0"} }),
+    );
+    for set in ["bounding", "effective", "permitted"] {
+        let path = format!("/process/capabilities/{set}");
+        let mut caps = b.config.pointer(&path).cloned().unwrap_or(json!([]));
+        if let Some(list) = caps.as_array_mut() {
+            list.push(json!("CAP_NET_ADMIN"));
+        }
+        b.set(&path, caps);
+    }
+    b.set(
+        "/process/args",
+        json!([
+            "sh",
+            "-c",
+            "ip link set cf0 down && ip link set cf0 mtu 1280 && \
+             ip addr add 10.215.0.9/24 dev cf0 && echo > /tmp/ready && sleep 60",
+        ]),
+    );
+    let pid = create(&env, &b, "n");
+    env.brisk(&["start", "n"]).ok();
+    let ready = format!("/proc/{pid}/root/tmp/ready");
+    assert!(
+        crate::common::eventually(|| std::path::Path::new(&ready).exists()),
+        "the container did not reconfigure its device"
+    );
+    for cmd in [
+        &["state", "n"][..],
+        &["ps", "n"],
+        &["events", "--stats", "n"],
+    ] {
+        env.brisk(cmd);
+    }
+    let out = env.brisk(&[
+        "exec",
+        "n",
+        "sh",
+        "-c",
+        "ip -o link show cf0; ip -o addr show dev cf0",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let link = out.stdout.lines().next().unwrap_or_default();
+    assert!(
+        !link_flags(link).contains(&"UP"),
+        "brought up again: {link}"
+    );
+    assert!(link.contains("mtu 1280"), "mtu changed back: {link}");
+    assert!(out.stdout.contains("inet 10.215.0.9/24"), "{}", out.stdout);
+    assert!(!crate::common::host_has_link(&veth.a), "still on the host");
+    env.brisk(&["kill", "n", "KILL"]);
+    env.brisk(&["delete", "--force", "n"]).ok();
+    // The namespace is freed asynchronously once its last process is gone:
+    // the host end goes with it. Meanwhile neither name may show on the host.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while crate::common::host_has_link(&veth.b) {
+        assert!(
+            !crate::common::host_has_link(&veth.a) && !crate::common::host_has_link("cf0"),
+            "the device was moved back to the host"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container's network namespace was not freed within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        !crate::common::host_has_link(&veth.a),
+        "the device came back to the host"
+    );
+    assert!(
+        !crate::common::host_has_link("cf0"),
+        "the device came back to the host as cf0"
+    );
+    env.assert_clean();
     Ok(())
 }
 
