@@ -335,10 +335,17 @@ pub fn remove_created(record: &Record, patience: Duration) -> Vec<(PathBuf, io::
             .dirs
             .iter()
             .any(|d| d.path.as_os_str() == dir.as_os_str());
+        let mut children_removed = false;
         loop {
             match std::fs::remove_dir(dir) {
                 Ok(()) => break,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                // Cgroups the container made below its own (EBUSY, as
+                // for processes): removed once, then retried.
+                Err(e) if is_leaf && !children_removed && e.raw_os_error() == Some(libc::EBUSY) => {
+                    remove_children(dir);
+                    children_removed = true;
+                }
                 Err(e)
                     if is_leaf
                         && e.raw_os_error() == Some(libc::EBUSY)
@@ -359,6 +366,23 @@ pub fn remove_created(record: &Record, patience: Duration) -> Vec<(PathBuf, io::
         remove_empty_default_parents(record);
     }
     failed
+}
+
+/// Removes the cgroups the container made below its own (a delegated
+/// cgroup2 directory, or root in a container with a writable cgroup
+/// mount), deepest first; one still in use stays and the leaf's removal
+/// reports it. cgroupfs holds no symlinks: a directory entry is a cgroup.
+fn remove_children(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let child = e.path();
+            remove_children(&child);
+            let _ = std::fs::remove_dir(&child);
+        }
+    }
 }
 
 /// Below brisk's default parent every directory is brisk's, whichever

@@ -16,6 +16,7 @@
 
 pub mod cgroup;
 pub mod convert;
+pub mod delegate;
 pub mod devices;
 pub mod ebpf;
 pub mod error;

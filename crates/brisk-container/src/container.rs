@@ -198,6 +198,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         .map(|s| {
             dir.record_cgroup_path(&s.path)
                 .and_then(|()| s.create().map_err(Error::from))
+                .and_then(|c| delegate_cgroup(c, s.layout(), &config.spec))
         })
         .transpose()
     {
@@ -1009,6 +1010,63 @@ fn refusal(id: &str, e: Error) -> String {
 }
 
 /// The cgroup `create` gives the container: its saved config's
+/// The host uid that gets the container's cgroup (config-linux.md, "Cgroup
+/// ownership"): only on a cgroup2 host, for a container with a new user
+/// namespace whose mappings are in the config, a new cgroup namespace and
+/// a mount of `cgroup` at `/sys/fs/cgroup` without `ro`; the owner is the
+/// host uid `process.user.uid` maps to. `None`: ownership stays.
+pub fn cgroup_owner(spec: &oci_spec::runtime::Spec, layout: brisk_cgroups::Layout) -> Option<u32> {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    if layout != brisk_cgroups::Layout::V2 {
+        return None;
+    }
+    let linux = spec.linux().as_ref()?;
+    let namespaces = linux.namespaces().as_ref()?;
+    let new = |t: T| {
+        namespaces
+            .iter()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
+    if !new(T::User) || !new(T::Cgroup) {
+        return None;
+    }
+    let rw_cgroup_mount = spec.mounts().as_ref()?.iter().any(|m| {
+        m.source().as_deref() == Some(std::path::Path::new("cgroup"))
+            && m.destination() == std::path::Path::new("/sys/fs/cgroup")
+            && !m
+                .options()
+                .as_ref()
+                .is_some_and(|o| o.iter().any(|o| o == "ro"))
+    });
+    if !rw_cgroup_mount {
+        return None;
+    }
+    let uid = spec.process().as_ref().map_or(0, |p| p.user().uid());
+    linux.uid_mappings().as_ref()?.iter().find_map(|m| {
+        let offset = uid.checked_sub(m.container_id())?;
+        (offset < m.size()).then(|| m.host_id().checked_add(offset))?
+    })
+}
+
+/// Hands the new cgroup to the container when `cgroup_owner` says so; on
+/// failure the cgroup is removed again and the create fails.
+fn delegate_cgroup(
+    cgroup: brisk_cgroups::Cgroup,
+    layout: brisk_cgroups::Layout,
+    spec: &oci_spec::runtime::Spec,
+) -> Result<brisk_cgroups::Cgroup> {
+    let (Some(uid), Some(dir)) = (cgroup_owner(spec, layout), cgroup.record.v2_dir()) else {
+        return Ok(cgroup);
+    };
+    match brisk_cgroups::delegate::chown_to(dir, uid) {
+        Ok(_) => Ok(cgroup),
+        Err(e) => {
+            brisk_cgroups::cgroup::remove_created(&cgroup.record, Duration::ZERO);
+            Err(e.into())
+        }
+    }
+}
+
 /// `linux.cgroupsPath` and its id, resolved as `brisk_cgroups::prepare`
 /// does (only the cgroupfs driver makes cgroups).
 fn configured_cgroup_path(dir: &ContainerDir) -> Result<String> {

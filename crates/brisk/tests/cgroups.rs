@@ -895,3 +895,88 @@ fn deleting_one_of_two_containers_sharing_a_cgroup_spares_the_other() {
     env.brisk(&["delete", "-f", "two"]).ok();
     env.assert_clean();
 }
+
+/// The bundle's mount of `cgroup` at /sys/fs/cgroup, made `ro` or not.
+fn cgroup_mount_rw(b: &mut Bundle, rw: bool) {
+    let mounts = b.config["mounts"].as_array_mut().expect("mounts");
+    let m = mounts
+        .iter_mut()
+        .find(|m| m["destination"] == "/sys/fs/cgroup")
+        .expect("a /sys/fs/cgroup mount in the bundle");
+    let opts = if rw { "rw" } else { "ro" };
+    m["options"] = json!(["nosuid", "noexec", "nodev", "relatime", opts]);
+    b.write();
+}
+
+#[test]
+fn cgroup2_is_delegated_to_a_container_with_its_own_user_and_cgroup_namespaces() {
+    // config-linux.md, "Cgroup ownership": with a new user namespace, a new
+    // cgroup namespace and a read-write cgroup mount, the container's root
+    // (host uid 100000) owns its cgroup directory and the delegatable
+    // files, makes a sub-cgroup and moves into it; the limit files stay
+    // root's; delete removes the sub-cgroup too. With a read-only mount
+    // nothing changes owner.
+    let env = Env::new("cg-v2-own");
+    let bundle = |name: &str, rw: bool| {
+        let mut b = env.bundle(
+            name,
+            &[
+                "sh",
+                "-c",
+                "mkdir /sys/fs/cgroup/sub && echo $$ > /sys/fs/cgroup/sub/cgroup.procs \
+                 && echo yes > /tmp/moved; sleep 30",
+            ],
+        );
+        b.add_namespace("user", None);
+        b.add_namespace("cgroup", None);
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        b.set("/linux/uidMappings", map.clone());
+        b.set("/linux/gidMappings", map);
+        cgroup_mount_rw(&mut b, rw);
+        std::process::Command::new("chown")
+            .args(["-R", "100000:100000"])
+            .arg(b.dir.join("rootfs"))
+            .status()
+            .expect("chown the rootfs");
+        b
+    };
+    let (rw, ro) = (bundle("rw", true), bundle("ro", false));
+    let (rw_path, ro_path) = (cgroups_path(&rw), cgroups_path(&ro));
+    let script = format!(
+        r#"
+        $B create -b {rw} d; $B start d
+        pid=$($B state d | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+        i=0; while [ ! -e /proc/$pid/root/tmp/moved ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
+        echo "moved=$(cat /proc/$pid/root/tmp/moved 2>/dev/null)"
+        d=/sys/fs/cgroup{rw_path}
+        echo "owners=$(stat -c '%n:%u:%g' $d $d/cgroup.procs $d/cgroup.threads $d/cgroup.subtree_control $d/cgroup.max.depth | sed "s#$d#D#" | tr '\n' ' ')"
+        echo "sub=$(grep -c . $d/sub/cgroup.procs)"
+        $B delete --force d
+        echo "left=$(ls -d $d 2>/dev/null | wc -l)"
+        $B create -b {ro} r
+        echo "ro=$(stat -c '%u' /sys/fs/cgroup{ro_path} /sys/fs/cgroup{ro_path}/cgroup.procs | tr '\n' ' ')"
+        $B delete --force r
+        "#,
+        rw = rw.path(),
+        ro = ro.path(),
+    );
+    let out = in_cgroup2_namespace(&env, &script);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let o = out.stdout;
+    assert!(
+        o.contains("moved=yes\n"),
+        "the container could not use its cgroup: {o}"
+    );
+    assert!(
+        o.contains(
+            "owners=D:100000:0 D/cgroup.procs:100000:0 D/cgroup.threads:100000:0 \
+             D/cgroup.subtree_control:100000:0 D/cgroup.max.depth:0:0 \n"
+        ),
+        "{o}"
+    );
+    assert!(o.contains("sub=1\n"), "{o}");
+    assert!(o.contains("left=0\n"), "{o}");
+    assert!(o.contains("ro=0 0 \n"), "{o}");
+    assert_eq!(cgroup_dirs_of(&rw_path), Vec::<PathBuf>::new());
+    env.assert_clean();
+}
