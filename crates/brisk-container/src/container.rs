@@ -40,6 +40,10 @@ pub struct CreateOptions {
     pub listen_fds: u32,
     /// cgroupfs (default), systemd (`--systemd-cgroup`) or disabled.
     pub cgroup_driver: brisk_cgroups::Driver,
+    /// `--rootless` (auto: brisk is not root): a cgroup the caller may not
+    /// make or enter is skipped with a warning instead of failing, and
+    /// device rules are not applied (see `rootless_cgroup`).
+    pub rootless: bool,
 }
 
 /// A container whose init is ready. The state directory stays locked until
@@ -67,6 +71,30 @@ impl Created {
         drop(self.dir);
         (self.init, self.record)
     }
+}
+
+/// Rootless: the container's cgroup is used only where the caller may make
+/// and enter it (a cgroup2 subtree delegated to it); otherwise it is
+/// skipped, as runc and crun do for an unprivileged user: the container
+/// stays in brisk's own cgroups. Returns the note to log: a warning
+/// (`true`) when that leaves `linux.resources` unapplied, a debug line
+/// otherwise.
+fn rootless_cgroup(setup: &mut Option<brisk_cgroups::Setup>) -> Option<(bool, String)> {
+    let s = setup.as_mut()?;
+    s.drop_device_rules();
+    let why = s.check_writable().err()?;
+    let limits = !s.plan.writes.is_empty();
+    let note = format!(
+        "rootless: cgroup {} not used ({why}){}",
+        s.path,
+        if limits {
+            ": linux.resources are not applied"
+        } else {
+            ""
+        }
+    );
+    *setup = None;
+    Some((limits, note))
 }
 
 /// Creates a container. With `wait_for_start` (the `create` command) the
@@ -111,14 +139,20 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         }
         None => None,
     };
+    let mut cgroup_notes: Vec<(bool, String)> = Vec::new();
     let planned = (|| {
         let linux = config.spec.linux().as_ref();
-        let setup = brisk_cgroups::prepare(
+        let mut setup = brisk_cgroups::prepare(
             linux.and_then(|l| l.resources().as_ref()),
             linux.and_then(|l| l.cgroups_path().as_deref()),
             &opts.id,
             opts.cgroup_driver,
         )?;
+        if opts.rootless {
+            if let Some(note) = rootless_cgroup(&mut setup) {
+                cgroup_notes.push(note);
+            }
+        }
         let placement = setup.as_ref().map(|s| init::CgroupPlacement {
             path: &s.path,
             v1: s.layout() != brisk_cgroups::Layout::V2,
@@ -158,8 +192,15 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             return Err(e);
         }
     };
-    let debug = std::mem::take(&mut plan.notes);
-    let plan_warnings = std::mem::take(&mut plan.process.warnings);
+    let mut debug = std::mem::take(&mut plan.notes);
+    let mut plan_warnings = std::mem::take(&mut plan.process.warnings);
+    for (warn, note) in cgroup_notes {
+        if warn {
+            plan_warnings.push(note);
+        } else {
+            debug.push(note);
+        }
+    }
     let dir = match early_dir {
         Some(d) => d,
         None => store.create(&opts.id)?,

@@ -12,6 +12,7 @@
 
 mod commands;
 mod logging;
+mod rootless;
 mod seccomp;
 
 use brisk::{args, cli, cli_fast};

@@ -118,17 +118,42 @@ fn report(plan: &Plan, sync_fd: RawFd, err: &Failure<'_>) {
     }
 }
 
-fn request_id_maps(sync_fd: RawFd) -> Result<(), Failure<'static>> {
+fn request_id_maps(
+    sync_fd: RawFd,
+    writer: &crate::namespaces::MapWriter,
+) -> Result<(), Failure<'static>> {
+    // brisk made itself (and so this copy) non-dumpable before the clone:
+    // /proc/PID/uid_map and the rest are then root's, which only root may
+    // open. An unprivileged brisk (and newuidmap, which checks that the
+    // process is the caller's) needs them to be ours while it writes, as
+    // runc's init does. Nothing else runs in the container yet.
+    let set_dumpable = |on: libc::c_ulong| {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on, 0, 0, 0) } < 0 {
+            return Err(Failure::new(
+                "set the init dumpable for its id maps",
+                io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    };
+    if writer.unprivileged {
+        set_dumpable(1)?;
+    }
     sync::send(sync_fd, &[sync::NEED_MAPS]).map_err(|e| Failure::new("ask for id maps", e))?;
     let mut buf = [0u8; 1];
-    match sync::recv(sync_fd, &mut buf) {
+    let got = match sync::recv(sync_fd, &mut buf) {
         Ok(1) if buf[0] == sync::MAPS_DONE => Ok(()),
         Ok(_) => Err(Failure::new(
             "wait for id maps",
             io::Error::from_raw_os_error(libc::EPIPE),
         )),
         Err(e) => Err(Failure::new("wait for id maps", e)),
+    };
+    if writer.unprivileged {
+        set_dumpable(0)?;
     }
+    got
 }
 
 /// Asks the parent to run the create hooks of the runtime namespace and
@@ -193,7 +218,7 @@ fn setup<'p>(
             .map_err(|e| Failure::new("set process.execCPUAffinity.final", e))?;
     }
     if ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
-        request_id_maps(sync_fd)?;
+        request_id_maps(sync_fd, &ns.map_writer)?;
     }
     for j in &ns.joins {
         sys::setns(j.fd.as_raw_fd(), j.nstype)
@@ -202,7 +227,7 @@ fn setup<'p>(
     if ns.unshare_flags != 0 {
         sys::unshare(ns.unshare_flags).map_err(|e| Failure::new("unshare namespaces", e))?;
         if ns.unshare_flags & libc::CLONE_NEWUSER != 0 {
-            request_id_maps(sync_fd)?;
+            request_id_maps(sync_fd, &ns.map_writer)?;
         }
     }
     if ns.joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER) {

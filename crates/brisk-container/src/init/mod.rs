@@ -269,6 +269,14 @@ pub fn plan(
             .ok_or_else(|| Error::invalid("process", "missing"))?,
     )?;
     process.keep_groups = process::keeps_original_groups(spec);
+    if ns.map_writer.deny_setgroups && !process.groups.is_empty() && !process.keep_groups {
+        return Err(Error::invalid(
+            "process.user.additionalGids",
+            "cannot be set: an unprivileged caller that maps only its own gid must deny \
+             setgroups(2) in the user namespace (map a range from /etc/subgid, written by \
+             newgidmap, to allow it)",
+        ));
+    }
     // Not applicable to the container's init (config.md); checked above.
     process.cpu_initial = None;
     process.cpu_final = None;
