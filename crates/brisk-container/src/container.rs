@@ -40,10 +40,6 @@ pub struct CreateOptions {
     pub listen_fds: u32,
     /// cgroupfs (default), systemd (`--systemd-cgroup`) or disabled.
     pub cgroup_driver: brisk_cgroups::Driver,
-    /// `--rootless` (auto: brisk is not root): a cgroup the caller may not
-    /// make or enter is skipped with a warning instead of failing, and
-    /// device rules are not applied (see `rootless_cgroup`).
-    pub rootless: bool,
 }
 
 /// A container whose init is ready. The state directory stays locked until
@@ -148,7 +144,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             &opts.id,
             opts.cgroup_driver,
         )?;
-        if opts.rootless {
+        if opts.init.rootless {
             if let Some(note) = rootless_cgroup(&mut setup) {
                 cgroup_notes.push(note);
             }

@@ -259,6 +259,7 @@ fn create_options(
             no_new_keyring: a.no_new_keyring,
             preserve_fds: a.preserve_fds,
             seccomp_cache: seccomp_cache.map(Path::to_path_buf),
+            rootless,
         },
         console_socket: a.console_socket.clone(),
         foreground,
@@ -267,7 +268,6 @@ fn create_options(
             .map(Into::into),
         listen_fds: listen_fds(),
         cgroup_driver,
-        rootless,
     }
 }
 

@@ -36,15 +36,17 @@ fn is_initial_uid_map(map: &str) -> bool {
     fields == ["0", "0", "4294967295"]
 }
 
-/// The state root: `--root`, else `$XDG_RUNTIME_DIR/brisk` when not root
-/// and that is set (runc and crun do the same with their names), else
-/// `/run/brisk`.
+/// The state root: `--root`, else `$XDG_RUNTIME_DIR/brisk` when that is
+/// set and brisk is not root, or is root of a user namespace (rootless
+/// podman runs its runtime so) for a `$USER` other than root: runc's rule.
+/// Else `/run/brisk`.
 pub fn state_root(flag: Option<PathBuf>) -> PathBuf {
     if let Some(root) = flag {
         return root;
     }
-    if euid() != 0 {
-        if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        let user_root = std::env::var_os("USER").is_some_and(|u| u == "root");
+        if euid() != 0 || (!user_root && in_user_namespace()) {
             return PathBuf::from(dir).join("brisk");
         }
     }

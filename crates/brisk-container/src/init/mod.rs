@@ -30,6 +30,13 @@ pub struct InitOptions {
     /// The compiled-filter cache directory (default
     /// `brisk_seccomp::cache::DEFAULT_DIR`).
     pub seccomp_cache: Option<std::path::PathBuf>,
+    /// `--rootless` (auto: brisk is not root, or is root of a user
+    /// namespace it was started in, as under rootless podman): the
+    /// container is in a user namespace even when its config asks for
+    /// none (devices are bound, not made; sysfs may fall back to a bind),
+    /// and a cgroup brisk may not make or enter is skipped with a warning
+    /// (`container::create`).
+    pub rootless: bool,
 }
 
 /// Everything the init process does, decided before the clone.
@@ -241,7 +248,8 @@ pub fn plan(
         }
         _ => (false, false),
     };
-    let in_userns = ns.new_user || ns.joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER);
+    let in_userns =
+        ns.new_user || ns.joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER) || opts.rootless;
     let userns = if ns.new_user {
         Some(rootfs::idmap::ContainerUserns::New {
             uid_map: &ns.uid_map,
