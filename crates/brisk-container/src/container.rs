@@ -287,6 +287,9 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
                 if let Some(r) = &plan.intel_rdt {
                     r.apply(pid)?;
                 }
+                Ok(())
+            },
+            &mut |pid| {
                 let cg_record = cgroup.as_ref().map(|c| c.record.clone());
                 let r = record_for(pid, &config, &opts.id, cg_record)?;
                 dir.save(&r)?;

@@ -36,6 +36,9 @@ pub struct NamespacePlan {
     pub joins: Vec<Join>,
     /// Joined by the parent before the clone.
     pub pid_join: Option<Join>,
+    /// A pid namespace the init enters itself, after its user namespace,
+    /// and then forks into (see [`LatePid`]).
+    pub late_pid: Option<LatePid>,
     pub new_user: bool,
     /// The init switches to uid/gid 0 of the new user namespace once the
     /// parent has written the maps (when 0 is mapped).
@@ -51,6 +54,24 @@ pub struct NamespacePlan {
     /// entered at execve.
     pub new_time: bool,
     pub time_offsets: Vec<u8>,
+}
+
+/// A pid namespace that can be neither made by the clone nor joined by the
+/// parent: the init enters it once in its user namespace (setns or
+/// unshare only change where its children go) and forks; the child (born
+/// brisk's, `CLONE_PARENT`) goes on as the container's init.
+#[derive(Debug)]
+pub enum LatePid {
+    /// A new pid namespace together with a user namespace while other
+    /// namespaces are joined by path: the clone cannot make it (it would
+    /// belong to brisk's user namespace, not the container's, which the
+    /// init only enters after the clone).
+    New,
+    /// A pid namespace joined by path by an unprivileged brisk (`exec`
+    /// into a rootless container): setns(2) of a pid namespace needs
+    /// CAP_SYS_ADMIN in the caller's own user namespace, which only the
+    /// container's user namespace gives it.
+    Join(Join),
 }
 
 /// Who writes the id maps of a new user namespace. As root, brisk writes
@@ -138,11 +159,21 @@ pub fn plan(spec: &Spec) -> Result<NamespacePlan> {
             }
         }
     }
+    let user = flag(LinuxNamespaceType::User);
+    let user_involved =
+        new & user != 0 || joined.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
+    // SAFETY: geteuid cannot fail.
+    let unprivileged = unsafe { libc::geteuid() } != 0;
     if let Some(pos) = joined
         .iter()
         .position(|(t, _)| *t == LinuxNamespaceType::Pid)
     {
-        out.pid_join = Some(joined.remove(pos).1);
+        let j = joined.remove(pos).1;
+        if unprivileged && user_involved {
+            out.late_pid = Some(LatePid::Join(j));
+        } else {
+            out.pid_join = Some(j);
+        }
     }
     for t in JOIN_ORDER {
         if let Some(pos) = joined.iter().position(|(jt, _)| *jt == t) {
@@ -151,19 +182,18 @@ pub fn plan(spec: &Spec) -> Result<NamespacePlan> {
     }
     let time = flag(LinuxNamespaceType::Time);
     let pid = flag(LinuxNamespaceType::Pid);
-    let user = flag(LinuxNamespaceType::User);
     out.new_time = new & time != 0;
     let new = new & !time;
     if out.joins.is_empty() {
         out.clone_flags = new as u32 as u64;
     } else {
-        let user_outside_clone = new & user != 0 || out.joins.iter().any(|j| j.nstype == user);
-        if new & pid != 0 && user_outside_clone {
-            return Err(Error::Unsupported(
-                "a new pid namespace together with a user namespace while joining other namespaces by path".into(),
-            ));
+        // The user namespace is unshared or joined by the init: a new pid
+        // namespace made by the clone would not be the container's.
+        if new & pid != 0 && user_involved {
+            out.late_pid = Some(LatePid::New);
+        } else {
+            out.clone_flags = (new & pid) as u32 as u64;
         }
-        out.clone_flags = (new & pid) as u32 as u64;
         out.unshare_flags = new & !pid;
     }
     out.new_user = new & user != 0;

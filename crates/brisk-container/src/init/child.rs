@@ -185,6 +185,46 @@ fn hook_state_part(state: &[u8], created: bool) -> &[u8] {
     }
 }
 
+/// After a late setns/unshare of the pid namespace (`LatePid`): forks,
+/// with `CLONE_PARENT`, the process that is in it. That child goes on as
+/// the container's init once brisk has recorded its pid (`A`); this one
+/// tells brisk the pid (`N`) and exits, reaped by brisk.
+fn fork_into_pid_namespace(sync_fd: RawFd) -> Result<(), Failure<'static>> {
+    // SAFETY: the init is single-threaded; the child only goes on with the
+    // init's steps (allocation-free, ending in execve or _exit), this
+    // process only sends one message and _exits.
+    let (pid, _) = unsafe { sys::fork_with_flags(libc::CLONE_PARENT as u64, None) }
+        .map_err(|e| Failure::new("fork into the pid namespace", e))?;
+    if pid == 0 {
+        // A new parent (brisk itself): the death signal is cleared by fork.
+        die_with_parent(sync_fd);
+        let mut buf = [0u8; 1];
+        return match sync::recv(sync_fd, &mut buf) {
+            Ok(1) if buf[0] == sync::PID_RECORDED => Ok(()),
+            Ok(_) => Err(Failure::new(
+                "wait for the pid to be recorded",
+                io::Error::from_raw_os_error(libc::EPIPE),
+            )),
+            Err(e) => Err(Failure::new("wait for the pid to be recorded", e)),
+        };
+    }
+    let mut msg = [0u8; 5];
+    msg[0] = sync::NEW_PID;
+    msg[1..].copy_from_slice(&pid.to_ne_bytes());
+    let code = match sync::send(sync_fd, &msg) {
+        Ok(()) => 0,
+        Err(_) => {
+            // SAFETY: kill(2) of the process just forked (brisk's child by
+            // CLONE_PARENT), which brisk will never hear of.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            1
+        }
+    };
+    // SAFETY: _exit skips atexit handlers and destructors, which belong to
+    // the parent's copy of this process.
+    unsafe { libc::_exit(code) }
+}
+
 fn wait_placed(sync_fd: RawFd) -> Result<(), Failure<'static>> {
     let mut buf = [0u8; 1];
     match sync::recv(sync_fd, &mut buf) {
@@ -242,6 +282,15 @@ fn setup<'p>(
         if let Err(e) = crate::sys::setresgid(0).and_then(|()| crate::sys::setresuid(0)) {
             return Err(Failure::new("become root in the user namespace", e));
         }
+    }
+    if let Some(late) = &ns.late_pid {
+        match late {
+            crate::namespaces::LatePid::New => sys::unshare(libc::CLONE_NEWPID)
+                .map_err(|e| Failure::new("unshare pid namespace", e))?,
+            crate::namespaces::LatePid::Join(j) => sys::setns(j.fd.as_raw_fd(), j.nstype)
+                .map_err(|e| Failure::with("join namespace", &j.path, e))?,
+        }
+        fork_into_pid_namespace(sync_fd)?;
     }
     if ns.new_time {
         sys::unshare(libc::CLONE_NEWTIME).map_err(|e| Failure::new("unshare time namespace", e))?;
