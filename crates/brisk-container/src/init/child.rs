@@ -185,6 +185,45 @@ fn hook_state_part(state: &[u8], created: bool) -> &[u8] {
     }
 }
 
+/// Joins the namespaces given by path, in `joins` order (user first,
+/// mount last). With a user namespace among them, as runc does: first
+/// every other one that brisk's credentials may join (one owned by an
+/// ancestor of the container's user namespace may not be joined from
+/// inside it), then the user namespace, then those that needed it (an
+/// unprivileged brisk gets CAP_SYS_ADMIN over the container's namespaces
+/// only there).
+fn join_namespaces(joins: &[crate::namespaces::Join]) -> Result<(), Failure<'_>> {
+    fn join(j: &crate::namespaces::Join) -> io::Result<()> {
+        sys::setns(j.fd.as_raw_fd(), j.nstype)
+    }
+    fn fail(j: &crate::namespaces::Join, e: io::Error) -> Failure<'_> {
+        Failure::with("join namespace", &j.path, e)
+    }
+    if !joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER) {
+        for j in joins {
+            join(j).map_err(|e| fail(j, e))?;
+        }
+        return Ok(());
+    }
+    let mut later = [false; 8];
+    for (i, j) in joins.iter().enumerate() {
+        if j.nstype == libc::CLONE_NEWUSER {
+            continue;
+        }
+        match join(j) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) && i < later.len() => later[i] = true,
+            Err(e) => return Err(fail(j, e)),
+        }
+    }
+    for (i, j) in joins.iter().enumerate() {
+        if j.nstype == libc::CLONE_NEWUSER || later.get(i).copied().unwrap_or(false) {
+            join(j).map_err(|e| fail(j, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// After a late setns/unshare of the pid namespace (`LatePid`): forks,
 /// with `CLONE_PARENT`, the process that is in it. That child goes on as
 /// the container's init once brisk has recorded its pid (`A`); this one
@@ -260,10 +299,7 @@ fn setup<'p>(
     if ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
         request_id_maps(sync_fd, &ns.map_writer)?;
     }
-    for j in &ns.joins {
-        sys::setns(j.fd.as_raw_fd(), j.nstype)
-            .map_err(|e| Failure::with("join namespace", &j.path, e))?;
-    }
+    join_namespaces(&ns.joins)?;
     if ns.unshare_flags != 0 {
         sys::unshare(ns.unshare_flags).map_err(|e| Failure::new("unshare namespaces", e))?;
         if ns.unshare_flags & libc::CLONE_NEWUSER != 0 {

@@ -115,6 +115,7 @@ impl Plan {
         let user_ns =
             (self.ns.clone_flags | self.ns.unshare_flags as u64) & libc::CLONE_NEWUSER as u64 != 0;
         !user_ns
+            && self.ns.late_pid.is_none()
             && !self.hooks.sync
             && self.terminal.is_none()
             && self.seccomp.as_ref().is_none_or(|s| s.listener.is_none())

@@ -166,6 +166,31 @@ impl Home {
     }
 }
 
+/// `[container, host, size]` id maps as config JSON.
+fn id_maps(m: &[[u32; 3]]) -> Value {
+    m.iter()
+        .map(|[c, h, s]| json!({"containerID": c, "hostID": h, "size": s}))
+        .collect()
+}
+
+/// As root: gives the bundle a new user namespace with these maps and
+/// its rootfs to the host ids of the container's 0, so its root can use
+/// it.
+pub fn add_user_namespace(b: &mut Bundle, uid_maps: &[[u32; 3]], gid_maps: &[[u32; 3]]) {
+    b.add_namespace("user", None);
+    b.config["linux"]["uidMappings"] = id_maps(uid_maps);
+    b.config["linux"]["gidMappings"] = id_maps(gid_maps);
+    b.write();
+    let host_root = |m: &[[u32; 3]]| m.iter().find(|r| r[0] == 0).map_or(0, |r| r[1]);
+    let status = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{}:{}", host_root(uid_maps), host_root(gid_maps)))
+        .arg(b.dir.join("rootfs"))
+        .status()
+        .expect("run chown");
+    assert!(status.success());
+}
+
 /// Makes `config` the config of a rootless container (what runc's `spec
 /// --rootless` changes): a user namespace with these maps (`[container,
 /// host, size]` each), no network or cgroup namespace, `/sys` bound
@@ -173,11 +198,6 @@ impl Home {
 /// test's absolute `cgroupsPath` stays: a rootless runtime skips a cgroup
 /// it may not write.
 pub fn make_rootless(config: &mut Value, uid_maps: &[[u32; 3]], gid_maps: &[[u32; 3]]) {
-    let maps = |m: &[[u32; 3]]| -> Value {
-        m.iter()
-            .map(|[c, h, s]| json!({"containerID": c, "hostID": h, "size": s}))
-            .collect()
-    };
     let linux = &mut config["linux"];
     let ns: Vec<Value> = linux["namespaces"]
         .as_array()
@@ -188,8 +208,8 @@ pub fn make_rootless(config: &mut Value, uid_maps: &[[u32; 3]], gid_maps: &[[u32
         .chain([json!({"type": "user"})])
         .collect();
     linux["namespaces"] = ns.into();
-    linux["uidMappings"] = maps(uid_maps);
-    linux["gidMappings"] = maps(gid_maps);
+    linux["uidMappings"] = id_maps(uid_maps);
+    linux["gidMappings"] = id_maps(gid_maps);
     if let Some(o) = linux.as_object_mut() {
         o.remove("resources");
     }
