@@ -70,15 +70,35 @@ impl Created {
 }
 
 /// Rootless: the container's cgroup is used only where the caller may make
-/// and enter it (a cgroup2 subtree delegated to it); otherwise it is
-/// skipped, as runc and crun do for an unprivileged user: the container
-/// stays in brisk's own cgroups. Returns the note to log: a warning
-/// (`true`) when that leaves `linux.resources` unapplied, a debug line
+/// and enter it (a cgroup2 subtree delegated to it). A `cgroupsPath` the
+/// config names (`explicit`) that it may not is an error naming the
+/// field, as runc and crun fail; without one the cgroup is skipped and
+/// the container stays in brisk's own cgroups, as runc and crun run an
+/// unprivileged user's container without a cgroupsPath. Returns the note
+/// to log: a warning (`true`) when that leaves `linux.resources`
+/// unapplied (crun drops them silently, runc fails), a debug line
 /// otherwise.
-fn rootless_cgroup(setup: &mut Option<brisk_cgroups::Setup>) -> Option<(bool, String)> {
-    let s = setup.as_mut()?;
+fn rootless_cgroup(
+    setup: &mut Option<brisk_cgroups::Setup>,
+    explicit: bool,
+) -> Result<Option<(bool, String)>> {
+    let Some(s) = setup.as_mut() else {
+        return Ok(None);
+    };
     s.drop_device_rules();
-    let why = s.check_writable().err()?;
+    let Err(why) = s.check_writable() else {
+        return Ok(None);
+    };
+    if explicit {
+        return Err(Error::invalid(
+            "linux.cgroupsPath",
+            format!(
+                "{}: this user may not make or enter it ({why}); delegate a cgroup2 \
+                 subtree to it, or leave cgroupsPath out to run without a cgroup",
+                s.path
+            ),
+        ));
+    }
     let limits = !s.plan.writes.is_empty();
     let note = format!(
         "rootless: cgroup {} not used ({why}){}",
@@ -90,7 +110,7 @@ fn rootless_cgroup(setup: &mut Option<brisk_cgroups::Setup>) -> Option<(bool, St
         }
     );
     *setup = None;
-    Some((limits, note))
+    Ok(Some((limits, note)))
 }
 
 /// Creates a container. With `wait_for_start` (the `create` command) the
@@ -145,7 +165,8 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             opts.cgroup_driver,
         )?;
         if opts.init.rootless {
-            if let Some(note) = rootless_cgroup(&mut setup) {
+            let explicit = linux.and_then(|l| l.cgroups_path().as_deref()).is_some();
+            if let Some(note) = rootless_cgroup(&mut setup, explicit)? {
                 cgroup_notes.push(note);
             }
         }

@@ -273,7 +273,7 @@ fn own_ids_only_refuse_additional_gids_by_name() {
 }
 
 #[test]
-fn cgroups_the_user_may_not_write_are_skipped_with_a_warning() {
+fn cgroups_the_user_may_not_write_are_skipped_with_a_warning_or_refused_by_name() {
     let Some(r) = setup("rl-cg") else { return };
     let mut b = r.bundle("b", &["cat", "/proc/self/cgroup"], false);
     b.set("/linux/resources", json!({"pids": {"limit": 10}}));
@@ -292,12 +292,37 @@ fn cgroups_the_user_may_not_write_are_skipped_with_a_warning() {
             .map(String::from)
     };
     assert_eq!(pids(&o.stdout), pids(&own), "{}", o.stdout);
+    // A cgroupsPath the user may not write is refused by name, as runc
+    // and crun refuse it.
+    b.set("/linux/cgroupsPath", json!("/brisk-it/rl-refused"));
+    let o = r.brisk(&["run", "--bundle", b.path(), "c4"]);
+    assert_ne!(o.code, 0, "{}", o.stdout);
+    assert!(o.stderr.contains("linux.cgroupsPath"), "{}", o.stderr);
+    b.remove("/linux/cgroupsPath");
     // --rootless=false: the cgroup is required again, and refused.
     let o = r.brisk(&["--rootless", "false", "run", "--bundle", b.path(), "c2"]);
     assert_ne!(o.code, 0, "{}", o.stdout);
     let o = r.brisk(&["--rootless", "maybe", "run", "--bundle", b.path(), "c3"]);
     assert!(o.stderr.contains("--rootless"), "{}", o.stderr);
     r.env.assert_clean();
+}
+
+#[test]
+fn a_setuid_brisk_refuses_to_run() {
+    let Some(r) = setup("rl-setuid") else { return };
+    let copy = r.env.base.join("brisk-setuid");
+    std::fs::copy(common::brisk_bin(), &copy).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let mut c = r.home.cmd(&r.env, &r.user, &copy);
+    c.args(["state", "x"]);
+    let o = common::run_bounded(c, &r.env.base, BOUND);
+    if o.stderr.contains("does not exist") {
+        // A nosuid mount: the kernel did not make it setuid.
+        return common::skip("the test directory's mount is nosuid");
+    }
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("refusing to run setuid"), "{}", o.stderr);
 }
 
 /// cgroup2 directories made by a test (`<mount>/<name>/self` and

@@ -194,9 +194,8 @@ pub fn add_user_namespace(b: &mut Bundle, uid_maps: &[[u32; 3]], gid_maps: &[[u3
 /// Makes `config` the config of a rootless container (what runc's `spec
 /// --rootless` changes): a user namespace with these maps (`[container,
 /// host, size]` each), no network or cgroup namespace, `/sys` bound
-/// read-only, no `linux.resources`, no `uid=`/`gid=` mount options. The
-/// test's absolute `cgroupsPath` stays: a rootless runtime skips a cgroup
-/// it may not write.
+/// read-only, no `linux.resources`, no `uid=`/`gid=` mount options, no
+/// `cgroupsPath` (runc and crun refuse one the user may not write).
 pub fn make_rootless(config: &mut Value, uid_maps: &[[u32; 3]], gid_maps: &[[u32; 3]]) {
     let linux = &mut config["linux"];
     let ns: Vec<Value> = linux["namespaces"]
@@ -212,6 +211,7 @@ pub fn make_rootless(config: &mut Value, uid_maps: &[[u32; 3]], gid_maps: &[[u32
     linux["gidMappings"] = id_maps(gid_maps);
     if let Some(o) = linux.as_object_mut() {
         o.remove("resources");
+        o.remove("cgroupsPath");
     }
     for m in config["mounts"].as_array_mut().into_iter().flatten() {
         if m["destination"] == "/sys" {
