@@ -146,21 +146,8 @@ fn hostname_without_uts_namespace_is_rejected() {
 fn user_namespace_with_mappings() {
     let env = Env::new("userns");
     let mut b = env.bundle("b", &[]);
-    b.add_namespace("user", None);
-    b.set(
-        "/linux/uidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    b.set(
-        "/linux/gidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    // The rootfs must be reachable by the mapped root.
-    std::process::Command::new("chown")
-        .args(["-R", "100000:100000"])
-        .arg(b.dir.join("rootfs"))
-        .status()
-        .unwrap();
+    let map = [[0, 100000, 65536]];
+    rootless::add_user_namespace(&mut b, &map, &map);
     let out = run_in(
         &env,
         &mut b,
@@ -229,11 +216,7 @@ fn joins_a_user_namespace_by_path_with_a_new_pid_namespace() {
     // namespace: the init enters it and forks.
     b.add_namespace("user", Some(&format!("/proc/{pid}/ns/user")));
     b.add_namespace("network", Some(&format!("/proc/{pid}/ns/net")));
-    std::process::Command::new("chown")
-        .args(["-R", "100000:100000"])
-        .arg(b.dir.join("rootfs"))
-        .status()
-        .unwrap();
+    rootless::chown_rootfs(&b, 100000, 100000);
     let out = run_in(
         &env,
         &mut b,

@@ -56,6 +56,15 @@ impl Rootless {
         o.stdout
     }
 
+    /// brisk as the user fails, its error naming each of `names`.
+    fn refused(&self, args: &[&str], names: &[&str]) {
+        let o = self.brisk(args);
+        assert_ne!(o.code, 0, "brisk {args:?} succeeded: {}", o.stdout);
+        for n in names {
+            assert!(o.stderr.contains(n), "no {n:?} in: {}", o.stderr);
+        }
+    }
+
     fn bundle(&self, name: &str, args: &[&str], ranges: bool) -> common::Bundle {
         rootless::bundle(&self.env, &self.user, name, args, ranges)
     }
@@ -244,12 +253,9 @@ fn several_ranges_through_newuidmap_and_newgidmap() {
         "/linux/uidMappings/1",
         json!({"containerID": 1, "hostID": 1, "size": 10}),
     );
-    let o = r.brisk(&["run", "--bundle", bad.path(), "c2"]);
-    assert_ne!(o.code, 0);
-    assert!(
-        o.stderr.contains("linux.uidMappings") && o.stderr.contains("newuidmap"),
-        "{}",
-        o.stderr
+    r.refused(
+        &["run", "--bundle", bad.path(), "c2"],
+        &["linux.uidMappings", "newuidmap"],
     );
     r.env.assert_clean();
 }
@@ -262,12 +268,9 @@ fn own_ids_only_refuse_additional_gids_by_name() {
         "/process/user",
         json!({"uid": 0, "gid": 0, "additionalGids": [5]}),
     );
-    let o = r.brisk(&["run", "--bundle", b.path(), "c1"]);
-    assert_ne!(o.code, 0);
-    assert!(
-        o.stderr.contains("process.user.additionalGids"),
-        "{}",
-        o.stderr
+    r.refused(
+        &["run", "--bundle", b.path(), "c1"],
+        &["process.user.additionalGids"],
     );
     r.env.assert_clean();
 }
@@ -295,15 +298,17 @@ fn cgroups_the_user_may_not_write_are_skipped_with_a_warning_or_refused_by_name(
     // A cgroupsPath the user may not write is refused by name, as runc
     // and crun refuse it.
     b.set("/linux/cgroupsPath", json!("/brisk-it/rl-refused"));
-    let o = r.brisk(&["run", "--bundle", b.path(), "c4"]);
-    assert_ne!(o.code, 0, "{}", o.stdout);
-    assert!(o.stderr.contains("linux.cgroupsPath"), "{}", o.stderr);
+    r.refused(&["run", "--bundle", b.path(), "c4"], &["linux.cgroupsPath"]);
     b.remove("/linux/cgroupsPath");
     // --rootless=false: the cgroup is required again, and refused.
-    let o = r.brisk(&["--rootless", "false", "run", "--bundle", b.path(), "c2"]);
-    assert_ne!(o.code, 0, "{}", o.stdout);
-    let o = r.brisk(&["--rootless", "maybe", "run", "--bundle", b.path(), "c3"]);
-    assert!(o.stderr.contains("--rootless"), "{}", o.stderr);
+    r.refused(
+        &["--rootless", "false", "run", "--bundle", b.path(), "c2"],
+        &["create cgroup", "Permission denied"],
+    );
+    r.refused(
+        &["--rootless", "maybe", "run", "--bundle", b.path(), "c3"],
+        &["--rootless"],
+    );
     r.env.assert_clean();
 }
 

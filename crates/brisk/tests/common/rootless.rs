@@ -182,9 +182,15 @@ pub fn add_user_namespace(b: &mut Bundle, uid_maps: &[[u32; 3]], gid_maps: &[[u3
     b.config["linux"]["gidMappings"] = id_maps(gid_maps);
     b.write();
     let host_root = |m: &[[u32; 3]]| m.iter().find(|r| r[0] == 0).map_or(0, |r| r[1]);
+    chown_rootfs(b, host_root(uid_maps), host_root(gid_maps));
+}
+
+/// Gives the bundle's rootfs to host ids `uid:gid` (the container's root
+/// in a user namespace, which must be able to use it).
+pub fn chown_rootfs(b: &Bundle, uid: u32, gid: u32) {
     let status = Command::new("chown")
         .arg("-R")
-        .arg(format!("{}:{}", host_root(uid_maps), host_root(gid_maps)))
+        .arg(format!("{uid}:{gid}"))
         .arg(b.dir.join("rootfs"))
         .status()
         .expect("run chown");
