@@ -429,7 +429,10 @@ struct Podman {
 }
 
 impl Podman {
-    fn new(r: &Rootless, runtime: &str, hide_unified: bool) -> Podman {
+    /// Err: the image could not be imported (podman's own set-up: the
+    /// user namespace, the storage), a host limit that no runtime is
+    /// involved in yet.
+    fn new(r: &Rootless, runtime: &str, hide_unified: bool) -> Result<Podman, String> {
         let home = Home::new(&r.env, &r.user, "podman");
         let dir = r.env.base.join("podman");
         let conf = dir.join("containers.conf");
@@ -473,7 +476,7 @@ impl Podman {
             xdg: home.xdg,
         };
         let image = r.env.bundle("image", &["true"]);
-        p.ok(
+        let o = p.sh(
             r,
             &format!(
                 "tar -C {} -c . | {} import - localhost/bbox:latest",
@@ -481,7 +484,15 @@ impl Podman {
                 p.wrapper.display()
             ),
         );
-        p
+        if o.code != 0 {
+            let why = format!(
+                "rootless podman cannot import an image here: {}",
+                o.stderr.trim()
+            );
+            p.finish(r);
+            return Err(why);
+        }
+        Ok(p)
     }
 
     fn sh(&self, r: &Rootless, cmd: &str) -> Out {
@@ -548,7 +559,10 @@ fn podman_rootless_cases(tag: &str, runtime: &str, hide_unified: bool) {
     if !Path::new(runtime).exists() {
         return common::skip(&format!("{runtime} is not installed"));
     }
-    let p = Podman::new(&r, runtime, hide_unified);
+    let p = match Podman::new(&r, runtime, hide_unified) {
+        Ok(p) => p,
+        Err(why) => return common::skip(&why),
+    };
     let net = "--network none";
 
     // run, exit codes
