@@ -228,10 +228,11 @@ pub fn spawn(
         exec_bound: bounds::init_step() + plan.hooks.start_container_bound(),
     };
     let late_fork = plan.ns.late_pid.is_some();
-    if let Err(e) = place(pid, cloned_into).and_then(|()| match late_fork {
-        true => Ok(()),
-        false => record(pid),
-    }) {
+    // With a late fork the state waits for the pid of the process that
+    // will be the container's (`N`).
+    let placed =
+        place(pid, cloned_into).and_then(|()| if late_fork { Ok(()) } else { record(pid) });
+    if let Err(e) = placed {
         init.abort();
         return Err(e);
     }
