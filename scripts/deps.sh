@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(python3 busybox-static jq util-linux bsdutils procps iproute2 gcc libc6-dev pkg-config file
-          libseccomp-dev podman containerd runc docker.io crun)
+          libseccomp-dev podman containerd runc docker.io crun uidmap)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -69,6 +69,50 @@ impl Created {
     }
 }
 
+/// Rootless: the container's cgroup is used only where the caller may make
+/// and enter it (a cgroup2 subtree delegated to it). A `cgroupsPath` the
+/// config names (`explicit`) that it may not is an error naming the
+/// field, as runc and crun fail; without one the cgroup is skipped and
+/// the container stays in brisk's own cgroups, as runc and crun run an
+/// unprivileged user's container without a cgroupsPath. Returns the note
+/// to log: a warning (`true`) when that leaves `linux.resources`
+/// unapplied (crun drops them silently, runc fails), a debug line
+/// otherwise.
+fn rootless_cgroup(
+    setup: &mut Option<brisk_cgroups::Setup>,
+    explicit: bool,
+) -> Result<Option<(bool, String)>> {
+    let Some(s) = setup.as_mut() else {
+        return Ok(None);
+    };
+    s.drop_device_rules();
+    let Err(why) = s.check_writable() else {
+        return Ok(None);
+    };
+    if explicit {
+        return Err(Error::invalid(
+            "linux.cgroupsPath",
+            format!(
+                "{}: this user may not make or enter it ({why}); delegate a cgroup2 \
+                 subtree to it, or leave cgroupsPath out to run without a cgroup",
+                s.path
+            ),
+        ));
+    }
+    let limits = !s.plan.writes.is_empty();
+    let note = format!(
+        "rootless: cgroup {} not used ({why}){}",
+        s.path,
+        if limits {
+            ": linux.resources are not applied"
+        } else {
+            ""
+        }
+    );
+    *setup = None;
+    Ok(Some((limits, note)))
+}
+
 /// Creates a container. With `wait_for_start` (the `create` command) the
 /// init then blocks until `start`; without (`run`), it execs at once.
 /// On any error nothing is left: no state directory, no process.
@@ -111,14 +155,21 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         }
         None => None,
     };
+    let mut cgroup_notes: Vec<(bool, String)> = Vec::new();
     let planned = (|| {
         let linux = config.spec.linux().as_ref();
-        let setup = brisk_cgroups::prepare(
+        let mut setup = brisk_cgroups::prepare(
             linux.and_then(|l| l.resources().as_ref()),
             linux.and_then(|l| l.cgroups_path().as_deref()),
             &opts.id,
             opts.cgroup_driver,
         )?;
+        if opts.init.rootless {
+            let explicit = linux.and_then(|l| l.cgroups_path().as_deref()).is_some();
+            if let Some(note) = rootless_cgroup(&mut setup, explicit)? {
+                cgroup_notes.push(note);
+            }
+        }
         let placement = setup.as_ref().map(|s| init::CgroupPlacement {
             path: &s.path,
             v1: s.layout() != brisk_cgroups::Layout::V2,
@@ -158,8 +209,15 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             return Err(e);
         }
     };
-    let debug = std::mem::take(&mut plan.notes);
-    let plan_warnings = std::mem::take(&mut plan.process.warnings);
+    let mut debug = std::mem::take(&mut plan.notes);
+    let mut plan_warnings = std::mem::take(&mut plan.process.warnings);
+    for (warn, note) in cgroup_notes {
+        if warn {
+            plan_warnings.push(note);
+        } else {
+            debug.push(note);
+        }
+    }
     let dir = match early_dir {
         Some(d) => d,
         None => store.create(&opts.id)?,
@@ -251,6 +309,9 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
                 if let Some(r) = &plan.intel_rdt {
                     r.apply(pid)?;
                 }
+                Ok(())
+            },
+            &mut |pid| {
                 let cg_record = cgroup.as_ref().map(|c| c.record.clone());
                 let r = record_for(pid, &config, &opts.id, cg_record)?;
                 dir.save(&r)?;

@@ -162,6 +162,7 @@ pub fn exec(
                 None => Ok(()),
             }
         },
+        &mut |_| Ok(()),
         &mut |_| Ok(Vec::new()),
     )
     .map_err(|e| container::paused_exec_hint(e, &record))?;

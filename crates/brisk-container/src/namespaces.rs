@@ -36,12 +36,17 @@ pub struct NamespacePlan {
     pub joins: Vec<Join>,
     /// Joined by the parent before the clone.
     pub pid_join: Option<Join>,
+    /// A pid namespace the init enters itself, after its user namespace,
+    /// and then forks into (see [`LatePid`]).
+    pub late_pid: Option<LatePid>,
     pub new_user: bool,
     /// The init switches to uid/gid 0 of the new user namespace once the
     /// parent has written the maps (when 0 is mapped).
     pub become_root: bool,
     pub uid_map: Vec<u8>,
     pub gid_map: Vec<u8>,
+    /// How the parent writes the maps of a new user namespace.
+    pub map_writer: MapWriter,
     /// A new network namespace (cloned or unshared): the init sets its
     /// `lo` up.
     pub new_net: bool,
@@ -49,6 +54,66 @@ pub struct NamespacePlan {
     /// entered at execve.
     pub new_time: bool,
     pub time_offsets: Vec<u8>,
+}
+
+/// A pid namespace that can be neither made by the clone nor joined by the
+/// parent: the init enters it once in its user namespace (setns or
+/// unshare only change where its children go) and forks; the child (born
+/// brisk's, `CLONE_PARENT`) goes on as the container's init.
+#[derive(Debug)]
+pub enum LatePid {
+    /// A new pid namespace together with a user namespace while other
+    /// namespaces are joined by path: the clone cannot make it (it would
+    /// belong to brisk's user namespace, not the container's, which the
+    /// init only enters after the clone).
+    New,
+    /// A pid namespace joined by path by an unprivileged brisk (`exec`
+    /// into a rootless container): setns(2) of a pid namespace needs
+    /// CAP_SYS_ADMIN in the caller's own user namespace, which only the
+    /// container's user namespace gives it.
+    Join(Join),
+}
+
+/// Who writes the id maps of a new user namespace. As root, brisk writes
+/// any map itself. An unprivileged caller may write only a map of its own
+/// effective id (size 1), and a gid map only once `setgroups` is denied
+/// in the new namespace; anything else (several ranges, ids from
+/// `/etc/subuid`, `/etc/subgid`) goes through the setuid helpers
+/// `newuidmap`/`newgidmap` (shadow's, Debian's `uidmap`), as crun does.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MapWriter {
+    /// brisk is not root: the init must be dumpable while the maps are
+    /// written (its /proc files are root's otherwise, for brisk and the
+    /// helpers alike).
+    pub unprivileged: bool,
+    pub uid_helper: bool,
+    pub gid_helper: bool,
+    /// `deny` goes into `/proc/PID/setgroups` before the gid map: the
+    /// container cannot call setgroups(2) (`process.user.additionalGids`
+    /// cannot be set).
+    pub deny_setgroups: bool,
+}
+
+impl MapWriter {
+    /// For a caller with effective ids `euid`, `egid`.
+    pub fn for_caller(
+        euid: u32,
+        egid: u32,
+        uids: &[LinuxIdMapping],
+        gids: &[LinuxIdMapping],
+    ) -> MapWriter {
+        if euid == 0 {
+            return MapWriter::default();
+        }
+        let own = |maps: &[LinuxIdMapping], id: u32| matches!(maps, [m] if m.host_id() == id && m.size() == 1);
+        let gid_helper = !own(gids, egid);
+        MapWriter {
+            unprivileged: true,
+            uid_helper: !own(uids, euid),
+            gid_helper,
+            deny_setgroups: !gid_helper,
+        }
+    }
 }
 
 /// Order in which the init joins namespaces by path.
@@ -94,11 +159,21 @@ pub fn plan(spec: &Spec) -> Result<NamespacePlan> {
             }
         }
     }
+    let user = flag(LinuxNamespaceType::User);
+    let user_involved =
+        new & user != 0 || joined.iter().any(|(t, _)| *t == LinuxNamespaceType::User);
+    // SAFETY: geteuid cannot fail.
+    let unprivileged = unsafe { libc::geteuid() } != 0;
     if let Some(pos) = joined
         .iter()
         .position(|(t, _)| *t == LinuxNamespaceType::Pid)
     {
-        out.pid_join = Some(joined.remove(pos).1);
+        let j = joined.remove(pos).1;
+        if unprivileged && user_involved {
+            out.late_pid = Some(LatePid::Join(j));
+        } else {
+            out.pid_join = Some(j);
+        }
     }
     for t in JOIN_ORDER {
         if let Some(pos) = joined.iter().position(|(jt, _)| *jt == t) {
@@ -107,19 +182,18 @@ pub fn plan(spec: &Spec) -> Result<NamespacePlan> {
     }
     let time = flag(LinuxNamespaceType::Time);
     let pid = flag(LinuxNamespaceType::Pid);
-    let user = flag(LinuxNamespaceType::User);
     out.new_time = new & time != 0;
     let new = new & !time;
     if out.joins.is_empty() {
         out.clone_flags = new as u32 as u64;
     } else {
-        let user_outside_clone = new & user != 0 || out.joins.iter().any(|j| j.nstype == user);
-        if new & pid != 0 && user_outside_clone {
-            return Err(Error::Unsupported(
-                "a new pid namespace together with a user namespace while joining other namespaces by path".into(),
-            ));
+        // The user namespace is unshared or joined by the init: a new pid
+        // namespace made by the clone would not be the container's.
+        if new & pid != 0 && user_involved {
+            out.late_pid = Some(LatePid::New);
+        } else {
+            out.clone_flags = (new & pid) as u32 as u64;
         }
-        out.clone_flags = (new & pid) as u32 as u64;
         out.unshare_flags = new & !pid;
     }
     out.new_user = new & user != 0;
@@ -134,6 +208,14 @@ pub fn plan(spec: &Spec) -> Result<NamespacePlan> {
         };
         out.become_root =
             maps_root(linux.uid_mappings().as_ref()) && maps_root(linux.gid_mappings().as_ref());
+        // SAFETY: geteuid/getegid cannot fail.
+        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        out.map_writer = MapWriter::for_caller(
+            euid,
+            egid,
+            linux.uid_mappings().as_deref().unwrap_or_default(),
+            linux.gid_mappings().as_deref().unwrap_or_default(),
+        );
     }
     if let Some(offsets) = linux.time_offsets() {
         let mut clocks: Vec<_> = offsets.iter().collect();
@@ -166,14 +248,69 @@ pub fn id_map(mappings: &[LinuxIdMapping]) -> Vec<u8> {
     s.into_bytes()
 }
 
-/// In the parent: writes the id maps of the init's new user namespace.
+/// In the parent: writes the id maps of the init's new user namespace,
+/// itself or through `newuidmap`/`newgidmap` (see [`MapWriter`]).
 pub fn write_id_maps(pid: libc::pid_t, plan: &NamespacePlan) -> Result<()> {
-    for (file, data, field) in [
-        ("uid_map", &plan.uid_map, "linux.uidMappings"),
-        ("gid_map", &plan.gid_map, "linux.gidMappings"),
+    let w = plan.map_writer;
+    for (file, data, field, helper) in [
+        ("uid_map", &plan.uid_map, "linux.uidMappings", w.uid_helper),
+        ("gid_map", &plan.gid_map, "linux.gidMappings", w.gid_helper),
     ] {
+        if helper {
+            let tool = if file == "uid_map" {
+                "newuidmap"
+            } else {
+                "newgidmap"
+            };
+            run_map_helper(tool, pid, data, field)?;
+            continue;
+        }
+        if file == "gid_map" && w.deny_setgroups {
+            let path = format!("/proc/{pid}/setgroups");
+            std::fs::write(&path, "deny")
+                .map_err(|e| Error::sys(format!("{field}: write {path}"), e))?;
+        }
         let path = format!("/proc/{pid}/{file}");
         std::fs::write(&path, data).map_err(|e| Error::sys(format!("{field}: write {path}"), e))?;
+    }
+    Ok(())
+}
+
+/// Runs `newuidmap PID ID HOST SIZE...` (or `newgidmap`) and fails naming
+/// the field with the helper's own message: it refuses ranges that
+/// `/etc/subuid` (`/etc/subgid`) does not give the caller.
+fn run_map_helper(tool: &str, pid: libc::pid_t, map: &[u8], field: &str) -> Result<()> {
+    let text = String::from_utf8_lossy(map);
+    let out = std::process::Command::new(tool)
+        .arg(pid.to_string())
+        .args(text.split_whitespace())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                " (not installed: Debian's package uidmap)"
+            } else {
+                ""
+            };
+            Error::sys(
+                format!(
+                    "{field}: an unprivileged user needs {tool}{hint} for a map other than \
+                     its own id"
+                ),
+                e,
+            )
+        })?;
+    if !out.status.success() {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{tool} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
     }
     Ok(())
 }
@@ -245,6 +382,25 @@ mod tests {
         assert!(p.pid_join.is_some());
         assert_eq!(p.clone_flags, 0);
         assert_eq!(p.unshare_flags, libc::CLONE_NEWIPC);
+    }
+
+    #[test]
+    fn unprivileged_maps_of_more_than_the_own_id_go_through_the_helpers() {
+        let m = |host: u32, size: u32| -> LinuxIdMapping {
+            serde_json::from_value(
+                serde_json::json!({"containerID": 0, "hostID": host, "size": size}),
+            )
+            .unwrap()
+        };
+        let root = MapWriter::for_caller(0, 0, &[m(1, 1), m(100000, 65536)], &[m(5, 1)]);
+        assert_eq!(root, MapWriter::default());
+        let own = MapWriter::for_caller(1000, 1001, &[m(1000, 1)], &[m(1001, 1)]);
+        assert!(own.unprivileged && !own.uid_helper && !own.gid_helper && own.deny_setgroups);
+        let ranges =
+            MapWriter::for_caller(1000, 1001, &[m(1000, 1), m(100000, 65536)], &[m(1001, 1)]);
+        assert!(ranges.uid_helper && !ranges.gid_helper && ranges.deny_setgroups);
+        let other = MapWriter::for_caller(1000, 1001, &[m(1000, 1)], &[m(100000, 1)]);
+        assert!(!other.uid_helper && other.gid_helper && !other.deny_setgroups);
     }
 
     #[test]

@@ -166,9 +166,12 @@ pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
 /// # Safety
 /// As `fork_with_flags`.
 unsafe fn fork_plain(flags: u64) -> io::Result<libc::pid_t> {
+    // A CLONE_PARENT child gets its parent's exit signal (SIGCHLD for
+    // brisk's children); clone3 refuses one given with it.
+    let parent = flags & libc::CLONE_PARENT as u64 != 0;
     let args = CloneArgs {
         flags,
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal: if parent { 0 } else { libc::SIGCHLD as u64 },
         ..Default::default()
     };
     // SAFETY: the caller upholds the fork rules (see clone3).

@@ -12,9 +12,10 @@ use clap::{Args, Parser, Subcommand};
     subcommand_required = false
 )]
 pub struct Cli {
-    /// Root directory for the state of containers (should be on a tmpfs).
-    #[arg(long, global = true, default_value = "/run/brisk", value_name = "DIR")]
-    pub root: PathBuf,
+    /// Root directory for the state of containers (should be on a tmpfs;
+    /// default /run/brisk, or $XDG_RUNTIME_DIR/brisk when not root).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
     /// Write log messages to FILE instead of stderr.
     #[arg(long, global = true, value_name = "FILE")]
     pub log: Option<PathBuf>,
@@ -35,14 +36,17 @@ pub struct Cli {
     /// cgroup manager: cgroupfs, systemd or disabled (crun's flag).
     #[arg(long = "cgroup-manager", global = true, value_name = "MANAGER")]
     pub cgroup_manager: Option<String>,
-    /// Directory of the compiled seccomp filter cache
-    /// (default /var/cache/brisk/seccomp).
+    /// Directory of the compiled seccomp filter cache (default
+    /// /var/cache/brisk/seccomp; when not root $XDG_CACHE_HOME/brisk/seccomp
+    /// or ~/.cache/brisk/seccomp).
     #[arg(long = "seccomp-cache", global = true, value_name = "DIR")]
     pub seccomp_cache: Option<PathBuf>,
     /// Seccomp compiler: native (brisk's, the default) or libseccomp.
     #[arg(long = "seccomp-compiler", global = true, value_name = "COMPILER")]
     pub seccomp_compiler: Option<brisk_seccomp::Compiler>,
-    /// Rootless mode: true, false or auto.
+    /// Rootless mode: true, false or auto (the default: on when not root,
+    /// or root of a user namespace other than the host's). Rootless, a
+    /// cgroup brisk may not make or enter is skipped with a warning.
     #[arg(long, value_name = "VALUE")]
     pub rootless: Option<String>,
     /// Print how long each phase took (brisk's and the container init's)
@@ -332,7 +336,7 @@ mod tests {
             "/s",
             "c1",
         ]);
-        assert_eq!(cli.root, PathBuf::from("/run/containerd/runc/k8s.io"));
+        assert_eq!(cli.root, Some(PathBuf::from("/run/containerd/runc/k8s.io")));
         assert_eq!(cli.log_format, "json");
         match cli.command {
             Some(Command::Create(c)) => {
@@ -347,7 +351,7 @@ mod tests {
     #[test]
     fn global_flags_after_the_command_and_equals_form() {
         let cli = parse(&["run", "-b", "/b", "--root=/r", "--keep", "-d", "x"]);
-        assert_eq!(cli.root, PathBuf::from("/r"));
+        assert_eq!(cli.root, Some(PathBuf::from("/r")));
         assert!(matches!(
             cli.command,
             Some(Command::Run {

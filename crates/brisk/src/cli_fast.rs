@@ -146,10 +146,7 @@ pub fn parse(args: &[OsString]) -> Option<Cli> {
         _ => return None,
     };
     Some(Cli {
-        root: p
-            .root
-            .map(PathBuf::from)
-            .unwrap_or_else(|| "/run/brisk".into()),
+        root: p.root.map(PathBuf::from),
         log: p.log.map(PathBuf::from),
         log_format: p.log_format.unwrap_or("text").to_string(),
         debug: p.debug,

@@ -19,7 +19,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         print!("{}", version_text());
         return Ok(0);
     }
-    let store = Store::new(&cli.root);
+    let store = Store::new(crate::rootless::state_root(cli.root));
+    let seccomp_cache = crate::rootless::seccomp_cache(cli.seccomp_cache);
     let Some(command) = cli.command else {
         use clap::CommandFactory;
         Cli::command().print_help()?;
@@ -38,11 +39,12 @@ pub fn run(cli: Cli) -> Result<i32> {
     };
     let compiler = cli.seccomp_compiler.unwrap_or_default();
     brisk_container::seccomp::use_compiler(compiler);
+    let rootless = || crate::rootless::mode(cli.rootless.as_deref());
     match command {
         Command::Create(args) => {
             let created = container::create(
                 &store,
-                &create_options(&args, false, cli.seccomp_cache.as_deref(), driver),
+                &create_options(&args, false, seccomp_cache.as_deref(), driver, rootless()?),
                 true,
             )?;
             warn_ignored(&created);
@@ -58,7 +60,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             keep,
         } => run_container(
             &store,
-            &create_options(&create, !detach, cli.seccomp_cache.as_deref(), driver),
+            &create_options(
+                &create,
+                !detach,
+                seccomp_cache.as_deref(),
+                driver,
+                rootless()?,
+            ),
             detach,
             keep,
         ),
@@ -85,9 +93,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::List { format, quiet } => list(&store, &format, quiet),
         Command::Spec { bundle, rootless } => spec(&bundle, rootless),
-        Command::Exec(args) => exec(&store, &args, cli.seccomp_cache.as_deref()),
+        Command::Exec(args) => exec(&store, &args, seccomp_cache.as_deref()),
         Command::Seccomp { command } => {
-            crate::seccomp::run(command, cli.seccomp_cache.as_deref(), compiler)
+            crate::seccomp::run(command, seccomp_cache.as_deref(), compiler)
         }
         Command::Features => {
             println!("{}", serde_json::to_string_pretty(&features::document())?);
@@ -239,6 +247,7 @@ fn create_options(
     foreground: bool,
     seccomp_cache: Option<&Path>,
     cgroup_driver: CgroupDriver,
+    rootless: bool,
 ) -> CreateOptions {
     CreateOptions {
         id: a.id.clone(),
@@ -250,6 +259,7 @@ fn create_options(
             no_new_keyring: a.no_new_keyring,
             preserve_fds: a.preserve_fds,
             seccomp_cache: seccomp_cache.map(Path::to_path_buf),
+            rootless,
         },
         console_socket: a.console_socket.clone(),
         foreground,
@@ -464,7 +474,7 @@ fn spec(bundle: &Path, rootless: bool) -> Result<i32> {
     let spec = if rootless {
         // SAFETY: geteuid/getegid cannot fail.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-        oci_spec::runtime::Spec::rootless(uid, gid)
+        crate::rootless::spec(uid, gid)?
     } else {
         oci_spec::runtime::Spec::default()
     };

@@ -12,6 +12,7 @@
 
 mod commands;
 mod logging;
+mod rootless;
 mod seccomp;
 
 use brisk::{args, cli, cli_fast};
@@ -41,6 +42,17 @@ pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> l
     // SAFETY: main's own argv; nobody reads it through argv after the
     // copy below, and clones only ever overwrite their own copy.
     unsafe { brisk_container::init::title::remember_argv(argc, argv) };
+    // Never with privilege its caller does not have: a setuid (setgid,
+    // file-capability) brisk would give any user the host's mounts and
+    // namespaces for a config of its own (docs/SECURITY.md, "When brisk
+    // is not root"). AT_SECURE is the kernel's word for it, no syscall.
+    // SAFETY: getauxval reads this process's auxiliary vector.
+    if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
+        let msg = b"brisk: refusing to run setuid, setgid or with file capabilities\n";
+        // SAFETY: write(2) of a static buffer to stderr.
+        unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
+        return 1;
+    }
     // First, before any other work the re-execution would repeat.
     let sealed = if clones_into_container(argc, argv) {
         // SAFETY: argv is main's own; no thread has been started.

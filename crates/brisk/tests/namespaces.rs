@@ -4,6 +4,8 @@
 //! take effect; `linux.netDevices` moved in from the host.
 
 mod common;
+#[path = "common/rootless.rs"]
+mod rootless;
 
 use common::{eventually, host_has_link, ip, ns_of, Env, Netns, Veth};
 use serde_json::json;
@@ -144,21 +146,8 @@ fn hostname_without_uts_namespace_is_rejected() {
 fn user_namespace_with_mappings() {
     let env = Env::new("userns");
     let mut b = env.bundle("b", &[]);
-    b.add_namespace("user", None);
-    b.set(
-        "/linux/uidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    b.set(
-        "/linux/gidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    // The rootfs must be reachable by the mapped root.
-    std::process::Command::new("chown")
-        .args(["-R", "100000:100000"])
-        .arg(b.dir.join("rootfs"))
-        .status()
-        .unwrap();
+    let map = [[0, 100000, 65536]];
+    rootless::add_user_namespace(&mut b, &map, &map);
     let out = run_in(
         &env,
         &mut b,
@@ -172,6 +161,120 @@ fn user_namespace_with_mappings() {
     assert_eq!(norm(lines[1]), "0 100000 65536");
     assert_eq!(lines[2], "0");
     assert_ne!(lines[3], ns_of("self", "user"));
+    env.assert_clean();
+}
+
+#[test]
+fn user_namespace_with_several_ranges() {
+    let env = Env::new("userns-ranges");
+    let mut b = env.bundle("b", &[]);
+    let maps = [[0, 100000, 1000], [1000, 300000, 1000]];
+    rootless::add_user_namespace(&mut b, &maps, &maps);
+    b.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    let out = run_in(
+        &env,
+        &mut b,
+        "u",
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g",
+    );
+    let norm: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        norm,
+        [
+            "0 100000 1000",
+            "1000 300000 1000",
+            "0 100000 1000",
+            "1000 300000 1000",
+            "1000",
+            "1000"
+        ]
+    );
+    env.assert_clean();
+}
+
+/// A holder container with a user namespace of its own (and a network
+/// namespace owned by it) for others to join; its pid.
+fn userns_holder(env: &Env) -> String {
+    let mut holder = env.bundle("holder", &["sleep", "60"]);
+    let map = [[0, 100000, 65536]];
+    rootless::add_user_namespace(&mut holder, &map, &map);
+    env.brisk(&["run", "-d", "-b", holder.path(), "holder"])
+        .ok();
+    env.state("holder")["pid"].as_i64().unwrap().to_string()
+}
+
+#[test]
+fn joins_a_user_namespace_by_path_with_a_new_pid_namespace() {
+    let env = Env::new("userns-join");
+    let pid = userns_holder(&env);
+    let mut b = env.bundle("b", &[]);
+    // The holder's user and network namespaces; a new pid namespace (with
+    // the mount, ipc, uts ones), which must belong to the joined user
+    // namespace: the init enters it and forks.
+    b.add_namespace("user", Some(&format!("/proc/{pid}/ns/user")));
+    b.add_namespace("network", Some(&format!("/proc/{pid}/ns/net")));
+    rootless::chown_rootfs(&b, 100000, 100000);
+    let out = run_in(
+        &env,
+        &mut b,
+        "joiner",
+        "for n in user net pid; do readlink /proc/self/ns/$n; done; echo $$; id -u",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert_eq!(lines[0], ns_of(&pid, "user"));
+    assert_eq!(lines[1], ns_of(&pid, "net"));
+    assert_ne!(lines[2], ns_of(&pid, "pid"));
+    assert_ne!(lines[2], ns_of("self", "pid"));
+    assert_eq!(lines[3..], ["1", "0"]);
+    env.brisk(&["delete", "--force", "holder"]).ok();
+    env.assert_clean();
+}
+
+#[test]
+fn new_pid_and_user_namespaces_while_joining_others_by_path() {
+    let env = Env::new("userns-late-pid");
+    let holder = env.bundle("holder", &["sleep", "60"]);
+    env.brisk(&["run", "-d", "-b", holder.path(), "holder"])
+        .ok();
+    let pid = env.state("holder")["pid"].as_i64().unwrap().to_string();
+    let mut b = env.bundle("b", &["sleep", "60"]);
+    let map = [[0, 100000, 65536]];
+    rootless::add_user_namespace(&mut b, &map, &map);
+    b.add_namespace("network", Some(&format!("/proc/{pid}/ns/net")));
+    env.brisk(&["create", "-b", b.path(), "late"]).ok();
+    let init = env.state("late")["pid"].as_i64().unwrap().to_string();
+    // The recorded pid is the forked init: pid 1 of a pid namespace owned
+    // by the container's new user namespace, and brisk's child while
+    // `create` ran (now the subreaper's, like any created init).
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+    let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap();
+    assert_eq!(nspid.split_whitespace().last(), Some("1"), "{nspid}");
+    assert_ne!(ns_of(&init, "pid"), ns_of(&pid, "pid"));
+    assert_ne!(ns_of(&init, "user"), ns_of("self", "user"));
+    assert_eq!(ns_of(&init, "net"), ns_of(&pid, "net"));
+    env.brisk(&["start", "late"]).ok();
+    let out = env
+        .brisk(&[
+            "exec",
+            "late",
+            "sh",
+            "-c",
+            "cat /proc/1/comm; cat /proc/self/uid_map",
+        ])
+        .ok();
+    let norm: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(norm, ["sleep", "0 100000 65536"]);
+    env.brisk(&["kill", "late", "KILL"]).ok();
+    env.wait_status("late", "stopped");
+    env.brisk(&["delete", "late"]).ok();
+    env.brisk(&["delete", "--force", "holder"]).ok();
     env.assert_clean();
 }
 

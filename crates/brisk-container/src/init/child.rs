@@ -118,17 +118,42 @@ fn report(plan: &Plan, sync_fd: RawFd, err: &Failure<'_>) {
     }
 }
 
-fn request_id_maps(sync_fd: RawFd) -> Result<(), Failure<'static>> {
+fn request_id_maps(
+    sync_fd: RawFd,
+    writer: &crate::namespaces::MapWriter,
+) -> Result<(), Failure<'static>> {
+    // brisk made itself (and so this copy) non-dumpable before the clone:
+    // /proc/PID/uid_map and the rest are then root's, which only root may
+    // open. An unprivileged brisk (and newuidmap, which checks that the
+    // process is the caller's) needs them to be ours while it writes, as
+    // runc's init does. Nothing else runs in the container yet.
+    let set_dumpable = |on: libc::c_ulong| {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on, 0, 0, 0) } < 0 {
+            return Err(Failure::new(
+                "set the init dumpable for its id maps",
+                io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    };
+    if writer.unprivileged {
+        set_dumpable(1)?;
+    }
     sync::send(sync_fd, &[sync::NEED_MAPS]).map_err(|e| Failure::new("ask for id maps", e))?;
     let mut buf = [0u8; 1];
-    match sync::recv(sync_fd, &mut buf) {
+    let got = match sync::recv(sync_fd, &mut buf) {
         Ok(1) if buf[0] == sync::MAPS_DONE => Ok(()),
         Ok(_) => Err(Failure::new(
             "wait for id maps",
             io::Error::from_raw_os_error(libc::EPIPE),
         )),
         Err(e) => Err(Failure::new("wait for id maps", e)),
+    };
+    if writer.unprivileged {
+        set_dumpable(0)?;
     }
+    got
 }
 
 /// Asks the parent to run the create hooks of the runtime namespace and
@@ -158,6 +183,85 @@ fn hook_state_part(state: &[u8], created: bool) -> &[u8] {
         Some(i) => &state[..i],
         None => state,
     }
+}
+
+/// Joins the namespaces given by path, in `joins` order (user first,
+/// mount last). With a user namespace among them, as runc does: first
+/// every other one that brisk's credentials may join (one owned by an
+/// ancestor of the container's user namespace may not be joined from
+/// inside it), then the user namespace, then those that needed it (an
+/// unprivileged brisk gets CAP_SYS_ADMIN over the container's namespaces
+/// only there).
+fn join_namespaces(joins: &[crate::namespaces::Join]) -> Result<(), Failure<'_>> {
+    fn join(j: &crate::namespaces::Join) -> io::Result<()> {
+        sys::setns(j.fd.as_raw_fd(), j.nstype)
+    }
+    fn fail(j: &crate::namespaces::Join, e: io::Error) -> Failure<'_> {
+        Failure::with("join namespace", &j.path, e)
+    }
+    if !joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER) {
+        for j in joins {
+            join(j).map_err(|e| fail(j, e))?;
+        }
+        return Ok(());
+    }
+    let mut later = [false; 8];
+    for (i, j) in joins.iter().enumerate() {
+        if j.nstype == libc::CLONE_NEWUSER {
+            continue;
+        }
+        match join(j) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) && i < later.len() => later[i] = true,
+            Err(e) => return Err(fail(j, e)),
+        }
+    }
+    for (i, j) in joins.iter().enumerate() {
+        if j.nstype == libc::CLONE_NEWUSER || later.get(i).copied().unwrap_or(false) {
+            join(j).map_err(|e| fail(j, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// After a late setns/unshare of the pid namespace (`LatePid`): forks,
+/// with `CLONE_PARENT`, the process that is in it. That child goes on as
+/// the container's init once brisk has recorded its pid (`A`); this one
+/// tells brisk the pid (`N`) and exits, reaped by brisk.
+fn fork_into_pid_namespace(sync_fd: RawFd) -> Result<(), Failure<'static>> {
+    // SAFETY: the init is single-threaded; the child only goes on with the
+    // init's steps (allocation-free, ending in execve or _exit), this
+    // process only sends one message and _exits.
+    let (pid, _) = unsafe { sys::fork_with_flags(libc::CLONE_PARENT as u64, None) }
+        .map_err(|e| Failure::new("fork into the pid namespace", e))?;
+    if pid == 0 {
+        // A new parent (brisk itself): the death signal is cleared by fork.
+        die_with_parent(sync_fd);
+        let mut buf = [0u8; 1];
+        return match sync::recv(sync_fd, &mut buf) {
+            Ok(1) if buf[0] == sync::PID_RECORDED => Ok(()),
+            Ok(_) => Err(Failure::new(
+                "wait for the pid to be recorded",
+                io::Error::from_raw_os_error(libc::EPIPE),
+            )),
+            Err(e) => Err(Failure::new("wait for the pid to be recorded", e)),
+        };
+    }
+    let mut msg = [0u8; 5];
+    msg[0] = sync::NEW_PID;
+    msg[1..].copy_from_slice(&pid.to_ne_bytes());
+    let code = match sync::send(sync_fd, &msg) {
+        Ok(()) => 0,
+        Err(_) => {
+            // SAFETY: kill(2) of the process just forked (brisk's child by
+            // CLONE_PARENT), which brisk will never hear of.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            1
+        }
+    };
+    // SAFETY: _exit skips atexit handlers and destructors, which belong to
+    // the parent's copy of this process.
+    unsafe { libc::_exit(code) }
 }
 
 fn wait_placed(sync_fd: RawFd) -> Result<(), Failure<'static>> {
@@ -193,16 +297,13 @@ fn setup<'p>(
             .map_err(|e| Failure::new("set process.execCPUAffinity.final", e))?;
     }
     if ns.clone_flags & libc::CLONE_NEWUSER as u64 != 0 {
-        request_id_maps(sync_fd)?;
+        request_id_maps(sync_fd, &ns.map_writer)?;
     }
-    for j in &ns.joins {
-        sys::setns(j.fd.as_raw_fd(), j.nstype)
-            .map_err(|e| Failure::with("join namespace", &j.path, e))?;
-    }
+    join_namespaces(&ns.joins)?;
     if ns.unshare_flags != 0 {
         sys::unshare(ns.unshare_flags).map_err(|e| Failure::new("unshare namespaces", e))?;
         if ns.unshare_flags & libc::CLONE_NEWUSER != 0 {
-            request_id_maps(sync_fd)?;
+            request_id_maps(sync_fd, &ns.map_writer)?;
         }
     }
     if ns.joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER) {
@@ -217,6 +318,15 @@ fn setup<'p>(
         if let Err(e) = crate::sys::setresgid(0).and_then(|()| crate::sys::setresuid(0)) {
             return Err(Failure::new("become root in the user namespace", e));
         }
+    }
+    if let Some(late) = &ns.late_pid {
+        match late {
+            crate::namespaces::LatePid::New => sys::unshare(libc::CLONE_NEWPID)
+                .map_err(|e| Failure::new("unshare pid namespace", e))?,
+            crate::namespaces::LatePid::Join(j) => sys::setns(j.fd.as_raw_fd(), j.nstype)
+                .map_err(|e| Failure::with("join namespace", &j.path, e))?,
+        }
+        fork_into_pid_namespace(sync_fd)?;
     }
     if ns.new_time {
         sys::unshare(libc::CLONE_NEWTIME).map_err(|e| Failure::new("unshare time namespace", e))?;

@@ -30,6 +30,13 @@ pub struct InitOptions {
     /// The compiled-filter cache directory (default
     /// `brisk_seccomp::cache::DEFAULT_DIR`).
     pub seccomp_cache: Option<std::path::PathBuf>,
+    /// `--rootless` (auto: brisk is not root, or is root of a user
+    /// namespace it was started in, as under rootless podman): the
+    /// container is in a user namespace even when its config asks for
+    /// none (devices are bound, not made; sysfs may fall back to a bind),
+    /// and a cgroup brisk may not make or enter is skipped with a warning
+    /// (`container::create`).
+    pub rootless: bool,
 }
 
 /// Everything the init process does, decided before the clone.
@@ -108,6 +115,7 @@ impl Plan {
         let user_ns =
             (self.ns.clone_flags | self.ns.unshare_flags as u64) & libc::CLONE_NEWUSER as u64 != 0;
         !user_ns
+            && self.ns.late_pid.is_none()
             && !self.hooks.sync
             && self.terminal.is_none()
             && self.seccomp.as_ref().is_none_or(|s| s.listener.is_none())
@@ -241,7 +249,8 @@ pub fn plan(
         }
         _ => (false, false),
     };
-    let in_userns = ns.new_user || ns.joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER);
+    let in_userns =
+        ns.new_user || ns.joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER) || opts.rootless;
     let userns = if ns.new_user {
         Some(rootfs::idmap::ContainerUserns::New {
             uid_map: &ns.uid_map,
@@ -269,6 +278,14 @@ pub fn plan(
             .ok_or_else(|| Error::invalid("process", "missing"))?,
     )?;
     process.keep_groups = process::keeps_original_groups(spec);
+    if ns.map_writer.deny_setgroups && !process.groups.is_empty() && !process.keep_groups {
+        return Err(Error::invalid(
+            "process.user.additionalGids",
+            "cannot be set: an unprivileged caller that maps only its own gid must deny \
+             setgroups(2) in the user namespace (map a range from /etc/subgid, written by \
+             newgidmap, to allow it)",
+        ));
+    }
     // Not applicable to the container's init (config.md); checked above.
     process.cpu_initial = None;
     process.cpu_final = None;

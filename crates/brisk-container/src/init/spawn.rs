@@ -171,11 +171,17 @@ fn block_signals() -> libc::sigset_t {
 /// runs right after the clone, before the init does anything that
 /// depends on its cgroup. Signals stay blocked in the parent.
 ///
+/// `record(pid)` runs with the pid of the container's process: right
+/// after `place`, or, when the init forks into its pid namespace
+/// (`namespaces::LatePid`), once it reports the pid of that child (`N`),
+/// which waits for it (`A`).
+///
 /// When the init stops for hooks (`H`), `on_hooks(pid)` runs the create
 /// hooks of the runtime namespace and returns the state text to send (`K`).
 pub fn spawn(
     plan: &Plan,
     place: &mut dyn FnMut(libc::pid_t, bool) -> Result<()>,
+    record: &mut dyn FnMut(libc::pid_t) -> Result<()>,
     on_hooks: &mut dyn FnMut(libc::pid_t) -> Result<Vec<u8>>,
 ) -> Result<Init> {
     let (parent_end, child_end) = rustix::net::socketpair(
@@ -221,7 +227,12 @@ pub fn spawn(
         early_commit: None,
         exec_bound: bounds::init_step() + plan.hooks.start_container_bound(),
     };
-    if let Err(e) = place(pid, cloned_into) {
+    let late_fork = plan.ns.late_pid.is_some();
+    // With a late fork the state waits for the pid of the process that
+    // will be the container's (`N`).
+    let placed =
+        place(pid, cloned_into).and_then(|()| if late_fork { Ok(()) } else { record(pid) });
+    if let Err(e) = placed {
         init.abort();
         return Err(e);
     }
@@ -248,6 +259,7 @@ pub fn spawn(
     loop {
         let this_bound = std::mem::replace(&mut bound, step);
         let deadline = bounds::deadline(this_bound);
+        let pid = init.pid;
         let (n, fd) = match recv_or_interrupt(&init.sync, &mut buf, deadline, || {
             timed_out(pid, "wait for the container init to be ready", this_bound)
         }) {
@@ -273,6 +285,29 @@ pub fn spawn(
                 if let Err(e) = sync::send(init.sync.as_raw_fd(), &[sync::MAPS_DONE]) {
                     init.abort();
                     return Err(Error::sys("tell the init its maps are written", e));
+                }
+            }
+            Some(&sync::NEW_PID) if late_fork && n == 5 => {
+                let mut b = [0u8; 4];
+                b.copy_from_slice(&buf[1..5]);
+                let child = libc::pid_t::from_ne_bytes(b);
+                // The forking process exits right after `N`.
+                let status = reap_within(init.pid, REAP_BOUND);
+                init.pid = child;
+                let recorded = match status {
+                    Some(s) if libc::WIFEXITED(s) && libc::WEXITSTATUS(s) == 0 => record(child),
+                    _ => Err(Error::Child(format!(
+                        "the init forking into its pid namespace did not exit ({})",
+                        describe_status(status)
+                    ))),
+                };
+                let acked = recorded.and_then(|()| {
+                    sync::send(init.sync.as_raw_fd(), &[sync::PID_RECORDED])
+                        .map_err(|e| Error::sys("tell the init its pid is recorded", e))
+                });
+                if let Err(e) = acked {
+                    init.abort();
+                    return Err(e);
                 }
             }
             Some(&sync::HOOKS) => {

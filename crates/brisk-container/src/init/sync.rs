@@ -3,7 +3,9 @@
 //!
 //! init → parent: `U` (my user namespace needs its id maps), `H` (mounts
 //! done, hooks wanted), `T` + fd (the pty master), `S` + fd (the seccomp
-//! listener), `R` (set up, ready), `E<text>` (failed). parent → init: `M`
+//! listener), `N` + pid (forked into the pid namespace), `R` (set up,
+//! ready), `E<text>` (failed). parent → init: `A` (the forked pid is
+//! recorded), `M`
 //! (maps written), `K<state>` (create hooks passed, the state for the
 //! init's hooks), `C` (state recorded: go on), and on v1/hybrid hosts
 //! first `P` (placed in its cgroups). The socket is close-on-exec, so a successful
@@ -34,6 +36,13 @@ pub const TERMINAL: u8 = b'T';
 pub const MAX_STATE_MSG: usize = 256 * 1024;
 /// init → parent, with the seccomp listener fd attached (SCM_RIGHTS).
 pub const SECCOMP_FD: u8 = b'S';
+
+/// init → parent: `N` + the pid (native-endian i32) of the process the
+/// init forked into its pid namespace (`namespaces::LatePid`), which goes
+/// on as the container's init; the sender exits.
+pub const NEW_PID: u8 = b'N';
+/// parent → the forked init: its pid is recorded, go on.
+pub const PID_RECORDED: u8 = b'A';
 
 pub const MAX_MSG: usize = 4096;
 

@@ -117,7 +117,11 @@ pub fn plan(
         .map(|(i, m)| mounts::plan(i, m, ctx))
         .collect::<Result<Vec<_>>>()?;
     prepare_idmapped_trees(&mut mounts, ctx.userns)?;
-    if in_userns {
+    // An unprivileged brisk cannot clone a mount tree (CAP_SYS_ADMIN over
+    // its mount namespace); its init binds the sources itself, which can
+    // reach what the caller can.
+    // SAFETY: geteuid cannot fail.
+    if in_userns && unsafe { libc::geteuid() } == 0 {
         open_bind_sources(&mut mounts)?;
     }
     // As runc: the default devices are made unless /dev is bound from

@@ -49,6 +49,11 @@ pub struct MountPlan {
     pub tree: Option<OwnedFd>,
     /// A tmpfs with `tmpcopyup`.
     pub copy_up: bool,
+    /// A `sysfs` mount in a user namespace: the kernel refuses it (EPERM)
+    /// unless the container has a network namespace of its own; then the
+    /// host's `/sys` is bound recursively, read-only, instead, as crun
+    /// does.
+    pub sysfs_fallback: bool,
     /// For a mount that is not a bind and has a second step (tmpcopyup,
     /// attributes, propagation): its data as fsconfig(2) parameters. Such a
     /// mount is made with the mount API, whose fd names the new mount for
@@ -208,6 +213,7 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
         idmap,
         tree: None,
         copy_up,
+        sysfs_fallback: in_userns && !bind && fstype == Some("sysfs"),
         fs_params,
         fd: None,
     })
@@ -519,17 +525,26 @@ pub fn apply<'p>(root: BorrowedFd<'_>, m: &'p MountPlan) -> Result<(), Failure<'
                 sys::mount(None, top_path.as_cstr(), None, flags, None).map_err(fail)?;
             }
         }
-        Kind::Regular => match (&m.fs_params, &m.fstype) {
-            (Some(params), Some(fstype)) => made = Some(new_mount(m, fstype, params, &dest)?),
-            _ => sys::mount(
-                m.source.as_deref(),
-                target.as_cstr(),
-                m.fstype.as_deref(),
-                m.flags,
-                m.data.as_deref(),
-            )
-            .map_err(fail)?,
-        },
+        Kind::Regular => {
+            let mounted = match (&m.fs_params, &m.fstype) {
+                (Some(params), Some(fstype)) => new_mount(m, fstype, params, &dest).map(Some),
+                _ => sys::mount(
+                    m.source.as_deref(),
+                    target.as_cstr(),
+                    m.fstype.as_deref(),
+                    m.flags,
+                    m.data.as_deref(),
+                )
+                .map(|()| None)
+                .map_err(fail),
+            };
+            made = match mounted {
+                Err(e) if m.sysfs_fallback && e.err.raw_os_error() == Some(libc::EPERM) => {
+                    Some(bind_host_sysfs(&dest, m.flags).map_err(fail)?)
+                }
+                other => other?,
+            };
+        }
         Kind::Cgroup2(None) if second_step || keep => {
             let attr = options::mount_attr(m.flags);
             let params = options::sb_flag_keys(m.flags).map(|k| (k, None));
@@ -627,6 +642,24 @@ fn new_mount<'p>(
         sys::mount_setattr(new.as_raw_fd(), false, &attr).map_err(fail)?;
     }
     Ok(new)
+}
+
+/// The fallback of a `sysfs` mount the kernel refused in a user namespace:
+/// a recursive copy of the host's `/sys`, read-only and with the mount's
+/// nosuid/nodev/noexec, attached onto `dest`. Returns its fd.
+fn bind_host_sysfs(dest: &OwnedFd, flags: libc::c_ulong) -> io::Result<OwnedFd> {
+    let tree = sys::open_tree_clone(c"/sys", true)?;
+    let attr = sys::MountAttr {
+        attr_set: options::mount_attr(flags | libc::MS_RDONLY)
+            & (options::attr::RDONLY
+                | options::attr::NOSUID
+                | options::attr::NODEV
+                | options::attr::NOEXEC),
+        ..Default::default()
+    };
+    sys::mount_setattr(tree.as_raw_fd(), true, &attr)?;
+    sys::move_mount(tree.as_raw_fd(), dest.as_raw_fd())?;
+    Ok(tree)
 }
 
 /// Binds a host cgroup directory onto `target` (an fd resolved inside the
