@@ -234,8 +234,7 @@ fn intel_rdt_without_resctrl() {
         .lines()
         .any(|l| l.contains(" - resctrl "));
     if mounted {
-        eprintln!("SKIPPED: intel_rdt_without_resctrl: resctrl is mounted on this host");
-        return;
+        return common::skip("resctrl is mounted on this host");
     }
     let env = Env::new("rdt");
     let mut b = env.bundle("b", &["true"]);

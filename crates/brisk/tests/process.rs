@@ -457,8 +457,7 @@ fn cpus_0_and_1() -> bool {
 #[test]
 fn exec_cpu_affinity() {
     if !cpus_0_and_1() {
-        eprintln!("SKIPPED: exec_cpu_affinity needs CPUs 0 and 1 online and allowed");
-        return;
+        return common::skip("needs CPUs 0 and 1 online and allowed");
     }
     let env = Env::new("exec-cpus");
     let mut b = env.bundle("b", &["sleep", "60"]);
@@ -548,8 +547,7 @@ fn install_mempolicy_helper(b: &common::Bundle) {
 fn memory_policy() {
     let online = std::fs::read_to_string("/sys/devices/system/node/online").unwrap_or_default();
     if online.trim().is_empty() {
-        eprintln!("SKIPPED: memory_policy: no NUMA nodes (kernel without CONFIG_NUMA)");
-        return;
+        return common::skip("no NUMA nodes (kernel without CONFIG_NUMA)");
     }
     let env = Env::new("mempolicy");
     let mut b = env.bundle("b", &["/bin/mempolicy"]);
