@@ -368,20 +368,85 @@ pub fn remove_created(record: &Record, patience: Duration) -> Vec<(PathBuf, io::
     failed
 }
 
+/// How deep below a container's cgroup brisk follows the cgroups the
+/// container made (`delegate` caps `cgroup.max.depth` there).
+pub const MAX_CHILD_DEPTH: usize = 32;
+
+fn open_dir_at<P: rustix::path::Arg>(
+    at: impl std::os::fd::AsFd,
+    path: P,
+) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat(
+        at,
+        path,
+        rustix::fs::OFlags::RDONLY
+            | rustix::fs::OFlags::DIRECTORY
+            | rustix::fs::OFlags::NOFOLLOW
+            | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+}
+
+/// The sub-cgroup names in the directory `fd` (cgroupfs holds no
+/// symlinks: a directory entry is a cgroup).
+fn child_cgroups(fd: &OwnedFd) -> Vec<std::ffi::CString> {
+    let Ok(dup) = rustix::io::fcntl_dupfd_cloexec(fd, 0) else {
+        return Vec::new();
+    };
+    let Ok(dir) = rustix::fs::Dir::new(dup) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter(|e| e.file_type() == rustix::fs::FileType::Directory)
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+        .collect()
+}
+
+/// Adds the pids of every cgroup below `fd`, by fd (no path grows).
+fn descendant_pids(fd: &OwnedFd, depth: usize, pids: &mut Vec<i32>) {
+    if depth >= MAX_CHILD_DEPTH {
+        return;
+    }
+    for name in child_cgroups(fd) {
+        let Ok(child) = open_dir_at(fd, name.as_c_str()) else {
+            continue;
+        };
+        if let Ok(procs) = rustix::fs::openat(
+            &child,
+            "cgroup.procs",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) {
+            let mut s = String::new();
+            if std::fs::File::from(procs).read_to_string(&mut s).is_ok() {
+                pids.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+        }
+        descendant_pids(&child, depth + 1, pids);
+    }
+}
+
 /// Removes the cgroups the container made below its own (a delegated
 /// cgroup2 directory, or root in a container with a writable cgroup
-/// mount), deepest first; one still in use stays and the leaf's removal
-/// reports it. cgroupfs holds no symlinks: a directory entry is a cgroup.
+/// mount), deepest first, by fd (`unlinkat(AT_REMOVEDIR)`), so that no
+/// path grows past PATH_MAX; at most [`MAX_CHILD_DEPTH`] levels. One
+/// still in use stays and the leaf's removal reports it.
 fn remove_children(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    if let Ok(fd) = open_dir_at(rustix::fs::CWD, dir) {
+        remove_children_at(&fd, 0);
+    }
+}
+
+fn remove_children_at(fd: &OwnedFd, depth: usize) {
+    if depth >= MAX_CHILD_DEPTH {
         return;
-    };
-    for e in entries.flatten() {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            let child = e.path();
-            remove_children(&child);
-            let _ = std::fs::remove_dir(&child);
+    }
+    for name in child_cgroups(fd) {
+        if let Ok(child) = open_dir_at(fd, name.as_c_str()) {
+            remove_children_at(&child, depth + 1);
         }
+        let _ = rustix::fs::unlinkat(fd, name.as_c_str(), rustix::fs::AtFlags::REMOVEDIR);
     }
 }
 
@@ -421,13 +486,48 @@ fn remove_empty_default_parents(record: &Record) {
 impl Record {
     /// Moves `pid` into the container's cgroup in every hierarchy (an
     /// `exec`'d process joining its container).
-    pub fn join(&self, pid: i32) -> Result<()> {
+    ///
+    /// A container that was given its cgroup2 directory (`delegate`) may
+    /// have enabled controllers below it: the kernel then refuses a process
+    /// there (EBUSY, no internal processes), and the process joins the
+    /// cgroup of the container's `init` instead, as runc's exec does, if
+    /// that cgroup is inside the container's.
+    pub fn join(&self, pid: i32, init: i32) -> Result<()> {
         let pid = pid.to_string();
         for d in &self.dirs {
             let p = d.path.join("cgroup.procs");
-            write_file(&p, &pid).map_err(|e| Error::path("join the container's cgroup", &p, e))?;
+            match write_file(&p, &pid) {
+                Ok(()) => {}
+                Err(e) if d.is_v2() && e.raw_os_error() == Some(libc::EBUSY) => {
+                    let Some(beside) = self.init_v2_dir(init) else {
+                        return Err(Error::path("join the container's cgroup", &p, e));
+                    };
+                    let p = beside.join("cgroup.procs");
+                    write_file(&p, &pid).map_err(|e| {
+                        Error::path("join the cgroup of the container's init", &p, e)
+                    })?;
+                }
+                Err(e) => return Err(Error::path("join the container's cgroup", &p, e)),
+            }
         }
         Ok(())
+    }
+
+    /// The cgroup2 directory of `init` from `/proc/<init>/cgroup`, when it
+    /// lies below the container's own (never outside it, never `..`).
+    fn init_v2_dir(&self, init: i32) -> Option<PathBuf> {
+        let own = self.v2_dir()?;
+        let mount = own.to_str()?.strip_suffix(self.path.as_str())?;
+        let text = read_file(Path::new(&format!("/proc/{init}/cgroup"))).ok()?;
+        let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?.trim();
+        let below = rel.strip_prefix(self.path.as_str())?.strip_prefix('/')?;
+        if below
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return None;
+        }
+        Some(PathBuf::from(format!("{mount}{rel}")))
     }
 
     /// The directory of the v1 hierarchy with `controller`.
@@ -560,14 +660,21 @@ impl Record {
         Ok(())
     }
 
-    /// Pids of the container's processes.
+    /// Pids of the container's processes, those in cgroups it made below
+    /// its own included (cgroup2: a delegated directory).
     pub fn pids(&self) -> Result<Vec<i32>> {
         let Some(dir) = self.procs_dir() else {
             return Ok(Vec::new());
         };
         let p = dir.join("cgroup.procs");
         let s = read_file(&p).map_err(|e| Error::path("read", &p, e))?;
-        Ok(s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        let mut pids: Vec<i32> = s.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        if self.v2_dir() == Some(dir) {
+            if let Ok(fd) = open_dir_at(rustix::fs::CWD, dir) {
+                descendant_pids(&fd, 0, &mut pids);
+            }
+        }
+        Ok(pids)
     }
 
     fn freezer(&self) -> Option<(PathBuf, bool)> {

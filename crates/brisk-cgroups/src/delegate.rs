@@ -9,7 +9,9 @@
 //!
 //! Everything goes through one fd of the container's directory, opened
 //! without following symlinks; a listed file that does not exist there is
-//! skipped (the spec: not an error).
+//! skipped (the spec: not an error). Only a directory brisk made is given
+//! away (never one another container shares), and its `cgroup.max.depth`
+//! is capped at [`crate::cgroup::MAX_CHILD_DEPTH`] when unlimited.
 
 use std::io;
 use std::path::Path;
@@ -54,6 +56,14 @@ pub fn chown_to(dir: &Path, uid: u32) -> Result<Vec<String>> {
         Mode::empty(),
     )
     .map_err(|e| Error::path("open the container's cgroup", dir, e.into()))?;
+    // The container may nest cgroups below its own: bounded, so that
+    // brisk's walks over them (`ps`, removal at delete) stay bounded too.
+    // The file is not delegatable: the container cannot raise it.
+    let depth = dir.join("cgroup.max.depth");
+    if crate::cgroup::read_file(&depth).is_ok_and(|v| v.trim() == "max") {
+        crate::cgroup::write_file(&depth, &crate::cgroup::MAX_CHILD_DEPTH.to_string())
+            .map_err(|e| Error::path("bound the container's cgroup depth", &depth, e))?;
+    }
     let owner = Some(rustix::fs::Uid::from_raw(uid));
     rustix::fs::chownat(&fd, "", owner, None, AtFlags::EMPTY_PATH)
         .map_err(|e| Error::path("give the container its cgroup", dir, e.into()))?;

@@ -1070,7 +1070,6 @@ fn refusal(id: &str, e: Error) -> String {
     format!("container {id} deleted, but not its recorded cgroup: {e}")
 }
 
-/// The cgroup `create` gives the container: its saved config's
 /// The host uid that gets the container's cgroup (config-linux.md, "Cgroup
 /// ownership"): only on a cgroup2 host, for a container with a new user
 /// namespace whose mappings are in the config, a new cgroup namespace and
@@ -1119,6 +1118,11 @@ fn delegate_cgroup(
     let (Some(uid), Some(dir)) = (cgroup_owner(spec, layout), cgroup.record.v2_dir()) else {
         return Ok(cgroup);
     };
+    // Only a directory this create made: an existing one (a cgroupsPath
+    // another container shares, or the host's own) keeps its owner.
+    if !cgroup.record.created.iter().any(|c| c == dir) {
+        return Ok(cgroup);
+    }
     match brisk_cgroups::delegate::chown_to(dir, uid) {
         Ok(_) => Ok(cgroup),
         Err(e) => {
@@ -1128,6 +1132,7 @@ fn delegate_cgroup(
     }
 }
 
+/// The cgroup `create` gives the container: its saved config's
 /// `linux.cgroupsPath` and its id, resolved as `brisk_cgroups::prepare`
 /// does (only the cgroupfs driver makes cgroups).
 fn configured_cgroup_path(dir: &ContainerDir) -> Result<String> {

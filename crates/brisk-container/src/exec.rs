@@ -147,7 +147,7 @@ pub fn exec(
             }
             match &record.cgroup {
                 Some(cg) => {
-                    cg.join(pid)?;
+                    cg.join(pid, record.pid)?;
                     // Paused since the status check: the process froze on
                     // joining, and only --ignore-paused waits for the resume.
                     if !opts.ignore_paused && cg.is_paused() {

@@ -910,6 +910,11 @@ fn cgroup_mount_rw(b: &mut Bundle, rw: bool) {
 
 #[test]
 fn cgroup2_is_delegated_to_a_container_with_its_own_user_and_cgroup_namespaces() {
+    let controllers =
+        std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers").unwrap_or_default();
+    if !controllers.split_whitespace().any(|c| c == "hugetlb") {
+        return common::skip("no hugetlb controller on cgroup2");
+    }
     // config-linux.md, "Cgroup ownership": with a new user namespace, a new
     // cgroup namespace and a read-write cgroup mount, the container's root
     // (host uid 100000) owns its cgroup directory and the delegatable
@@ -923,7 +928,8 @@ fn cgroup2_is_delegated_to_a_container_with_its_own_user_and_cgroup_namespaces()
             &[
                 "sh",
                 "-c",
-                "mkdir /sys/fs/cgroup/sub && echo $$ > /sys/fs/cgroup/sub/cgroup.procs \
+                "mkdir -p /sys/fs/cgroup/sub/a/b && echo $$ > /sys/fs/cgroup/sub/cgroup.procs \
+                 && echo +hugetlb > /sys/fs/cgroup/cgroup.subtree_control \
                  && echo yes > /tmp/moved; sleep 30",
             ],
         );
@@ -933,6 +939,12 @@ fn cgroup2_is_delegated_to_a_container_with_its_own_user_and_cgroup_namespaces()
         b.set("/linux/uidMappings", map.clone());
         b.set("/linux/gidMappings", map);
         cgroup_mount_rw(&mut b, rw);
+        // hugetlb (the one cgroup2 controller here) enabled for the
+        // container, which enables it below itself in turn.
+        b.set(
+            "/linux/resources",
+            json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 6 << 20}]}),
+        );
         std::process::Command::new("chown")
             .args(["-R", "100000:100000"])
             .arg(b.dir.join("rootfs"))
@@ -951,6 +963,9 @@ fn cgroup2_is_delegated_to_a_container_with_its_own_user_and_cgroup_namespaces()
         d=/sys/fs/cgroup{rw_path}
         echo "owners=$(stat -c '%n:%u:%g' $d $d/cgroup.procs $d/cgroup.threads $d/cgroup.subtree_control $d/cgroup.max.depth | sed "s#$d#D#" | tr '\n' ' ')"
         echo "sub=$(grep -c . $d/sub/cgroup.procs)"
+        echo "depth=$(cat $d/cgroup.max.depth)"
+        echo "ps-has-init=$($B ps --format json d | grep -c "\b$pid\b")"
+        echo "exec=$($B exec d sh -c 'grep ^0:: /proc/self/cgroup' 2>&1)"
         $B delete --force d
         echo "left=$(ls -d $d 2>/dev/null | wc -l)"
         $B create -b {ro} r
@@ -975,6 +990,11 @@ fn cgroup2_is_delegated_to_a_container_with_its_own_user_and_cgroup_namespaces()
         "{o}"
     );
     assert!(o.contains("sub=1\n"), "{o}");
+    assert!(o.contains("depth=32\n"), "the nesting is not bounded: {o}");
+    // ps lists the init in the sub-cgroup; exec, refused in the container's
+    // own cgroup once it has controllers below (EBUSY), joins the init's.
+    assert!(o.contains("ps-has-init=1\n"), "{o}");
+    assert!(o.contains("exec=0::/sub\n"), "{o}");
     assert!(o.contains("left=0\n"), "{o}");
     assert!(o.contains("ro=0 0 \n"), "{o}");
     assert_eq!(cgroup_dirs_of(&rw_path), Vec::<PathBuf>::new());
