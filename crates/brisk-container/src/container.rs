@@ -846,6 +846,7 @@ pub fn kill(store: &Store, id: &str, sig: libc::c_int, all: bool) -> Result<()> 
     let record = dir.load()?;
     let fd = match pidfd_of(&record)? {
         Some(fd) => fd,
+        None if all => return kill_leftovers(&dir, &record, sig),
         None => return Err(Error::State("container not running".into())),
     };
     if all {
@@ -861,6 +862,26 @@ pub fn kill(store: &Store, id: &str, sig: libc::c_int, all: bool) -> Result<()> 
         }
     }
     pidfd_signal(&fd, sig).map_err(|e| Error::sys("unable to signal init", e))
+}
+
+/// `kill --all` of a container whose init has exited: the processes left
+/// in its cgroup get the signal, and nothing left is no error, as with
+/// runc. Without a pid namespace of its own (a Kubernetes pod's shared
+/// one), a container's processes outlive its init, and containerd's shim
+/// sends exactly this (`kill --all ID 9`) when such an init exits: an
+/// error here left them running and made containerd retry the task's
+/// deletion for seconds (docs/COMPATIBILITY.md).
+fn kill_leftovers(dir: &ContainerDir, record: &Record, sig: libc::c_int) -> Result<()> {
+    let Some(cg) = checked_cgroup(dir, record)? else {
+        return Ok(());
+    };
+    // The cgroup may be gone already (removed with the last process, or by
+    // a delete that raced this kill): nothing is left to signal.
+    match cg.procs_dir() {
+        Some(d) if d.exists() => {}
+        _ => return Ok(()),
+    }
+    cg.signal_all(sig).map_err(Error::from)
 }
 
 /// `exec`'s wait for its process reached its bound: when the container is
