@@ -1,0 +1,1199 @@
+//! Kubernetes through the CRI: this test is the kubelet. It talks gRPC
+//! (the generated CRI bindings of `k8s-cri`, over a unix socket) to a real
+//! containerd whose CRI plugin runs pods with two runtime handlers, `runc`
+//! and `brisk`: both `io.containerd.runc.v2`, the shim that runs the binary
+//! named by `BinaryName` (/usr/sbin/runc; the brisk under test). That is
+//! the path a cluster takes to brisk through a RuntimeClass whose handler
+//! is `brisk` (docs/KUBERNETES.md).
+//!
+//! Every scenario runs with handler `runc` first, as a check of the test
+//! itself, then with `brisk`: each asserts what Kubernetes relies on, and
+//! what each saw (from inside the containers, in the CRI's answers) is
+//! compared: where brisk differs from runc, the test fails.
+//!
+//! The node is private to each test: containerd's config, root, state,
+//! sockets and the handlers' runtime roots under the test's directory; the
+//! images (busybox, and a pause image of Debian's static `catatonit`)
+//! imported with `ctr images import`, so that nothing is ever pulled; pods
+//! with a network namespace of their own get only the CNI `loopback`
+//! plugin, nothing that routes anywhere; pod cgroups (cgroupfs driver)
+//! under /brisk-it/<test>-<pod>. Every CRI call has a time bound, and a
+//! failure names the handler and the step.
+
+mod common;
+#[path = "common/daemons.rs"]
+mod daemons;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use k8s_cri::v1 as cri;
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use tonic::transport::Channel;
+
+use common::Env;
+use daemons::Containerd;
+
+const BUSYBOX: &str = "docker.io/library/bbox:latest";
+const PAUSE: &str = "localhost/brisk-pause:latest";
+/// The runtime handlers, in the order the scenarios run: runc first.
+const HANDLERS: [&str; 2] = ["runc", "brisk"];
+/// The bound of one CRI call (one RunPodSandbox on a loaded 2-core
+/// machine takes a few seconds).
+const CALL_BOUND: Duration = Duration::from_secs(60);
+/// The namespace the CRI plugin keeps its containers in.
+const K8S_NS: &str = "k8s.io";
+
+/// The masked and read-only paths kubelet sends for a container with the
+/// default procMount (the CRI plugin applies only what it is sent).
+const MASKED: [&str; 9] = [
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+];
+const READONLY: [&str; 6] = [
+    "/proc/asound",
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// One node: a private containerd with the CRI plugin, and a client.
+struct Node {
+    rt: tokio::runtime::Runtime,
+    runtime: RuntimeServiceClient<Channel>,
+    images: ImageServiceClient<Channel>,
+    /// The handler of the scenario running now, for failure messages.
+    handler: RefCell<String>,
+    /// How long each CRI call took (its method), for the report.
+    timings: RefCell<Vec<(String, Duration)>>,
+    /// Fields drop in order: containerd stops before the test directory
+    /// goes.
+    containerd: Option<Containerd>,
+    _sink: Sink,
+    env: Env,
+}
+
+/// The name of the pods' CNI network.
+const CNI_NET: &str = "brisk-isolated";
+
+/// The device the pods' macvlan interfaces hang off: one end of a veth
+/// pair this test made, whose other end is in a network namespace this
+/// test made, with no address: what a pod sends goes there and is dropped.
+struct Sink {
+    // Drop order: the pair, then the namespace.
+    veth: common::Veth,
+    _ns: common::Netns,
+}
+
+impl Sink {
+    fn new() -> Sink {
+        let ns = common::Netns::new();
+        let veth = common::Veth::new();
+        common::ip(&["link", "set", &veth.b, "netns", &ns.name]);
+        common::ip(&["-n", &ns.name, "link", "set", &veth.b, "up"]);
+        common::ip(&["link", "set", &veth.a, "up"]);
+        Sink { veth, _ns: ns }
+    }
+}
+
+/// A pod this test runs.
+struct Pod {
+    id: String,
+    config: cri::PodSandboxConfig,
+    /// The pod's cgroup (cgroupfs), absolute.
+    cgroup: String,
+}
+
+impl Node {
+    fn new(tag: &str) -> Node {
+        let env = Env::new(tag);
+        let base = env.base.clone();
+        let rootfs = daemons::busybox_rootfs(&env);
+        let busybox = daemons::oci_archive(&env, &rootfs, BUSYBOX, None);
+        // The pause image: catatonit alone, in pause mode (-P: it only
+        // waits for signals and reaps).
+        let pause_root = base.join("pause-rootfs");
+        std::fs::create_dir_all(&pause_root).expect("pause rootfs");
+        std::fs::copy("/usr/bin/catatonit", pause_root.join("catatonit"))
+            .expect("copy /usr/bin/catatonit (apt-get install catatonit)");
+        let pause = daemons::oci_archive(&env, &pause_root, PAUSE, Some(r#"["/catatonit","-P"]"#));
+
+        // A pod with a network namespace of its own gets an interface
+        // (the CRI plugin requires an address on eth0) that leads nowhere:
+        // a macvlan on the Sink, with a link-local address. Nothing routes
+        // anywhere. (The CRI plugin sets up lo itself.)
+        let sink = Sink::new();
+        let cni = base.join("cni");
+        std::fs::create_dir_all(&cni).expect("cni dir");
+        std::fs::write(
+            cni.join("10-isolated.conflist"),
+            serde_json::json!({
+                "cniVersion": "1.0.0",
+                "name": CNI_NET,
+                "plugins": [{
+                    "type": "macvlan",
+                    "master": sink.veth.a,
+                    "mode": "bridge",
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": "169.254.240.0/24"}]],
+                        "dataDir": base.join("cni-ipam"),
+                    },
+                }],
+            })
+            .to_string(),
+        )
+        .expect("cni conf");
+
+        let dir = base.join("containerd");
+        let d = dir.display();
+        let mut plugins = format!(
+            "[plugins.\"io.containerd.grpc.v1.cri\"]\n\
+             \x20 sandbox_image = \"{PAUSE}\"\n\
+             \x20 stream_server_address = \"127.0.0.1\"\n\
+             \x20 stream_server_port = \"0\"\n\
+             \x20 disable_apparmor = true\n\
+             \x20 netns_mounts_under_state_dir = true\n\
+             \x20 restrict_oom_score_adj = true\n\
+             \x20 [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n\
+             \x20   default_runtime_name = \"runc\"\n\
+             \x20 [plugins.\"io.containerd.grpc.v1.cri\".cni]\n\
+             \x20   bin_dir = \"/usr/lib/cni\"\n\
+             \x20   conf_dir = \"{}\"\n",
+            cni.display()
+        );
+        for (handler, binary) in [("runc", "/usr/sbin/runc"), ("brisk", common::brisk_bin())] {
+            // Root: the shim's default runc root, /run/containerd/runc,
+            // is shared by every containerd on the machine.
+            plugins += &format!(
+                "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.{handler}]\n\
+                 \x20 runtime_type = \"io.containerd.runc.v2\"\n\
+                 [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.{handler}.options]\n\
+                 \x20 BinaryName = \"{binary}\"\n\
+                 \x20 Root = \"{d}/{handler}-root\"\n\
+                 \x20 SystemdCgroup = false\n"
+            );
+        }
+        let containerd = Containerd::start(&env, &dir, "", &plugins);
+        containerd.import(&env, K8S_NS, &busybox);
+        containerd.import(&env, K8S_NS, &pause);
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let socket = containerd.address.clone();
+        let channel = rt
+            .block_on(async {
+                tokio::time::timeout(
+                    CALL_BOUND,
+                    tonic::transport::Endpoint::try_from("http://[::]:0")
+                        .expect("endpoint")
+                        .connect_with_connector(tower::service_fn(
+                            move |_: tonic::transport::Uri| {
+                                let socket = socket.clone();
+                                async move {
+                                    let s = tokio::net::UnixStream::connect(socket).await?;
+                                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(s))
+                                }
+                            },
+                        )),
+                )
+                .await
+            })
+            .expect("connect to containerd's CRI: timed out")
+            .expect("connect to containerd's CRI");
+        let node = Node {
+            rt,
+            runtime: RuntimeServiceClient::new(channel.clone()),
+            images: ImageServiceClient::new(channel),
+            handler: RefCell::new("-".into()),
+            timings: RefCell::new(Vec::new()),
+            containerd: Some(containerd),
+            _sink: sink,
+            env,
+        };
+        let v = node.call(
+            "Version",
+            node.runtime.clone().version(cri::VersionRequest::default()),
+        );
+        assert_eq!(v.runtime_name, "containerd", "{v:?}");
+        // The CRI's image store learns of imported images from events:
+        // wait until it knows both, so that nothing is ever pulled.
+        for image in [BUSYBOX, PAUSE] {
+            common::wait_until(
+                &format!("the CRI knows the imported image {image}"),
+                Duration::from_secs(30),
+                || {
+                    node.call(
+                        "ImageStatus",
+                        node.images.clone().image_status(cri::ImageStatusRequest {
+                            image: Some(image_spec(image)),
+                            verbose: false,
+                        }),
+                    )
+                    .image
+                    .is_some()
+                },
+            );
+        }
+        node
+    }
+
+    /// Runs one CRI call to completion within `CALL_BOUND` (plus `extra`).
+    fn try_call_for<T>(
+        &self,
+        step: &str,
+        extra: Duration,
+        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, tonic::Status> {
+        let bound = CALL_BOUND + extra;
+        let t = Instant::now();
+        let r = self
+            .rt
+            .block_on(async { tokio::time::timeout(bound, call).await });
+        self.timings.borrow_mut().push((
+            step.split(' ').next().unwrap_or(step).to_string(),
+            t.elapsed(),
+        ));
+        match r {
+            Ok(r) => r.map(tonic::Response::into_inner),
+            Err(_) => panic!(
+                "[{}] {step}: no answer within {bound:?}",
+                self.handler.borrow()
+            ),
+        }
+    }
+
+    fn try_call<T>(
+        &self,
+        step: &str,
+        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, tonic::Status> {
+        self.try_call_for(step, Duration::ZERO, call)
+    }
+
+    /// A CRI call that must succeed; a failure names the handler and step.
+    fn call<T>(
+        &self,
+        step: &str,
+        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> T {
+        self.try_call(step, call).unwrap_or_else(|s| {
+            panic!(
+                "[{}] {step} failed: {:?}: {}",
+                self.handler.borrow(),
+                s.code(),
+                s.message()
+            )
+        })
+    }
+
+    fn rs(&self) -> RuntimeServiceClient<Channel> {
+        self.runtime.clone()
+    }
+
+    fn tag(&self) -> String {
+        self.env
+            .base
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// A pod sandbox config of this node: its own network, IPC and UTS
+    /// namespaces, a cgroup parent under /brisk-it, a log directory.
+    /// `name` is made unique per handler.
+    fn pod_config(&self, name: &str) -> cri::PodSandboxConfig {
+        let handler = self.handler.borrow().clone();
+        let name = format!("{name}-{handler}");
+        let log_dir = self.env.base.join("logs").join(&name);
+        std::fs::create_dir_all(&log_dir).expect("pod log directory");
+        cri::PodSandboxConfig {
+            metadata: Some(cri::PodSandboxMetadata {
+                name: name.clone(),
+                uid: format!("uid-{name}"),
+                namespace: "brisk-cri".into(),
+                attempt: 0,
+            }),
+            hostname: name.clone(),
+            log_directory: log_dir.to_string_lossy().into_owned(),
+            linux: Some(cri::LinuxPodSandboxConfig {
+                cgroup_parent: format!("/{}/{}-{name}", common::CGROUP_PARENT, self.tag()),
+                security_context: Some(cri::LinuxSandboxSecurityContext {
+                    namespace_options: Some(cri::NamespaceOption {
+                        network: cri::NamespaceMode::Pod as i32,
+                        pid: cri::NamespaceMode::Container as i32,
+                        ipc: cri::NamespaceMode::Pod as i32,
+                        ..Default::default()
+                    }),
+                    seccomp: Some(profile(cri::security_profile::ProfileType::RuntimeDefault)),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// RunPodSandbox with the scenario's handler.
+    fn run_pod(&self, name: &str, edit: impl FnOnce(&mut cri::PodSandboxConfig)) -> Pod {
+        let mut config = self.pod_config(name);
+        edit(&mut config);
+        let handler = self.handler.borrow().clone();
+        let r = self.call(
+            &format!("RunPodSandbox {name}"),
+            self.rs().run_pod_sandbox(cri::RunPodSandboxRequest {
+                config: Some(config.clone()),
+                runtime_handler: handler,
+            }),
+        );
+        let linux = config.linux.as_ref().expect("linux pod config");
+        Pod {
+            id: r.pod_sandbox_id,
+            cgroup: linux.cgroup_parent.clone(),
+            config,
+        }
+    }
+
+    /// A busybox container that runs `sh -c script`, marked so that its
+    /// processes are found (common::MARK), logging to `<name>.log`.
+    fn container(&self, name: &str, script: &str) -> cri::ContainerConfig {
+        cri::ContainerConfig {
+            metadata: Some(cri::ContainerMetadata {
+                name: name.into(),
+                attempt: 0,
+            }),
+            image: Some(image_spec(BUSYBOX)),
+            command: vec!["sh".into(), "-c".into(), script.into()],
+            envs: vec![cri::KeyValue {
+                key: common::MARK.into(),
+                value: self.env.base.to_string_lossy().into_owned(),
+            }],
+            log_path: format!("{name}.log"),
+            linux: Some(cri::LinuxContainerConfig {
+                resources: Some(cri::LinuxContainerResources::default()),
+                security_context: Some(cri::LinuxContainerSecurityContext {
+                    masked_paths: MASKED.iter().map(|s| s.to_string()).collect(),
+                    readonly_paths: READONLY.iter().map(|s| s.to_string()).collect(),
+                    seccomp: Some(profile(cri::security_profile::ProfileType::RuntimeDefault)),
+                    ..Default::default()
+                }),
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// CreateContainer. As kubelet does, the container's namespace options
+    /// are the pod's unless the config has its own.
+    fn create(&self, pod: &Pod, mut config: cri::ContainerConfig) -> String {
+        let pod_ns = pod
+            .config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref())
+            .and_then(|s| s.namespace_options.clone());
+        if let Some(sc) = config
+            .linux
+            .as_mut()
+            .and_then(|l| l.security_context.as_mut())
+        {
+            if sc.namespace_options.is_none() {
+                sc.namespace_options = pod_ns;
+            }
+        }
+        let name = config
+            .metadata
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
+        self.call(
+            &format!("CreateContainer {name}"),
+            self.rs().create_container(cri::CreateContainerRequest {
+                pod_sandbox_id: pod.id.clone(),
+                config: Some(config),
+                sandbox_config: Some(pod.config.clone()),
+            }),
+        )
+        .container_id
+    }
+
+    fn start(&self, id: &str) {
+        self.call(
+            &format!("StartContainer {}", short(id)),
+            self.rs().start_container(cri::StartContainerRequest {
+                container_id: id.into(),
+            }),
+        );
+    }
+
+    /// CreateContainer and StartContainer.
+    fn run(&self, pod: &Pod, config: cri::ContainerConfig) -> String {
+        let id = self.create(pod, config);
+        self.start(&id);
+        id
+    }
+
+    /// ContainerStatus, verbose: the status and containerd's info (pid,
+    /// the runtime spec, ...).
+    fn status_info(&self, id: &str) -> (cri::ContainerStatus, serde_json::Value) {
+        let r = self.call(
+            &format!("ContainerStatus {}", short(id)),
+            self.rs().container_status(cri::ContainerStatusRequest {
+                container_id: id.into(),
+                verbose: true,
+            }),
+        );
+        let info = r
+            .info
+            .get("info")
+            .and_then(|i| serde_json::from_str(i).ok())
+            .unwrap_or(serde_json::Value::Null);
+        (r.status.expect("a status"), info)
+    }
+
+    fn status(&self, id: &str) -> cri::ContainerStatus {
+        self.status_info(id).0
+    }
+
+    /// The host pid of a running container's process.
+    fn pid(&self, id: &str) -> i32 {
+        let (_, info) = self.status_info(id);
+        info["pid"].as_i64().expect("verbose status has the pid") as i32
+    }
+
+    /// The host pid of the pod's sandbox (pause) process.
+    fn sandbox_pid(&self, pod: &Pod) -> i32 {
+        let r = self.call(
+            "PodSandboxStatus",
+            self.rs().pod_sandbox_status(cri::PodSandboxStatusRequest {
+                pod_sandbox_id: pod.id.clone(),
+                verbose: true,
+            }),
+        );
+        let info: serde_json::Value = r
+            .info
+            .get("info")
+            .and_then(|i| serde_json::from_str(i).ok())
+            .unwrap_or(serde_json::Value::Null);
+        info["pid"]
+            .as_i64()
+            .expect("verbose sandbox status has the pid") as i32
+    }
+
+    /// Waits until the container has exited; its status.
+    fn wait_exited(&self, id: &str, bound: Duration) -> cri::ContainerStatus {
+        let deadline = Instant::now() + bound;
+        loop {
+            let s = self.status(id);
+            if s.state == cri::ContainerState::ContainerExited as i32 {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "[{}] container {} did not exit within {bound:?}: {s:?}",
+                self.handler.borrow(),
+                short(id)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// ExecSync `cmd`, with `timeout` seconds (0: none).
+    fn try_exec(
+        &self,
+        id: &str,
+        cmd: &[&str],
+        timeout: i64,
+    ) -> Result<cri::ExecSyncResponse, tonic::Status> {
+        self.try_call_for(
+            &format!("ExecSync {} {cmd:?}", short(id)),
+            Duration::from_secs(timeout.max(0) as u64),
+            self.rs().exec_sync(cri::ExecSyncRequest {
+                container_id: id.into(),
+                cmd: cmd.iter().map(|s| s.to_string()).collect(),
+                timeout,
+            }),
+        )
+    }
+
+    /// ExecSync `sh -c script`, which must exit 0; its stdout.
+    fn sh(&self, id: &str, script: &str) -> String {
+        let r = self
+            .try_exec(id, &["sh", "-c", script], 0)
+            .unwrap_or_else(|s| {
+                panic!(
+                    "[{}] ExecSync {script:?}: {:?} {}",
+                    self.handler.borrow(),
+                    s.code(),
+                    s.message()
+                )
+            });
+        assert_eq!(
+            r.exit_code,
+            0,
+            "[{}] ExecSync {script:?} exited {}: {} {}",
+            self.handler.borrow(),
+            r.exit_code,
+            String::from_utf8_lossy(&r.stdout),
+            String::from_utf8_lossy(&r.stderr)
+        );
+        String::from_utf8_lossy(&r.stdout).into_owned()
+    }
+
+    fn stop(&self, id: &str, timeout: i64) {
+        self.try_call_for(
+            &format!("StopContainer {}", short(id)),
+            Duration::from_secs(timeout as u64),
+            self.rs().stop_container(cri::StopContainerRequest {
+                container_id: id.into(),
+                timeout,
+            }),
+        )
+        .unwrap_or_else(|s| panic!("[{}] StopContainer failed: {s:?}", self.handler.borrow()));
+    }
+
+    fn remove(&self, id: &str) {
+        self.call(
+            &format!("RemoveContainer {}", short(id)),
+            self.rs().remove_container(cri::RemoveContainerRequest {
+                container_id: id.into(),
+            }),
+        );
+    }
+
+    /// StopPodSandbox, RemovePodSandbox, then what kubelet does after: the
+    /// pod's cgroup is removed, in every hierarchy (rmdir fails while
+    /// anything is left in it); and then nothing of the pod may be left.
+    fn remove_pod(&self, pod: &Pod) {
+        self.call(
+            "StopPodSandbox",
+            self.rs().stop_pod_sandbox(cri::StopPodSandboxRequest {
+                pod_sandbox_id: pod.id.clone(),
+            }),
+        );
+        self.call(
+            "RemovePodSandbox",
+            self.rs().remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                pod_sandbox_id: pod.id.clone(),
+            }),
+        );
+        let left = self.call(
+            "ListContainers",
+            self.rs().list_containers(cri::ListContainersRequest {
+                filter: Some(cri::ContainerFilter {
+                    pod_sandbox_id: pod.id.clone(),
+                    ..Default::default()
+                }),
+            }),
+        );
+        assert!(
+            left.containers.is_empty(),
+            "[{}] containers of a removed pod: {:?}",
+            self.handler.borrow(),
+            left.containers
+        );
+        for dir in cgroup_dirs(&pod.cgroup) {
+            if let Err(e) = std::fs::remove_dir(&dir) {
+                let inside: Vec<_> = std::fs::read_dir(&dir)
+                    .map(|d| {
+                        d.flatten()
+                            .filter(|e| e.path().is_dir())
+                            .map(|e| e.file_name())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                panic!(
+                    "[{}] the removed pod's cgroup {} is not empty ({e}): {inside:?}, procs {:?}",
+                    self.handler.borrow(),
+                    dir.display(),
+                    std::fs::read_to_string(dir.join("cgroup.procs"))
+                );
+            }
+        }
+        self.assert_clean();
+    }
+
+    /// Nothing of any pod is left: no sandbox, no process started for a
+    /// container (shims, runtime commands and containers carry the mark;
+    /// containerd itself is the only one allowed), no mount under the
+    /// test's directory, no container state in the handlers' runtime
+    /// roots, no task bundle.
+    fn assert_clean(&self) {
+        let pods = self.call(
+            "ListPodSandbox",
+            self.rs()
+                .list_pod_sandbox(cri::ListPodSandboxRequest::default()),
+        );
+        assert!(pods.items.is_empty(), "pods left: {:?}", pods.items);
+        let containerd = self.containerd.as_ref().expect("containerd");
+        let daemon = containerd.daemon.pid();
+        let mark = self.env.base.to_string_lossy().into_owned();
+        let left = || {
+            common::marked_processes(&mark)
+                .into_iter()
+                .filter(|&p| p != daemon)
+                .map(|p| {
+                    (
+                        p,
+                        std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !left().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "[{}] processes left: {:?}",
+                self.handler.borrow(),
+                left()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&mark)).collect();
+        assert!(
+            left.is_empty(),
+            "[{}] mounts left: {left:#?}",
+            self.handler.borrow()
+        );
+        let dir = &containerd.dir;
+        for h in HANDLERS {
+            let root = dir.join(format!("{h}-root")).join(K8S_NS);
+            let states: Vec<String> = entries(&root)
+                .into_iter()
+                .filter(|n| n != "@spare")
+                .collect();
+            assert!(
+                states.is_empty(),
+                "[{}] container state left in {}: {states:?}",
+                self.handler.borrow(),
+                root.display()
+            );
+        }
+        // host-local keeps one file per address it handed out.
+        let ipam = self.env.base.join("cni-ipam").join(CNI_NET);
+        let leased: Vec<String> = entries(&ipam)
+            .into_iter()
+            .filter(|n| n != "lock" && !n.starts_with("last_reserved_ip"))
+            .collect();
+        assert!(
+            leased.is_empty(),
+            "[{}] pod addresses still leased: {leased:?}",
+            self.handler.borrow()
+        );
+        for sub in [
+            "state/io.containerd.runtime.v2.task/k8s.io",
+            "state/io.containerd.grpc.v1.cri/sandboxes",
+            "root/io.containerd.grpc.v1.cri/sandboxes",
+            "root/io.containerd.grpc.v1.cri/containers",
+        ] {
+            let left = entries(&dir.join(sub));
+            assert!(
+                left.is_empty(),
+                "[{}] left in {sub}: {left:?}",
+                self.handler.borrow()
+            );
+        }
+    }
+
+    /// Runs `scenario` with every handler, runc first; each returns what
+    /// it saw, which must be the same for both.
+    fn both(tag: &str, scenario: impl Fn(&Node) -> Vec<String>) {
+        let node = Node::new(tag);
+        let mut seen: Vec<(&str, Vec<String>)> = Vec::new();
+        for h in HANDLERS {
+            *node.handler.borrow_mut() = h.to_string();
+            node.timings.borrow_mut().clear();
+            let t = Instant::now();
+            let facts = scenario(&node);
+            eprintln!("{tag} [{h}]: {:?}: {facts:?}", t.elapsed());
+            let mut per: Vec<(String, Duration, u32)> = Vec::new();
+            for (m, d) in node.timings.borrow().iter() {
+                match per.iter_mut().find(|p| &p.0 == m) {
+                    Some(p) => {
+                        p.1 += *d;
+                        p.2 += 1;
+                    }
+                    None => per.push((m.clone(), *d, 1)),
+                }
+            }
+            eprintln!("{tag} [{h}] CRI calls: {per:?}");
+            node.assert_clean();
+            seen.push((h, facts));
+        }
+        let (runc, brisk) = (&seen[0].1, &seen[1].1);
+        for (i, r) in runc.iter().enumerate() {
+            let b = brisk.get(i).map(String::as_str).unwrap_or("(nothing)");
+            assert_eq!(b, r, "{tag}: brisk saw {b:?} where runc saw {r:?}");
+        }
+        assert_eq!(brisk.len(), runc.len(), "{tag}: {brisk:?} vs {runc:?}");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // A failed scenario may leave pods: remove them (bounded), so that
+        // no shim or container outlives the test, then stop containerd and
+        // unmount what it left under the test's directory.
+        if self.containerd.is_some() {
+            let mut rs = self.rs();
+            let pods = self.rt.block_on(async {
+                tokio::time::timeout(
+                    CALL_BOUND,
+                    rs.list_pod_sandbox(cri::ListPodSandboxRequest::default()),
+                )
+                .await
+            });
+            if let Ok(Ok(pods)) = pods {
+                for p in pods.into_inner().items {
+                    let mut rs = self.rs();
+                    let _ = self.rt.block_on(async {
+                        tokio::time::timeout(CALL_BOUND, async {
+                            let _ = rs
+                                .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                                    pod_sandbox_id: p.id.clone(),
+                                })
+                                .await;
+                            rs.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                                pod_sandbox_id: p.id.clone(),
+                            })
+                            .await
+                        })
+                        .await
+                    });
+                }
+            }
+        }
+        self.containerd = None;
+        let mark = self.env.base.to_string_lossy().into_owned();
+        let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(&mark))
+            .collect();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = std::process::Command::new("umount")
+                .args(["-l", &m])
+                .status();
+        }
+    }
+}
+
+fn image_spec(image: &str) -> cri::ImageSpec {
+    cri::ImageSpec {
+        image: image.into(),
+        ..Default::default()
+    }
+}
+
+fn profile(t: cri::security_profile::ProfileType) -> cri::SecurityProfile {
+    cri::SecurityProfile {
+        profile_type: t as i32,
+        localhost_ref: String::new(),
+    }
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+/// The names in a directory (none if it does not exist).
+fn entries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The directories of an absolute cgroup path in every hierarchy that has
+/// it (cgroupfs; a hierarchy mounted twice is seen once).
+fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
+    let rel = path.trim_start_matches('/');
+    let mut out = Vec::new();
+    for h in std::fs::read_dir("/sys/fs/cgroup")
+        .expect("/sys/fs/cgroup")
+        .flatten()
+    {
+        if h.file_type().is_ok_and(|t| t.is_symlink()) {
+            continue;
+        }
+        let d = h.path().join(rel);
+        if d.is_dir() {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// Namespace links of a process, as the host sees them.
+fn ns_links(pid: i32) -> HashMap<&'static str, String> {
+    ["net", "ipc", "uts", "pid", "mnt"]
+        .into_iter()
+        .map(|n| (n, common::ns_of(&pid.to_string(), n)))
+        .collect()
+}
+
+fn state_name(s: &cri::ContainerStatus) -> &'static str {
+    match cri::ContainerState::try_from(s.state) {
+        Ok(cri::ContainerState::ContainerCreated) => "created",
+        Ok(cri::ContainerState::ContainerRunning) => "running",
+        Ok(cri::ContainerState::ContainerExited) => "exited",
+        _ => "unknown",
+    }
+}
+
+// ---------------------------------------------------------------- scenarios
+
+/// RunPodSandbox → CreateContainer ×2 → StartContainer → ContainerStatus →
+/// StopContainer → RemoveContainer → StopPodSandbox → RemovePodSandbox,
+/// and nothing left behind.
+#[test]
+fn pod_lifecycle() {
+    Node::both("cri-life", |node| {
+        let mut facts = Vec::new();
+        let pod = node.run_pod("life", |_| {});
+        // a stops on SIGTERM (its trap exits 0); b is ended by it.
+        let a = node.create(
+            &pod,
+            node.container(
+                "a",
+                "trap 'echo bye; exit 0' TERM; echo hello-a; sleep 600 & wait",
+            ),
+        );
+        let b = node.create(&pod, node.container("b", "exec sleep 600"));
+        for id in [&a, &b] {
+            facts.push(format!("after create: {}", state_name(&node.status(id))));
+        }
+        node.start(&a);
+        node.start(&b);
+        for (name, id) in [("a", &a), ("b", &b)] {
+            let s = node.status(id);
+            facts.push(format!("{name} after start: {}", state_name(&s)));
+            assert!(s.started_at > 0 && s.created_at > 0, "{s:?}");
+            assert_eq!(s.image.as_ref().map(|i| i.image.as_str()), Some(BUSYBOX));
+            let pid = node.pid(id);
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).expect("comm");
+            facts.push(format!("{name} runs {}", comm.trim()));
+        }
+        let listed = node.call(
+            "ListContainers",
+            node.rs().list_containers(cri::ListContainersRequest {
+                filter: Some(cri::ContainerFilter {
+                    pod_sandbox_id: pod.id.clone(),
+                    ..Default::default()
+                }),
+            }),
+        );
+        facts.push(format!("listed: {}", listed.containers.len()));
+
+        node.stop(&a, 10);
+        let s = node.status(&a);
+        facts.push(format!(
+            "a stopped: {} {} {}",
+            state_name(&s),
+            s.exit_code,
+            s.reason
+        ));
+        assert!(s.finished_at >= s.started_at, "{s:?}");
+        let t = Instant::now();
+        node.stop(&b, 1);
+        let s = node.status(&b);
+        facts.push(format!(
+            "b stopped: {} {} {}",
+            state_name(&s),
+            s.exit_code,
+            s.reason
+        ));
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "stop took {:?}",
+            t.elapsed()
+        );
+        node.remove(&a);
+        node.remove(&b);
+        let gone = node.try_call(
+            "ContainerStatus of a removed container",
+            node.rs().container_status(cri::ContainerStatusRequest {
+                container_id: a.clone(),
+                verbose: false,
+            }),
+        );
+        facts.push(format!("removed: {:?}", gone.err().map(|s| s.code())));
+        node.remove_pod(&pod);
+        facts
+    });
+}
+
+/// What `probe` (below) prints, from inside a container.
+struct Seen {
+    net: String,
+    ipc: String,
+    uts: String,
+    pid: String,
+    hostname: String,
+    init: String,
+}
+
+/// Prints the namespaces a container's process is in, its hostname and
+/// the name of PID 1 it sees.
+const PROBE: &str =
+    "for n in net ipc uts pid; do readlink /proc/self/ns/$n; done; hostname; cat /proc/1/comm";
+
+impl Seen {
+    fn of(node: &Node, id: &str) -> Seen {
+        let out = node.sh(id, PROBE);
+        let l: Vec<&str> = out.lines().collect();
+        assert_eq!(l.len(), 6, "probe: {out}");
+        Seen {
+            net: l[0].into(),
+            ipc: l[1].into(),
+            uts: l[2].into(),
+            pid: l[3].into(),
+            hostname: l[4].into(),
+            init: l[5].into(),
+        }
+    }
+}
+
+/// Host processes whose command line is exactly `args`.
+fn processes_running(args: &[&str]) -> Vec<i32> {
+    let want: Vec<u8> = args
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The containers of a pod share its network, IPC and UTS namespaces (the
+/// sandbox's, joined by path), each has its own pid namespace unless the
+/// pod asks for a shared one, and a host-network pod is in the host's.
+/// Seen from inside the containers.
+#[test]
+fn pod_namespaces() {
+    Node::both("cri-ns", |node| {
+        let mut facts = Vec::new();
+        let host_net = common::ns_of("self", "net");
+
+        let pod = node.run_pod("ns", |_| {});
+        let sandbox = ns_links(node.sandbox_pid(&pod));
+        let a = node.run(&pod, node.container("a", "exec sleep 600"));
+        let b = node.run(&pod, node.container("b", "exec sleep 600"));
+        let (sa, sb) = (Seen::of(node, &a), Seen::of(node, &b));
+        for (name, x, y, s) in [
+            ("net", &sa.net, &sb.net, &sandbox["net"]),
+            ("ipc", &sa.ipc, &sb.ipc, &sandbox["ipc"]),
+            ("uts", &sa.uts, &sb.uts, &sandbox["uts"]),
+        ] {
+            assert!(x == y && x == s, "{name}: a {x}, b {y}, sandbox {s}");
+            facts.push(format!("{name} shared with the sandbox"));
+        }
+        assert_ne!(sa.net, host_net, "a pod network namespace of its own");
+        assert!(
+            sa.pid != sb.pid && sa.pid != sandbox["pid"],
+            "pid namespaces: a {}, b {}, sandbox {}",
+            sa.pid,
+            sb.pid,
+            sandbox["pid"]
+        );
+        facts.push(format!("pid 1 of a: {}", sa.init));
+        let hostname = pod.config.hostname.clone();
+        assert_eq!(
+            (sa.hostname.as_str(), sb.hostname.as_str()),
+            (hostname.as_str(), hostname.as_str())
+        );
+        // IPC: the pod's /dev/shm, written in one container, read in the
+        // other.
+        node.sh(&a, "echo from-a > /dev/shm/note");
+        facts.push(format!(
+            "b reads a's shm: {}",
+            node.sh(&b, "cat /dev/shm/note").trim()
+        ));
+        facts.push(format!(
+            "interfaces: {}",
+            node.sh(&a, "ls /sys/class/net | sort | tr '\\n' ' '")
+                .trim()
+        ));
+        facts.push(format!(
+            "lo: {}",
+            node.sh(&a, "ip -o addr show lo | grep -o 'inet [0-9./]*'")
+                .trim()
+        ));
+        node.remove_pod(&pod);
+
+        // shareProcessNamespace: one pid namespace, the sandbox's, whose
+        // PID 1 is the pause process.
+        let pod = node.run_pod("pidns", |c| {
+            let ns = c
+                .linux
+                .as_mut()
+                .and_then(|l| l.security_context.as_mut())
+                .and_then(|s| s.namespace_options.as_mut())
+                .expect("namespace options");
+            ns.pid = cri::NamespaceMode::Pod as i32;
+        });
+        let sandbox = ns_links(node.sandbox_pid(&pod));
+        let a = node.run(&pod, node.container("a", "exec sleep 601"));
+        let b = node.run(&pod, node.container("b", "exec sleep 602"));
+        let (sa, sb) = (Seen::of(node, &a), Seen::of(node, &b));
+        assert!(
+            sa.pid == sb.pid && sa.pid == sandbox["pid"],
+            "shared pid namespace"
+        );
+        facts.push(format!("shared pid ns, pid 1: {} {}", sa.init, sb.init));
+        let procs = node.sh(
+            &b,
+            "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done",
+        );
+        facts.push(format!(
+            "b sees a's process: {}",
+            procs.lines().any(|l| l.trim() == "sleep 601")
+        ));
+        // A container whose main process exits leaves no process behind,
+        // though its children outlive it in the shared namespace: the shim
+        // kills what is left in its cgroup (`kill --all`).
+        let c = node.run(&pod, node.container("c", "sleep 604 & exec sleep 605"));
+        common::wait_until("c's child", Duration::from_secs(10), || {
+            !processes_running(&["sleep", "604"]).is_empty()
+        });
+        node.stop(&c, 5);
+        let s = node.status(&c);
+        facts.push(format!("c stopped: {} {}", state_name(&s), s.exit_code));
+        common::wait_until("c's child killed with it", Duration::from_secs(10), || {
+            processes_running(&["sleep", "604"]).is_empty()
+        });
+        node.remove_pod(&pod);
+
+        // hostNetwork: the host's network namespace, no CNI.
+        let pod = node.run_pod("hostnet", |c| {
+            let ns = c
+                .linux
+                .as_mut()
+                .and_then(|l| l.security_context.as_mut())
+                .and_then(|s| s.namespace_options.as_mut())
+                .expect("namespace options");
+            ns.network = cri::NamespaceMode::Node as i32;
+            // The host's UTS namespace too: no hostname of the pod's.
+            c.hostname.clear();
+        });
+        let a = node.run(&pod, node.container("a", "exec sleep 600"));
+        let sa = Seen::of(node, &a);
+        assert_eq!(sa.net, host_net, "a host-network pod");
+        facts.push("host network".into());
+        node.remove_pod(&pod);
+        facts
+    });
+}
+
+/// ExecSync, what liveness and readiness probes use: output, exit codes,
+/// the container's environment, a missing program, a timeout, and an
+/// exited container.
+#[test]
+fn exec_sync() {
+    Node::both("cri-exec", |node| {
+        let mut facts = Vec::new();
+        let pod = node.run_pod("exec", |_| {});
+        let mut config = node.container("app", "echo ready > /ready; exec sleep 600");
+        config.envs.push(cri::KeyValue {
+            key: "GREETING".into(),
+            value: "hi there".into(),
+        });
+        config.working_dir = "/tmp".into();
+        let app = node.run(&pod, config);
+        common::wait_until("the app is ready", Duration::from_secs(10), || {
+            node.try_exec(&app, &["cat", "/ready"], 5)
+                .is_ok_and(|r| r.exit_code == 0 && r.stdout == b"ready\n")
+        });
+        let show = |r: &Result<cri::ExecSyncResponse, tonic::Status>| match r {
+            Ok(r) => format!(
+                "exit {} out {:?} err {:?}",
+                r.exit_code,
+                String::from_utf8_lossy(&r.stdout),
+                String::from_utf8_lossy(&r.stderr)
+            ),
+            Err(s) => format!("error {:?}", s.code()),
+        };
+        let r = node.try_exec(&app, &["sh", "-c", "echo out; echo err >&2; exit 3"], 10);
+        assert!(r.as_ref().is_ok_and(|r| r.exit_code == 3), "{}", show(&r));
+        facts.push(show(&r));
+        let r = node.try_exec(&app, &["sh", "-c", "echo $GREETING; pwd; id -u"], 10);
+        facts.push(show(&r));
+        // A probe's output can be large.
+        let r = node.try_exec(
+            &app,
+            &["sh", "-c", "head -c 1000000 /dev/zero | tr '\\0' x"],
+            10,
+        );
+        facts.push(format!(
+            "large output: {:?}",
+            r.as_ref()
+                .map(|r| (r.exit_code, r.stdout.len()))
+                .map_err(|s| s.code())
+        ));
+        let r = node.try_exec(&app, &["/no/such/program"], 10);
+        facts.push(format!(
+            "missing program: {:?}",
+            r.as_ref().map(|r| r.exit_code).map_err(|s| s.code())
+        ));
+        // A probe that outlives its timeout fails, and its process goes.
+        let t = Instant::now();
+        let r = node.try_exec(&app, &["sleep", "31"], 1);
+        facts.push(format!(
+            "timeout: {:?}",
+            r.as_ref().map(|r| r.exit_code).map_err(|s| s.code())
+        ));
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "timeout took {:?}",
+            t.elapsed()
+        );
+        common::wait_until(
+            "the timed-out probe's process gone",
+            Duration::from_secs(10),
+            || processes_running(&["sleep", "31"]).is_empty(),
+        );
+        // Probes in a row, as kubelet's periodic ones.
+        for _ in 0..10 {
+            assert_eq!(node.sh(&app, "true"), "");
+        }
+        facts.push(format!("still running: {}", state_name(&node.status(&app))));
+        // An exited container cannot be probed.
+        let done = node.run(&pod, node.container("done", "exit 0"));
+        node.wait_exited(&done, Duration::from_secs(20));
+        let r = node.try_exec(&done, &["true"], 5);
+        facts.push(format!(
+            "exited container: {:?}",
+            r.as_ref().map(|r| r.exit_code).map_err(|s| s.code())
+        ));
+        node.remove_pod(&pod);
+        facts
+    });
+}
