@@ -115,6 +115,8 @@ struct Pod {
     config: cri::PodSandboxConfig,
     /// The pod's cgroup (cgroupfs), absolute.
     cgroup: String,
+    /// Where the CRI writes its containers' logs.
+    log_dir: PathBuf,
 }
 
 impl Node {
@@ -365,6 +367,7 @@ impl Node {
         Pod {
             id: r.pod_sandbox_id,
             cgroup: linux.cgroup_parent.clone(),
+            log_dir: PathBuf::from(&config.log_directory),
             config,
         }
     }
@@ -1192,6 +1195,483 @@ fn exec_sync() {
         facts.push(format!(
             "exited container: {:?}",
             r.as_ref().map(|r| r.exit_code).map_err(|s| s.code())
+        ));
+        node.remove_pod(&pod);
+        facts
+    });
+}
+
+/// The security context fields of a container, edited in place.
+fn security(c: &mut cri::ContainerConfig) -> &mut cri::LinuxContainerSecurityContext {
+    c.linux
+        .as_mut()
+        .and_then(|l| l.security_context.as_mut())
+        .expect("a security context")
+}
+
+fn resources(c: &mut cri::ContainerConfig) -> &mut cri::LinuxContainerResources {
+    c.linux
+        .as_mut()
+        .and_then(|l| l.resources.as_mut())
+        .expect("resources")
+}
+
+/// What the kernel says of a container's main process (PID 1 of its pid
+/// namespace): ids, capabilities, no_new_privs, seccomp.
+const STATUS: &str =
+    "grep -E '^(Uid|Gid|Groups|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters):' /proc/1/status";
+
+/// The pod security context as kubelet sends it: runAsUser/Group,
+/// supplementalGroups, readOnlyRootFilesystem, capabilities, privileged,
+/// seccomp RuntimeDefault and Unconfined, allowPrivilegeEscalation=false
+/// (noNewPrivs), the default masked and read-only paths and extra ones.
+/// Seen in /proc/1/status and by what the container can do.
+#[test]
+fn security_context() {
+    Node::both("cri-sec", |node| {
+        let mut facts = Vec::new();
+        // A privileged container needs a privileged sandbox.
+        let pod = node.run_pod("sec", |c| {
+            if let Some(sc) = c.linux.as_mut().and_then(|l| l.security_context.as_mut()) {
+                sc.privileged = true;
+            }
+        });
+        // Each container: its config, what to run in it, and what its
+        // /proc/1/status and that output must show (and runc's must match).
+        let mut run = |name: &str,
+                       edit: &dyn Fn(&mut cri::ContainerConfig),
+                       checks: &str,
+                       expect: &[&str]| {
+            let mut c = node.container(name, "exec sleep 600");
+            edit(&mut c);
+            let id = node.run(&pod, c);
+            let mut seen = node.sh(&id, STATUS);
+            if !checks.is_empty() {
+                seen += &node.sh(&id, checks);
+            }
+            let seen = seen.trim().replace('\t', " ").replace('\n', "; ");
+            for e in expect {
+                assert!(
+                    seen.contains(e),
+                    "[{}] {name}: no {e:?} in {seen}",
+                    node.handler.borrow()
+                );
+            }
+            facts.push(format!("{name}: {seen}"));
+        };
+        run(
+            "default",
+            &|_| {},
+            "touch /x && echo rootfs-rw; chown 1 /x && echo chown; \
+             echo kcore $(cat /proc/kcore | wc -c); echo keys $(cat /proc/keys | wc -l); \
+             echo firmware $(ls /sys/firmware | wc -l); \
+             echo h > /proc/sysrq-trigger 2>/dev/null || echo sysrq-ro; \
+             echo ro-proc $(grep -E ' /proc/(sys|bus|fs|irq) ' /proc/mounts | grep -c ' ro,'); \
+             echo sys $(grep -E ' /sys ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1)",
+            &[
+                "Uid: 0 0 0 0",
+                "CapEff: 00000000a80425fb",
+                "NoNewPrivs: 0",
+                "Seccomp: 2",
+                "rootfs-rw; chown; kcore 0; keys 0; firmware 0; sysrq-ro; ro-proc 4; sys ro",
+            ],
+        );
+        run(
+            "ids",
+            &|c| {
+                let sc = security(c);
+                sc.run_as_user = Some(cri::Int64Value { value: 1000 });
+                sc.run_as_group = Some(cri::Int64Value { value: 2000 });
+                sc.supplemental_groups = vec![3000, 4000];
+            },
+            "id; touch /x 2>/dev/null || echo no-write-as-1000",
+            &[
+                "Uid: 1000 1000 1000 1000",
+                "Gid: 2000 2000 2000 2000",
+                "Groups: 2000 3000 4000",
+                "CapEff: 0000000000000000",
+                "uid=1000 gid=2000 groups=2000,3000,4000; no-write-as-1000",
+            ],
+        );
+        run(
+            "readonly",
+            &|c| security(c).readonly_rootfs = true,
+            "touch /x 2>/dev/null || echo rootfs-ro; touch /dev/shm/x && echo shm-rw",
+            &["rootfs-ro; shm-rw"],
+        );
+        run(
+            "caps",
+            &|c| {
+                security(c).capabilities = Some(cri::Capability {
+                    drop_capabilities: vec!["ALL".into()],
+                    add_capabilities: vec!["CHOWN".into(), "NET_BIND_SERVICE".into()],
+                    ..Default::default()
+                })
+            },
+            "touch /x; chown 1 /x && echo chown; touch /y; chmod 0 /y; \
+             cat /y 2>/dev/null || echo no-dac-override",
+            &[
+                "CapEff: 0000000000000401",
+                "CapBnd: 0000000000000401",
+                "chown; no-dac-override",
+            ],
+        );
+        // Privileged: every capability this machine grants (its bounding
+        // set), no seccomp, the host's devices, no masked paths.
+        let bounding = std::fs::read_to_string("/proc/self/status")
+            .expect("status")
+            .lines()
+            .find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string()))
+            .expect("CapBnd");
+        run(
+            "privileged",
+            &|c| security(c).privileged = true,
+            "test $(ls /dev | wc -l) -gt 20 && echo host-devices; \
+             test $(cat /proc/keys | wc -l) -gt 0 && echo keys-unmasked",
+            &[
+                &format!("CapEff: {bounding}"),
+                "Seccomp: 0",
+                "host-devices; keys-unmasked",
+            ],
+        );
+        run(
+            "unconfined",
+            &|c| {
+                security(c).seccomp = Some(profile(cri::security_profile::ProfileType::Unconfined))
+            },
+            "",
+            &["Seccomp: 0"],
+        );
+        run(
+            "nonewprivs",
+            &|c| security(c).no_new_privs = true,
+            "",
+            &["NoNewPrivs: 1", "Seccomp: 2"],
+        );
+        run(
+            "masked",
+            &|c| {
+                let sc = security(c);
+                sc.masked_paths.push("/etc/passwd".into());
+                sc.readonly_paths.push("/etc".into());
+            },
+            "echo passwd $(cat /etc/passwd | wc -c); touch /etc/x 2>/dev/null || echo etc-ro; \
+             touch /x && echo rootfs-rw",
+            &["passwd 0; etc-ro; rootfs-rw"],
+        );
+        node.remove_pod(&pod);
+        facts
+    });
+}
+
+/// CPU and memory limits reach the container's cgroup (seen inside and on
+/// the host under the pod's cgroup), UpdateContainerResources changes
+/// them, and ContainerStats and PodSandboxStats report usage.
+#[test]
+fn resources_and_stats() {
+    Node::both("cri-res", |node| {
+        let mut facts = Vec::new();
+        let pod = node.run_pod("res", |_| {});
+        let mut c = node.container(
+            "limited",
+            "dd if=/dev/zero of=/dev/null bs=1M count=500 2>/dev/null; \
+             head -c 8000000 /dev/zero > /dev/shm/fill; exec sleep 600",
+        );
+        {
+            let r = resources(&mut c);
+            r.cpu_period = 100_000;
+            r.cpu_quota = 50_000;
+            r.cpu_shares = 512;
+            r.memory_limit_in_bytes = 64 << 20;
+        }
+        let id = node.run(&pod, c);
+        let limits = "cd /sys/fs/cgroup; cat cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us \
+                      cpu/cpu.shares memory/memory.limit_in_bytes";
+        facts.push(format!(
+            "inside: {}",
+            node.sh(&id, limits).replace('\n', " ").trim()
+        ));
+        // The host's view: the container's cgroup is under the pod's.
+        let pid = node.pid(&id);
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+        let memory = cgroup
+            .lines()
+            .find_map(|l| {
+                l.split(':')
+                    .nth(2)
+                    .filter(|_| l.split(':').nth(1) == Some("memory"))
+            })
+            .expect("a memory cgroup")
+            .to_string();
+        assert!(
+            memory.starts_with(&format!("{}/", pod.cgroup)),
+            "{memory} not under {}",
+            pod.cgroup
+        );
+        let host_limit = std::fs::read_to_string(format!(
+            "/sys/fs/cgroup/memory{memory}/memory.limit_in_bytes"
+        ))
+        .expect("the container's memory cgroup on the host");
+        assert_eq!(host_limit.trim(), (64u64 << 20).to_string());
+
+        node.call(
+            "UpdateContainerResources",
+            node.rs()
+                .update_container_resources(cri::UpdateContainerResourcesRequest {
+                    container_id: id.clone(),
+                    linux: Some(cri::LinuxContainerResources {
+                        cpu_period: 100_000,
+                        cpu_quota: 30_000,
+                        cpu_shares: 256,
+                        memory_limit_in_bytes: 96 << 20,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+        );
+        facts.push(format!(
+            "updated: {}",
+            node.sh(&id, limits).replace('\n', " ").trim()
+        ));
+
+        // The busy start is over once the file is written.
+        common::wait_until("the container's work done", Duration::from_secs(30), || {
+            node.try_exec(
+                &id,
+                &["sh", "-c", "test $(wc -c < /dev/shm/fill) = 8000000"],
+                5,
+            )
+            .is_ok_and(|r| r.exit_code == 0)
+        });
+        let stats = node
+            .call(
+                "ContainerStats",
+                node.rs().container_stats(cri::ContainerStatsRequest {
+                    container_id: id.clone(),
+                }),
+            )
+            .stats
+            .expect("container stats");
+        let cpu = stats
+            .cpu
+            .as_ref()
+            .and_then(|c| c.usage_core_nano_seconds.as_ref())
+            .map_or(0, |v| v.value);
+        let mem = stats
+            .memory
+            .as_ref()
+            .and_then(|m| m.working_set_bytes.as_ref())
+            .map_or(0, |v| v.value);
+        assert!(cpu > 10_000_000, "container cpu {cpu} ns: {stats:?}");
+        assert!(mem > 1_000_000, "container working set {mem}: {stats:?}");
+        facts.push("container stats: cpu and memory".into());
+        let listed = node.call(
+            "ListContainerStats",
+            node.rs()
+                .list_container_stats(cri::ListContainerStatsRequest {
+                    filter: Some(cri::ContainerStatsFilter {
+                        pod_sandbox_id: pod.id.clone(),
+                        ..Default::default()
+                    }),
+                }),
+        );
+        facts.push(format!("listed stats: {}", listed.stats.len()));
+        let pstats = node
+            .call(
+                "PodSandboxStats",
+                node.rs().pod_sandbox_stats(cri::PodSandboxStatsRequest {
+                    pod_sandbox_id: pod.id.clone(),
+                }),
+            )
+            .stats
+            .expect("pod stats");
+        let linux = pstats.linux.as_ref().expect("linux pod stats");
+        let pcpu = linux
+            .cpu
+            .as_ref()
+            .and_then(|c| c.usage_core_nano_seconds.as_ref())
+            .map_or(0, |v| v.value);
+        let pmem = linux
+            .memory
+            .as_ref()
+            .and_then(|m| m.working_set_bytes.as_ref())
+            .map_or(0, |v| v.value);
+        assert!(
+            pcpu >= cpu && pmem > 1_000_000,
+            "pod cpu {pcpu} ns, memory {pmem}: {pstats:?}"
+        );
+        facts.push(format!(
+            "pod stats: cpu and memory, {} containers",
+            linux.containers.len()
+        ));
+        node.remove_pod(&pod);
+        facts
+    });
+}
+
+/// A container that exits is replaced as kubelet's restart does it (a new
+/// container, attempt 1, in the same sandbox); one that outgrows its
+/// memory limit is reported OOMKilled.
+#[test]
+fn restart_and_oom() {
+    Node::both("cri-restart", |node| {
+        let mut facts = Vec::new();
+        let pod = node.run_pod("restart", |_| {});
+        let mut c = node.container("job", "echo attempt-0; exit 3");
+        c.log_path = "job/0.log".into();
+        let first = node.run(&pod, c);
+        let s = node.wait_exited(&first, Duration::from_secs(20));
+        facts.push(format!(
+            "first: {} {} {}",
+            state_name(&s),
+            s.exit_code,
+            s.reason
+        ));
+        assert!(s.finished_at > 0);
+        let again = node.try_call(
+            "StartContainer of an exited container",
+            node.rs().start_container(cri::StartContainerRequest {
+                container_id: first.clone(),
+            }),
+        );
+        facts.push(format!("start again: {:?}", again.err().map(|s| s.code())));
+        let mut c = node.container("job", "echo attempt-1; exec sleep 600");
+        c.metadata = Some(cri::ContainerMetadata {
+            name: "job".into(),
+            attempt: 1,
+        });
+        c.log_path = "job/1.log".into();
+        let second = node.run(&pod, c);
+        let s = node.status(&second);
+        facts.push(format!(
+            "second: {} attempt {}",
+            state_name(&s),
+            s.metadata.as_ref().map_or(0, |m| m.attempt)
+        ));
+        node.remove(&first);
+        for (attempt, want) in [(0, "attempt-0"), (1, "attempt-1")] {
+            let log = pod.log_dir.join(format!("job/{attempt}.log"));
+            common::wait_until(
+                &format!("{want} in {}", log.display()),
+                Duration::from_secs(10),
+                || std::fs::read_to_string(&log).is_ok_and(|l| l.contains(want)),
+            );
+        }
+        facts.push(format!(
+            "second still: {}",
+            state_name(&node.status(&second))
+        ));
+
+        let mut c = node.container(
+            "oom",
+            "x=$(head -c 200000000 /dev/zero | tr '\\000' a); echo survived",
+        );
+        resources(&mut c).memory_limit_in_bytes = 32 << 20;
+        let oom = node.run(&pod, c);
+        let s = node.wait_exited(&oom, Duration::from_secs(60));
+        facts.push(format!(
+            "oom: {} {} {}",
+            state_name(&s),
+            s.exit_code,
+            s.reason
+        ));
+        assert_eq!(s.reason, "OOMKilled", "{s:?}");
+        node.remove_pod(&pod);
+        facts
+    });
+}
+
+/// One record of a CRI log file: `<RFC 3339 time> <stream> <P|F> <text>`.
+fn log_record(line: &str) -> (String, String, String) {
+    let mut f = line.splitn(4, ' ');
+    let (time, stream, tag) = (
+        f.next().unwrap_or(""),
+        f.next().unwrap_or(""),
+        f.next().unwrap_or(""),
+    );
+    let text = f.next().unwrap_or("");
+    let b = time.as_bytes();
+    let shape = b.len() >= 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && (time.ends_with('Z') || time[19..].contains(['+', '-']));
+    assert!(shape, "not an RFC 3339 time: {line:?}");
+    assert!(stream == "stdout" || stream == "stderr", "stream: {line:?}");
+    assert!(tag == "P" || tag == "F", "tag: {line:?}");
+    (stream.into(), tag.into(), text.into())
+}
+
+/// The container's output in the CRI log file, in the CRI format: a long
+/// line split in partial records, stdout and stderr apart, output written
+/// after kubelet rotated the file (ReopenContainerLog) in the new file.
+#[test]
+fn logs() {
+    Node::both("cri-logs", |node| {
+        let mut facts = Vec::new();
+        let pod = node.run_pod("logs", |_| {});
+        let id = node.run(
+            &pod,
+            node.container(
+                "logger",
+                "echo line1; echo err1 >&2; head -c 20000 /dev/zero | tr '\\0' L; echo; \
+                 printf 'no newline'",
+            ),
+        );
+        node.wait_exited(&id, Duration::from_secs(20));
+        let log = pod.log_dir.join("logger.log");
+        // The CRI plugin writes the last record once the output is closed.
+        common::wait_until("the log's last record", Duration::from_secs(20), || {
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("no newline"))
+        });
+        let s = node.status(&id);
+        assert_eq!(Path::new(&s.log_path), log, "status log path");
+        let text = std::fs::read_to_string(&log).expect("log");
+        for stream in ["stdout", "stderr"] {
+            let records: Vec<String> = text
+                .lines()
+                .map(log_record)
+                .filter(|r| r.0 == stream)
+                .map(|(_, tag, text)| {
+                    if text.len() > 40 {
+                        format!("{tag} {}x{}", &text[..1], text.len())
+                    } else {
+                        format!("{tag} {text}")
+                    }
+                })
+                .collect();
+            facts.push(format!("{stream}: {records:?}"));
+        }
+        let id = node.run(
+            &pod,
+            node.container("rotated", "echo before; exec sleep 600"),
+        );
+        let log = pod.log_dir.join("rotated.log");
+        common::wait_until("the first record", Duration::from_secs(10), || {
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("before"))
+        });
+        // Rotation: kubelet renames the file and asks for a new one.
+        std::fs::rename(&log, log.with_extension("log.1")).expect("rotate");
+        node.call(
+            "ReopenContainerLog",
+            node.rs()
+                .reopen_container_log(cri::ReopenContainerLogRequest {
+                    container_id: id.clone(),
+                }),
+        );
+        node.sh(&id, "echo after-rotation > /proc/1/fd/1");
+        common::wait_until("output after the rotation", Duration::from_secs(10), || {
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("after-rotation"))
+        });
+        facts.push(format!(
+            "rotated: {:?}",
+            std::fs::read_to_string(&log)
+                .expect("new log")
+                .lines()
+                .map(|l| log_record(l).2)
+                .collect::<Vec<_>>()
         ));
         node.remove_pod(&pod);
         facts
