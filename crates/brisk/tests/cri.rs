@@ -14,11 +14,19 @@
 //! The node is private to each test: containerd's config, root, state,
 //! sockets and the handlers' runtime roots under the test's directory; the
 //! images (busybox, and a pause image of Debian's static `catatonit`)
-//! imported with `ctr images import`, so that nothing is ever pulled; pods
-//! with a network namespace of their own get only the CNI `loopback`
-//! plugin, nothing that routes anywhere; pod cgroups (cgroupfs driver)
-//! under /brisk-it/<test>-<pod>. Every CRI call has a time bound, and a
-//! failure names the handler and the step.
+//! imported with `ctr images import`, so that nothing is ever pulled. A
+//! pod with a network namespace of its own gets, from the CNI plugins of
+//! Debian's containernetworking-plugins, a macvlan interface with a
+//! link-local address on one end of a veth pair whose other end is in a
+//! network namespace the test made: the CRI plugin insists on an address
+//! on eth0, and nothing there routes anywhere (this kernel has neither
+//! `dummy` nor `ipvlan`). Pod cgroups (cgroupfs driver) are under
+//! /brisk-it/<test>-<pod>. The streaming server (Exec with a tty) listens
+//! on 127.0.0.1 only. Every CRI call has a time bound, and a failure names
+//! the handler and the step.
+//!
+//! The systemd cgroup driver (`SystemdCgroup = true`) joins these
+//! scenarios once brisk has one.
 
 mod common;
 #[path = "common/daemons.rs"]
@@ -1672,6 +1680,144 @@ fn logs() {
                 .lines()
                 .map(|l| log_record(l).2)
                 .collect::<Vec<_>>()
+        ));
+        node.remove_pod(&pod);
+        facts
+    });
+}
+
+/// A client of the CRI streaming server's exec, as kubectl exec reaches
+/// it through the API server: a WebSocket (RFC 6455) with Kubernetes'
+/// `v4.channel.k8s.io` protocol, where each message's first byte is its
+/// channel: 0 stdin, 1 stdout, 2 stderr, 3 the final status, 4 resize.
+struct Stream {
+    tcp: std::net::TcpStream,
+    /// The same connection, read through the buffer the handshake used.
+    reader: std::io::BufReader<std::net::TcpStream>,
+}
+
+impl Stream {
+    /// Connects to `url` (http://127.0.0.1:PORT/exec/TOKEN, what Exec
+    /// returned: the server listens on the loopback address only).
+    fn connect(url: &str) -> Stream {
+        use std::io::{BufRead, Write};
+        let rest = url.strip_prefix("http://").expect("an http URL");
+        let (host, path) = rest.split_once('/').expect("a path");
+        assert!(
+            host.starts_with("127.0.0.1:"),
+            "not a loopback address: {url}"
+        );
+        let mut tcp = std::net::TcpStream::connect(host).expect("connect to the streaming server");
+        tcp.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        write!(
+            tcp,
+            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: YnJpc2stY3JpLXRlc3Qh\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
+        )
+        .expect("handshake");
+        let mut reader = std::io::BufReader::new(tcp.try_clone().expect("clone"));
+        let mut status = String::new();
+        reader.read_line(&mut status).expect("handshake answer");
+        assert!(status.starts_with("HTTP/1.1 101"), "no upgrade: {status}");
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("header");
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        Stream { tcp, reader }
+    }
+
+    /// Sends one binary message on `channel` (masked, as a client must).
+    fn send(&mut self, channel: u8, data: &[u8]) {
+        use std::io::Write;
+        let mut payload = vec![channel];
+        payload.extend_from_slice(data);
+        assert!(payload.len() < 126, "short messages only");
+        let mask = [0x5a, 0x13, 0xc7, 0x81];
+        let mut frame = vec![0x82, 0x80 | payload.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.tcp.write_all(&frame).expect("send");
+    }
+
+    /// Reads messages until the server closes; per channel, what came.
+    fn read_all(&mut self) -> HashMap<u8, Vec<u8>> {
+        use std::io::Read;
+        let mut out: HashMap<u8, Vec<u8>> = HashMap::new();
+        loop {
+            let mut h = [0u8; 2];
+            if self.reader.read_exact(&mut h).is_err() {
+                break;
+            }
+            let opcode = h[0] & 0x0f;
+            let mut len = u64::from(h[1] & 0x7f);
+            if len == 126 {
+                let mut b = [0u8; 2];
+                self.reader.read_exact(&mut b).expect("length");
+                len = u64::from(u16::from_be_bytes(b));
+            } else if len == 127 {
+                let mut b = [0u8; 8];
+                self.reader.read_exact(&mut b).expect("length");
+                len = u64::from_be_bytes(b);
+            }
+            let mut payload = vec![0u8; len as usize];
+            self.reader.read_exact(&mut payload).expect("payload");
+            match opcode {
+                0x8 => break,
+                0x1 | 0x2 if !payload.is_empty() => out
+                    .entry(payload[0])
+                    .or_default()
+                    .extend_from_slice(&payload[1..]),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// Exec with a terminal through containerd's streaming server (what
+/// `kubectl exec -it` ends in): the process gets a pty of the size the
+/// client sets, reads what is typed, and its exit code comes back on the
+/// status channel.
+#[test]
+fn exec_with_a_tty() {
+    Node::both("cri-tty", |node| {
+        let mut facts = Vec::new();
+        let pod = node.run_pod("tty", |_| {});
+        let app = node.run(&pod, node.container("app", "exec sleep 600"));
+        let url = node
+            .call(
+                "Exec",
+                node.rs().exec(cri::ExecRequest {
+                    container_id: app.clone(),
+                    cmd: vec!["sh".into()],
+                    tty: true,
+                    stdin: true,
+                    stdout: true,
+                    stderr: false,
+                }),
+            )
+            .url;
+        let mut s = Stream::connect(&url);
+        s.send(4, br#"{"Width":91,"Height":17}"#);
+        s.send(0, b"stty size; tty; exit 5\n");
+        let got = s.read_all();
+        let out = String::from_utf8_lossy(got.get(&1).map_or(&[][..], |v| v));
+        let status = String::from_utf8_lossy(got.get(&3).map_or(&[][..], |v| v));
+        assert!(out.contains("17 91"), "the terminal's size: {out:?}");
+        assert!(out.contains("/dev/pts/"), "a terminal: {out:?}");
+        assert!(
+            status.contains("NonZeroExitCode") && status.contains(r#""message":"5""#),
+            "exit code 5 on the status channel: {status}"
+        );
+        facts.push(format!(
+            "tty exec: size {}, pts {}, exit 5",
+            out.contains("17 91"),
+            out.contains("/dev/pts/")
         ));
         node.remove_pod(&pod);
         facts
