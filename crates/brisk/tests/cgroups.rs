@@ -569,13 +569,9 @@ fn ps_lists_exactly_the_containers_processes() {
     env.assert_clean();
 }
 
-#[test]
-fn kill_all_without_a_pid_namespace_uses_the_cgroup() {
-    if !hybrid() {
-        return common::skip("not a hybrid cgroup host");
-    }
-    let env = Env::new("cg-killall");
-    let mut b = env.bundle("b", &["sh", "-c", "sleep 33 & wait"]);
+/// Takes the pid namespace out of a bundle's config: the container's
+/// processes are then in brisk's, and its init's death does not end them.
+fn without_pid_namespace(b: &mut Bundle) {
     let ns: Vec<Value> = b.config["linux"]["namespaces"]
         .as_array()
         .unwrap()
@@ -584,6 +580,16 @@ fn kill_all_without_a_pid_namespace_uses_the_cgroup() {
         .cloned()
         .collect();
     b.set("/linux/namespaces", Value::Array(ns));
+}
+
+#[test]
+fn kill_all_without_a_pid_namespace_uses_the_cgroup() {
+    if !hybrid() {
+        return common::skip("not a hybrid cgroup host");
+    }
+    let env = Env::new("cg-killall");
+    let mut b = env.bundle("b", &["sh", "-c", "sleep 33 & wait"]);
+    without_pid_namespace(&mut b);
     let init = create(&env, &b, "k");
     env.brisk(&["start", "k"]).ok();
     wait_until("the child", || descendants(init).len() == 2);
@@ -610,14 +616,7 @@ fn kill_all_after_the_init_exited_reaches_what_is_left() {
     }
     let env = Env::new("cg-killall-stopped");
     let mut b = env.bundle("b", &["sh", "-c", "sleep 34 & exit 0"]);
-    let ns: Vec<Value> = b.config["linux"]["namespaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["type"] != "pid")
-        .cloned()
-        .collect();
-    b.set("/linux/namespaces", Value::Array(ns));
+    without_pid_namespace(&mut b);
     create(&env, &b, "k");
     env.brisk(&["start", "k"]).ok();
     env.wait_status("k", "stopped");
@@ -904,14 +903,7 @@ fn delete_kills_forking_processes_without_a_pid_namespace() {
             "while true; do sleep 30 & sleep 0.01; done 2>/dev/null",
         ],
     );
-    let ns: Vec<Value> = b.config["linux"]["namespaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["type"] != "pid")
-        .cloned()
-        .collect();
-    b.set("/linux/namespaces", Value::Array(ns));
+    without_pid_namespace(&mut b);
     b.set("/linux/resources", json!({"pids": {"limit": 40}}));
     create(&env, &b, "f");
     env.brisk(&["start", "f"]).ok();
