@@ -31,6 +31,8 @@
 mod common;
 #[path = "common/daemons.rs"]
 mod daemons;
+#[path = "common/leaks.rs"]
+mod leaks;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -128,7 +130,13 @@ struct Pod {
 }
 
 impl Node {
+    /// A node whose handlers run /usr/sbin/runc and the brisk under test.
     fn new(tag: &str) -> Node {
+        Node::with_runtimes(tag, "/usr/sbin/runc", common::brisk_bin())
+    }
+
+    /// A node whose handler `runc` runs `runc` and `brisk` runs `brisk`.
+    fn with_runtimes(tag: &str, runc: &str, brisk: &str) -> Node {
         let env = Env::new(tag);
         let base = env.base.clone();
         let rootfs = daemons::busybox_rootfs(&env);
@@ -185,7 +193,7 @@ impl Node {
              \x20   conf_dir = \"{}\"\n",
             cni.display()
         );
-        for (handler, binary) in [("runc", "/usr/sbin/runc"), ("brisk", common::brisk_bin())] {
+        for (handler, binary) in [("runc", runc), ("brisk", brisk)] {
             // Root: the shim's default runc root, /run/containerd/runc,
             // is shared by every containerd on the machine.
             plugins += &format!(
@@ -590,6 +598,12 @@ impl Node {
     /// pod's cgroup is removed, in every hierarchy (rmdir fails while
     /// anything is left in it); and then nothing of the pod may be left.
     fn remove_pod(&self, pod: &Pod) {
+        self.stop_and_remove_pod(pod);
+        self.pod_removed(pod);
+    }
+
+    /// StopPodSandbox and RemovePodSandbox.
+    fn stop_and_remove_pod(&self, pod: &Pod) {
         self.call(
             "StopPodSandbox",
             self.rs().stop_pod_sandbox(cri::StopPodSandboxRequest {
@@ -602,6 +616,11 @@ impl Node {
                 pod_sandbox_id: pod.id.clone(),
             }),
         );
+    }
+
+    /// After RemovePodSandbox: no container of the pod listed, its cgroup
+    /// removed (as kubelet does), nothing left.
+    fn pod_removed(&self, pod: &Pod) {
         let left = self.call(
             "ListContainers",
             self.rs().list_containers(cri::ListContainersRequest {
@@ -617,7 +636,7 @@ impl Node {
             self.handler.borrow(),
             left.containers
         );
-        for dir in cgroup_dirs(&pod.cgroup) {
+        for dir in leaks::cgroup_dirs(&pod.cgroup) {
             if let Err(e) = std::fs::remove_dir(&dir) {
                 let inside: Vec<_> = std::fs::read_dir(&dir)
                     .map(|d| {
@@ -834,26 +853,6 @@ fn entries(dir: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// The directories of an absolute cgroup path in every hierarchy that has
-/// it (cgroupfs; a hierarchy mounted twice is seen once).
-fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
-    let rel = path.trim_start_matches('/');
-    let mut out = Vec::new();
-    for h in std::fs::read_dir("/sys/fs/cgroup")
-        .expect("/sys/fs/cgroup")
-        .flatten()
-    {
-        if h.file_type().is_ok_and(|t| t.is_symlink()) {
-            continue;
-        }
-        let d = h.path().join(rel);
-        if d.is_dir() {
-            out.push(d);
-        }
-    }
-    out
 }
 
 /// Namespace links of a process, as the host sees them.
@@ -1822,4 +1821,230 @@ fn exec_with_a_tty() {
         node.remove_pod(&pod);
         facts
     });
+}
+
+// ---------------------------------------------------------------- benchmark
+
+/// Median of some durations, in ms.
+fn median_ms(v: &[Duration]) -> f64 {
+    let mut ms: Vec<f64> = v.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    median(&mut ms)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// What one handler took, per step, over the rounds.
+#[derive(Default)]
+struct Timings {
+    sandbox: Vec<Duration>,
+    create: Vec<Duration>,
+    start: Vec<Duration>,
+    started: Vec<Duration>,
+    teardown: Vec<Duration>,
+    probe: Vec<Duration>,
+}
+
+/// Runs the pod start-up and probe rounds on `node`: each round starts a
+/// pod and one container with each handler (the order alternating from
+/// round to round, so that a load that changes favours neither), and
+/// probes a running container of each handler `probes` times in turn.
+fn bench_rounds(node: &Node, rounds: usize, probes: usize) -> HashMap<&'static str, Timings> {
+    let mut t: HashMap<&'static str, Timings> = HashMap::new();
+    let start_pod = |h: &'static str, record: bool, t: &mut HashMap<&'static str, Timings>| {
+        *node.handler.borrow_mut() = h.to_string();
+        let t0 = Instant::now();
+        let pod = node.run_pod("bench", |_| {});
+        let t1 = Instant::now();
+        let id = node.create(&pod, node.container("app", "exec sleep 600"));
+        let t2 = Instant::now();
+        node.start(&id);
+        let t3 = Instant::now();
+        node.stop_and_remove_pod(&pod);
+        let t4 = Instant::now();
+        node.pod_removed(&pod);
+        if record {
+            let e = t.entry(h).or_default();
+            e.sandbox.push(t1 - t0);
+            e.create.push(t2 - t1);
+            e.start.push(t3 - t2);
+            e.started.push(t3 - t0);
+            e.teardown.push(t4 - t3);
+        }
+    };
+    // Warm-up: the first pod of a handler starts its caches (images,
+    // the page cache of each binary).
+    for h in HANDLERS {
+        start_pod(h, false, &mut t);
+    }
+    for round in 0..rounds {
+        let order = if round % 2 == 0 {
+            ["runc", "brisk"]
+        } else {
+            ["brisk", "runc"]
+        };
+        for h in order {
+            start_pod(h, true, &mut t);
+        }
+    }
+    let mut running = Vec::new();
+    for h in HANDLERS {
+        *node.handler.borrow_mut() = h.to_string();
+        let pod = node.run_pod("probe", |_| {});
+        let id = node.run(&pod, node.container("app", "exec sleep 600"));
+        node.sh(&id, "true");
+        running.push((h, pod, id));
+    }
+    for i in 0..probes {
+        for k in 0..running.len() {
+            let (h, _, id) = &running[(i + k) % running.len()];
+            *node.handler.borrow_mut() = h.to_string();
+            let t0 = Instant::now();
+            node.sh(id, "true");
+            t.entry(h).or_default().probe.push(t0.elapsed());
+        }
+    }
+    for (h, pod, _) in &running {
+        *node.handler.borrow_mut() = h.to_string();
+        node.stop_and_remove_pod(pod);
+    }
+    for (_, pod, _) in &running {
+        node.pod_removed(pod);
+    }
+    t
+}
+
+/// The CRI-level benchmark (scripts/bench-cri.sh runs it): the time from
+/// RunPodSandbox to a started container and the cost of an ExecSync
+/// probe, brisk's handler against runc's in one run, and the runtime
+/// binaries' own share of it, timed by wrappers around them.
+///
+/// BRISK_CRI_BENCH_BRISK: the brisk binary (the shipped release build);
+/// BRISK_CRI_BENCH_RUNC (default /usr/sbin/runc); BRISK_CRI_BENCH_ROUNDS,
+/// BRISK_CRI_BENCH_PROBES; BRISK_CRI_BENCH_WRAPPED_RUNC and _BRISK with
+/// BRISK_CRI_BENCH_LOG: wrappers that run the same binaries and log
+/// `<subcommand> <microseconds>` for each call, for a second pass.
+#[test]
+#[ignore = "a benchmark: scripts/bench-cri.sh"]
+fn bench_cri() {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let brisk = var("BRISK_CRI_BENCH_BRISK").expect("BRISK_CRI_BENCH_BRISK: the brisk to measure");
+    let runc = var("BRISK_CRI_BENCH_RUNC").unwrap_or_else(|| "/usr/sbin/runc".into());
+    let rounds: usize = var("BRISK_CRI_BENCH_ROUNDS").map_or(10, |v| v.parse().expect("rounds"));
+    let probes: usize = var("BRISK_CRI_BENCH_PROBES").map_or(30, |v| v.parse().expect("probes"));
+
+    let node = Node::with_runtimes("cri-bench", &runc, &brisk);
+    let t = bench_rounds(&node, rounds, probes);
+    drop(node);
+    let row = |name: &str, f: &dyn Fn(&Timings) -> &Vec<Duration>| {
+        let r = median_ms(f(&t["runc"]));
+        let b = median_ms(f(&t["brisk"]));
+        println!("| {name} | {r:.1} | {b:.1} | {:.2} |", b / r);
+    };
+    println!("\n### CRI calls, median of {rounds} pods per handler, {probes} probes [ms]\n");
+    println!("| step | runc handler | brisk handler | brisk / runc |");
+    println!("|---|---:|---:|---:|");
+    row("RunPodSandbox", &|t| &t.sandbox);
+    row("CreateContainer", &|t| &t.create);
+    row("StartContainer", &|t| &t.start);
+    row("**RunPodSandbox → container started**", &|t| &t.started);
+    row("StopPodSandbox + RemovePodSandbox", &|t| &t.teardown);
+    row("**ExecSync `true` (a probe)**", &|t| &t.probe);
+    // Per round: the ratio of the two pods started in it.
+    let mut ratios: Vec<f64> = t["brisk"]
+        .started
+        .iter()
+        .zip(&t["runc"].started)
+        .map(|(b, r)| b.as_secs_f64() / r.as_secs_f64())
+        .collect();
+    let (lo, hi) = (
+        ratios.iter().cloned().fold(f64::INFINITY, f64::min),
+        ratios.iter().cloned().fold(0.0, f64::max),
+    );
+    println!(
+        "\nPod start, brisk / runc per round: median {:.2}, min {lo:.2}, max {hi:.2}",
+        median(&mut ratios)
+    );
+
+    let (Some(wr), Some(wb), Some(log)) = (
+        var("BRISK_CRI_BENCH_WRAPPED_RUNC"),
+        var("BRISK_CRI_BENCH_WRAPPED_BRISK"),
+        var("BRISK_CRI_BENCH_LOG"),
+    ) else {
+        return;
+    };
+    // The second pass: the same, with each runtime call timed. The log's
+    // lines are `<handler> <subcommand> <microseconds>`.
+    let node = Node::with_runtimes("cri-bench-w", &wr, &wb);
+    let _ = std::fs::remove_file(&log);
+    let wt = bench_rounds(&node, rounds, probes);
+    drop(node);
+    let text = std::fs::read_to_string(&log).expect("the wrappers' log");
+    let mut calls: HashMap<(String, String), Vec<f64>> = HashMap::new();
+    for l in text.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if let [h, cmd, us] = f[..] {
+            calls
+                .entry((h.to_string(), cmd.to_string()))
+                .or_default()
+                .push(us.parse::<f64>().expect("microseconds") / 1e3);
+        }
+    }
+    let mut med = |h: &str, cmd: &str| {
+        calls
+            .get_mut(&(h.to_string(), cmd.to_string()))
+            .map_or(f64::NAN, |v| median(v))
+    };
+    println!("\n### The runtime binaries' own calls (second pass, wrapped), median [ms]\n");
+    println!("| runtime call | runc | brisk | brisk / runc |");
+    println!("|---|---:|---:|---:|");
+    let mut shares = Vec::new();
+    for cmd in ["create", "start", "exec", "kill", "delete"] {
+        let (r, b) = (med("runc", cmd), med("brisk", cmd));
+        println!("| `{cmd}` | {r:.1} | {b:.1} | {:.2} |", b / r);
+        shares.push((cmd, r, b));
+    }
+    let get = |c: &str| {
+        shares
+            .iter()
+            .find(|s| s.0 == c)
+            .map_or((f64::NAN, f64::NAN), |s| (s.1, s.2))
+    };
+    let (cr, cb) = get("create");
+    let (sr, sb) = get("start");
+    let (er, eb) = get("exec");
+    println!("\n### What part of it is the runtime\n");
+    println!("| | runc handler | brisk handler |");
+    println!("|---|---:|---:|");
+    let (pr, pb) = (
+        median_ms(&wt["runc"].started),
+        median_ms(&wt["brisk"].started),
+    );
+    println!("| pod start, wrapped pass [ms] | {pr:.1} | {pb:.1} |");
+    // Two creates and two starts: the sandbox's and the container's.
+    let (rr, rb) = (2.0 * (cr + sr), 2.0 * (cb + sb));
+    println!("| of which the runtime: 2 × (create + start) [ms] | {rr:.1} | {rb:.1} |");
+    println!(
+        "| runtime share | {:.0} % | {:.0} % |",
+        100.0 * rr / pr,
+        100.0 * rb / pb
+    );
+    let (qr, qb) = (median_ms(&wt["runc"].probe), median_ms(&wt["brisk"].probe));
+    println!("| probe, wrapped pass [ms] | {qr:.1} | {qb:.1} |");
+    println!("| of which the runtime: exec [ms] | {er:.1} | {eb:.1} |");
+    println!(
+        "| runtime share | {:.0} % | {:.0} % |",
+        100.0 * er / qr,
+        100.0 * eb / qb
+    );
 }
