@@ -867,10 +867,12 @@ pub fn kill(store: &Store, id: &str, sig: libc::c_int, all: bool) -> Result<()> 
 /// `kill --all` of a container whose init has exited: the processes left
 /// in its cgroup get the signal, and nothing left is no error, as with
 /// runc. Without a pid namespace of its own (a Kubernetes pod's shared
-/// one), a container's processes outlive its init, and containerd's shim
-/// sends exactly this (`kill --all ID 9`) when such an init exits: an
-/// error here left them running and made containerd retry the task's
-/// deletion for seconds (docs/COMPATIBILITY.md).
+/// one), a container's processes outlive its init; containerd's shim
+/// sends exactly this (`kill --all ID 9`) when an init exits, and so does
+/// containerd when it deletes the task. An error here made containerd
+/// retry that deletion after a back-off (2 s more for every
+/// StopContainer), and left what outlived the init to `delete`'s sweep
+/// (docs/COMPATIBILITY.md).
 fn kill_leftovers(dir: &ContainerDir, record: &Record, sig: libc::c_int) -> Result<()> {
     let Some(cg) = checked_cgroup(dir, record)? else {
         return Ok(());

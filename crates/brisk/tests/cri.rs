@@ -882,7 +882,9 @@ fn pod_lifecycle() {
     Node::both("cri-life", |node| {
         let mut facts = Vec::new();
         let pod = node.run_pod("life", |_| {});
-        // a stops on SIGTERM (its trap exits 0); b is ended by it.
+        // a stops on SIGTERM (its trap exits 0); b ignores it (sleep is
+        // PID 1 of its pid namespace, without a handler) and is killed
+        // when the stop's timeout ends.
         let a = node.create(
             &pod,
             node.container(
@@ -916,7 +918,18 @@ fn pod_lifecycle() {
         );
         facts.push(format!("listed: {}", listed.containers.len()));
 
+        // a exits at once: StopContainer returns once containerd has
+        // deleted its task. It took 2 s with brisk when its `kill --all`
+        // of the exited container failed and containerd retried the
+        // deletion after a back-off (runc: 0.1-0.5 s here, loaded).
+        let t = Instant::now();
         node.stop(&a, 10);
+        assert!(
+            t.elapsed() < Duration::from_millis(1500),
+            "[{}] StopContainer of a container that exits on SIGTERM took {:?}",
+            node.handler.borrow(),
+            t.elapsed()
+        );
         let s = node.status(&a);
         facts.push(format!(
             "a stopped: {} {} {}",
