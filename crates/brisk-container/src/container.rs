@@ -613,7 +613,6 @@ pub fn start(store: &Store, id: &str, notify_socket: Option<&std::ffi::OsStr>) -
         None => Duration::ZERO,
     };
     rustix::io::write(&fd, b"0").map_err(|e| Error::path("write exec fifo", &fifo, e))?;
-    drop(fd);
     std::fs::remove_file(&fifo).map_err(|e| Error::path("remove exec fifo", &fifo, e))?;
     // The container is running: other commands (kill, delete) must not
     // wait for its hooks.
@@ -623,6 +622,8 @@ pub fn start(store: &Store, id: &str, notify_socket: Option<&std::ffi::OsStr>) -
         let _ = std::fs::remove_file(&result_path);
         outcome?;
     }
+    wait_for_exec(&fd, crate::bounds::init_step());
+    drop(fd);
     run_poststart(&record)?;
     if let Some(n) = notify {
         if let Some(fd) = pidfd_of(&record)? {
@@ -630,6 +631,37 @@ pub fn start(store: &Store, id: &str, notify_socket: Option<&std::ffi::OsStr>) -
         }
     }
     Ok(())
+}
+
+/// Waits until the init has exec'd the program (or died), at most `bound`,
+/// so that `start` returns once the program runs, as runc's does (its
+/// `start` reads the exec FIFO until the init's end closes, just before
+/// its execve): a client's next step (an exec, a probe, a look at
+/// /proc/PID) meets the program, not brisk's init, and poststart hooks run
+/// after it started, as runtime.md says. The init's end of the FIFO is
+/// close-on-exec: the kernel closes it in execve past the point of no
+/// return (or at its death), and `fd`, the write end, then reports POLLERR:
+/// no reader left. Past the bound (a frozen init), `start` returns all the
+/// same: the program was released.
+fn wait_for_exec(fd: &OwnedFd, bound: Duration) {
+    let deadline = crate::bounds::deadline(bound);
+    loop {
+        // Events 0: POLLERR (and POLLHUP) are reported whatever is asked,
+        // and POLLOUT, always true with room in the FIFO, is not asked.
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, crate::bounds::poll_ms(deadline)) };
+        if r > 0 || Instant::now() >= deadline {
+            return;
+        }
+        if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+    }
 }
 
 /// `fd` if it is a FIFO, what `create` made in the state directory (the
