@@ -494,6 +494,20 @@ impl Node {
         info["pid"].as_i64().expect("verbose status has the pid") as i32
     }
 
+    /// Waits until the container's process is `comm`: the program is on
+    /// its way when StartContainer returns (the runtime's `start` returns
+    /// as its init execs, and `sh -c 'exec …'` execs once more), and runs
+    /// within a moment.
+    fn wait_runs(&self, id: &str, comm: &str) {
+        let pid = self.pid(id);
+        let now = || std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        common::wait_until(
+            &format!("[{}] {} runs {comm}", self.handler.borrow(), short(id)),
+            Duration::from_secs(10),
+            || now().trim() == comm,
+        );
+    }
+
     /// The host pid of the pod's sandbox (pause) process.
     fn sandbox_pid(&self, pod: &Pod) -> i32 {
         let r = self.call(
@@ -903,9 +917,9 @@ fn pod_lifecycle() {
             facts.push(format!("{name} after start: {}", state_name(&s)));
             assert!(s.started_at > 0 && s.created_at > 0, "{s:?}");
             assert_eq!(s.image.as_ref().map(|i| i.image.as_str()), Some(BUSYBOX));
-            let pid = node.pid(id);
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).expect("comm");
-            facts.push(format!("{name} runs {}", comm.trim()));
+            let want = if name == "a" { "sh" } else { "sleep" };
+            node.wait_runs(id, want);
+            facts.push(format!("{name} runs {want}"));
         }
         let listed = node.call(
             "ListContainers",
@@ -1030,6 +1044,8 @@ fn pod_namespaces() {
         let sandbox = ns_links(node.sandbox_pid(&pod));
         let a = node.run(&pod, node.container("a", "exec sleep 600"));
         let b = node.run(&pod, node.container("b", "exec sleep 600"));
+        node.wait_runs(&a, "sleep");
+        node.wait_runs(&b, "sleep");
         let (sa, sb) = (Seen::of(node, &a), Seen::of(node, &b));
         for (name, x, y, s) in [
             ("net", &sa.net, &sb.net, &sandbox["net"]),
@@ -1086,6 +1102,8 @@ fn pod_namespaces() {
         let sandbox = ns_links(node.sandbox_pid(&pod));
         let a = node.run(&pod, node.container("a", "exec sleep 601"));
         let b = node.run(&pod, node.container("b", "exec sleep 602"));
+        node.wait_runs(&a, "sleep");
+        node.wait_runs(&b, "sleep");
         let (sa, sb) = (Seen::of(node, &a), Seen::of(node, &b));
         assert!(
             sa.pid == sb.pid && sa.pid == sandbox["pid"],
