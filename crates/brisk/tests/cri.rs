@@ -981,6 +981,15 @@ fn pod_lifecycle() {
     });
 }
 
+/// The namespace options of a pod config, to edit.
+fn pod_namespaces_of(c: &mut cri::PodSandboxConfig) -> &mut cri::NamespaceOption {
+    c.linux
+        .as_mut()
+        .and_then(|l| l.security_context.as_mut())
+        .and_then(|s| s.namespace_options.as_mut())
+        .expect("namespace options")
+}
+
 /// What `probe` (below) prints, from inside a container.
 struct Seen {
     net: String,
@@ -1091,12 +1100,7 @@ fn pod_namespaces() {
         // shareProcessNamespace: one pid namespace, the sandbox's, whose
         // PID 1 is the pause process.
         let pod = node.run_pod("pidns", |c| {
-            let ns = c
-                .linux
-                .as_mut()
-                .and_then(|l| l.security_context.as_mut())
-                .and_then(|s| s.namespace_options.as_mut())
-                .expect("namespace options");
+            let ns = pod_namespaces_of(c);
             ns.pid = cri::NamespaceMode::Pod as i32;
         });
         let sandbox = ns_links(node.sandbox_pid(&pod));
@@ -1135,12 +1139,7 @@ fn pod_namespaces() {
 
         // hostNetwork: the host's network namespace, no CNI.
         let pod = node.run_pod("hostnet", |c| {
-            let ns = c
-                .linux
-                .as_mut()
-                .and_then(|l| l.security_context.as_mut())
-                .and_then(|s| s.namespace_options.as_mut())
-                .expect("namespace options");
+            let ns = pod_namespaces_of(c);
             ns.network = cri::NamespaceMode::Node as i32;
             // The host's UTS namespace too: no hostname of the pod's.
             c.hostname.clear();
@@ -1252,6 +1251,17 @@ fn resources(c: &mut cri::ContainerConfig) -> &mut cri::LinuxContainerResources 
         .as_mut()
         .and_then(|l| l.resources.as_mut())
         .expect("resources")
+}
+
+/// CPU time (ns) and working set (bytes) of CRI stats, 0 where absent.
+fn usage(cpu: Option<&cri::CpuUsage>, memory: Option<&cri::MemoryUsage>) -> (u64, u64) {
+    (
+        cpu.and_then(|c| c.usage_core_nano_seconds.as_ref())
+            .map_or(0, |v| v.value),
+        memory
+            .and_then(|m| m.working_set_bytes.as_ref())
+            .map_or(0, |v| v.value),
+    )
 }
 
 /// What the kernel says of a container's main process (PID 1 of its pid
@@ -1490,16 +1500,7 @@ fn resources_and_stats() {
             )
             .stats
             .expect("container stats");
-        let cpu = stats
-            .cpu
-            .as_ref()
-            .and_then(|c| c.usage_core_nano_seconds.as_ref())
-            .map_or(0, |v| v.value);
-        let mem = stats
-            .memory
-            .as_ref()
-            .and_then(|m| m.working_set_bytes.as_ref())
-            .map_or(0, |v| v.value);
+        let (cpu, mem) = usage(stats.cpu.as_ref(), stats.memory.as_ref());
         assert!(cpu > 10_000_000, "container cpu {cpu} ns: {stats:?}");
         assert!(mem > 1_000_000, "container working set {mem}: {stats:?}");
         facts.push("container stats: cpu and memory".into());
@@ -1524,16 +1525,7 @@ fn resources_and_stats() {
             .stats
             .expect("pod stats");
         let linux = pstats.linux.as_ref().expect("linux pod stats");
-        let pcpu = linux
-            .cpu
-            .as_ref()
-            .and_then(|c| c.usage_core_nano_seconds.as_ref())
-            .map_or(0, |v| v.value);
-        let pmem = linux
-            .memory
-            .as_ref()
-            .and_then(|m| m.working_set_bytes.as_ref())
-            .map_or(0, |v| v.value);
+        let (pcpu, pmem) = usage(linux.cpu.as_ref(), linux.memory.as_ref());
         assert!(
             pcpu >= cpu && pmem > 1_000_000,
             "pod cpu {pcpu} ns, memory {pmem}: {pstats:?}"
