@@ -89,6 +89,8 @@ struct Node {
     handler: RefCell<String>,
     /// How long each CRI call took (its method), for the report.
     timings: RefCell<Vec<(String, Duration)>>,
+    /// Every pod sandbox this node ran.
+    pods: RefCell<Vec<String>>,
     /// Fields drop in order: containerd stops before the test directory
     /// goes.
     containerd: Option<Containerd>,
@@ -240,6 +242,7 @@ impl Node {
             images: ImageServiceClient::new(channel),
             handler: RefCell::new("-".into()),
             timings: RefCell::new(Vec::new()),
+            pods: RefCell::new(Vec::new()),
             containerd: Some(containerd),
             _sink: sink,
             env,
@@ -380,6 +383,7 @@ impl Node {
             }),
         );
         let linux = config.linux.as_ref().expect("linux pod config");
+        self.pods.borrow_mut().push(r.pod_sandbox_id.clone());
         Pod {
             id: r.pod_sandbox_id,
             cgroup: linux.cgroup_parent.clone(),
@@ -729,6 +733,19 @@ impl Node {
                 root.display()
             );
         }
+        // libcni caches each attachment's result in /var/lib/cni/results
+        // (not configurable in containerd 1.6) until the pod's network is
+        // torn down.
+        let pods = self.pods.borrow();
+        let cached: Vec<String> = entries(Path::new("/var/lib/cni/results"))
+            .into_iter()
+            .filter(|n| pods.iter().any(|p| n.contains(p.as_str())))
+            .collect();
+        assert!(
+            cached.is_empty(),
+            "[{}] CNI results left: {cached:?}",
+            self.handler.borrow()
+        );
         // host-local keeps one file per address it handed out.
         let ipam = self.env.base.join("cni-ipam").join(CNI_NET);
         let leased: Vec<String> = entries(&ipam)
