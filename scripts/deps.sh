@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages brisk's demo and tests need, if missing.
 # Runs apt-get update only when something has to be installed.
+# The CRI tests (crates/brisk/tests/cri.rs) need containerd's CNI plugins
+# (/usr/lib/cni), catatonit (the pods' pause process) and protoc (the
+# k8s-cri crate generates its gRPC bindings at build time).
 set -euo pipefail
 
 packages=(python3 busybox-static jq util-linux bsdutils procps iproute2 gcc libc6-dev pkg-config file
-          libseccomp-dev podman containerd runc docker.io crun uidmap)
+          libseccomp-dev podman containerd runc docker.io crun uidmap
+          containernetworking-plugins catatonit protobuf-compiler)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -675,7 +675,6 @@ pub fn start(store: &Store, id: &str, notify_socket: Option<&std::ffi::OsStr>) -
         None => Duration::ZERO,
     };
     rustix::io::write(&fd, b"0").map_err(|e| Error::path("write exec fifo", &fifo, e))?;
-    drop(fd);
     std::fs::remove_file(&fifo).map_err(|e| Error::path("remove exec fifo", &fifo, e))?;
     // The container is running: other commands (kill, delete) must not
     // wait for its hooks.
@@ -685,6 +684,8 @@ pub fn start(store: &Store, id: &str, notify_socket: Option<&std::ffi::OsStr>) -
         let _ = std::fs::remove_file(&result_path);
         outcome?;
     }
+    wait_for_exec(&fd, crate::bounds::init_step());
+    drop(fd);
     run_poststart(&record)?;
     if let Some(n) = notify {
         if let Some(fd) = pidfd_of(&record)? {
@@ -692,6 +693,37 @@ pub fn start(store: &Store, id: &str, notify_socket: Option<&std::ffi::OsStr>) -
         }
     }
     Ok(())
+}
+
+/// Waits until the init has exec'd the program (or died), at most `bound`,
+/// so that `start` returns once the program runs, as runc's does (its
+/// `start` reads the exec FIFO until the init's end closes, just before
+/// its execve): a client's next step (an exec, a probe, a look at
+/// /proc/PID) meets the program, not brisk's init, and poststart hooks run
+/// after it started, as runtime.md says. The init's end of the FIFO is
+/// close-on-exec: the kernel closes it in execve past the point of no
+/// return (or at its death), and `fd`, the write end, then reports POLLERR:
+/// no reader left. Past the bound (a frozen init), `start` returns all the
+/// same: the program was released.
+fn wait_for_exec(fd: &OwnedFd, bound: Duration) {
+    let deadline = crate::bounds::deadline(bound);
+    loop {
+        // Events 0: POLLERR (and POLLHUP) are reported whatever is asked,
+        // and POLLOUT, always true with room in the FIFO, is not asked.
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, crate::bounds::poll_ms(deadline)) };
+        if r > 0 || Instant::now() >= deadline {
+            return;
+        }
+        if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+    }
 }
 
 /// `fd` if it is a FIFO, what `create` made in the state directory (the
@@ -908,6 +940,7 @@ pub fn kill(store: &Store, id: &str, sig: libc::c_int, all: bool) -> Result<()> 
     let record = dir.load()?;
     let fd = match pidfd_of(&record)? {
         Some(fd) => fd,
+        None if all => return kill_leftovers(&dir, &record, sig),
         None => return Err(Error::State("container not running".into())),
     };
     if all {
@@ -923,6 +956,28 @@ pub fn kill(store: &Store, id: &str, sig: libc::c_int, all: bool) -> Result<()> 
         }
     }
     pidfd_signal(&fd, sig).map_err(|e| Error::sys("unable to signal init", e))
+}
+
+/// `kill --all` of a container whose init has exited: the processes left
+/// in its cgroup get the signal, and nothing left is no error, as with
+/// runc. Without a pid namespace of its own (a Kubernetes pod's shared
+/// one), a container's processes outlive its init; containerd's shim
+/// sends exactly this (`kill --all ID 9`) when an init exits, and so does
+/// containerd when it deletes the task. An error here made containerd
+/// retry that deletion after a back-off (2 s more for every
+/// StopContainer), and left what outlived the init to `delete`'s sweep
+/// (docs/COMPATIBILITY.md).
+fn kill_leftovers(dir: &ContainerDir, record: &Record, sig: libc::c_int) -> Result<()> {
+    let Some(cg) = checked_cgroup(dir, record)? else {
+        return Ok(());
+    };
+    // The cgroup may be gone already (removed with the last process, or by
+    // a delete that raced this kill): nothing is left to signal.
+    match cg.procs_dir() {
+        Some(d) if d.exists() => {}
+        _ => return Ok(()),
+    }
+    cg.signal_all(sig).map_err(Error::from)
 }
 
 /// `exec`'s wait for its process reached its bound: when the container is

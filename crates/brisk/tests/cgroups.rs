@@ -569,13 +569,9 @@ fn ps_lists_exactly_the_containers_processes() {
     env.assert_clean();
 }
 
-#[test]
-fn kill_all_without_a_pid_namespace_uses_the_cgroup() {
-    if !hybrid() {
-        return common::skip("not a hybrid cgroup host");
-    }
-    let env = Env::new("cg-killall");
-    let mut b = env.bundle("b", &["sh", "-c", "sleep 33 & wait"]);
+/// Takes the pid namespace out of a bundle's config: the container's
+/// processes are then in brisk's, and its init's death does not end them.
+fn without_pid_namespace(b: &mut Bundle) {
     let ns: Vec<Value> = b.config["linux"]["namespaces"]
         .as_array()
         .unwrap()
@@ -584,6 +580,16 @@ fn kill_all_without_a_pid_namespace_uses_the_cgroup() {
         .cloned()
         .collect();
     b.set("/linux/namespaces", Value::Array(ns));
+}
+
+#[test]
+fn kill_all_without_a_pid_namespace_uses_the_cgroup() {
+    if !hybrid() {
+        return common::skip("not a hybrid cgroup host");
+    }
+    let env = Env::new("cg-killall");
+    let mut b = env.bundle("b", &["sh", "-c", "sleep 33 & wait"]);
+    without_pid_namespace(&mut b);
     let init = create(&env, &b, "k");
     env.brisk(&["start", "k"]).ok();
     wait_until("the child", || descendants(init).len() == 2);
@@ -593,6 +599,46 @@ fn kill_all_without_a_pid_namespace_uses_the_cgroup() {
         !Path::new(&format!("/proc/{child}")).exists() || state_letter(child) == 'Z'
     });
     env.brisk(&["delete", "-f", "k"]).ok();
+    env.assert_clean();
+}
+
+/// `kill --all` after the init exited: what is left in the cgroup (the
+/// init's children, which a container without a pid namespace of its own
+/// leaves running) gets the signal, and the command succeeds, also when
+/// nothing is left, as runc's does; a plain `kill` of a stopped container
+/// is an error. containerd's shim sends `kill --all ID 9` when the init of
+/// a container in a pod's shared pid namespace exits, and retried the
+/// task's deletion for seconds when that failed (tests/cri.rs).
+#[test]
+fn kill_all_after_the_init_exited_reaches_what_is_left() {
+    if !hybrid() {
+        return common::skip("not a hybrid cgroup host");
+    }
+    let env = Env::new("cg-killall-stopped");
+    let mut b = env.bundle("b", &["sh", "-c", "sleep 34 & exit 0"]);
+    without_pid_namespace(&mut b);
+    create(&env, &b, "k");
+    env.brisk(&["start", "k"]).ok();
+    env.wait_status("k", "stopped");
+    // The child carries the test's mark (the bundle's env), as every
+    // process of the container.
+    let sleeper = || {
+        env.processes().into_iter().find(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == b"sleep\x0034\x00")
+        })
+    };
+    wait_until("the init's child", || sleeper().is_some());
+    let child = sleeper().unwrap();
+    assert_eq!(state_letter(child), 'S', "the init's child outlives it");
+    let out = env.brisk(&["kill", "k", "KILL"]);
+    assert_ne!(out.code, 0, "kill of a stopped container");
+    env.brisk(&["kill", "--all", "k", "KILL"]).ok();
+    wait_until("the child gone", || {
+        !Path::new(&format!("/proc/{child}")).exists() || state_letter(child) == 'Z'
+    });
+    // Nothing left: still no error.
+    env.brisk(&["kill", "--all", "k", "KILL"]).ok();
+    env.brisk(&["delete", "k"]).ok();
     env.assert_clean();
 }
 
@@ -857,14 +903,7 @@ fn delete_kills_forking_processes_without_a_pid_namespace() {
             "while true; do sleep 30 & sleep 0.01; done 2>/dev/null",
         ],
     );
-    let ns: Vec<Value> = b.config["linux"]["namespaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["type"] != "pid")
-        .cloned()
-        .collect();
-    b.set("/linux/namespaces", Value::Array(ns));
+    without_pid_namespace(&mut b);
     b.set("/linux/resources", json!({"pids": {"limit": 40}}));
     create(&env, &b, "f");
     env.brisk(&["start", "f"]).ok();

@@ -11,12 +11,15 @@
 //! scripts/oci-image.sh. No registry, no network.
 
 mod common;
+#[path = "common/daemons.rs"]
+mod daemons;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{repo_root, Env};
+use common::Env;
+use daemons::{Containerd, Daemon};
 
 struct Out {
     code: i32,
@@ -27,10 +30,7 @@ struct Out {
 /// Runs `sh -c cmd` with a time limit, output in files (no pipe that a
 /// daemon started by the command could hold open).
 fn sh(env: &Env, cmd: &str) -> Out {
-    let mut c = Command::new("timeout");
-    c.args(["120", "sh", "-c", cmd]);
-    c.env(common::MARK, env.base.to_str().unwrap());
-    let o = common::run_to_files(c, &env.base);
+    let o = daemons::sh(&env.base, cmd, Duration::from_secs(120));
     Out {
         code: o.code,
         stdout: o.stdout,
@@ -56,8 +56,7 @@ fn ok(env: &Env, cmd: &str) -> String {
 
 /// The busybox rootfs every client imports.
 fn rootfs(env: &Env) -> PathBuf {
-    let b = env.bundle("image", &["true"]);
-    b.dir.join("rootfs")
+    daemons::busybox_rootfs(env)
 }
 
 // ------------------------------------------------------------------ podman
@@ -219,84 +218,16 @@ fn podman_with_brisk() {
 
 // -------------------------------------------------------------- containerd
 
-struct Containerd {
-    child: Child,
-    ctr: String,
-}
-
-impl Containerd {
-    fn start(env: &Env) -> Containerd {
-        let dir = env.base.join("containerd");
-        std::fs::create_dir_all(&dir).unwrap();
-        let d = dir.display();
-        let config = dir.join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
-                 [grpc]\n  address = \"{d}/c.sock\"\n\
-                 [ttrpc]\n  address = \"{d}/c-ttrpc.sock\"\n\
-                 [debug]\n  address = \"{d}/debug.sock\"\n\
-                 [plugins.\"io.containerd.grpc.v1.cri\"]\n  disable = true\n"
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.join("log")).unwrap();
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(&config)
-            .env(common::MARK, env.base.to_str().unwrap())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start containerd");
-        // A namespace of its own: the shim keeps runtime state under
-        // /run/containerd/runc/<namespace>, shared by every containerd.
-        let ns = env.base.file_name().unwrap().to_string_lossy().into_owned();
-        let ctr = format!("ctr --address {d}/c.sock --namespace {ns}");
-        let c = Containerd { child, ctr };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while sh(env, &format!("{} version", c.ctr)).code != 0 {
-            assert!(Instant::now() < deadline, "containerd did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        c
-    }
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        // SAFETY: our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().ok().flatten().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
 fn containerd_cases(runtime: &str, tag: &str) {
     let env = Env::new(tag);
-    let archive = env.base.join("bbox.tar");
-    ok(
-        &env,
-        &format!(
-            "{} {} docker.io/library/bbox:latest {}",
-            repo_root().join("scripts/oci-image.sh").display(),
-            rootfs(&env).display(),
-            archive.display()
-        ),
-    );
-    let c = Containerd::start(&env);
-    let ctr = &c.ctr;
     let image = "docker.io/library/bbox:latest";
-    ok(&env, &format!("{ctr} images import {}", archive.display()));
+    let archive = daemons::oci_archive(&env, &rootfs(&env), image, None);
+    let c = Containerd::start(&env, &env.base.join("containerd"), daemons::CRI_OFF, "");
+    // A namespace of its own: the shim keeps runtime state under
+    // /run/containerd/runc/<namespace>, shared by every containerd.
+    let ns = env.base.file_name().unwrap().to_string_lossy().into_owned();
+    c.import(&env, &ns, &archive);
+    let ctr = &c.ctr(&ns);
     let run = format!("{ctr} run --runc-binary {runtime}");
 
     // foreground, exit code
@@ -362,8 +293,9 @@ fn containerd_with_brisk() {
 /// `--network none`), the vfs storage driver, and brisk and runc as
 /// runtimes, so that every case runs against both in one daemon.
 struct Docker {
-    containerd: Child,
-    dockerd: Child,
+    // Field order is drop order: dockerd stops before its containerd.
+    _dockerd: Daemon,
+    _containerd: Containerd,
     /// `docker -H unix://…` (Debian's client, which matches its daemon).
     cli: String,
 }
@@ -371,30 +303,8 @@ struct Docker {
 impl Docker {
     fn start(env: &Env, brisk: &str) -> Docker {
         let dir = env.base.join("docker");
-        std::fs::create_dir_all(&dir).unwrap();
+        let containerd = Containerd::start(env, &dir.join("containerd"), daemons::CRI_OFF, "");
         let d = dir.display();
-        let spawn = |name: &str, args: &[String]| {
-            let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-            Command::new(name)
-                .args(args)
-                .env(common::MARK, env.base.to_str().unwrap())
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("start {name}: {e} (apt-get install docker.io)"))
-        };
-        let containerd = spawn(
-            "containerd",
-            &[
-                "--address".into(),
-                format!("{d}/containerd.sock"),
-                "--root".into(),
-                format!("{d}/containerd-root"),
-                "--state".into(),
-                format!("{d}/containerd-state"),
-            ],
-        );
         let config = dir.join("daemon.json");
         std::fs::write(
             &config,
@@ -414,57 +324,34 @@ impl Docker {
             .to_string(),
         )
         .unwrap();
-        let dockerd = spawn(
+        let mut dockerd = Daemon::spawn(
+            env,
+            &dir,
             "dockerd",
             &[
                 "--config-file".into(),
                 config.to_str().unwrap().into(),
                 "--containerd".into(),
-                format!("{d}/containerd.sock"),
+                containerd.address.to_string_lossy().into_owned(),
                 "--containerd-namespace".into(),
                 format!("{}-d", env.base.file_name().unwrap().to_string_lossy()),
             ],
         );
-        let docker = Docker {
-            containerd,
-            dockerd,
-            cli: format!("/usr/bin/docker -H unix://{d}/docker.sock"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while sh(env, &format!("{} info", docker.cli)).code != 0 {
-            assert!(
-                Instant::now() < deadline,
-                "dockerd did not start: {}",
-                std::fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let cli = format!("/usr/bin/docker -H unix://{d}/docker.sock");
+        dockerd.wait_ready(Duration::from_secs(60), || {
+            sh(env, &format!("{cli} info")).code == 0
+        });
         ok(
             env,
             &format!(
-                "tar -C {} -c . | {} import - bbox:latest",
+                "tar -C {} -c . | {cli} import - bbox:latest",
                 rootfs(env).display(),
-                docker.cli
             ),
         );
-        docker
-    }
-}
-
-impl Drop for Docker {
-    fn drop(&mut self) {
-        for child in [&mut self.dockerd, &mut self.containerd] {
-            // SAFETY: our own child's pid.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while child.try_wait().ok().flatten().is_none() {
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        Docker {
+            _dockerd: dockerd,
+            _containerd: containerd,
+            cli,
         }
     }
 }

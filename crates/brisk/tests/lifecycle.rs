@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::Env;
 
@@ -65,6 +65,48 @@ fn create_start_state_delete() {
     let gone = env.brisk(&["state", "c1"]);
     assert_ne!(gone.code, 0);
     assert!(gone.stderr.contains("does not exist"), "{}", gone.stderr);
+    env.assert_clean();
+}
+
+/// `start` returns once the init is on its way into the program, not as
+/// soon as it has handed over its byte, as runc's (which reads the exec
+/// FIFO until the init's end closes, just before its execve): what a
+/// client does next (exec, a probe, reading /proc/PID) meets the program,
+/// not the runtime's init. The init is stopped (SIGSTOP) before `start`
+/// and continued 300 ms later: `start` must not return before that, and
+/// the program runs right after. Found under the CRI (tests/cri.rs), where
+/// a container's /proc/PID/comm read right after StartContainer was still
+/// `brisk init` on a loaded machine. Passes with RUNTIME=runc too.
+#[test]
+fn start_returns_once_the_program_runs() {
+    let env = Env::new("start-exec");
+    let b = env.bundle("b", &["sleep", "31"]);
+    env.brisk(&["create", "--bundle", b.path(), "s"]).ok();
+    let pid = env.state("s")["pid"].as_i64().unwrap() as i32;
+    // SAFETY: kill(2) on this test's container init.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let resume = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+    });
+    let t = Instant::now();
+    env.brisk(&["start", "s"]).ok();
+    let took = t.elapsed();
+    resume.join().unwrap();
+    assert!(
+        took >= Duration::from_millis(250),
+        "start returned after {took:?}, while its init was still stopped"
+    );
+    let comm = || std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    assert!(
+        common::eventually(|| comm().trim() == "sleep"),
+        "the program does not run: {}",
+        comm()
+    );
+    env.brisk(&["kill", "s", "KILL"]).ok();
+    env.wait_status("s", "stopped");
+    env.brisk(&["delete", "s"]).ok();
     env.assert_clean();
 }
 
