@@ -968,16 +968,26 @@ pub fn kill(store: &Store, id: &str, sig: libc::c_int, all: bool) -> Result<()> 
 /// StopContainer), and left what outlived the init to `delete`'s sweep
 /// (docs/COMPATIBILITY.md).
 fn kill_leftovers(dir: &ContainerDir, record: &Record, sig: libc::c_int) -> Result<()> {
+    // With a pid namespace of its own, the init's death ended every process
+    // of the container: whatever is left in the cgroup belongs to another
+    // container given the same cgroupsPath (as `delete` assumes), and is
+    // not this kill's to signal.
+    if record.own_pid_ns {
+        return Ok(());
+    }
     let Some(cg) = checked_cgroup(dir, record)? else {
         return Ok(());
     };
     // The cgroup may be gone already (removed with the last process, or by
     // a delete that raced this kill): nothing is left to signal.
-    match cg.procs_dir() {
-        Some(d) if d.exists() => {}
-        _ => return Ok(()),
+    let Some(d) = cg.procs_dir() else {
+        return Ok(());
+    };
+    match cg.signal_all(sig) {
+        Ok(()) => Ok(()),
+        Err(_) if !d.exists() => Ok(()),
+        Err(e) => Err(e.into()),
     }
-    cg.signal_all(sig).map_err(Error::from)
 }
 
 /// `exec`'s wait for its process reached its bound: when the container is

@@ -642,6 +642,44 @@ fn kill_all_after_the_init_exited_reaches_what_is_left() {
     env.assert_clean();
 }
 
+/// `kill --all` of a stopped container with its own pid namespace
+/// signals nothing: its init's death ended its processes, and what is
+/// left in its cgroup is another container's that shares the path (as
+/// `delete` assumes). containerd sends this on every task deletion.
+#[test]
+fn kill_all_of_a_stopped_container_spares_a_container_sharing_its_cgroup() {
+    if !hybrid() {
+        return common::skip("not a hybrid cgroup host");
+    }
+    let env = Env::new("cg-killall-shared");
+    let a = env.bundle("a", &["true"]);
+    let mut b = env.bundle("b", &["sleep", "35"]);
+    b.set("/linux/cgroupsPath", json!(cgroups_path(&a)));
+    create(&env, &a, "a");
+    env.brisk(&["start", "a"]).ok();
+    env.wait_status("a", "stopped");
+    let pid_b = create(&env, &b, "b");
+    env.brisk(&["start", "b"]).ok();
+    env.brisk(&["kill", "--all", "a", "KILL"]).ok();
+    // A SIGKILL sent would end it within moments: watch it for 500 ms.
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid_b}/stat"))
+            .is_ok_and(|s| s.rfind(')').is_some_and(|i| !s[i..].starts_with(") Z")))
+    };
+    let until = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < until {
+        assert!(
+            alive(),
+            "kill --all of a stopped container killed another container"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(env.state("b")["status"], "running");
+    env.brisk(&["delete", "a"]).ok();
+    env.brisk(&["delete", "--force", "b"]).ok();
+    env.assert_clean();
+}
+
 #[test]
 fn fifty_runs_leave_no_cgroup_behind() {
     if !hybrid() {
