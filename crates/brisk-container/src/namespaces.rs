@@ -127,6 +127,49 @@ const JOIN_ORDER: [LinuxNamespaceType; 7] = [
     LinuxNamespaceType::Mount,
 ];
 
+/// Whether brisk runs in a user namespace other than the host's (its
+/// `uid_map` is not the identity of every id), as under rootless podman.
+/// Three system calls (open, one read into the stack, close), no
+/// allocation: the host's map is one short line, anything longer is not
+/// it. An unreadable map counts as the host's.
+pub fn in_user_namespace() -> bool {
+    use rustix::fs::{Mode, OFlags};
+    let Ok(fd) = rustix::fs::open(
+        "/proc/self/uid_map",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    let mut buf = [0u8; 128];
+    match rustix::io::read(&fd, &mut buf) {
+        Ok(n) if n < buf.len() => !is_initial_uid_map(std::str::from_utf8(&buf[..n]).unwrap_or("")),
+        Ok(_) => true,
+        Err(_) => false,
+    }
+}
+
+/// `uid_map` text that maps every id to itself: the initial user
+/// namespace's. Allocation-free.
+pub fn is_initial_uid_map(map: &str) -> bool {
+    let mut fields = map.split_whitespace();
+    fields.next() == Some("0")
+        && fields.next() == Some("0")
+        && fields.next() == Some("4294967295")
+        && fields.next().is_none()
+}
+
+/// Whether brisk is root of the host: effective uid 0 in the initial user
+/// namespace, where a container without a user namespace of its own gets
+/// real privilege over devices and the host's `/sys`. Rootless mode keeps
+/// the safeguards of root (device rules, no fallback for a refused sysfs)
+/// when this holds (docs/SECURITY.md, "When brisk is not root").
+pub fn host_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    euid == 0 && !in_user_namespace()
+}
+
 pub fn flag(t: LinuxNamespaceType) -> libc::c_int {
     t as libc::c_int
 }
