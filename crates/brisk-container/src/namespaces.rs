@@ -321,38 +321,79 @@ pub fn write_id_maps(pid: libc::pid_t, plan: &NamespacePlan) -> Result<()> {
 
 /// Runs `newuidmap PID ID HOST SIZE...` (or `newgidmap`) and fails naming
 /// the field with the helper's own message: it refuses ranges that
-/// `/etc/subuid` (`/etc/subgid`) does not give the caller.
+/// `/etc/subuid` (`/etc/subgid`) does not give the caller. The wait is
+/// bounded (`bounds::init_step`, as every step of the init's set-up):
+/// brisk holds the container's lock meanwhile, so a helper that hangs
+/// (an NSS lookup, a stuck filesystem) is killed and named.
 fn run_map_helper(tool: &str, pid: libc::pid_t, map: &[u8], field: &str) -> Result<()> {
+    use std::io::{Read, Seek};
     let text = String::from_utf8_lossy(map);
-    let out = std::process::Command::new(tool)
-        .arg(pid.to_string())
+    let stderr = crate::hooks::output_file()
+        .map_err(|e| Error::sys(format!("{field}: output file for {tool}"), e))?;
+    let stderr_w = stderr
+        .try_clone()
+        .map_err(|e| Error::sys(format!("{field}: output file for {tool}"), e))?;
+    let mut cmd = std::process::Command::new(tool);
+    cmd.arg(pid.to_string())
         .args(text.split_whitespace())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::NotFound {
-                " (not installed: Debian's package uidmap)"
-            } else {
-                ""
-            };
-            Error::sys(
-                format!(
-                    "{field}: an unprivileged user needs {tool}{hint} for a map other than \
-                     its own id"
-                ),
-                e,
-            )
-        })?;
-    if !out.status.success() {
+        .stderr(stderr_w);
+    // As for a hook: stdio only, none of brisk's blocked signals.
+    // SAFETY: runs in the forked child before exec; close_range (or the
+    // fcntl fallback), rt_sigaction and sigprocmask are async-signal-safe
+    // and allocate nothing.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            crate::signal::reset_for_exec();
+            sys::cloexec_from(3)
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            " (not installed: Debian's package uidmap)"
+        } else {
+            ""
+        };
+        Error::sys(
+            format!(
+                "{field}: an unprivileged user needs {tool}{hint} for a map other than its own id"
+            ),
+            e,
+        )
+    })?;
+    let bound = crate::bounds::init_step();
+    let deadline = crate::bounds::deadline(bound);
+    let mut pause = std::time::Duration::from_micros(200);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(10));
+            }
+            Ok(None) => {
+                crate::hooks::kill_and_reap(&mut child);
+                return Err(Error::timeout(
+                    format!("{field}: run {tool} for pid {pid}"),
+                    bound,
+                    format!("{tool} was killed (BRISK_INIT_TIMEOUT sets this bound, in seconds)"),
+                ));
+            }
+            Err(e) => {
+                crate::hooks::kill_and_reap(&mut child);
+                return Err(Error::sys(format!("{field}: wait for {tool}"), e));
+            }
+        }
+    };
+    if !status.success() {
+        let mut out = stderr;
+        let mut msg = String::new();
+        let _ = out.rewind();
+        let _ = out.take(4096).read_to_string(&mut msg);
         return Err(Error::invalid(
             field,
-            format!(
-                "{tool} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
+            format!("{tool} failed ({status}): {}", msg.trim()),
         ));
     }
     Ok(())

@@ -261,6 +261,40 @@ fn several_ranges_through_newuidmap_and_newgidmap() {
 }
 
 #[test]
+fn a_map_helper_that_hangs_is_killed_and_named() {
+    let Some(r) = setup("rl-helper-hang") else {
+        return;
+    };
+    let b = r.bundle("b", &["true"], true);
+    // A newuidmap that never returns, first on the PATH.
+    let bin = r.env.base.join("hanging-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fake = bin.join("newuidmap");
+    std::fs::write(&fake, "#!/bin/sh\nexec sleep 1000000\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    r.user.chown(&bin);
+    let mut c = r.home.cmd(&r.env, &r.user, common::brisk_bin());
+    c.env(
+        "PATH",
+        format!(
+            "{}:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            bin.display()
+        ),
+    )
+    .env("BRISK_INIT_TIMEOUT", "2")
+    .args(["run", "--bundle", b.path(), "c1"]);
+    // Unbounded, brisk would wait here forever, with the container's lock.
+    let o = common::run_bounded(c, &r.env.base, Duration::from_secs(30));
+    assert_ne!(o.code, 0, "{}", o.stdout);
+    for n in ["linux.uidMappings", "newuidmap", "timed out"] {
+        assert!(o.stderr.contains(n), "no {n:?} in: {}", o.stderr);
+    }
+    // The helper was killed, the init too; nothing is left.
+    r.env.assert_clean();
+}
+
+#[test]
 fn own_ids_only_refuse_additional_gids_by_name() {
     let Some(r) = setup("rl-groups") else { return };
     let mut b = r.bundle("b", &["true"], false);
