@@ -294,6 +294,40 @@ fn a_map_helper_that_hangs_is_killed_and_named() {
     r.env.assert_clean();
 }
 
+/// The kernel refuses sysfs in a user namespace without a network
+/// namespace of the container's own: rootless, brisk binds the host's
+/// `/sys` read-only instead (tests/namespaces.rs: root gets the error).
+#[test]
+fn sysfs_without_a_network_namespace_is_the_hosts_read_only() {
+    let Some(r) = setup("rl-sysfs") else { return };
+    let mut b = r.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "test -d /sys/kernel && echo sys; touch /sys/kernel/x 2>/dev/null || echo ro",
+        ],
+        false,
+    );
+    let mounts: Vec<Value> = b.config["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            if m["destination"] == "/sys" {
+                json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
+                       "options": ["nosuid", "noexec", "nodev", "ro"]})
+            } else {
+                m.clone()
+            }
+        })
+        .collect();
+    b.set("/mounts", mounts.into());
+    let out = r.ok(&["run", "--bundle", b.path(), "c1"]);
+    assert_eq!(words(&out), words("sys\nro\n"));
+    r.env.assert_clean();
+}
+
 #[test]
 fn own_ids_only_refuse_additional_gids_by_name() {
     let Some(r) = setup("rl-groups") else { return };

@@ -270,6 +270,7 @@ pub fn plan(
         mount_label: crate::config::mount_label(spec).filter(|_| rootfs::selinux_enabled()),
         cgroup_path: cgroup.map(|c| c.path),
         cgroup2_host: cgroup.map(|c| !c.v1),
+        sysfs_fallback: opts.rootless && !namespaces::host_root(),
     };
     let rootfs = rootfs::plan(spec, &config.rootfs, opts.no_pivot, ctx)?;
     let mut process = process::plan(
