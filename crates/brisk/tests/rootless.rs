@@ -294,6 +294,29 @@ fn a_map_helper_that_hangs_is_killed_and_named() {
     r.env.assert_clean();
 }
 
+#[test]
+fn without_a_user_namespace_a_user_is_refused_by_name() {
+    let Some(r) = setup("rl-no-userns") else {
+        return;
+    };
+    let mut b = r.bundle("b", &["true"], false);
+    let ns: Vec<Value> = b.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "user")
+        .cloned()
+        .collect();
+    b.set("/linux/namespaces", ns.into());
+    b.remove("/linux/uidMappings");
+    b.remove("/linux/gidMappings");
+    r.refused(
+        &["run", "--bundle", b.path(), "c1"],
+        &["linux.namespaces", "requires a user namespace"],
+    );
+    r.env.assert_clean();
+}
+
 /// The kernel refuses sysfs in a user namespace without a network
 /// namespace of the container's own: rootless, brisk binds the host's
 /// `/sys` read-only instead (tests/namespaces.rs: root gets the error).

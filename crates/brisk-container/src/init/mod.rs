@@ -249,8 +249,22 @@ pub fn plan(
         }
         _ => (false, false),
     };
-    let in_userns =
-        ns.new_user || ns.joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER) || opts.rootless;
+    let own_userns = ns.new_user || ns.joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER);
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 && !own_userns {
+        // As runc: without a user namespace the clone of an unprivileged
+        // brisk fails with only "Operation not permitted".
+        return Err(Error::invalid(
+            "linux.namespaces",
+            format!(
+                "a rootless container requires a user namespace: brisk runs as uid {euid}, \
+                 not root; add {{\"type\": \"user\"}} with linux.uidMappings and \
+                 linux.gidMappings (`brisk spec --rootless` writes such a config)"
+            ),
+        ));
+    }
+    let in_userns = own_userns || opts.rootless;
     let userns = if ns.new_user {
         Some(rootfs::idmap::ContainerUserns::New {
             uid_map: &ns.uid_map,
