@@ -174,7 +174,10 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             opts.cgroup_driver,
         )?;
         if opts.init.rootless {
-            let explicit = linux.and_then(|l| l.cgroups_path().as_deref()).is_some();
+            // "" is no path, as `brisk_cgroups::path::resolve` reads it.
+            let explicit = linux
+                .and_then(|l| l.cgroups_path().as_deref())
+                .is_some_and(|p| !p.as_os_str().is_empty());
             if let Some(note) = rootless_cgroup(&mut setup, explicit)? {
                 cgroup_notes.push(note);
             }

@@ -390,6 +390,16 @@ fn cgroups_the_user_may_not_write_are_skipped_with_a_warning_or_refused_by_name(
     // and crun refuse it.
     b.set("/linux/cgroupsPath", json!("/brisk-it/rl-refused"));
     r.refused(&["run", "--bundle", b.path(), "c4"], &["linux.cgroupsPath"]);
+    // An empty cgroupsPath is none, as everywhere else: skipped, not
+    // refused.
+    b.set("/linux/cgroupsPath", json!(""));
+    let o = r.brisk(&["run", "--bundle", b.path(), "c5"]);
+    assert_eq!(o.code, 0, "cgroupsPath \"\": {}", o.stderr);
+    assert!(
+        o.stderr.contains("linux.resources are not applied"),
+        "no warning: {}",
+        o.stderr
+    );
     b.remove("/linux/cgroupsPath");
     // --rootless=false: the cgroup is required again, and refused.
     r.refused(
