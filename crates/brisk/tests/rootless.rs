@@ -479,13 +479,23 @@ fn a_setuid_brisk_refuses_to_run() {
 }
 
 /// cgroup2 directories made by a test (`<mount>/<name>/self` and
-/// `<name>`), removed on drop from the host's view of the hierarchy.
-struct Delegated(PathBuf);
+/// `<name>`), removed on drop from the host's view of the hierarchy; and
+/// the hugetlb controller of the root's `cgroup.subtree_control`, turned
+/// off again if the test turned it on.
+struct Delegated {
+    dir: PathBuf,
+    enabled_hugetlb: Option<PathBuf>,
+}
 
 impl Drop for Delegated {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir(self.0.join("self"));
-        let _ = std::fs::remove_dir(&self.0);
+        let _ = std::fs::remove_dir(self.dir.join("self"));
+        let _ = std::fs::remove_dir(&self.dir);
+        if let Some(control) = &self.enabled_hugetlb {
+            // EBUSY if a cgroup made meanwhile by another uses it: then
+            // it is not ours to take away.
+            let _ = std::fs::write(control, "-hugetlb");
+        }
     }
 }
 
@@ -505,7 +515,17 @@ fn limits_apply_in_a_delegated_cgroup2_subtree() {
     let Some(r) = setup("rl-deleg") else { return };
     // An absolute path of its own, outside the caller's cgroup.
     let name = format!("brisk-it-rl-{}", std::process::id());
-    let _cleanup = Delegated(Path::new(host_v2).join(&name));
+    let mut cleanup = Delegated {
+        dir: Path::new(host_v2).join(&name),
+        enabled_hugetlb: None,
+    };
+    // The controller must be on in the root for the subtree to have it.
+    let control = Path::new(host_v2).join("cgroup.subtree_control");
+    let on = std::fs::read_to_string(&control).unwrap();
+    if !on.split_whitespace().any(|c| c == "hugetlb") {
+        std::fs::write(&control, "+hugetlb").unwrap();
+        cleanup.enabled_hugetlb = Some(control);
+    }
     let mut b = r.bundle(
         "b",
         &[
@@ -527,7 +547,6 @@ fn limits_apply_in_a_delegated_cgroup2_subtree() {
         r#"set -e
         mount -t cgroup2 none /sys/fs/cgroup
         D=/sys/fs/cgroup/{name}
-        grep -qw hugetlb /sys/fs/cgroup/cgroup.subtree_control || echo +hugetlb > /sys/fs/cgroup/cgroup.subtree_control
         mkdir $D $D/self
         chown {uid}:{gid} $D $D/cgroup.procs $D/cgroup.subtree_control $D/cgroup.threads $D/self $D/self/cgroup.procs
         echo $$ > $D/self/cgroup.procs
