@@ -593,6 +593,8 @@ fn limits_apply_in_a_delegated_cgroup2_subtree() {
 struct Podman {
     wrapper: PathBuf,
     xdg: PathBuf,
+    /// The test's directory (its `Env::base`, the value of `common::MARK`).
+    base: PathBuf,
 }
 
 impl Podman {
@@ -641,6 +643,7 @@ impl Podman {
         let p = Podman {
             wrapper,
             xdg: home.xdg,
+            base: r.env.base.clone(),
         };
         let image = r.env.bundle("image", &["true"]);
         let o = p.sh(
@@ -656,7 +659,6 @@ impl Podman {
                 "rootless podman cannot import an image here: {}",
                 o.stderr.trim()
             );
-            p.finish(r);
             return Err(why);
         }
         Ok(p)
@@ -697,24 +699,66 @@ impl Podman {
     fn podman(&self, r: &Rootless, args: &str) -> String {
         self.ok(r, &format!("{} {args}", self.wrapper.display()))
     }
+}
 
-    /// Removes the containers and ends podman's pause process (the holder
-    /// of its user namespace, started by this test) by its pid.
-    fn finish(self, r: &Rootless) {
-        let _ = self.run(r, "rm -af -t 0");
+/// Whatever the test's assertions did: removes the containers and ends
+/// podman's pause process (the holder of its user namespace, started by
+/// this test) by its pid. Never panics (a panic while unwinding aborts):
+/// each wait is bounded and gives up quietly.
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let rm = Command::new(&self.wrapper)
+            .args(["rm", "-af", "-t", "0"])
+            .env(common::MARK, &self.base)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if let Ok(mut child) = rm {
+            let gone = wait_quietly(BOUND, || !matches!(child.try_wait(), Ok(None)));
+            if !gone {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
         let pid_file = self.xdg.join("libpod/tmp/pause.pid");
         if let Some(pid) = std::fs::read_to_string(&pid_file)
             .ok()
             .and_then(|p| p.trim().parse::<i32>().ok())
+            .filter(|p| *p > 1)
+            .filter(|p| marked(*p, &self.base))
         {
             // SAFETY: kill(2) of the pause process this test's podman made.
             unsafe { libc::kill(pid, libc::SIGKILL) };
-            common::wait_until("podman's pause process exits", BOUND, || {
+            wait_quietly(BOUND, || {
                 !Path::new(&format!("/proc/{pid}")).exists()
                     || std::fs::read_to_string(format!("/proc/{pid}/stat"))
                         .is_ok_and(|s| s.contains(") Z "))
             });
         }
+    }
+}
+
+/// Whether process `pid` carries this test's mark in its environment (not
+/// a process that took a stale pid file's pid).
+fn marked(pid: i32, base: &Path) -> bool {
+    let want = format!("{}={}", common::MARK, base.display());
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == want.as_bytes()))
+}
+
+/// Waits until `f` holds, checking every 20 ms, for at most `bound`;
+/// whether it did.
+fn wait_quietly(bound: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + bound;
+    loop {
+        if f() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -810,7 +854,7 @@ fn podman_rootless_cases(tag: &str, runtime: &str, hide_unified: bool) {
         words(&out),
         words("0 1 1000\n1000 0 1\n0 1 1000\n1000 0 1\n")
     );
-    p.finish(&r);
+    drop(p);
     r.env.assert_clean();
 }
 
