@@ -10,6 +10,11 @@ mod rootless;
 use common::{eventually, host_has_link, ip, ns_of, Env, Netns, Veth};
 use serde_json::json;
 
+/// How long a container that only has to be there sleeps: far longer than
+/// any test (on a loaded machine a minute can pass before it is used); it
+/// is killed by the test (`kill`, `delete --force`), never waited for.
+const HOLD: &str = "1000000";
+
 /// Runs `sh -c script` in the bundle and returns stdout.
 fn run_in(env: &Env, b: &mut common::Bundle, id: &str, script: &str) -> String {
     b.set("/process/args", json!(["sh", "-c", script]));
@@ -61,7 +66,7 @@ fn namespaces_not_configured_are_shared() {
 #[test]
 fn joins_namespaces_by_path() {
     let env = Env::new("ns-join");
-    let holder = env.bundle("holder", &["sleep", "60"]);
+    let holder = env.bundle("holder", &["sleep", HOLD]);
     env.brisk(&["run", "-d", "-b", holder.path(), "holder"])
         .ok();
     let pid = env.state("holder")["pid"].as_i64().unwrap().to_string();
@@ -266,11 +271,11 @@ fn joins_a_user_namespace_by_path_with_a_new_pid_namespace() {
 #[test]
 fn new_pid_and_user_namespaces_while_joining_others_by_path() {
     let env = Env::new("userns-late-pid");
-    let holder = env.bundle("holder", &["sleep", "60"]);
+    let holder = env.bundle("holder", &["sleep", HOLD]);
     env.brisk(&["run", "-d", "-b", holder.path(), "holder"])
         .ok();
     let pid = env.state("holder")["pid"].as_i64().unwrap().to_string();
-    let mut b = env.bundle("b", &["sleep", "60"]);
+    let mut b = env.bundle("b", &["sleep", HOLD]);
     let map = [[0, 100000, 65536]];
     rootless::add_user_namespace(&mut b, &map, &map);
     b.add_namespace("network", Some(&format!("/proc/{pid}/ns/net")));
