@@ -33,9 +33,13 @@ pub struct InitOptions {
     /// `--rootless` (auto: brisk is not root, or is root of a user
     /// namespace it was started in, as under rootless podman): the
     /// container is in a user namespace even when its config asks for
-    /// none (devices are bound, not made; sysfs may fall back to a bind),
-    /// and a cgroup brisk may not make or enter is skipped with a warning
-    /// (`container::create`).
+    /// none (devices are bound, not made); a cgroup brisk may not make or
+    /// enter is skipped with a warning when the config names no
+    /// `cgroupsPath`, an error naming the field when it names one
+    /// (`container::create`). What would widen root's power goes by
+    /// `namespaces::host_root`, not this flag: only a brisk that is not
+    /// root of the host drops the device rules and lets a refused sysfs
+    /// mount fall back to a read-only bind of the host's `/sys`.
     pub rootless: bool,
 }
 
