@@ -585,8 +585,8 @@ fn limits_apply_in_a_delegated_cgroup2_subtree() {
 // ------------------------------------------------------- rootless podman
 
 /// Rootless podman for the test user with `runtime`: its own storage
-/// (the kernel's unprivileged overlay), run root, containers.conf, home
-/// and XDG_RUNTIME_DIR under the test's directory, driven through a
+/// (the kernel's unprivileged overlay), run root, locks, containers.conf,
+/// home and XDG_RUNTIME_DIR under the test's directory, driven through a
 /// wrapper script (`podman.sh ARGS`) that drops to the user. crun refuses
 /// a hybrid cgroup host, so its podman runs in a mount namespace without
 /// /sys/fs/cgroup/unified (as tests/common/diff.rs runs crun).
@@ -605,9 +605,17 @@ impl Podman {
         let home = Home::new(&r.env, &r.user, "podman");
         let dir = r.env.base.join("podman");
         let conf = dir.join("containers.conf");
+        // lock_type "file": the containers' locks in this podman's own tmp
+        // dir. The default is one shared-memory segment per user
+        // (/dev/shm/libpod_rootless_lock_UID), whatever --root and
+        // --runroot say, which every podman with a fresh runroot (each of
+        // these tests, and any run of them from another checkout) resets
+        // at its first command (libpod's refresh frees every lock), under
+        // the containers of the others running meanwhile.
         std::fs::write(
             &conf,
-            "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+            "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n\
+             lock_type = \"file\"\n",
         )
         .unwrap();
         let prefix = if hide_unified {
