@@ -78,6 +78,13 @@ impl Created {
 /// to log: a warning (`true`) when that leaves `linux.resources`
 /// unapplied (crun drops them silently, runc fails), a debug line
 /// otherwise.
+///
+/// The device rules are dropped only when brisk is not root of the host
+/// (`host_root`): then the container is in a user namespace (an
+/// unprivileged brisk refuses a config without one, `init::plan`) and
+/// cannot make device nodes, and brisk could not apply the rules anyway.
+/// `--rootless=true` given to root keeps them: a container without a user
+/// namespace and with CAP_MKNOD could otherwise make and open any device.
 fn rootless_cgroup(
     setup: &mut Option<brisk_cgroups::Setup>,
     explicit: bool,
@@ -85,7 +92,9 @@ fn rootless_cgroup(
     let Some(s) = setup.as_mut() else {
         return Ok(None);
     };
-    s.drop_device_rules();
+    if !crate::namespaces::host_root() {
+        s.drop_device_rules();
+    }
     let Err(why) = s.check_writable() else {
         return Ok(None);
     };
@@ -165,7 +174,10 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
             opts.cgroup_driver,
         )?;
         if opts.init.rootless {
-            let explicit = linux.and_then(|l| l.cgroups_path().as_deref()).is_some();
+            // "" is no path, as `brisk_cgroups::path::resolve` reads it.
+            let explicit = linux
+                .and_then(|l| l.cgroups_path().as_deref())
+                .is_some_and(|p| !p.as_os_str().is_empty());
             if let Some(note) = rootless_cgroup(&mut setup, explicit)? {
                 cgroup_notes.push(note);
             }

@@ -236,9 +236,10 @@ fn run_one(
     })
 }
 
-/// SIGKILLs a hook and reaps it, waiting at most a second for it to die (a
-/// hook in an uninterruptible sleep is left behind rather than waited for).
-fn kill_and_reap(child: &mut std::process::Child) {
+/// SIGKILLs a hook (or another helper brisk runs) and reaps it, waiting at
+/// most a second for it to die (one in an uninterruptible sleep is left
+/// behind rather than waited for).
+pub(crate) fn kill_and_reap(child: &mut std::process::Child) {
     let _ = child.kill();
     let reap_by = Instant::now() + Duration::from_secs(1);
     while matches!(child.try_wait(), Ok(None)) && Instant::now() < reap_by {
@@ -246,7 +247,9 @@ fn kill_and_reap(child: &mut std::process::Child) {
     }
 }
 
-fn output_file() -> std::io::Result<std::fs::File> {
+/// An anonymous file (memfd) for a helper's output: unlike a pipe, it
+/// never blocks a writer that brisk does not read.
+pub(crate) fn output_file() -> std::io::Result<std::fs::File> {
     let fd = rustix::fs::memfd_create("brisk-hook-output", rustix::fs::MemfdFlags::CLOEXEC)?;
     Ok(fd.into())
 }

@@ -127,6 +127,49 @@ const JOIN_ORDER: [LinuxNamespaceType; 7] = [
     LinuxNamespaceType::Mount,
 ];
 
+/// Whether brisk runs in a user namespace other than the host's (its
+/// `uid_map` is not the identity of every id), as under rootless podman.
+/// Three system calls (open, one read into the stack, close), no
+/// allocation: the host's map is one short line, anything longer is not
+/// it. An unreadable map counts as the host's.
+pub fn in_user_namespace() -> bool {
+    use rustix::fs::{Mode, OFlags};
+    let Ok(fd) = rustix::fs::open(
+        "/proc/self/uid_map",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    let mut buf = [0u8; 128];
+    match rustix::io::read(&fd, &mut buf) {
+        Ok(n) if n < buf.len() => !is_initial_uid_map(std::str::from_utf8(&buf[..n]).unwrap_or("")),
+        Ok(_) => true,
+        Err(_) => false,
+    }
+}
+
+/// `uid_map` text that maps every id to itself: the initial user
+/// namespace's. Allocation-free.
+pub fn is_initial_uid_map(map: &str) -> bool {
+    let mut fields = map.split_whitespace();
+    fields.next() == Some("0")
+        && fields.next() == Some("0")
+        && fields.next() == Some("4294967295")
+        && fields.next().is_none()
+}
+
+/// Whether brisk is root of the host: effective uid 0 in the initial user
+/// namespace, where a container without a user namespace of its own gets
+/// real privilege over devices and the host's `/sys`. Rootless mode keeps
+/// the safeguards of root (device rules, no fallback for a refused sysfs)
+/// when this holds (docs/SECURITY.md, "When brisk is not root").
+pub fn host_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    euid == 0 && !in_user_namespace()
+}
+
 pub fn flag(t: LinuxNamespaceType) -> libc::c_int {
     t as libc::c_int
 }
@@ -278,38 +321,79 @@ pub fn write_id_maps(pid: libc::pid_t, plan: &NamespacePlan) -> Result<()> {
 
 /// Runs `newuidmap PID ID HOST SIZE...` (or `newgidmap`) and fails naming
 /// the field with the helper's own message: it refuses ranges that
-/// `/etc/subuid` (`/etc/subgid`) does not give the caller.
+/// `/etc/subuid` (`/etc/subgid`) does not give the caller. The wait is
+/// bounded (`bounds::init_step`, as every step of the init's set-up):
+/// brisk holds the container's lock meanwhile, so a helper that hangs
+/// (an NSS lookup, a stuck filesystem) is killed and named.
 fn run_map_helper(tool: &str, pid: libc::pid_t, map: &[u8], field: &str) -> Result<()> {
+    use std::io::{Read, Seek};
     let text = String::from_utf8_lossy(map);
-    let out = std::process::Command::new(tool)
-        .arg(pid.to_string())
+    let stderr = crate::hooks::output_file()
+        .map_err(|e| Error::sys(format!("{field}: output file for {tool}"), e))?;
+    let stderr_w = stderr
+        .try_clone()
+        .map_err(|e| Error::sys(format!("{field}: output file for {tool}"), e))?;
+    let mut cmd = std::process::Command::new(tool);
+    cmd.arg(pid.to_string())
         .args(text.split_whitespace())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::NotFound {
-                " (not installed: Debian's package uidmap)"
-            } else {
-                ""
-            };
-            Error::sys(
-                format!(
-                    "{field}: an unprivileged user needs {tool}{hint} for a map other than \
-                     its own id"
-                ),
-                e,
-            )
-        })?;
-    if !out.status.success() {
+        .stderr(stderr_w);
+    // As for a hook: stdio only, none of brisk's blocked signals.
+    // SAFETY: runs in the forked child before exec; close_range (or the
+    // fcntl fallback), rt_sigaction and sigprocmask are async-signal-safe
+    // and allocate nothing.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            crate::signal::reset_for_exec();
+            sys::cloexec_from(3)
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            " (not installed: Debian's package uidmap)"
+        } else {
+            ""
+        };
+        Error::sys(
+            format!(
+                "{field}: an unprivileged user needs {tool}{hint} for a map other than its own id"
+            ),
+            e,
+        )
+    })?;
+    let bound = crate::bounds::init_step();
+    let deadline = crate::bounds::deadline(bound);
+    let mut pause = std::time::Duration::from_micros(200);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(10));
+            }
+            Ok(None) => {
+                crate::hooks::kill_and_reap(&mut child);
+                return Err(Error::timeout(
+                    format!("{field}: run {tool} for pid {pid}"),
+                    bound,
+                    format!("{tool} was killed (BRISK_INIT_TIMEOUT sets this bound, in seconds)"),
+                ));
+            }
+            Err(e) => {
+                crate::hooks::kill_and_reap(&mut child);
+                return Err(Error::sys(format!("{field}: wait for {tool}"), e));
+            }
+        }
+    };
+    if !status.success() {
+        let mut out = stderr;
+        let mut msg = String::new();
+        let _ = out.rewind();
+        let _ = out.take(4096).read_to_string(&mut msg);
         return Err(Error::invalid(
             field,
-            format!(
-                "{tool} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
+            format!("{tool} failed ({status}): {}", msg.trim()),
         ));
     }
     Ok(())

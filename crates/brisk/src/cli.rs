@@ -46,7 +46,8 @@ pub struct Cli {
     pub seccomp_compiler: Option<brisk_seccomp::Compiler>,
     /// Rootless mode: true, false or auto (the default: on when not root,
     /// or root of a user namespace other than the host's). Rootless, a
-    /// cgroup brisk may not make or enter is skipped with a warning.
+    /// cgroup brisk may not make or enter is skipped with a warning when
+    /// the config names no cgroupsPath, an error when it names one.
     #[arg(long, value_name = "VALUE")]
     pub rootless: Option<String>,
     /// Print how long each phase took (brisk's and the container init's)

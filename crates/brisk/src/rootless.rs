@@ -25,29 +25,11 @@ pub fn mode(flag: Option<&str>) -> Result<bool> {
     }
 }
 
-/// On every `create` and `run` by root: three system calls (open, one
-/// read into the stack, close), no allocation. The host's map is one
-/// short line; anything longer is not it.
+/// On every `create` and `run` by root, and every command by root with
+/// `XDG_RUNTIME_DIR` set for a `$USER` other than root (`state_root`):
+/// three system calls, no allocation.
 fn in_user_namespace() -> bool {
-    use rustix::fs::{Mode, OFlags};
-    let Ok(fd) = rustix::fs::open(
-        "/proc/self/uid_map",
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) else {
-        return false;
-    };
-    let mut buf = [0u8; 128];
-    match rustix::io::read(&fd, &mut buf) {
-        Ok(n) if n < buf.len() => !is_initial_uid_map(std::str::from_utf8(&buf[..n]).unwrap_or("")),
-        Ok(_) => true,
-        Err(_) => false,
-    }
-}
-
-fn is_initial_uid_map(map: &str) -> bool {
-    let fields: Vec<&str> = map.split_whitespace().collect();
-    fields == ["0", "0", "4294967295"]
+    brisk_container::namespaces::in_user_namespace()
 }
 
 /// The state root: `--root`, else `$XDG_RUNTIME_DIR/brisk` when that is
@@ -170,6 +152,7 @@ mod tests {
 
     #[test]
     fn the_hosts_uid_map_is_the_identity_of_every_id() {
+        use brisk_container::namespaces::is_initial_uid_map;
         assert!(is_initial_uid_map("         0          0 4294967295\n"));
         assert!(!is_initial_uid_map("         0       1000          1\n"));
         assert!(!is_initial_uid_map("0 0 4294967295\n".repeat(2).as_str()));

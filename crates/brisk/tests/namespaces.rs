@@ -10,6 +10,11 @@ mod rootless;
 use common::{eventually, host_has_link, ip, ns_of, Env, Netns, Veth};
 use serde_json::json;
 
+/// How long a container that only has to be there sleeps: far longer than
+/// any test (on a loaded machine a minute can pass before it is used); it
+/// is killed by the test (`kill`, `delete --force`), never waited for.
+const HOLD: &str = "1000000";
+
 /// Runs `sh -c script` in the bundle and returns stdout.
 fn run_in(env: &Env, b: &mut common::Bundle, id: &str, script: &str) -> String {
     b.set("/process/args", json!(["sh", "-c", script]));
@@ -61,7 +66,7 @@ fn namespaces_not_configured_are_shared() {
 #[test]
 fn joins_namespaces_by_path() {
     let env = Env::new("ns-join");
-    let holder = env.bundle("holder", &["sleep", "60"]);
+    let holder = env.bundle("holder", &["sleep", HOLD]);
     env.brisk(&["run", "-d", "-b", holder.path(), "holder"])
         .ok();
     let pid = env.state("holder")["pid"].as_i64().unwrap().to_string();
@@ -195,10 +200,39 @@ fn user_namespace_with_several_ranges() {
     env.assert_clean();
 }
 
+/// Root, a user namespace and the host's network: the kernel refuses the
+/// sysfs mount, and brisk says so, as runc does; it does not put a
+/// recursive copy of the host's `/sys` (with whatever is mounted under
+/// it) in its place, which only rootless mode does (tests/rootless.rs).
+#[test]
+fn sysfs_in_a_user_namespace_without_a_network_namespace_fails_for_root() {
+    let env = Env::new("userns-sysfs");
+    let mut b = env.bundle("b", &["true"]);
+    let ns: Vec<serde_json::Value> = b.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "network")
+        .cloned()
+        .collect();
+    b.set("/linux/namespaces", ns.into());
+    let map = [[0, 100000, 65536]];
+    rootless::add_user_namespace(&mut b, &map, &map);
+    let out = env.brisk(&["run", "-b", b.path(), "c"]);
+    assert_ne!(out.code, 0, "the sysfs mount was replaced: {}", out.stdout);
+    let err = out.stderr.to_lowercase();
+    assert!(
+        err.contains("mount sys") && err.contains("operation not permitted"),
+        "{}",
+        out.stderr
+    );
+    env.assert_clean();
+}
+
 /// A holder container with a user namespace of its own (and a network
 /// namespace owned by it) for others to join; its pid.
 fn userns_holder(env: &Env) -> String {
-    let mut holder = env.bundle("holder", &["sleep", "60"]);
+    let mut holder = env.bundle("holder", &["sleep", HOLD]);
     let map = [[0, 100000, 65536]];
     rootless::add_user_namespace(&mut holder, &map, &map);
     env.brisk(&["run", "-d", "-b", holder.path(), "holder"])
@@ -237,14 +271,32 @@ fn joins_a_user_namespace_by_path_with_a_new_pid_namespace() {
 #[test]
 fn new_pid_and_user_namespaces_while_joining_others_by_path() {
     let env = Env::new("userns-late-pid");
-    let holder = env.bundle("holder", &["sleep", "60"]);
+    let holder = env.bundle("holder", &["sleep", HOLD]);
     env.brisk(&["run", "-d", "-b", holder.path(), "holder"])
         .ok();
     let pid = env.state("holder")["pid"].as_i64().unwrap().to_string();
-    let mut b = env.bundle("b", &["sleep", "60"]);
+    let mut b = env.bundle("b", &["sleep", HOLD]);
     let map = [[0, 100000, 65536]];
     rootless::add_user_namespace(&mut b, &map, &map);
     b.add_namespace("network", Some(&format!("/proc/{pid}/ns/net")));
+    // The joined network namespace is not owned by the container's user
+    // namespace, so the kernel refuses it sysfs; root gets no fallback
+    // (sysfs_in_a_user_namespace_without_a_network_namespace_fails_for_root):
+    // the config binds the host's /sys itself, as `spec --rootless` does.
+    let mounts: Vec<serde_json::Value> = b.config["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            if m["destination"] == "/sys" {
+                json!({"destination": "/sys", "type": "none", "source": "/sys",
+                       "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
+            } else {
+                m.clone()
+            }
+        })
+        .collect();
+    b.set("/mounts", mounts.into());
     env.brisk(&["create", "-b", b.path(), "late"]).ok();
     let init = env.state("late")["pid"].as_i64().unwrap().to_string();
     // The recorded pid is the forked init: pid 1 of a pid namespace owned

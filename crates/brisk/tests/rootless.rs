@@ -261,6 +261,97 @@ fn several_ranges_through_newuidmap_and_newgidmap() {
 }
 
 #[test]
+fn a_map_helper_that_hangs_is_killed_and_named() {
+    let Some(r) = setup("rl-helper-hang") else {
+        return;
+    };
+    let b = r.bundle("b", &["true"], true);
+    // A newuidmap that never returns, first on the PATH.
+    let bin = r.env.base.join("hanging-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fake = bin.join("newuidmap");
+    std::fs::write(&fake, "#!/bin/sh\nexec sleep 1000000\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    r.user.chown(&bin);
+    let mut c = r.home.cmd(&r.env, &r.user, common::brisk_bin());
+    c.env(
+        "PATH",
+        format!(
+            "{}:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            bin.display()
+        ),
+    )
+    .env("BRISK_INIT_TIMEOUT", "2")
+    .args(["run", "--bundle", b.path(), "c1"]);
+    // Unbounded, brisk would wait here forever, with the container's lock.
+    let o = common::run_bounded(c, &r.env.base, Duration::from_secs(30));
+    assert_ne!(o.code, 0, "{}", o.stdout);
+    for n in ["linux.uidMappings", "newuidmap", "timed out"] {
+        assert!(o.stderr.contains(n), "no {n:?} in: {}", o.stderr);
+    }
+    // The helper was killed, the init too; nothing is left.
+    r.env.assert_clean();
+}
+
+#[test]
+fn without_a_user_namespace_a_user_is_refused_by_name() {
+    let Some(r) = setup("rl-no-userns") else {
+        return;
+    };
+    let mut b = r.bundle("b", &["true"], false);
+    let ns: Vec<Value> = b.config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "user")
+        .cloned()
+        .collect();
+    b.set("/linux/namespaces", ns.into());
+    b.remove("/linux/uidMappings");
+    b.remove("/linux/gidMappings");
+    r.refused(
+        &["run", "--bundle", b.path(), "c1"],
+        &["linux.namespaces", "requires a user namespace"],
+    );
+    r.env.assert_clean();
+}
+
+/// The kernel refuses sysfs in a user namespace without a network
+/// namespace of the container's own: rootless, brisk binds the host's
+/// `/sys` read-only instead (tests/namespaces.rs: root gets the error).
+#[test]
+fn sysfs_without_a_network_namespace_is_the_hosts_read_only() {
+    let Some(r) = setup("rl-sysfs") else { return };
+    let mut b = r.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "test -d /sys/kernel && echo sys; touch /sys/kernel/x 2>/dev/null || echo ro",
+        ],
+        false,
+    );
+    let mounts: Vec<Value> = b.config["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            if m["destination"] == "/sys" {
+                json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
+                       "options": ["nosuid", "noexec", "nodev", "ro"]})
+            } else {
+                m.clone()
+            }
+        })
+        .collect();
+    b.set("/mounts", mounts.into());
+    let out = r.ok(&["run", "--bundle", b.path(), "c1"]);
+    assert_eq!(words(&out), words("sys\nro\n"));
+    r.env.assert_clean();
+}
+
+#[test]
 fn own_ids_only_refuse_additional_gids_by_name() {
     let Some(r) = setup("rl-groups") else { return };
     let mut b = r.bundle("b", &["true"], false);
@@ -287,18 +378,24 @@ fn cgroups_the_user_may_not_write_are_skipped_with_a_warning_or_refused_by_name(
         "no warning: {}",
         o.stderr
     );
-    // The container stays in the caller's cgroups.
+    // The container stays in the caller's cgroups: every line, the v1
+    // hierarchies' and cgroup2's `0::` alike (no cgroup namespace).
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let pids = |s: &str| {
-        s.lines()
-            .find(|l| l.split(':').nth(1) == Some("pids"))
-            .map(String::from)
-    };
-    assert_eq!(pids(&o.stdout), pids(&own), "{}", o.stdout);
+    assert_eq!(o.stdout, own);
     // A cgroupsPath the user may not write is refused by name, as runc
     // and crun refuse it.
     b.set("/linux/cgroupsPath", json!("/brisk-it/rl-refused"));
     r.refused(&["run", "--bundle", b.path(), "c4"], &["linux.cgroupsPath"]);
+    // An empty cgroupsPath is none, as everywhere else: skipped, not
+    // refused.
+    b.set("/linux/cgroupsPath", json!(""));
+    let o = r.brisk(&["run", "--bundle", b.path(), "c5"]);
+    assert_eq!(o.code, 0, "cgroupsPath \"\": {}", o.stderr);
+    assert!(
+        o.stderr.contains("linux.resources are not applied"),
+        "no warning: {}",
+        o.stderr
+    );
     b.remove("/linux/cgroupsPath");
     // --rootless=false: the cgroup is required again, and refused.
     r.refused(
@@ -312,32 +409,93 @@ fn cgroups_the_user_may_not_write_are_skipped_with_a_warning_or_refused_by_name(
     r.env.assert_clean();
 }
 
+/// Whether the filesystem of `path` ignores setuid bits and file
+/// capabilities (a nosuid mount).
+fn nosuid(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path and a zeroed statvfs to fill.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    assert_eq!(r, 0, "statvfs {}", path.display());
+    st.f_flag & libc::ST_NOSUID != 0
+}
+
 #[test]
 fn a_setuid_brisk_refuses_to_run() {
     let Some(r) = setup("rl-setuid") else { return };
+    // The kernel gives a copy on a nosuid mount neither its owner's id
+    // nor its capabilities: only then is there nothing to refuse.
+    if nosuid(&r.env.base) {
+        return common::skip("the test directory's mount is nosuid");
+    }
     let copy = r.env.base.join("brisk-setuid");
     std::fs::copy(common::brisk_bin(), &copy).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let refused = |c: Command, what: &str| {
+        let o = common::run_bounded(c, &r.env.base, BOUND);
+        assert_eq!(o.code, 1, "{what}: {}", o.stderr);
+        assert!(
+            o.stderr.contains("refusing to run setuid"),
+            "{what}: {}",
+            o.stderr
+        );
+    };
     let mut c = r.home.cmd(&r.env, &r.user, &copy);
     c.args(["state", "x"]);
-    let o = common::run_bounded(c, &r.env.base, BOUND);
-    if o.stderr.contains("does not exist") {
-        // A nosuid mount: the kernel did not make it setuid.
-        return common::skip("the test directory's mount is nosuid");
+    refused(c, "setuid root");
+    // File capabilities, for a user (root's are its caller's own).
+    let caps = r.env.base.join("brisk-caps");
+    std::fs::copy(common::brisk_bin(), &caps).unwrap();
+    let o = Command::new("setcap")
+        .arg("cap_sys_admin+p")
+        .arg(&caps)
+        .output();
+    match o {
+        Ok(o) if o.status.success() => {
+            let mut c = r.home.cmd(&r.env, &r.user, &caps);
+            c.args(["state", "x"]);
+            refused(c, "file capabilities");
+        }
+        _ => common::skip("setcap (libcap2-bin) cannot set file capabilities here"),
     }
-    assert_eq!(o.code, 1, "{}", o.stderr);
-    assert!(o.stderr.contains("refusing to run setuid"), "{}", o.stderr);
+    // Started with real and effective ids that differ (by a setuid
+    // launcher): refused too, though the exec of brisk itself changes no
+    // id.
+    let mut c = Command::new("setpriv");
+    c.args(["--ruid", &r.user.uid.to_string(), "--euid", "0"])
+        .arg(common::brisk_bin())
+        .args(["--root"])
+        .arg(&r.env.root)
+        .args(["state", "x"])
+        .env(common::MARK, r.env.base.to_str().unwrap())
+        .stdin(std::process::Stdio::null());
+    refused(c, "real uid not the effective one");
+    // The plain binary, run by the user, is not refused.
+    let o = r.brisk(&["state", "x"]);
+    assert!(o.stderr.contains("does not exist"), "{}", o.stderr);
 }
 
 /// cgroup2 directories made by a test (`<mount>/<name>/self` and
-/// `<name>`), removed on drop from the host's view of the hierarchy.
-struct Delegated(PathBuf);
+/// `<name>`), removed on drop from the host's view of the hierarchy; and
+/// the hugetlb controller of the root's `cgroup.subtree_control`, turned
+/// off again if the test turned it on.
+struct Delegated {
+    dir: PathBuf,
+    enabled_hugetlb: Option<PathBuf>,
+}
 
 impl Drop for Delegated {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir(self.0.join("self"));
-        let _ = std::fs::remove_dir(&self.0);
+        let _ = std::fs::remove_dir(self.dir.join("self"));
+        let _ = std::fs::remove_dir(&self.dir);
+        if let Some(control) = &self.enabled_hugetlb {
+            // EBUSY if a cgroup made meanwhile by another uses it: then
+            // it is not ours to take away.
+            let _ = std::fs::write(control, "-hugetlb");
+        }
     }
 }
 
@@ -357,7 +515,17 @@ fn limits_apply_in_a_delegated_cgroup2_subtree() {
     let Some(r) = setup("rl-deleg") else { return };
     // An absolute path of its own, outside the caller's cgroup.
     let name = format!("brisk-it-rl-{}", std::process::id());
-    let _cleanup = Delegated(Path::new(host_v2).join(&name));
+    let mut cleanup = Delegated {
+        dir: Path::new(host_v2).join(&name),
+        enabled_hugetlb: None,
+    };
+    // The controller must be on in the root for the subtree to have it.
+    let control = Path::new(host_v2).join("cgroup.subtree_control");
+    let on = std::fs::read_to_string(&control).unwrap();
+    if !on.split_whitespace().any(|c| c == "hugetlb") {
+        std::fs::write(&control, "+hugetlb").unwrap();
+        cleanup.enabled_hugetlb = Some(control);
+    }
     let mut b = r.bundle(
         "b",
         &[
@@ -379,7 +547,6 @@ fn limits_apply_in_a_delegated_cgroup2_subtree() {
         r#"set -e
         mount -t cgroup2 none /sys/fs/cgroup
         D=/sys/fs/cgroup/{name}
-        grep -qw hugetlb /sys/fs/cgroup/cgroup.subtree_control || echo +hugetlb > /sys/fs/cgroup/cgroup.subtree_control
         mkdir $D $D/self
         chown {uid}:{gid} $D $D/cgroup.procs $D/cgroup.subtree_control $D/cgroup.threads $D/self $D/self/cgroup.procs
         echo $$ > $D/self/cgroup.procs
@@ -418,14 +585,16 @@ fn limits_apply_in_a_delegated_cgroup2_subtree() {
 // ------------------------------------------------------- rootless podman
 
 /// Rootless podman for the test user with `runtime`: its own storage
-/// (the kernel's unprivileged overlay), run root, containers.conf, home
-/// and XDG_RUNTIME_DIR under the test's directory, driven through a
+/// (the kernel's unprivileged overlay), run root, locks, containers.conf,
+/// home and XDG_RUNTIME_DIR under the test's directory, driven through a
 /// wrapper script (`podman.sh ARGS`) that drops to the user. crun refuses
 /// a hybrid cgroup host, so its podman runs in a mount namespace without
 /// /sys/fs/cgroup/unified (as tests/common/diff.rs runs crun).
 struct Podman {
     wrapper: PathBuf,
     xdg: PathBuf,
+    /// The test's directory (its `Env::base`, the value of `common::MARK`).
+    base: PathBuf,
 }
 
 impl Podman {
@@ -436,9 +605,17 @@ impl Podman {
         let home = Home::new(&r.env, &r.user, "podman");
         let dir = r.env.base.join("podman");
         let conf = dir.join("containers.conf");
+        // lock_type "file": the containers' locks in this podman's own tmp
+        // dir. The default is one shared-memory segment per user
+        // (/dev/shm/libpod_rootless_lock_UID), whatever --root and
+        // --runroot say, which every podman with a fresh runroot (each of
+        // these tests, and any run of them from another checkout) resets
+        // at its first command (libpod's refresh frees every lock), under
+        // the containers of the others running meanwhile.
         std::fs::write(
             &conf,
-            "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+            "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n\
+             lock_type = \"file\"\n",
         )
         .unwrap();
         let prefix = if hide_unified {
@@ -474,6 +651,7 @@ impl Podman {
         let p = Podman {
             wrapper,
             xdg: home.xdg,
+            base: r.env.base.clone(),
         };
         let image = r.env.bundle("image", &["true"]);
         let o = p.sh(
@@ -489,7 +667,6 @@ impl Podman {
                 "rootless podman cannot import an image here: {}",
                 o.stderr.trim()
             );
-            p.finish(r);
             return Err(why);
         }
         Ok(p)
@@ -530,24 +707,66 @@ impl Podman {
     fn podman(&self, r: &Rootless, args: &str) -> String {
         self.ok(r, &format!("{} {args}", self.wrapper.display()))
     }
+}
 
-    /// Removes the containers and ends podman's pause process (the holder
-    /// of its user namespace, started by this test) by its pid.
-    fn finish(self, r: &Rootless) {
-        let _ = self.run(r, "rm -af -t 0");
+/// Whatever the test's assertions did: removes the containers and ends
+/// podman's pause process (the holder of its user namespace, started by
+/// this test) by its pid. Never panics (a panic while unwinding aborts):
+/// each wait is bounded and gives up quietly.
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let rm = Command::new(&self.wrapper)
+            .args(["rm", "-af", "-t", "0"])
+            .env(common::MARK, &self.base)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if let Ok(mut child) = rm {
+            let gone = wait_quietly(BOUND, || !matches!(child.try_wait(), Ok(None)));
+            if !gone {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
         let pid_file = self.xdg.join("libpod/tmp/pause.pid");
         if let Some(pid) = std::fs::read_to_string(&pid_file)
             .ok()
             .and_then(|p| p.trim().parse::<i32>().ok())
+            .filter(|p| *p > 1)
+            .filter(|p| marked(*p, &self.base))
         {
             // SAFETY: kill(2) of the pause process this test's podman made.
             unsafe { libc::kill(pid, libc::SIGKILL) };
-            common::wait_until("podman's pause process exits", BOUND, || {
+            wait_quietly(BOUND, || {
                 !Path::new(&format!("/proc/{pid}")).exists()
                     || std::fs::read_to_string(format!("/proc/{pid}/stat"))
                         .is_ok_and(|s| s.contains(") Z "))
             });
         }
+    }
+}
+
+/// Whether process `pid` carries this test's mark in its environment (not
+/// a process that took a stale pid file's pid).
+fn marked(pid: i32, base: &Path) -> bool {
+    let want = format!("{}={}", common::MARK, base.display());
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == want.as_bytes()))
+}
+
+/// Waits until `f` holds, checking every 20 ms, for at most `bound`;
+/// whether it did.
+fn wait_quietly(bound: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + bound;
+    loop {
+        if f() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -643,7 +862,7 @@ fn podman_rootless_cases(tag: &str, runtime: &str, hide_unified: bool) {
         words(&out),
         words("0 1 1000\n1000 0 1\n0 1 1000\n1000 0 1\n")
     );
-    p.finish(&r);
+    drop(p);
     r.env.assert_clean();
 }
 

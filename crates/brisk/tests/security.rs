@@ -8,6 +8,43 @@ mod leaks;
 use common::Env;
 use serde_json::json;
 
+/// `--rootless true` given to root: a container without a user namespace
+/// (CAP_MKNOD of the host's) keeps its device rules, as with runc: a
+/// denied block device cannot be read (making the node is allowed, as by
+/// runc's default rules). Only a brisk that is not root of the host drops
+/// them (its containers are in a user namespace, where device nodes
+/// cannot be made).
+#[test]
+fn root_with_rootless_true_keeps_the_device_rules() {
+    let env = Env::new("rootless-root-dev");
+    let mut b = env.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "mknod /dev/l0 b 7 0 && head -c1 /dev/l0 >/dev/null; echo read=$?",
+        ],
+    );
+    let caps = json!(["CAP_MKNOD", "CAP_DAC_OVERRIDE"]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.set(&format!("/process/capabilities/{set}"), caps.clone());
+    }
+    b.set(
+        "/linux/resources/devices",
+        json!([{"allow": false, "access": "rwm"}]),
+    );
+    for rootless in ["false", "true"] {
+        let out = env.brisk(&["--rootless", rootless, "run", "-b", b.path(), "c"]);
+        assert_eq!(out.code, 0, "--rootless {rootless}: {}", out.stderr);
+        assert_eq!(
+            out.stdout, "read=1\n",
+            "--rootless {rootless}: the denied loop0 was read ({})",
+            out.stderr
+        );
+    }
+    env.assert_clean();
+}
+
 /// runc CVE-2024-21626: a `process.cwd` of `/proc/self/fd/N`, where N is
 /// one of the runtime's fds open on a host directory, put the container's
 /// working directory outside its root. Every fd number brisk could hold is

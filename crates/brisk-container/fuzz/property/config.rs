@@ -62,6 +62,7 @@ fn plan_pure_parts(spec: &oci_spec::runtime::Spec) {
         mount_label: config::mount_label(spec),
         cgroup_path: Some("/brisk/fuzz"),
         cgroup2_host: Some(false),
+        sysfs_fallback: false,
     };
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         render(mounts::plan(i, m, ctx).map(drop));

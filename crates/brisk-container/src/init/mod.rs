@@ -33,9 +33,13 @@ pub struct InitOptions {
     /// `--rootless` (auto: brisk is not root, or is root of a user
     /// namespace it was started in, as under rootless podman): the
     /// container is in a user namespace even when its config asks for
-    /// none (devices are bound, not made; sysfs may fall back to a bind),
-    /// and a cgroup brisk may not make or enter is skipped with a warning
-    /// (`container::create`).
+    /// none (devices are bound, not made); a cgroup brisk may not make or
+    /// enter is skipped with a warning when the config names no
+    /// `cgroupsPath`, an error naming the field when it names one
+    /// (`container::create`). What would widen root's power goes by
+    /// `namespaces::host_root`, not this flag: only a brisk that is not
+    /// root of the host drops the device rules and lets a refused sysfs
+    /// mount fall back to a read-only bind of the host's `/sys`.
     pub rootless: bool,
 }
 
@@ -249,8 +253,22 @@ pub fn plan(
         }
         _ => (false, false),
     };
-    let in_userns =
-        ns.new_user || ns.joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER) || opts.rootless;
+    let own_userns = ns.new_user || ns.joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER);
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 && !own_userns {
+        // As runc: without a user namespace the clone of an unprivileged
+        // brisk fails with only "Operation not permitted".
+        return Err(Error::invalid(
+            "linux.namespaces",
+            format!(
+                "a rootless container requires a user namespace: brisk runs as uid {euid}, \
+                 not root; add {{\"type\": \"user\"}} with linux.uidMappings and \
+                 linux.gidMappings (`brisk spec --rootless` writes such a config)"
+            ),
+        ));
+    }
+    let in_userns = own_userns || opts.rootless;
     let userns = if ns.new_user {
         Some(rootfs::idmap::ContainerUserns::New {
             uid_map: &ns.uid_map,
@@ -270,6 +288,7 @@ pub fn plan(
         mount_label: crate::config::mount_label(spec).filter(|_| rootfs::selinux_enabled()),
         cgroup_path: cgroup.map(|c| c.path),
         cgroup2_host: cgroup.map(|c| !c.v1),
+        sysfs_fallback: opts.rootless && !namespaces::host_root(),
     };
     let rootfs = rootfs::plan(spec, &config.rootfs, opts.no_pivot, ctx)?;
     let mut process = process::plan(

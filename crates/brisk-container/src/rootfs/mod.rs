@@ -730,6 +730,7 @@ mod tests {
             mount_label: None,
             cgroup_path: None,
             cgroup2_host: Some(true),
+            sysfs_fallback: false,
         };
         let list: Vec<oci_spec::runtime::Mount> = serde_json::from_value(list).unwrap();
         list.iter()

@@ -49,10 +49,11 @@ pub struct MountPlan {
     pub tree: Option<OwnedFd>,
     /// A tmpfs with `tmpcopyup`.
     pub copy_up: bool,
-    /// A `sysfs` mount in a user namespace: the kernel refuses it (EPERM)
-    /// unless the container has a network namespace of its own; then the
-    /// host's `/sys` is bound recursively, read-only, instead, as crun
-    /// does.
+    /// A `sysfs` mount in a user namespace, in rootless mode by a brisk
+    /// that is not root of the host (`Context::sysfs_fallback`): the
+    /// kernel refuses it (EPERM) unless the container has a network
+    /// namespace of its own; then the host's `/sys` is bound recursively,
+    /// read-only, instead, as crun does.
     pub sysfs_fallback: bool,
     /// For a mount that is not a bind and has a second step (tmpcopyup,
     /// attributes, propagation): its data as fsconfig(2) parameters. Such a
@@ -108,6 +109,14 @@ pub struct Context<'a> {
     /// Whether /sys/fs/cgroup is cgroup2, when the cgroup driver already
     /// looked (saves a statfs).
     pub cgroup2_host: Option<bool>,
+    /// A `sysfs` mount the kernel refuses in the container's user
+    /// namespace may fall back to a read-only bind of the host's `/sys`
+    /// (`MountPlan::sysfs_fallback`): rootless mode by a brisk that is not
+    /// root of the host. Root gets the error, as from runc: a recursive
+    /// copy of the host's `/sys` (with whatever is mounted under it) is
+    /// not what its config asked for, and root can give the container a
+    /// network namespace or bind `/sys` itself.
+    pub sysfs_fallback: bool,
 }
 
 pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
@@ -213,7 +222,7 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
         idmap,
         tree: None,
         copy_up,
-        sysfs_fallback: in_userns && !bind && fstype == Some("sysfs"),
+        sysfs_fallback: ctx.sysfs_fallback && in_userns && !bind && fstype == Some("sysfs"),
         fs_params,
         fd: None,
     })

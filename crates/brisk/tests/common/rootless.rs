@@ -1,6 +1,7 @@
 //! The unprivileged user of the rootless tests, and bundles for it: the one
 //! place that makes the user (`useradd`, `/etc/subuid` and `/etc/subgid`
-//! ranges, idempotently, under a lock shared by every test binary), gives
+//! ranges through `usermod`, which take shadow's locks, idempotently, and
+//! under a lock shared by every test binary), gives
 //! it directories of its own, runs commands as it, and turns a bundle into
 //! one that user can run (a user namespace mapping its ids).
 
@@ -82,31 +83,62 @@ fn id(args: &[&str]) -> Option<u32> {
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
-/// The user's range in `/etc/subuid` (or subgid), added after every range
-/// there if it has none.
+/// The user's range in `/etc/subuid` (or subgid). useradd gives a new
+/// user one (login.defs `SUB_UID_COUNT`); a user without one gets one
+/// after every range there, through `usermod --add-subuids`
+/// (`--add-subgids`), which takes shadow's lock on the file as every
+/// other writer of it does.
 fn sub_range(file: &str) -> Result<u32, String> {
+    if let Some(start) = own_range(file)? {
+        return Ok(start);
+    }
     let text = std::fs::read_to_string(file).unwrap_or_default();
     let mut end = 100_000u64;
-    for line in text.lines() {
-        let f: Vec<&str> = line.split(':').collect();
-        let (Some(start), Some(count)) = (
-            f.get(1).and_then(|s| s.parse::<u64>().ok()),
-            f.get(2).and_then(|s| s.parse::<u64>().ok()),
-        ) else {
-            continue;
-        };
-        if f[0] == USER && count >= RANGE as u64 {
-            return Ok(start as u32);
-        }
+    for (_, start, count) in ranges(&text) {
         end = end.max(start + count);
     }
-    let mut new = text;
-    if !new.is_empty() && !new.ends_with('\n') {
-        new.push('\n');
+    let flag = if file.ends_with("subuid") {
+        "--add-subuids"
+    } else {
+        "--add-subgids"
+    };
+    let out = Command::new("usermod")
+        .arg(flag)
+        .arg(format!("{end}-{}", end + RANGE as u64 - 1))
+        .arg(USER)
+        .output()
+        .map_err(|e| format!("usermod: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "usermod {flag} {USER}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
-    new.push_str(&format!("{USER}:{end}:{RANGE}\n"));
-    std::fs::write(file, new).map_err(|e| format!("write {file}: {e}"))?;
-    Ok(end as u32)
+    own_range(file)?.ok_or_else(|| format!("usermod {flag} left no range for {USER} in {file}"))
+}
+
+/// The first id of the test user's range of `RANGE` ids or more.
+fn own_range(file: &str) -> Result<Option<u32>, String> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("read {file}: {e}")),
+    };
+    let start = ranges(&text)
+        .find(|(name, _, count)| *name == USER && *count >= RANGE as u64)
+        .and_then(|(_, start, _)| u32::try_from(start).ok());
+    Ok(start)
+}
+
+/// `name:start:count` lines.
+fn ranges(text: &str) -> impl Iterator<Item = (&str, u64, u64)> {
+    text.lines().filter_map(|line| {
+        let mut f = line.split(':');
+        let name = f.next()?;
+        let start = f.next()?.parse().ok()?;
+        let count = f.next()?.parse().ok()?;
+        Some((name, start, count))
+    })
 }
 
 impl User {
