@@ -1487,6 +1487,23 @@ fn security_context() {
     });
 }
 
+/// The cgroup (v1) of `pid` in the hierarchy of `controller`, as
+/// /proc/PID/cgroup names it (absolute, from the hierarchy's root).
+fn cgroup_of(pid: i32, controller: &str) -> String {
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("/proc/PID/cgroup");
+    cgroup
+        .lines()
+        .find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+            controllers
+                .split(',')
+                .any(|c| c == controller)
+                .then(|| path.to_string())
+        })
+        .unwrap_or_else(|| panic!("no {controller} cgroup in {cgroup}"))
+}
+
 /// CPU and memory limits reach the container's cgroup (seen inside and on
 /// the host under the pod's cgroup), UpdateContainerResources changes
 /// them, and ContainerStats and PodSandboxStats report usage.
@@ -1516,26 +1533,36 @@ fn resources_and_stats() {
         ));
         // The host's view: the container's cgroup is under the pod's.
         let pid = node.pid(&id);
-        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
-        let memory = cgroup
-            .lines()
-            .find_map(|l| {
-                l.split(':')
-                    .nth(2)
-                    .filter(|_| l.split(':').nth(1) == Some("memory"))
-            })
-            .expect("a memory cgroup")
-            .to_string();
-        assert!(
-            memory.starts_with(&format!("{}/", pod.cgroup)),
-            "{memory} not under {}",
-            pod.cgroup
+        let memory = cgroup_of(pid, "memory");
+        let cpu = cgroup_of(pid, "cpu");
+        for path in [&memory, &cpu] {
+            assert!(
+                path.starts_with(&format!("{}/", pod.cgroup)),
+                "{path} not under {}",
+                pod.cgroup
+            );
+        }
+        let host = |controller: &str, path: &str, file: &str| {
+            let f = format!("/sys/fs/cgroup/{controller}{path}/{file}");
+            std::fs::read_to_string(&f)
+                .unwrap_or_else(|e| panic!("the container's {f} on the host: {e}"))
+                .trim()
+                .to_string()
+        };
+        let on_host = || {
+            [
+                host("cpu", &cpu, "cpu.cfs_quota_us"),
+                host("cpu", &cpu, "cpu.cfs_period_us"),
+                host("cpu", &cpu, "cpu.shares"),
+                host("memory", &memory, "memory.limit_in_bytes"),
+            ]
+        };
+        assert_eq!(
+            on_host(),
+            ["50000", "100000", "512", &(64u64 << 20).to_string()],
+            "[{}] limits on the host",
+            node.handler.borrow()
         );
-        let host_limit = std::fs::read_to_string(format!(
-            "/sys/fs/cgroup/memory{memory}/memory.limit_in_bytes"
-        ))
-        .expect("the container's memory cgroup on the host");
-        assert_eq!(host_limit.trim(), (64u64 << 20).to_string());
 
         node.call(
             "UpdateContainerResources",
@@ -1556,6 +1583,15 @@ fn resources_and_stats() {
             "updated: {}",
             node.sh(&id, limits).replace('\n', " ").trim()
         ));
+        // The new values in the container's own cgroup on the host, not
+        // only as the container sees them.
+        assert_eq!(
+            on_host(),
+            ["30000", "100000", "256", &(96u64 << 20).to_string()],
+            "[{}] updated limits on the host",
+            node.handler.borrow()
+        );
+        facts.push("updated on the host".into());
 
         // The busy start is over once the file is written.
         common::wait_until("the container's work done", Duration::from_secs(30), || {
