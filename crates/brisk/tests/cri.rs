@@ -1877,39 +1877,69 @@ impl Stream {
         self.tcp.write_all(&frame).expect("send");
     }
 
-    /// Reads messages until the server closes; per channel, what came.
-    fn read_all(&mut self) -> HashMap<u8, Vec<u8>> {
+    /// The next data message: its channel and payload; None once the
+    /// server closes (or the read fails: the socket's read timeout).
+    fn next_message(&mut self) -> Option<(u8, Vec<u8>)> {
         use std::io::Read;
-        let mut out: HashMap<u8, Vec<u8>> = HashMap::new();
         loop {
             let mut h = [0u8; 2];
-            if self.reader.read_exact(&mut h).is_err() {
-                break;
-            }
+            self.reader.read_exact(&mut h).ok()?;
             let opcode = h[0] & 0x0f;
             let mut len = u64::from(h[1] & 0x7f);
             if len == 126 {
                 let mut b = [0u8; 2];
-                self.reader.read_exact(&mut b).expect("length");
+                self.reader.read_exact(&mut b).ok()?;
                 len = u64::from(u16::from_be_bytes(b));
             } else if len == 127 {
                 let mut b = [0u8; 8];
-                self.reader.read_exact(&mut b).expect("length");
+                self.reader.read_exact(&mut b).ok()?;
                 len = u64::from_be_bytes(b);
             }
             let mut payload = vec![0u8; len as usize];
-            self.reader.read_exact(&mut payload).expect("payload");
+            self.reader.read_exact(&mut payload).ok()?;
             match opcode {
-                0x8 => break,
-                0x1 | 0x2 if !payload.is_empty() => out
-                    .entry(payload[0])
-                    .or_default()
-                    .extend_from_slice(&payload[1..]),
+                0x8 => return None,
+                0x1 | 0x2 if !payload.is_empty() => {
+                    let channel = payload.remove(0);
+                    return Some((channel, payload));
+                }
                 _ => {}
             }
         }
+    }
+
+    /// Reads messages until the server closes; per channel, what came.
+    fn read_all(&mut self) -> HashMap<u8, Vec<u8>> {
+        let mut out: HashMap<u8, Vec<u8>> = HashMap::new();
+        while let Some((channel, data)) = self.next_message() {
+            out.entry(channel).or_default().extend_from_slice(&data);
+        }
         out
     }
+}
+
+/// The terminal sizes `stty size` printed in `out`: whole lines ending
+/// in two numbers (rows, columns); what precedes them on the line (a
+/// prompt, an escape sequence) is ignored.
+fn stty_sizes(out: &str) -> Vec<(u32, u32)> {
+    // Whole lines only: a message may end inside one.
+    let whole = &out[..out.rfind('\n').map_or(0, |i| i + 1)];
+    whole
+        .lines()
+        .filter_map(|l| {
+            let mut t = l.trim_end().rsplit(' ');
+            let cols = t.next()?.parse().ok()?;
+            // The trailing digits of the token before.
+            let rows: String = t
+                .next()?
+                .chars()
+                .rev()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            let rows: String = rows.chars().rev().collect();
+            rows.parse().ok().map(|r| (r, cols))
+        })
+        .collect()
 }
 
 /// Exec with a terminal through containerd's streaming server (what
@@ -1936,10 +1966,34 @@ fn exec_with_a_tty() {
             )
             .url;
         let mut s = Stream::connect(&url);
-        s.send(4, br#"{"Width":91,"Height":17}"#);
-        s.send(0, b"stty size; tty; exit 5\n");
+        // containerd carries the resize and stdin separately: `stty size`
+        // may run before the resize reached the pty. Each `stty size`
+        // answers; until one answers 17 91, resize and ask again.
+        let mut out = String::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for asked in 1.. {
+            s.send(4, br#"{"Width":91,"Height":17}"#);
+            s.send(0, b"stty size\n");
+            while stty_sizes(&out).len() < asked {
+                let Some((channel, data)) = s.next_message() else {
+                    panic!("[{}] the exec ended: {out:?}", node.handler.borrow());
+                };
+                if channel == 1 {
+                    out += &String::from_utf8_lossy(&data);
+                }
+            }
+            if stty_sizes(&out).contains(&(17, 91)) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "[{}] the terminal's size never 17 91: {out:?}",
+                node.handler.borrow()
+            );
+        }
+        s.send(0, b"tty; exit 5\n");
         let got = s.read_all();
-        let out = String::from_utf8_lossy(got.get(&1).map_or(&[][..], |v| v));
+        out += &String::from_utf8_lossy(got.get(&1).map_or(&[][..], |v| v));
         let status = String::from_utf8_lossy(got.get(&3).map_or(&[][..], |v| v));
         assert!(out.contains("17 91"), "the terminal's size: {out:?}");
         assert!(out.contains("/dev/pts/"), "a terminal: {out:?}");
