@@ -91,6 +91,8 @@ struct Node {
     timings: RefCell<Vec<(String, Duration)>>,
     /// Every pod sandbox this node ran.
     pods: RefCell<Vec<String>>,
+    /// Each handler and the runtime binary it runs.
+    runtimes: [(&'static str, String); 2],
     /// Fields drop in order: containerd stops before the test directory
     /// goes.
     containerd: Option<Containerd>,
@@ -243,6 +245,7 @@ impl Node {
             handler: RefCell::new("-".into()),
             timings: RefCell::new(Vec::new()),
             pods: RefCell::new(Vec::new()),
+            runtimes: [("runc", runc.to_string()), ("brisk", brisk.to_string())],
             containerd: Some(containerd),
             _sink: sink,
             env,
@@ -851,38 +854,42 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         // A failed scenario may leave pods: remove them (bounded), so that
-        // no shim or container outlives the test, then stop containerd and
-        // unmount what it left under the test's directory.
-        if self.containerd.is_some() {
-            let mut rs = self.rs();
-            let pods = self.rt.block_on(async {
-                tokio::time::timeout(
-                    CALL_BOUND,
-                    rs.list_pod_sandbox(cri::ListPodSandboxRequest::default()),
-                )
-                .await
-            });
-            if let Ok(Ok(pods)) = pods {
-                for p in pods.into_inner().items {
-                    let mut rs = self.rs();
-                    let _ = self.rt.block_on(async {
-                        tokio::time::timeout(CALL_BOUND, async {
-                            let _ = rs
-                                .stop_pod_sandbox(cri::StopPodSandboxRequest {
-                                    pod_sandbox_id: p.id.clone(),
-                                })
-                                .await;
-                            rs.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        // no shim or container outlives the test, then stop containerd,
+        // end what a failed removal left, and unmount what is left under
+        // the test's directory.
+        let Some(containerd) = self.containerd.as_ref() else {
+            return;
+        };
+        let (dir, socket) = (containerd.dir.clone(), containerd.address.clone());
+        let mut rs = self.rs();
+        let pods = self.rt.block_on(async {
+            tokio::time::timeout(
+                CALL_BOUND,
+                rs.list_pod_sandbox(cri::ListPodSandboxRequest::default()),
+            )
+            .await
+        });
+        if let Ok(Ok(pods)) = pods {
+            for p in pods.into_inner().items {
+                let mut rs = self.rs();
+                let _ = self.rt.block_on(async {
+                    tokio::time::timeout(CALL_BOUND, async {
+                        let _ = rs
+                            .stop_pod_sandbox(cri::StopPodSandboxRequest {
                                 pod_sandbox_id: p.id.clone(),
                             })
-                            .await
+                            .await;
+                        rs.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                            pod_sandbox_id: p.id.clone(),
                         })
                         .await
-                    });
-                }
+                    })
+                    .await
+                });
             }
         }
         self.containerd = None;
+        self.sweep(&dir, &socket);
         let mark = self.env.base.to_string_lossy().into_owned();
         let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
             .unwrap_or_default()
@@ -897,6 +904,176 @@ impl Drop for Node {
                 .status();
         }
     }
+}
+
+impl Node {
+    /// After containerd stopped: what a pod removal that failed left
+    /// running or recorded. Env's drop deletes only the containers under
+    /// its own root, not the handlers'. Each handler's containers are
+    /// deleted with `--force` by its runtime; then whatever is left in
+    /// this test's pod cgroups (`/brisk-it/<tag>-*`: containers, pause
+    /// processes) and the shims serving this test's containerd (their
+    /// `-address` is its socket) get SIGKILL, by pid, each checked again
+    /// through a pidfd first; then the pod cgroups are removed. Nothing
+    /// else is touched: no name matching, no other cgroup.
+    fn sweep(&self, dir: &Path, socket: &Path) {
+        for (h, binary) in &self.runtimes {
+            let root = dir.join(format!("{h}-root")).join(K8S_NS);
+            for id in entries(&root).into_iter().filter(|n| n != "@spare") {
+                let mut cmd = std::process::Command::new(binary);
+                cmd.arg("--root")
+                    .arg(&root)
+                    .args(["delete", "--force", &id]);
+                run_quietly(cmd, Duration::from_secs(30));
+            }
+        }
+        let cgroups = || pod_cgroups(&format!("{}-", self.tag()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut left = false;
+            for cg in cgroups() {
+                let procs = cg.join("cgroup.procs");
+                for pid in pids_in(&procs) {
+                    left = true;
+                    sigkill_if(pid, |p| pids_in(&procs).contains(&p));
+                }
+            }
+            if !left || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let socket = socket.as_os_str().as_encoded_bytes().to_vec();
+        let serves_this_node = |pid: i32| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+            args.windows(2)
+                .any(|w| w[0] == b"-address" && w[1] == socket.as_slice())
+        };
+        for pid in all_pids() {
+            if serves_this_node(pid) {
+                sigkill_if(pid, serves_this_node);
+            }
+        }
+        // Deepest first: a container's cgroup is inside its pod's.
+        let mut all = cgroups();
+        all.sort_by_key(|c| std::cmp::Reverse(c.components().count()));
+        for cg in all {
+            let _ = std::fs::remove_dir(&cg);
+        }
+        // The CNI results of pods whose network was never torn down.
+        let pods = self.pods.borrow();
+        for name in entries(Path::new("/var/lib/cni/results")) {
+            if pods.iter().any(|p| name.contains(p.as_str())) {
+                let _ = std::fs::remove_file(Path::new("/var/lib/cni/results").join(name));
+            }
+        }
+    }
+}
+
+/// Runs `cmd` (its output discarded) and waits for it at most `bound`,
+/// then kills it: for drop, where nothing may panic.
+fn run_quietly(mut cmd: std::process::Command, bound: Duration) {
+    use std::process::Stdio;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let Ok(mut child) = cmd.spawn() else {
+        return;
+    };
+    let deadline = Instant::now() + bound;
+    while matches!(child.try_wait(), Ok(None)) {
+        if Instant::now() > deadline {
+            // Child::kill does nothing once the child is reaped.
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// This test's pod cgroups and every cgroup inside them, in each v1
+/// hierarchy: the directories under /sys/fs/cgroup/<hierarchy>/brisk-it
+/// whose name starts with `prefix` (`<tag>-`, what `pod_config` made).
+/// Never a cgroup outside /brisk-it (the machine's supervisor has its own
+/// subtree, process_api, which is no test's to touch).
+fn pod_cgroups(prefix: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for h in entries(Path::new("/sys/fs/cgroup")) {
+        let parent = Path::new("/sys/fs/cgroup")
+            .join(&h)
+            .join(common::CGROUP_PARENT);
+        if parent.is_symlink() || Path::new("/sys/fs/cgroup").join(&h).is_symlink() {
+            continue;
+        }
+        let mut todo: Vec<PathBuf> = entries(&parent)
+            .into_iter()
+            .filter(|n| n.starts_with(prefix))
+            .map(|n| parent.join(n))
+            .filter(|p| p.is_dir())
+            .collect();
+        while let Some(d) = todo.pop() {
+            if d.components().any(|c| c.as_os_str() == "process_api") {
+                continue;
+            }
+            if let Ok(rd) = std::fs::read_dir(&d) {
+                todo.extend(
+                    rd.flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.path()),
+                );
+            }
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// The pids listed in a cgroup.procs file (none if it is gone).
+fn pids_in(procs: &Path) -> Vec<i32> {
+    std::fs::read_to_string(procs)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Every pid in /proc.
+fn all_pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// SIGKILL to `pid` if `still(pid)` holds once a pidfd for it is open: a
+/// pid reused between the look that found it and the signal is spared.
+fn sigkill_if(pid: i32, still: impl Fn(i32) -> bool) {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open(2) with a pid and no flags; an fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return;
+    }
+    // SAFETY: a pidfd just opened, owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    if !still(pid) {
+        return;
+    }
+    // SAFETY: pidfd_send_signal(2) on a valid pidfd, no siginfo, no flags.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
 }
 
 fn image_spec(image: &str) -> cri::ImageSpec {
@@ -1039,6 +1216,96 @@ fn pod_lifecycle() {
         node.remove_pod(&pod);
         facts
     });
+}
+
+/// A node whose containerd dies with pods running (as after a failed
+/// scenario whose pod removal failed) leaves nothing running once it is
+/// dropped: its drop deletes the handlers' containers with their
+/// runtimes, kills what is left in the test's pod cgroups and the shims
+/// of its containerd, and removes those cgroups.
+#[test]
+fn a_node_whose_containerd_died_leaves_nothing_running() {
+    let node = Node::new("cri-sweep");
+    let mut pods = Vec::new();
+    for h in HANDLERS {
+        *node.handler.borrow_mut() = h.to_string();
+        let pod = node.run_pod("sweep", |_| {});
+        let id = node.run(&pod, node.container("app", "exec sleep 606"));
+        node.wait_runs(&id, "sleep");
+        pods.push(pod);
+    }
+    let tag = node.tag();
+    let mut in_pods: Vec<i32> = pod_cgroups(&format!("{tag}-"))
+        .iter()
+        .flat_map(|cg| pids_in(&cg.join("cgroup.procs")))
+        .collect();
+    // Every hierarchy lists them.
+    in_pods.sort_unstable();
+    in_pods.dedup();
+    let socket = node
+        .containerd
+        .as_ref()
+        .expect("containerd")
+        .address
+        .clone();
+    let shims: Vec<i32> = all_pids()
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| {
+                c.split(|&b| b == 0)
+                    .any(|a| a == socket.as_os_str().as_encoded_bytes())
+            })
+        })
+        .collect();
+    // Two pause processes and two sleeps, one shim per pod.
+    assert!(in_pods.len() >= 4, "in the pod cgroups: {in_pods:?}");
+    assert!(shims.len() >= 2, "shims: {shims:?}");
+    let starts: Vec<(i32, String)> = in_pods
+        .iter()
+        .chain(&shims)
+        .map(|&p| (p, start_time(p)))
+        .collect();
+    let daemon = node.containerd.as_ref().expect("containerd").daemon.pid();
+    // SAFETY: kill(2) on this test's own child, containerd, not reaped
+    // (the Daemon reaps it on drop).
+    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    common::wait_until("containerd dead", Duration::from_secs(20), || {
+        matches!(proc_state(daemon), Some('Z') | None)
+    });
+    drop(node);
+    let alive: Vec<&(i32, String)> = starts
+        .iter()
+        .filter(|(p, t)| !t.is_empty() && &start_time(*p) == t && proc_state(*p) != Some('Z'))
+        .collect();
+    assert!(
+        alive.is_empty(),
+        "still running after the node's drop: {alive:?}"
+    );
+    let cgroups = pod_cgroups(&format!("{tag}-"));
+    assert!(cgroups.is_empty(), "pod cgroups left: {cgroups:?}");
+    let cached: Vec<String> = entries(Path::new("/var/lib/cni/results"))
+        .into_iter()
+        .filter(|n| pods.iter().any(|p| n.contains(p.id.as_str())))
+        .collect();
+    assert!(cached.is_empty(), "CNI results left: {cached:?}");
+}
+
+/// The start time of a process (field 22 of /proc/PID/stat), empty once
+/// it is gone: with the pid, what names one process.
+fn start_time(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(") ")
+                .and_then(|(_, rest)| rest.split(' ').nth(19).map(str::to_string))
+        })
+        .unwrap_or_default()
+}
+
+/// The state letter of /proc/PID/stat; None once the process is gone.
+fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
 }
 
 /// The namespace options of a pod config, to edit.
