@@ -607,8 +607,9 @@ fn kill_all_without_a_pid_namespace_uses_the_cgroup() {
 /// leaves running) gets the signal, and the command succeeds, also when
 /// nothing is left, as runc's does; a plain `kill` of a stopped container
 /// is an error. containerd's shim sends `kill --all ID 9` when the init of
-/// a container in a pod's shared pid namespace exits, and retried the
-/// task's deletion for seconds when that failed (tests/cri.rs).
+/// a container in a pod's shared pid namespace exits; when that failed,
+/// what the init left kept the container's output open and the shim's
+/// task deletion waited 2 s for it (tests/cri.rs::pod_namespaces).
 #[test]
 fn kill_all_after_the_init_exited_reaches_what_is_left() {
     if !hybrid() {

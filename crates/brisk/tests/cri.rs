@@ -91,6 +91,8 @@ struct Node {
     timings: RefCell<Vec<(String, Duration)>>,
     /// Every pod sandbox this node ran.
     pods: RefCell<Vec<String>>,
+    /// Each handler and the runtime binary it runs.
+    runtimes: [(&'static str, String); 2],
     /// Fields drop in order: containerd stops before the test directory
     /// goes.
     containerd: Option<Containerd>,
@@ -243,6 +245,7 @@ impl Node {
             handler: RefCell::new("-".into()),
             timings: RefCell::new(Vec::new()),
             pods: RefCell::new(Vec::new()),
+            runtimes: [("runc", runc.to_string()), ("brisk", brisk.to_string())],
             containerd: Some(containerd),
             _sink: sink,
             env,
@@ -612,6 +615,31 @@ impl Node {
         );
     }
 
+    /// containerd's log (its shims' lines included) has no error about
+    /// killing container `id` or handling its exit. With a runtime whose
+    /// `kill --all` of a stopped container failed, the shim logged
+    /// `failed to kill init's children` when the init of a container in
+    /// the pod's shared pid namespace exited; what the init left kept the
+    /// container's output open, and the task's deletion waited 2 s for it
+    /// (docs/KUBERNETES.md).
+    fn assert_no_kill_errors(&self, id: &str) {
+        let log = self.containerd.as_ref().expect("containerd").daemon.log();
+        let errors: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("level=error") && l.contains(id))
+            .filter(|l| {
+                let l = l.to_lowercase();
+                l.contains("kill") || l.contains("taskexit") || l.contains("backoff")
+            })
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "[{}] containerd's errors about {}: {errors:#?}",
+            self.handler.borrow(),
+            short(id)
+        );
+    }
+
     /// StopPodSandbox, RemovePodSandbox, then what kubelet does after: the
     /// pod's cgroup is removed, in every hierarchy (rmdir fails while
     /// anything is left in it); and then nothing of the pod may be left.
@@ -675,11 +703,82 @@ impl Node {
         self.assert_clean();
     }
 
-    /// Nothing of any pod is left: no sandbox, no process started for a
-    /// container (shims, runtime commands and containers carry the mark;
-    /// containerd itself is the only one allowed), no mount under the
-    /// test's directory, no container state in the handlers' runtime
-    /// roots, no task bundle.
+    /// Where a pod leaves traces on the node, and what is there now: this
+    /// node's processes but containerd (shims, runtime commands and
+    /// containers carry the mark), mounts under the test's directory,
+    /// container state in each handler's runtime root (the handler named),
+    /// task bundles, the CRI's sandbox and container directories, the
+    /// pods' CNI results and address leases.
+    fn traces(&self) -> Vec<(String, Option<&'static str>, Vec<String>)> {
+        let containerd = self.containerd.as_ref().expect("containerd");
+        let daemon = containerd.daemon.pid();
+        let mark = self.env.base.to_string_lossy().into_owned();
+        let mut out = Vec::new();
+        let processes = common::marked_processes(&mark)
+            .into_iter()
+            .filter(|&p| p != daemon)
+            .map(|p| {
+                let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+                format!(
+                    "{p} {}",
+                    String::from_utf8_lossy(&cmdline).replace('\0', " ")
+                )
+            })
+            .collect();
+        out.push(("processes".to_string(), None, processes));
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let mounts = mounts
+            .lines()
+            .filter(|l| l.contains(&mark))
+            .map(str::to_string)
+            .collect();
+        out.push(("mounts".to_string(), None, mounts));
+        let dir = &containerd.dir;
+        for h in HANDLERS {
+            let root = dir.join(format!("{h}-root")).join(K8S_NS);
+            let states = entries(&root)
+                .into_iter()
+                .filter(|n| n != "@spare")
+                .collect();
+            out.push((
+                format!("container state in {}", root.display()),
+                Some(h),
+                states,
+            ));
+        }
+        for sub in [
+            "state/io.containerd.runtime.v2.task/k8s.io",
+            "state/io.containerd.grpc.v1.cri/sandboxes",
+            "root/io.containerd.grpc.v1.cri/sandboxes",
+            "root/io.containerd.grpc.v1.cri/containers",
+        ] {
+            out.push((sub.to_string(), None, entries(&dir.join(sub))));
+        }
+        // libcni caches each attachment's result in /var/lib/cni/results
+        // (not configurable in containerd 1.6) until the pod's network is
+        // torn down.
+        let pods = self.pods.borrow();
+        let cached = entries(Path::new("/var/lib/cni/results"))
+            .into_iter()
+            .filter(|n| pods.iter().any(|p| n.contains(p.as_str())))
+            .collect();
+        out.push(("CNI results of this node's pods".to_string(), None, cached));
+        // host-local keeps one file per address it handed out.
+        let ipam = self.env.base.join("cni-ipam").join(CNI_NET);
+        let leased = entries(&ipam)
+            .into_iter()
+            .filter(|n| n != "lock" && !n.starts_with("last_reserved_ip"))
+            .collect();
+        out.push((
+            format!("address leases in {}", ipam.display()),
+            None,
+            leased,
+        ));
+        out
+    }
+
+    /// Nothing of any pod is left: no sandbox, and every place of
+    /// [`Node::traces`] empty (the processes given a moment to go).
     fn assert_clean(&self) {
         let pods = self.call(
             "ListPodSandbox",
@@ -687,87 +786,33 @@ impl Node {
                 .list_pod_sandbox(cri::ListPodSandboxRequest::default()),
         );
         assert!(pods.items.is_empty(), "pods left: {:?}", pods.items);
-        let containerd = self.containerd.as_ref().expect("containerd");
-        let daemon = containerd.daemon.pid();
-        let mark = self.env.base.to_string_lossy().into_owned();
-        let left = || {
-            common::marked_processes(&mark)
-                .into_iter()
-                .filter(|&p| p != daemon)
-                .map(|p| {
-                    (
-                        p,
-                        std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default(),
-                    )
-                })
-                .collect::<Vec<_>>()
-        };
+        let processes = || self.traces().swap_remove(0).2;
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !left().is_empty() {
-            assert!(
-                Instant::now() < deadline,
-                "[{}] processes left: {:?}",
-                self.handler.borrow(),
-                left()
-            );
+        while !processes().is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-        let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&mark)).collect();
-        assert!(
-            left.is_empty(),
-            "[{}] mounts left: {left:#?}",
-            self.handler.borrow()
-        );
-        let dir = &containerd.dir;
-        for h in HANDLERS {
-            let root = dir.join(format!("{h}-root")).join(K8S_NS);
-            let states: Vec<String> = entries(&root)
-                .into_iter()
-                .filter(|n| n != "@spare")
-                .collect();
-            assert!(
-                states.is_empty(),
-                "[{}] container state left in {}: {states:?}",
-                self.handler.borrow(),
-                root.display()
-            );
-        }
-        // libcni caches each attachment's result in /var/lib/cni/results
-        // (not configurable in containerd 1.6) until the pod's network is
-        // torn down.
-        let pods = self.pods.borrow();
-        let cached: Vec<String> = entries(Path::new("/var/lib/cni/results"))
-            .into_iter()
-            .filter(|n| pods.iter().any(|p| n.contains(p.as_str())))
-            .collect();
-        assert!(
-            cached.is_empty(),
-            "[{}] CNI results left: {cached:?}",
-            self.handler.borrow()
-        );
-        // host-local keeps one file per address it handed out.
-        let ipam = self.env.base.join("cni-ipam").join(CNI_NET);
-        let leased: Vec<String> = entries(&ipam)
-            .into_iter()
-            .filter(|n| n != "lock" && !n.starts_with("last_reserved_ip"))
-            .collect();
-        assert!(
-            leased.is_empty(),
-            "[{}] pod addresses still leased: {leased:?}",
-            self.handler.borrow()
-        );
-        for sub in [
-            "state/io.containerd.runtime.v2.task/k8s.io",
-            "state/io.containerd.grpc.v1.cri/sandboxes",
-            "root/io.containerd.grpc.v1.cri/sandboxes",
-            "root/io.containerd.grpc.v1.cri/containers",
-        ] {
-            let left = entries(&dir.join(sub));
+        for (what, _, left) in self.traces() {
             assert!(
                 left.is_empty(),
-                "[{}] left in {sub}: {left:?}",
+                "[{}] left: {what}: {left:#?}",
                 self.handler.borrow()
+            );
+        }
+    }
+
+    /// The check of [`Node::assert_clean`]'s places, while a pod with a
+    /// network of its own and a running container is up: each has what it
+    /// ran (but the other handler's runtime root), so that a wrong path
+    /// cannot make "nothing left" pass.
+    fn assert_populated(&self) {
+        let handler = self.handler.borrow().clone();
+        for (what, of, found) in self.traces() {
+            if of.is_some_and(|h| h != handler) {
+                continue;
+            }
+            assert!(
+                !found.is_empty(),
+                "[{handler}] nothing in {what} while a pod runs: a wrong place to check"
             );
         }
     }
@@ -809,38 +854,42 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         // A failed scenario may leave pods: remove them (bounded), so that
-        // no shim or container outlives the test, then stop containerd and
-        // unmount what it left under the test's directory.
-        if self.containerd.is_some() {
-            let mut rs = self.rs();
-            let pods = self.rt.block_on(async {
-                tokio::time::timeout(
-                    CALL_BOUND,
-                    rs.list_pod_sandbox(cri::ListPodSandboxRequest::default()),
-                )
-                .await
-            });
-            if let Ok(Ok(pods)) = pods {
-                for p in pods.into_inner().items {
-                    let mut rs = self.rs();
-                    let _ = self.rt.block_on(async {
-                        tokio::time::timeout(CALL_BOUND, async {
-                            let _ = rs
-                                .stop_pod_sandbox(cri::StopPodSandboxRequest {
-                                    pod_sandbox_id: p.id.clone(),
-                                })
-                                .await;
-                            rs.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        // no shim or container outlives the test, then stop containerd,
+        // end what a failed removal left, and unmount what is left under
+        // the test's directory.
+        let Some(containerd) = self.containerd.as_ref() else {
+            return;
+        };
+        let (dir, socket) = (containerd.dir.clone(), containerd.address.clone());
+        let mut rs = self.rs();
+        let pods = self.rt.block_on(async {
+            tokio::time::timeout(
+                CALL_BOUND,
+                rs.list_pod_sandbox(cri::ListPodSandboxRequest::default()),
+            )
+            .await
+        });
+        if let Ok(Ok(pods)) = pods {
+            for p in pods.into_inner().items {
+                let mut rs = self.rs();
+                let _ = self.rt.block_on(async {
+                    tokio::time::timeout(CALL_BOUND, async {
+                        let _ = rs
+                            .stop_pod_sandbox(cri::StopPodSandboxRequest {
                                 pod_sandbox_id: p.id.clone(),
                             })
-                            .await
+                            .await;
+                        rs.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                            pod_sandbox_id: p.id.clone(),
                         })
                         .await
-                    });
-                }
+                    })
+                    .await
+                });
             }
         }
         self.containerd = None;
+        self.sweep(&dir, &socket);
         let mark = self.env.base.to_string_lossy().into_owned();
         let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
             .unwrap_or_default()
@@ -855,6 +904,176 @@ impl Drop for Node {
                 .status();
         }
     }
+}
+
+impl Node {
+    /// After containerd stopped: what a pod removal that failed left
+    /// running or recorded. Env's drop deletes only the containers under
+    /// its own root, not the handlers'. Each handler's containers are
+    /// deleted with `--force` by its runtime; then whatever is left in
+    /// this test's pod cgroups (`/brisk-it/<tag>-*`: containers, pause
+    /// processes) and the shims serving this test's containerd (their
+    /// `-address` is its socket) get SIGKILL, by pid, each checked again
+    /// through a pidfd first; then the pod cgroups are removed. Nothing
+    /// else is touched: no name matching, no other cgroup.
+    fn sweep(&self, dir: &Path, socket: &Path) {
+        for (h, binary) in &self.runtimes {
+            let root = dir.join(format!("{h}-root")).join(K8S_NS);
+            for id in entries(&root).into_iter().filter(|n| n != "@spare") {
+                let mut cmd = std::process::Command::new(binary);
+                cmd.arg("--root")
+                    .arg(&root)
+                    .args(["delete", "--force", &id]);
+                run_quietly(cmd, Duration::from_secs(30));
+            }
+        }
+        let cgroups = || pod_cgroups(&format!("{}-", self.tag()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut left = false;
+            for cg in cgroups() {
+                let procs = cg.join("cgroup.procs");
+                for pid in pids_in(&procs) {
+                    left = true;
+                    sigkill_if(pid, |p| pids_in(&procs).contains(&p));
+                }
+            }
+            if !left || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let socket = socket.as_os_str().as_encoded_bytes().to_vec();
+        let serves_this_node = |pid: i32| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+            args.windows(2)
+                .any(|w| w[0] == b"-address" && w[1] == socket.as_slice())
+        };
+        for pid in all_pids() {
+            if serves_this_node(pid) {
+                sigkill_if(pid, serves_this_node);
+            }
+        }
+        // Deepest first: a container's cgroup is inside its pod's.
+        let mut all = cgroups();
+        all.sort_by_key(|c| std::cmp::Reverse(c.components().count()));
+        for cg in all {
+            let _ = std::fs::remove_dir(&cg);
+        }
+        // The CNI results of pods whose network was never torn down.
+        let pods = self.pods.borrow();
+        for name in entries(Path::new("/var/lib/cni/results")) {
+            if pods.iter().any(|p| name.contains(p.as_str())) {
+                let _ = std::fs::remove_file(Path::new("/var/lib/cni/results").join(name));
+            }
+        }
+    }
+}
+
+/// Runs `cmd` (its output discarded) and waits for it at most `bound`,
+/// then kills it: for drop, where nothing may panic.
+fn run_quietly(mut cmd: std::process::Command, bound: Duration) {
+    use std::process::Stdio;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let Ok(mut child) = cmd.spawn() else {
+        return;
+    };
+    let deadline = Instant::now() + bound;
+    while matches!(child.try_wait(), Ok(None)) {
+        if Instant::now() > deadline {
+            // Child::kill does nothing once the child is reaped.
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// This test's pod cgroups and every cgroup inside them, in each v1
+/// hierarchy: the directories under /sys/fs/cgroup/<hierarchy>/brisk-it
+/// whose name starts with `prefix` (`<tag>-`, what `pod_config` made).
+/// Never a cgroup outside /brisk-it (the machine's supervisor has its own
+/// subtree, process_api, which is no test's to touch).
+fn pod_cgroups(prefix: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for h in entries(Path::new("/sys/fs/cgroup")) {
+        let parent = Path::new("/sys/fs/cgroup")
+            .join(&h)
+            .join(common::CGROUP_PARENT);
+        if parent.is_symlink() || Path::new("/sys/fs/cgroup").join(&h).is_symlink() {
+            continue;
+        }
+        let mut todo: Vec<PathBuf> = entries(&parent)
+            .into_iter()
+            .filter(|n| n.starts_with(prefix))
+            .map(|n| parent.join(n))
+            .filter(|p| p.is_dir())
+            .collect();
+        while let Some(d) = todo.pop() {
+            if d.components().any(|c| c.as_os_str() == "process_api") {
+                continue;
+            }
+            if let Ok(rd) = std::fs::read_dir(&d) {
+                todo.extend(
+                    rd.flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.path()),
+                );
+            }
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// The pids listed in a cgroup.procs file (none if it is gone).
+fn pids_in(procs: &Path) -> Vec<i32> {
+    std::fs::read_to_string(procs)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Every pid in /proc.
+fn all_pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// SIGKILL to `pid` if `still(pid)` holds once a pidfd for it is open: a
+/// pid reused between the look that found it and the signal is spared.
+fn sigkill_if(pid: i32, still: impl Fn(i32) -> bool) {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open(2) with a pid and no flags; an fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return;
+    }
+    // SAFETY: a pidfd just opened, owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    if !still(pid) {
+        return;
+    }
+    // SAFETY: pidfd_send_signal(2) on a valid pidfd, no siginfo, no flags.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
 }
 
 fn image_spec(image: &str) -> cri::ImageSpec {
@@ -948,19 +1167,19 @@ fn pod_lifecycle() {
             }),
         );
         facts.push(format!("listed: {}", listed.containers.len()));
+        node.assert_populated();
 
-        // a exits at once: StopContainer returns once containerd has
-        // deleted its task. It took 2 s with brisk when its `kill --all`
-        // of the exited container failed and containerd retried the
-        // deletion after a back-off (runc: 0.1-0.5 s here, loaded).
-        let t = Instant::now();
+        // a's trap is set before it says hello-a: a SIGTERM earlier is
+        // ignored (a is PID 1 of its pid namespace) and the stop would
+        // wait for its timeout.
+        let a_log = pod.log_dir.join("a.log");
+        common::wait_until("a's trap set (hello-a)", Duration::from_secs(20), || {
+            std::fs::read_to_string(&a_log).is_ok_and(|l| l.contains("hello-a"))
+        });
         node.stop(&a, 10);
-        assert!(
-            t.elapsed() < Duration::from_millis(1500),
-            "[{}] StopContainer of a container that exits on SIGTERM took {:?}",
-            node.handler.borrow(),
-            t.elapsed()
-        );
+        // Not timed (a loaded machine stretches any stop): containerd, its
+        // shim included, reported no failure to kill or to handle a's exit.
+        node.assert_no_kill_errors(&a);
         let s = node.status(&a);
         facts.push(format!(
             "a stopped: {} {} {}",
@@ -971,6 +1190,7 @@ fn pod_lifecycle() {
         assert!(s.finished_at >= s.started_at, "{s:?}");
         let t = Instant::now();
         node.stop(&b, 1);
+        node.assert_no_kill_errors(&b);
         let s = node.status(&b);
         facts.push(format!(
             "b stopped: {} {} {}",
@@ -996,6 +1216,96 @@ fn pod_lifecycle() {
         node.remove_pod(&pod);
         facts
     });
+}
+
+/// A node whose containerd dies with pods running (as after a failed
+/// scenario whose pod removal failed) leaves nothing running once it is
+/// dropped: its drop deletes the handlers' containers with their
+/// runtimes, kills what is left in the test's pod cgroups and the shims
+/// of its containerd, and removes those cgroups.
+#[test]
+fn a_node_whose_containerd_died_leaves_nothing_running() {
+    let node = Node::new("cri-sweep");
+    let mut pods = Vec::new();
+    for h in HANDLERS {
+        *node.handler.borrow_mut() = h.to_string();
+        let pod = node.run_pod("sweep", |_| {});
+        let id = node.run(&pod, node.container("app", "exec sleep 606"));
+        node.wait_runs(&id, "sleep");
+        pods.push(pod);
+    }
+    let tag = node.tag();
+    let mut in_pods: Vec<i32> = pod_cgroups(&format!("{tag}-"))
+        .iter()
+        .flat_map(|cg| pids_in(&cg.join("cgroup.procs")))
+        .collect();
+    // Every hierarchy lists them.
+    in_pods.sort_unstable();
+    in_pods.dedup();
+    let socket = node
+        .containerd
+        .as_ref()
+        .expect("containerd")
+        .address
+        .clone();
+    let shims: Vec<i32> = all_pids()
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| {
+                c.split(|&b| b == 0)
+                    .any(|a| a == socket.as_os_str().as_encoded_bytes())
+            })
+        })
+        .collect();
+    // Two pause processes and two sleeps, one shim per pod.
+    assert!(in_pods.len() >= 4, "in the pod cgroups: {in_pods:?}");
+    assert!(shims.len() >= 2, "shims: {shims:?}");
+    let starts: Vec<(i32, String)> = in_pods
+        .iter()
+        .chain(&shims)
+        .map(|&p| (p, start_time(p)))
+        .collect();
+    let daemon = node.containerd.as_ref().expect("containerd").daemon.pid();
+    // SAFETY: kill(2) on this test's own child, containerd, not reaped
+    // (the Daemon reaps it on drop).
+    unsafe { libc::kill(daemon, libc::SIGKILL) };
+    common::wait_until("containerd dead", Duration::from_secs(20), || {
+        matches!(proc_state(daemon), Some('Z') | None)
+    });
+    drop(node);
+    let alive: Vec<&(i32, String)> = starts
+        .iter()
+        .filter(|(p, t)| !t.is_empty() && &start_time(*p) == t && proc_state(*p) != Some('Z'))
+        .collect();
+    assert!(
+        alive.is_empty(),
+        "still running after the node's drop: {alive:?}"
+    );
+    let cgroups = pod_cgroups(&format!("{tag}-"));
+    assert!(cgroups.is_empty(), "pod cgroups left: {cgroups:?}");
+    let cached: Vec<String> = entries(Path::new("/var/lib/cni/results"))
+        .into_iter()
+        .filter(|n| pods.iter().any(|p| n.contains(p.id.as_str())))
+        .collect();
+    assert!(cached.is_empty(), "CNI results left: {cached:?}");
+}
+
+/// The start time of a process (field 22 of /proc/PID/stat), empty once
+/// it is gone: with the pid, what names one process.
+fn start_time(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(") ")
+                .and_then(|(_, rest)| rest.split(' ').nth(19).map(str::to_string))
+        })
+        .unwrap_or_default()
+}
+
+/// The state letter of /proc/PID/stat; None once the process is gone.
+fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
 }
 
 /// The namespace options of a pod config, to edit.
@@ -1038,22 +1348,18 @@ impl Seen {
     }
 }
 
-/// Host processes whose command line is exactly `args`.
-fn processes_running(args: &[&str]) -> Vec<i32> {
+/// This node's processes (they carry its mark, `common::MARK`, as every
+/// container's process and exec does: the containers' env has it) whose
+/// command line is exactly `args`: another test's `sleep 31` is not one.
+fn processes_running(node: &Node, args: &[&str]) -> Vec<i32> {
     let want: Vec<u8> = args
         .iter()
         .flat_map(|a| [a.as_bytes(), b"\0"].concat())
         .collect();
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        if std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want) {
-            out.push(pid);
-        }
-    }
-    out
+    common::marked_processes(&node.env.base.to_string_lossy())
+        .into_iter()
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
+        .collect()
 }
 
 /// The containers of a pod share its network, IPC and UTS namespaces (the
@@ -1144,13 +1450,17 @@ fn pod_namespaces() {
         // kills what is left in its cgroup (`kill --all`).
         let c = node.run(&pod, node.container("c", "sleep 604 & exec sleep 605"));
         common::wait_until("c's child", Duration::from_secs(10), || {
-            !processes_running(&["sleep", "604"]).is_empty()
+            !processes_running(node, &["sleep", "604"]).is_empty()
         });
         node.stop(&c, 5);
+        // The shim ran `kill --all` as c's init exited (it has no pid
+        // namespace of its own): no error, and so no 2 s wait for what
+        // c's init left holding its output.
+        node.assert_no_kill_errors(&c);
         let s = node.status(&c);
         facts.push(format!("c stopped: {} {}", state_name(&s), s.exit_code));
         common::wait_until("c's child killed with it", Duration::from_secs(10), || {
-            processes_running(&["sleep", "604"]).is_empty()
+            processes_running(node, &["sleep", "604"]).is_empty()
         });
         node.remove_pod(&pod);
 
@@ -1220,13 +1530,28 @@ fn exec_sync() {
             "missing program: {:?}",
             r.as_ref().map(|r| r.exit_code).map_err(|s| s.code())
         ));
-        // A probe that outlives its timeout fails, and its process goes.
+        // A probe's process has the container's environment, this node's
+        // mark included: processes_running finds it by that.
+        let mark = node.sh(&app, &format!("echo ${}", common::MARK));
+        assert_eq!(
+            mark.trim(),
+            node.env.base.to_string_lossy(),
+            "a probe's mark"
+        );
+        // A probe that outlives its timeout fails with DeadlineExceeded
+        // (what kubelet reads as a probe timeout), and its process goes.
         let t = Instant::now();
         let r = node.try_exec(&app, &["sleep", "31"], 1);
         facts.push(format!(
             "timeout: {:?}",
             r.as_ref().map(|r| r.exit_code).map_err(|s| s.code())
         ));
+        assert!(
+            matches!(&r, Err(s) if s.code() == tonic::Code::DeadlineExceeded),
+            "[{}] a probe past its timeout: {}",
+            node.handler.borrow(),
+            show(&r)
+        );
         assert!(
             t.elapsed() < Duration::from_secs(20),
             "timeout took {:?}",
@@ -1235,7 +1560,7 @@ fn exec_sync() {
         common::wait_until(
             "the timed-out probe's process gone",
             Duration::from_secs(10),
-            || processes_running(&["sleep", "31"]).is_empty(),
+            || processes_running(node, &["sleep", "31"]).is_empty(),
         );
         // Probes in a row, as kubelet's periodic ones.
         for _ in 0..10 {
@@ -1429,6 +1754,23 @@ fn security_context() {
     });
 }
 
+/// The cgroup (v1) of `pid` in the hierarchy of `controller`, as
+/// /proc/PID/cgroup names it (absolute, from the hierarchy's root).
+fn cgroup_of(pid: i32, controller: &str) -> String {
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("/proc/PID/cgroup");
+    cgroup
+        .lines()
+        .find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+            controllers
+                .split(',')
+                .any(|c| c == controller)
+                .then(|| path.to_string())
+        })
+        .unwrap_or_else(|| panic!("no {controller} cgroup in {cgroup}"))
+}
+
 /// CPU and memory limits reach the container's cgroup (seen inside and on
 /// the host under the pod's cgroup), UpdateContainerResources changes
 /// them, and ContainerStats and PodSandboxStats report usage.
@@ -1458,26 +1800,36 @@ fn resources_and_stats() {
         ));
         // The host's view: the container's cgroup is under the pod's.
         let pid = node.pid(&id);
-        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
-        let memory = cgroup
-            .lines()
-            .find_map(|l| {
-                l.split(':')
-                    .nth(2)
-                    .filter(|_| l.split(':').nth(1) == Some("memory"))
-            })
-            .expect("a memory cgroup")
-            .to_string();
-        assert!(
-            memory.starts_with(&format!("{}/", pod.cgroup)),
-            "{memory} not under {}",
-            pod.cgroup
+        let memory = cgroup_of(pid, "memory");
+        let cpu = cgroup_of(pid, "cpu");
+        for path in [&memory, &cpu] {
+            assert!(
+                path.starts_with(&format!("{}/", pod.cgroup)),
+                "{path} not under {}",
+                pod.cgroup
+            );
+        }
+        let host = |controller: &str, path: &str, file: &str| {
+            let f = format!("/sys/fs/cgroup/{controller}{path}/{file}");
+            std::fs::read_to_string(&f)
+                .unwrap_or_else(|e| panic!("the container's {f} on the host: {e}"))
+                .trim()
+                .to_string()
+        };
+        let on_host = || {
+            [
+                host("cpu", &cpu, "cpu.cfs_quota_us"),
+                host("cpu", &cpu, "cpu.cfs_period_us"),
+                host("cpu", &cpu, "cpu.shares"),
+                host("memory", &memory, "memory.limit_in_bytes"),
+            ]
+        };
+        assert_eq!(
+            on_host(),
+            ["50000", "100000", "512", &(64u64 << 20).to_string()],
+            "[{}] limits on the host",
+            node.handler.borrow()
         );
-        let host_limit = std::fs::read_to_string(format!(
-            "/sys/fs/cgroup/memory{memory}/memory.limit_in_bytes"
-        ))
-        .expect("the container's memory cgroup on the host");
-        assert_eq!(host_limit.trim(), (64u64 << 20).to_string());
 
         node.call(
             "UpdateContainerResources",
@@ -1498,6 +1850,15 @@ fn resources_and_stats() {
             "updated: {}",
             node.sh(&id, limits).replace('\n', " ").trim()
         ));
+        // The new values in the container's own cgroup on the host, not
+        // only as the container sees them.
+        assert_eq!(
+            on_host(),
+            ["30000", "100000", "256", &(96u64 << 20).to_string()],
+            "[{}] updated limits on the host",
+            node.handler.borrow()
+        );
+        facts.push("updated on the host".into());
 
         // The busy start is over once the file is written.
         common::wait_until("the container's work done", Duration::from_secs(30), || {
@@ -1783,39 +2144,69 @@ impl Stream {
         self.tcp.write_all(&frame).expect("send");
     }
 
-    /// Reads messages until the server closes; per channel, what came.
-    fn read_all(&mut self) -> HashMap<u8, Vec<u8>> {
+    /// The next data message: its channel and payload; None once the
+    /// server closes (or the read fails: the socket's read timeout).
+    fn next_message(&mut self) -> Option<(u8, Vec<u8>)> {
         use std::io::Read;
-        let mut out: HashMap<u8, Vec<u8>> = HashMap::new();
         loop {
             let mut h = [0u8; 2];
-            if self.reader.read_exact(&mut h).is_err() {
-                break;
-            }
+            self.reader.read_exact(&mut h).ok()?;
             let opcode = h[0] & 0x0f;
             let mut len = u64::from(h[1] & 0x7f);
             if len == 126 {
                 let mut b = [0u8; 2];
-                self.reader.read_exact(&mut b).expect("length");
+                self.reader.read_exact(&mut b).ok()?;
                 len = u64::from(u16::from_be_bytes(b));
             } else if len == 127 {
                 let mut b = [0u8; 8];
-                self.reader.read_exact(&mut b).expect("length");
+                self.reader.read_exact(&mut b).ok()?;
                 len = u64::from_be_bytes(b);
             }
             let mut payload = vec![0u8; len as usize];
-            self.reader.read_exact(&mut payload).expect("payload");
+            self.reader.read_exact(&mut payload).ok()?;
             match opcode {
-                0x8 => break,
-                0x1 | 0x2 if !payload.is_empty() => out
-                    .entry(payload[0])
-                    .or_default()
-                    .extend_from_slice(&payload[1..]),
+                0x8 => return None,
+                0x1 | 0x2 if !payload.is_empty() => {
+                    let channel = payload.remove(0);
+                    return Some((channel, payload));
+                }
                 _ => {}
             }
         }
+    }
+
+    /// Reads messages until the server closes; per channel, what came.
+    fn read_all(&mut self) -> HashMap<u8, Vec<u8>> {
+        let mut out: HashMap<u8, Vec<u8>> = HashMap::new();
+        while let Some((channel, data)) = self.next_message() {
+            out.entry(channel).or_default().extend_from_slice(&data);
+        }
         out
     }
+}
+
+/// The terminal sizes `stty size` printed in `out`: whole lines ending
+/// in two numbers (rows, columns); what precedes them on the line (a
+/// prompt, an escape sequence) is ignored.
+fn stty_sizes(out: &str) -> Vec<(u32, u32)> {
+    // Whole lines only: a message may end inside one.
+    let whole = &out[..out.rfind('\n').map_or(0, |i| i + 1)];
+    whole
+        .lines()
+        .filter_map(|l| {
+            let mut t = l.trim_end().rsplit(' ');
+            let cols = t.next()?.parse().ok()?;
+            // The trailing digits of the token before.
+            let rows: String = t
+                .next()?
+                .chars()
+                .rev()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            let rows: String = rows.chars().rev().collect();
+            rows.parse().ok().map(|r| (r, cols))
+        })
+        .collect()
 }
 
 /// Exec with a terminal through containerd's streaming server (what
@@ -1842,10 +2233,34 @@ fn exec_with_a_tty() {
             )
             .url;
         let mut s = Stream::connect(&url);
-        s.send(4, br#"{"Width":91,"Height":17}"#);
-        s.send(0, b"stty size; tty; exit 5\n");
+        // containerd carries the resize and stdin separately: `stty size`
+        // may run before the resize reached the pty. Each `stty size`
+        // answers; until one answers 17 91, resize and ask again.
+        let mut out = String::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for asked in 1.. {
+            s.send(4, br#"{"Width":91,"Height":17}"#);
+            s.send(0, b"stty size\n");
+            while stty_sizes(&out).len() < asked {
+                let Some((channel, data)) = s.next_message() else {
+                    panic!("[{}] the exec ended: {out:?}", node.handler.borrow());
+                };
+                if channel == 1 {
+                    out += &String::from_utf8_lossy(&data);
+                }
+            }
+            if stty_sizes(&out).contains(&(17, 91)) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "[{}] the terminal's size never 17 91: {out:?}",
+                node.handler.borrow()
+            );
+        }
+        s.send(0, b"tty; exit 5\n");
         let got = s.read_all();
-        let out = String::from_utf8_lossy(got.get(&1).map_or(&[][..], |v| v));
+        out += &String::from_utf8_lossy(got.get(&1).map_or(&[][..], |v| v));
         let status = String::from_utf8_lossy(got.get(&3).map_or(&[][..], |v| v));
         assert!(out.contains("17 91"), "the terminal's size: {out:?}");
         assert!(out.contains("/dev/pts/"), "a terminal: {out:?}");

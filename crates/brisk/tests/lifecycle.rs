@@ -72,31 +72,53 @@ fn create_start_state_delete() {
 /// soon as it has handed over its byte, as runc's (which reads the exec
 /// FIFO until the init's end closes, just before its execve): what a
 /// client does next (exec, a probe, reading /proc/PID) meets the program,
-/// not the runtime's init. The init is stopped (SIGSTOP) before `start`
-/// and continued 300 ms later: `start` must not return before that, and
-/// the program runs right after. Found under the CRI (tests/cri.rs), where
-/// a container's /proc/PID/comm read right after StartContainer was still
-/// `brisk init` on a loaded machine. Passes with RUNTIME=runc too.
+/// not the runtime's init. The init is stopped (SIGSTOP) before `start`;
+/// a thread continues it 300 ms after `start` has handed over its byte
+/// (brisk removes the exec FIFO then; runc only after the exec, so at the
+/// latest 300 ms after `start` began). `start` must not return while the
+/// init is stopped: when it returns the thread has already sent SIGCONT
+/// (by the clock, not by how long `start` took, which a loaded machine
+/// stretches anyway) and /proc/PID/stat no longer shows the init stopped
+/// (`T`). Found under the CRI (tests/cri.rs), where a container's
+/// /proc/PID/comm read right after StartContainer was still `brisk init`
+/// on a loaded machine. Passes with RUNTIME=runc too.
 #[test]
 fn start_returns_once_the_program_runs() {
     let env = Env::new("start-exec");
-    let b = env.bundle("b", &["sleep", "31"]);
+    let b = env.bundle("b", &["sleep", "32"]);
     env.brisk(&["create", "--bundle", b.path(), "s"]).ok();
     let pid = env.state("s")["pid"].as_i64().unwrap() as i32;
-    // SAFETY: kill(2) on this test's container init.
+    let fifo = env.root.join("s").join("exec.fifo");
+    assert!(fifo.exists(), "no exec FIFO at {}", fifo.display());
+    // SAFETY: kill(2) on this test's container init, alive (created).
     unsafe { libc::kill(pid, libc::SIGSTOP) };
-    let resume = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(300));
-        // SAFETY: as above.
-        unsafe { libc::kill(pid, libc::SIGCONT) };
+    common::wait_until("the init stopped", Duration::from_secs(10), || {
+        proc_state(pid) == Some('T')
     });
-    let t = Instant::now();
+    let began = Instant::now();
+    let resume = std::thread::spawn(move || {
+        while fifo.exists() && began.elapsed() < Duration::from_millis(300) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let continued = Instant::now();
+        // SAFETY: as above; the init cannot have exited while stopped.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        continued
+    });
     env.brisk(&["start", "s"]).ok();
-    let took = t.elapsed();
-    resume.join().unwrap();
+    let returned = Instant::now();
+    let state = proc_state(pid);
+    let continued = resume.join().unwrap();
     assert!(
-        took >= Duration::from_millis(250),
-        "start returned after {took:?}, while its init was still stopped"
+        continued < returned,
+        "start returned {:?} before its init was continued",
+        continued.duration_since(returned)
+    );
+    assert_ne!(
+        state,
+        Some('T'),
+        "start returned while its init was stopped"
     );
     let comm = || std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     assert!(
@@ -108,6 +130,13 @@ fn start_returns_once_the_program_runs() {
     env.wait_status("s", "stopped");
     env.brisk(&["delete", "s"]).ok();
     env.assert_clean();
+}
+
+/// The state letter of /proc/PID/stat (`R`, `S`, `T`, ...); None once the
+/// process is gone.
+fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
 }
 
 #[test]

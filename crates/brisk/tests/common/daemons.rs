@@ -87,7 +87,15 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        // SAFETY: kill(2) on the pid of our own child, not yet waited for.
+        // Only a child not yet reaped still owns its pid: once `try_wait`
+        // (here or in `wait_ready`) has collected its status, the pid may
+        // already name another process, which must not be signalled.
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        // SAFETY: kill(2) on the pid of our own child, which `try_wait`
+        // just found still running, so not yet reaped: the pid is still
+        // ours (a zombie at worst) until we wait for it.
         unsafe { libc::kill(self.pid(), libc::SIGTERM) };
         let deadline = Instant::now() + self.grace;
         while self.child.try_wait().ok().flatten().is_none() {
