@@ -970,14 +970,13 @@ pub fn kill(store: &Store, id: &str, sig: libc::c_int, all: bool) -> Result<()> 
     pidfd_signal(&fd, sig).map_err(|e| Error::sys("unable to signal init", e))
 }
 
-/// `kill --all` of a container whose init has exited: the processes left
-/// in its cgroup get the signal, and nothing left is no error, as with
-/// runc. Without a pid namespace of its own (a Kubernetes pod's shared
-/// one), a container's processes outlive its init; containerd's shim
-/// sends exactly this (`kill --all ID 9`) when an init exits, and so does
-/// containerd when it deletes the task. An error here made containerd
-/// retry that deletion after a back-off (2 s more for every
-/// StopContainer), and left what outlived the init to `delete`'s sweep
+/// `kill --all` of a container whose init has exited: without a pid
+/// namespace of its own (a Kubernetes pod's shared one) the processes left
+/// in its cgroup get the signal; nothing left is no error, as with runc.
+/// Such processes outlive their init; containerd's shim sends exactly this
+/// (`kill --all ID 9`) when an init exits. When it failed, what outlived
+/// the init kept the container's output open and the shim's delete waited
+/// its 2 s for that output on every StopContainer, until `delete`'s sweep
 /// (docs/COMPATIBILITY.md).
 fn kill_leftovers(dir: &ContainerDir, record: &Record, sig: libc::c_int) -> Result<()> {
     // With a pid namespace of its own, the init's death ended every process
