@@ -32,6 +32,9 @@ static HEAP: brisk::heap::ArenaThenSystem = brisk::heap::ArenaThenSystem::new();
 /// scripts/build-release.sh). The environment works on both.
 #[cfg(not(test))]
 #[no_mangle]
+// The C runtime calls this with its own argc/argv; it is no function for
+// Rust callers to pass pointers to (clippy's deny-by-default lint).
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     open_missing_stdio();
     // As Rust's runtime does: a write to a closed pipe (a hook that exits
