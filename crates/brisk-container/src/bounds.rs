@@ -64,6 +64,29 @@ pub fn poll_ms(deadline: Instant) -> i32 {
         .min(i32::MAX as u128) as i32
 }
 
+/// Waits until poll(2) reports one of `events` on `fd` (POLLERR and
+/// POLLHUP are reported whatever is asked), at most `bound`; an EINTR
+/// retries. True if it did, false past the bound or on another error.
+pub fn poll_fd(fd: std::os::fd::BorrowedFd<'_>, events: i16, bound: Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    let deadline = deadline(bound);
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let r = unsafe { libc::poll(&mut pfd, 1, poll_ms(deadline)) };
+        if r > 0 {
+            return true;
+        }
+        if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return false;
+        }
+    }
+}
+
 /// A duration as an operator reads it: "60 s", "0.5 s".
 pub fn secs(d: Duration) -> String {
     let s = d.as_secs_f64();

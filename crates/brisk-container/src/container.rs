@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
@@ -718,24 +718,9 @@ pub fn start(store: &Store, id: &str, notify_socket: Option<&std::ffi::OsStr>) -
 /// no reader left. Past the bound (a frozen init), `start` returns all the
 /// same: the program was released.
 fn wait_for_exec(fd: &OwnedFd, bound: Duration) {
-    let deadline = crate::bounds::deadline(bound);
-    loop {
-        // Events 0: POLLERR (and POLLHUP) are reported whatever is asked,
-        // and POLLOUT, always true with room in the FIFO, is not asked.
-        let mut pfd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: 0,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, crate::bounds::poll_ms(deadline)) };
-        if r > 0 || Instant::now() >= deadline {
-            return;
-        }
-        if r < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return;
-        }
-    }
+    // Events 0: POLLERR is reported whatever is asked, and POLLOUT, always
+    // true with room in the FIFO, is not asked.
+    crate::bounds::poll_fd(fd.as_fd(), 0, bound);
 }
 
 /// `fd` if it is a FIFO, what `create` made in the state directory (the
@@ -1026,23 +1011,7 @@ pub(crate) fn paused_exec_hint(e: Error, record: &Record) -> Error {
 
 /// Waits for a pidfd to report its process's exit.
 fn wait_exit(fd: &OwnedFd, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let mut pfd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
-        if r > 0 {
-            return true;
-        }
-        if r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return false;
-        }
-    }
+    crate::bounds::poll_fd(fd.as_fd(), libc::POLLIN, timeout)
 }
 
 /// Removes a stopped or created container (a created one is killed

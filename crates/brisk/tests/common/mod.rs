@@ -231,18 +231,29 @@ static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new
 
 /// Runs a command with stdout and stderr in files under `dir`.
 pub fn run_to_files(mut cmd: Command, dir: &Path) -> Out {
+    let (o, e) = output_files(&mut cmd, dir);
+    let status = cmd.status().expect("run brisk");
+    collect_output(status, &o, &e)
+}
+
+/// Points the command's stdout and stderr at two new files under `dir`.
+fn output_files(cmd: &mut Command, dir: &Path) -> (PathBuf, PathBuf) {
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (o, e) = (dir.join(format!(".out{n}")), dir.join(format!(".err{n}")));
     cmd.stdout(std::fs::File::create(&o).unwrap());
     cmd.stderr(std::fs::File::create(&e).unwrap());
-    let status = cmd.status().expect("run brisk");
+    (o, e)
+}
+
+/// The exit status and the two files' contents; the files are removed.
+fn collect_output(status: std::process::ExitStatus, o: &Path, e: &Path) -> Out {
     let out = Out {
         code: status.code().unwrap_or(-1),
-        stdout: std::fs::read_to_string(&o).unwrap_or_default(),
-        stderr: std::fs::read_to_string(&e).unwrap_or_default(),
+        stdout: std::fs::read_to_string(o).unwrap_or_default(),
+        stderr: std::fs::read_to_string(e).unwrap_or_default(),
     };
-    let _ = std::fs::remove_file(&o);
-    let _ = std::fs::remove_file(&e);
+    let _ = std::fs::remove_file(o);
+    let _ = std::fs::remove_file(e);
     out
 }
 
@@ -502,10 +513,7 @@ pub fn skip(reason: &str) {
 /// failing the test) if it has not returned within `bound`: every command
 /// a test runs returns, or the test says which did not.
 pub fn run_bounded(mut cmd: Command, dir: &Path, bound: Duration) -> Out {
-    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let (o, e) = (dir.join(format!(".bout{n}")), dir.join(format!(".berr{n}")));
-    cmd.stdout(std::fs::File::create(&o).unwrap());
-    cmd.stderr(std::fs::File::create(&e).unwrap());
+    let (o, e) = output_files(&mut cmd, dir);
     let what = format!("{cmd:?}");
     let mut child = cmd.spawn().expect("spawn");
     let deadline = Instant::now() + bound;
@@ -520,14 +528,7 @@ pub fn run_bounded(mut cmd: Command, dir: &Path, bound: Duration) -> Out {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let out = Out {
-        code: status.code().unwrap_or(-1),
-        stdout: std::fs::read_to_string(&o).unwrap_or_default(),
-        stderr: std::fs::read_to_string(&e).unwrap_or_default(),
-    };
-    let _ = std::fs::remove_file(&o);
-    let _ = std::fs::remove_file(&e);
-    out
+    collect_output(status, &o, &e)
 }
 
 /// Waits until `f` holds, checking every 20 ms, and fails the test naming

@@ -263,10 +263,7 @@ fn memory_policy_mode_is_required_and_known() -> Outcome {
 }
 
 fn intel_rdt_without_resctrl_is_an_error() -> Outcome {
-    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .contains(" - resctrl ");
-    if mounted {
+    if resctrl().is_ok() {
         return Err(crate::support::NotApplicable(
             "resctrl is mounted on this host".into(),
         ));
