@@ -39,6 +39,10 @@ pub struct Record {
     pub dirs: Vec<Dir>,
     /// Directories brisk made, parents first; teardown removes only these.
     pub created: Vec<PathBuf>,
+    /// The systemd driver's scope unit: systemd made the cgroup (in the
+    /// hierarchies it manages) and removes it when the unit stops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 /// A newly created cgroup, with the fd `clone3(CLONE_INTO_CGROUP)` takes.
@@ -90,6 +94,7 @@ impl Cgroup {
             path: path.to_string(),
             dirs: Vec::new(),
             created: Vec::new(),
+            systemd_unit: None,
         };
         match Self::build(host, plan, &mut record) {
             Ok(clone_fd) => Ok(Cgroup { record, clone_fd }),
@@ -319,6 +324,7 @@ pub fn abandoned(host: &Host, path: &str) -> Record {
         path: path.to_string(),
         created: dirs.iter().map(|d| d.path.clone()).collect(),
         dirs,
+        systemd_unit: None,
     }
 }
 
@@ -535,6 +541,16 @@ impl Record {
         self.dirs
             .iter()
             .find(|d| d.controllers.iter().any(|c| c == controller))
+            .map(|d| d.path.as_path())
+    }
+
+    /// The cgroup in the hierarchy systemd tracks units with: its named
+    /// v1 hierarchy (`name=systemd`) when mounted, else cgroup2.
+    fn systemd_dir(&self) -> Option<&Path> {
+        self.dirs
+            .iter()
+            .find(|d| d.controllers.iter().any(|c| c == "name=systemd"))
+            .or_else(|| self.dirs.iter().find(|d| d.controllers.is_empty()))
             .map(|d| d.path.as_path())
     }
 
@@ -829,6 +845,9 @@ impl Record {
     /// its pid namespace's init; whatever is left belongs to another
     /// container given the same cgroupsPath, and the cgroup stays for it.
     pub fn destroy(&self, sweep: bool) -> Result<()> {
+        if let Some(unit) = &self.systemd_unit {
+            return self.destroy_scope(unit);
+        }
         // The usual case, an empty cgroup, costs only the rmdirs.
         if remove_created(self, Duration::ZERO).is_empty() {
             return Ok(());
@@ -855,6 +874,42 @@ impl Record {
                 }
                 Some(_) => {}
             }
+        }
+    }
+
+    /// `destroy` with the systemd driver: a scope is one container's
+    /// alone (systemd refuses a second unit of the same name), so what is
+    /// left in it is killed (a scope's stop would wait for processes that
+    /// ignore SIGTERM up to its stop timeout); then the unit is stopped
+    /// (systemd removes its cgroups; a scope that emptied is gone
+    /// already) and the directories brisk made in the other hierarchies
+    /// are removed.
+    fn destroy_scope(&self, unit: &str) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.pids().is_ok_and(|p| !p.is_empty()) {
+            if Instant::now() > deadline {
+                return Err(Error::Timeout(format!(
+                    "processes of the unit {unit} did not exit within 2 s of SIGKILL"
+                )));
+            }
+            let _ = self.freeze_within(true, Duration::from_secs(1));
+            let _ = self.signal_all(libc::SIGKILL);
+            let _ = self.freeze_within(false, Duration::from_secs(1));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // systemd removes a scope's cgroup when the unit stops (a scope
+        // stops by itself once empty): with it gone there is nothing to
+        // ask systemd. A unit that stayed loaded as failed is reset by the
+        // next start of that name.
+        if self.systemd_dir().is_none_or(|d| d.exists()) {
+            crate::systemd::stop(unit)?;
+        }
+        match remove_created(self, Duration::from_secs(1))
+            .into_iter()
+            .next()
+        {
+            None => Ok(()),
+            Some((dir, e)) => Err(Error::path("remove cgroup", dir, e)),
         }
     }
 }

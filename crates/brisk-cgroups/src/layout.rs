@@ -40,8 +40,8 @@ pub struct Host {
     pub unified: Option<PathBuf>,
 }
 
-fn fs_type(path: &str) -> std::io::Result<i64> {
-    Ok(rustix::fs::statfs(path)?.f_type as i64)
+fn fs_type(path: impl AsRef<std::path::Path>) -> std::io::Result<i64> {
+    Ok(rustix::fs::statfs(path.as_ref())?.f_type as i64)
 }
 
 impl Host {
@@ -69,6 +69,12 @@ impl Host {
             }
             let name = e.file_name().to_string_lossy().into_owned();
             if name == "unified" {
+                continue;
+            }
+            // Only mounted hierarchies: systemd leaves empty directories
+            // in the tmpfs for hierarchies it could not mount (in a
+            // container: `cpu,cpuacct` where the host has `cpu` apart).
+            if !fs_type(e.path()).is_ok_and(|t| t == CGROUP_SUPER_MAGIC) {
                 continue;
             }
             let controllers = if KNOWN.contains(&name.split(',').next().unwrap_or("")) {

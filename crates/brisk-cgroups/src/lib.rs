@@ -1,7 +1,7 @@
 //! brisk's cgroup drivers behind one interface.
 //!
 //! - [`path`]: `linux.cgroupsPath` → the container's cgroup path, per
-//!   [`Driver`] (cgroupfs; systemd, which fails clearly without systemd).
+//!   [`Driver`] (cgroupfs; systemd: a scope unit, [`systemd`]).
 //! - [`layout`]: v1, cgroup2 or hybrid, found with `statfs`.
 //! - [`resources`]: `linux.resources` → validated writes per hierarchy,
 //!   with v1 values converted for cgroup2 ([`convert`]), [`devices`].
@@ -12,10 +12,12 @@
 //!   checked before brisk acts on it.
 //!
 //! Callers use [`prepare`] (before anything exists: every error here is a
-//! config error), then [`Setup::create`], then [`Cgroup::place`].
+//! config error), then [`Setup::create`], then [`Cgroup::place`]; with the
+//! systemd driver [`Setup::create_with`] once the init's pid is known.
 
 pub mod cgroup;
 pub mod convert;
+pub mod cpulist;
 pub mod delegate;
 pub mod devices;
 pub mod ebpf;
@@ -24,6 +26,7 @@ pub mod layout;
 pub mod path;
 pub mod resources;
 pub mod stats;
+pub mod systemd;
 pub mod verify;
 
 use std::path::Path;
@@ -41,26 +44,49 @@ pub struct Setup {
     pub host: Host,
     pub path: String,
     pub plan: resources::Plan,
+    /// The systemd driver's scope.
+    pub scope: Option<systemd::Scope>,
 }
 
-/// Resolves the path, detects the layout and plans the resources. `None`
-/// with [`Driver::Disabled`].
-pub fn prepare(
+/// Resolves the path, detects the layout and plans the resources (and
+/// the systemd driver's unit, with the `org.systemd.property.*`
+/// `annotations`). `None` with [`Driver::Disabled`].
+pub fn prepare<'a>(
     resources: Option<&LinuxResources>,
     cgroups_path: Option<&Path>,
     id: &str,
     driver: Driver,
+    annotations: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<Option<Setup>> {
     if driver == Driver::Disabled {
         return Ok(None);
     }
-    let path = path::resolve(cgroups_path, id, driver)?;
+    let unit = match driver {
+        Driver::Systemd => {
+            let raw = cgroups_path.map(|p| p.to_string_lossy().into_owned());
+            Some(systemd::unit::parse(raw.as_deref(), id)?)
+        }
+        _ => None,
+    };
+    let path = match &unit {
+        Some(u) => u.cgroup.clone(),
+        None => path::resolve(cgroups_path, id, driver)?,
+    };
     let host = Host::detect()?;
     let plan = match resources {
         Some(r) => resources::plan(r, &host)?,
         None => resources::Plan::default(),
     };
-    Ok(Some(Setup { host, path, plan }))
+    // Last: planning the scope begins the connection to systemd.
+    let scope = unit
+        .map(|u| systemd::Scope::plan(u, id, resources, host.layout, annotations))
+        .transpose()?;
+    Ok(Some(Setup {
+        host,
+        path,
+        plan,
+        scope,
+    }))
 }
 
 impl Setup {
@@ -71,11 +97,49 @@ impl Setup {
     /// Whether the init can be born in its cgroup2 cgroup with
     /// `clone3(CLONE_INTO_CGROUP)` and needs no other placement.
     pub fn clone_places_fully(&self) -> bool {
-        self.host.layout == Layout::V2
+        self.host.layout == Layout::V2 && self.scope.is_none()
     }
 
-    pub fn create(&self) -> Result<Cgroup> {
-        Cgroup::create(&self.host, &self.path, &self.plan)
+    /// The cgroup, before the init exists (cgroupfs driver; `None` with
+    /// the systemd driver, whose scope needs the init's pid:
+    /// [`Setup::create_with`]).
+    pub fn create(&self) -> Result<Option<Cgroup>> {
+        if self.scope.is_some() {
+            return Ok(None);
+        }
+        Cgroup::create(&self.host, &self.path, &self.plan).map(Some)
+    }
+
+    /// The systemd driver, once the init is cloned: starts its scope with
+    /// `pid` in it, then makes what systemd does not (v1 hierarchies it
+    /// does not manage) and writes every limit, as [`Setup::create`]. On
+    /// error the unit is stopped again.
+    pub fn create_with(&self, pid: i32) -> Result<Cgroup> {
+        let Some(scope) = &self.scope else {
+            return Cgroup::create(&self.host, &self.path, &self.plan);
+        };
+        scope.start(pid)?;
+        match Cgroup::create(&self.host, &self.path, &self.plan) {
+            Ok(mut c) => {
+                c.record.systemd_unit = Some(scope.unit.name.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                systemd::abandon(pid, &scope.unit.name);
+                Err(e)
+            }
+        }
+    }
+
+    /// With the systemd driver: the fd of its connection to systemd, open
+    /// across the clone; the init must close it first thing.
+    pub fn systemd_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.scope.as_ref().and_then(|s| s.connection_fd())
+    }
+
+    /// The systemd unit, with that driver.
+    pub fn systemd_unit(&self) -> Option<&str> {
+        self.scope.as_ref().map(|s| s.unit.name.as_str())
     }
 
     /// For a caller without privilege (rootless): whether it may make this

@@ -4,9 +4,9 @@
 //!
 //! - cgroupfs driver: `/a/b` is `/a/b` in every hierarchy; `a/b` is
 //!   `/brisk/a/b`; absent is `/brisk/<id>`.
-//! - systemd driver: `slice:prefix:name`, which needs systemd's D-Bus API;
-//!   [`Driver::Systemd`] fails with a clear error where systemd does not
-//!   run (this build has no D-Bus client yet).
+//! - systemd driver: `slice:prefix:name` is the scope `prefix-name.scope`
+//!   in `slice`; its cgroup is the slice's path and the unit
+//!   (`/system.slice/prefix-name.scope`), see [`crate::systemd::unit`].
 
 use std::path::Path;
 
@@ -33,25 +33,7 @@ pub enum Driver {
 pub fn resolve(cgroups_path: Option<&Path>, id: &str, driver: Driver) -> Result<String> {
     let raw = cgroups_path.map(|p| p.to_string_lossy().into_owned());
     if driver == Driver::Systemd {
-        let shown = raw.as_deref().unwrap_or("");
-        let parts = shown.split(':').count();
-        if !shown.is_empty() && parts != 3 {
-            return Err(Error::invalid(
-                "linux.cgroupsPath",
-                format!("{shown:?}: the systemd driver expects \"slice:prefix:name\""),
-            ));
-        }
-        // sd_booted(3): systemd is PID 1 and manages cgroups.
-        if std::path::Path::new("/run/systemd/system").exists() {
-            return Err(Error::Unsupported(format!(
-                "the systemd cgroup driver (a scope over D-Bus for cgroupsPath {shown:?}) \
-                 is not implemented yet; use --cgroup-manager cgroupfs with a path"
-            )));
-        }
-        return Err(Error::Unsupported(format!(
-            "the systemd cgroup driver needs systemd, which is not running here \
-             (cgroupsPath {shown:?}); use --cgroup-manager cgroupfs with a path"
-        )));
+        return Ok(crate::systemd::unit::parse(raw.as_deref(), id)?.cgroup);
     }
     let path = match raw.as_deref() {
         None | Some("") => format!("{DEFAULT_PARENT}/{id}"),
@@ -109,14 +91,13 @@ mod tests {
     }
 
     #[test]
-    fn systemd_is_a_clear_error() {
-        let e = resolve(
+    fn systemd_paths() {
+        let p = resolve(
             Some(Path::new("system.slice:brisk:c1")),
             "c1",
             Driver::Systemd,
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("systemd"), "{e}");
+        );
+        assert_eq!(p.unwrap(), "/system.slice/brisk-c1.scope");
         let e = resolve(Some(Path::new("/a/b")), "c1", Driver::Systemd).unwrap_err();
         assert!(e.to_string().contains("slice:prefix:name"), "{e}");
     }

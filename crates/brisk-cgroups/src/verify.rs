@@ -262,6 +262,7 @@ mod tests {
                 base.join("memory").join(rel),
                 base.join("unified").join(rel),
             ],
+            systemd_unit: None,
         }
     }
 

@@ -167,11 +167,24 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
     let mut cgroup_notes: Vec<(bool, String)> = Vec::new();
     let planned = (|| {
         let linux = config.spec.linux().as_ref();
+        if opts.init.rootless && opts.cgroup_driver == brisk_cgroups::Driver::Systemd {
+            return Err(Error::Unsupported(
+                "the systemd cgroup driver for a rootless container (a scope of the \
+                 user's systemd instance) is not supported yet; use --cgroup-manager \
+                 cgroupfs or disabled"
+                    .into(),
+            ));
+        }
+        let annotations = config.spec.annotations().as_ref();
         let mut setup = brisk_cgroups::prepare(
             linux.and_then(|l| l.resources().as_ref()),
             linux.and_then(|l| l.cgroups_path().as_deref()),
             &opts.id,
             opts.cgroup_driver,
+            annotations
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
         )?;
         if opts.init.rootless {
             // "" is no path, as `brisk_cgroups::path::resolve` reads it.
@@ -182,9 +195,10 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
                 cgroup_notes.push(note);
             }
         }
+        // The systemd driver places the init after the clone, as v1 does.
         let placement = setup.as_ref().map(|s| init::CgroupPlacement {
             path: &s.path,
-            v1: s.layout() != brisk_cgroups::Layout::V2,
+            v1: !s.clone_places_fully(),
         });
         let mut plan = init::plan(&config, &init_opts, placement)?;
         plan.intel_rdt = crate::intelrdt::plan(&config.spec, &opts.id)?;
@@ -263,22 +277,37 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
     // The cgroup exists, limits written, before the init does. Its path
     // is recorded first: a create killed from here on leaves a cgroup
     // that `delete --force` can find.
-    let cgroup = match setup
-        .as_ref()
-        .map(|s| {
-            dir.record_cgroup_path(&s.path)
-                .and_then(|()| s.create().map_err(Error::from))
-                .and_then(|c| delegate_cgroup(c, s.layout(), &config.spec))
-        })
-        .transpose()
-    {
-        Ok(c) => c,
+    // With the systemd driver the unit is recorded too, and the cgroup is
+    // made once the init's pid is known (`place` below).
+    let cgroup = std::cell::OnceCell::new();
+    let made = setup.as_ref().map(|s| {
+        dir.record_cgroup_path(&s.path)
+            .and_then(|()| match s.systemd_unit() {
+                Some(unit) => dir.record_systemd_unit(unit),
+                None => Ok(()),
+            })
+            .and_then(|()| s.create().map_err(Error::from))
+            .and_then(|c| {
+                c.map(|c| delegate_cgroup(c, s.layout(), &config.spec))
+                    .transpose()
+            })
+    });
+    match made.transpose() {
+        Ok(Some(Some(c))) => {
+            let _ = cgroup.set(c);
+        }
+        Ok(_) => {}
         Err(e) => {
             let _ = dir.discard();
             return Err(e);
         }
-    };
-    plan.cgroup_fd = cgroup.as_ref().and_then(|c| c.clone_fd());
+    }
+    plan.cgroup_fd = cgroup.get().and_then(|c| c.clone_fd());
+    // The systemd driver's connection, begun in `prepare`: never the
+    // container's.
+    if let Some(fd) = setup.as_ref().and_then(|s| s.systemd_fd()) {
+        plan.close_in_init.push(fd);
+    }
     // The clone uses it; the init must not keep a host directory open.
     if let Some(fd) = plan.cgroup_fd {
         plan.close_in_init.push(fd);
@@ -311,7 +340,11 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         let mut init = init::spawn(
             &plan,
             &mut |pid, cloned_into| {
-                if let Some(c) = &cgroup {
+                if let Some(s) = setup.as_ref().filter(|s| s.scope.is_some()) {
+                    let c = s.create_with(pid)?;
+                    let _ = cgroup.set(c);
+                }
+                if let Some(c) = cgroup.get() {
                     c.place(pid, cloned_into)?;
                 }
                 // Before the init is told it is placed, before any hook.
@@ -324,7 +357,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
                 Ok(())
             },
             &mut |pid| {
-                let cg_record = cgroup.as_ref().map(|c| c.record.clone());
+                let cg_record = cgroup.get().map(|c| c.record.clone());
                 let r = record_for(pid, &config, &opts.id, cg_record)?;
                 dir.save(&r)?;
                 record = Some(r);
@@ -385,7 +418,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
                     )));
                 }
             }
-            if let Some(c) = &cgroup {
+            if let Some(c) = cgroup.get() {
                 // The init has been killed and reaped before it ran the
                 // user's program: nothing left in the cgroup is ours.
                 let _ = c.record.destroy(false);
@@ -1179,15 +1212,42 @@ fn delegate_cgroup(
 
 /// The cgroup `create` gives the container: its saved config's
 /// `linux.cgroupsPath` and its id, resolved as `brisk_cgroups::prepare`
-/// does (only the cgroupfs driver makes cgroups).
+/// does, with the driver it was created with (the systemd unit it
+/// recorded, if any).
 fn configured_cgroup_path(dir: &ContainerDir) -> Result<String> {
     let raw = dir.load_config()?;
     let cgroups_path = config::cgroups_path(&raw, &dir.config_path())?;
-    Ok(brisk_cgroups::path::resolve(
+    expected_cgroup_path(
         cgroups_path.as_deref(),
         &dir.id,
-        brisk_cgroups::Driver::Cgroupfs,
-    )?)
+        dir.recorded_systemd_unit().as_deref(),
+    )
+}
+
+/// The cgroup path the config gives; with the systemd driver (`unit`),
+/// the scope's, which must be the recorded unit.
+fn expected_cgroup_path(
+    cgroups_path: Option<&std::path::Path>,
+    id: &str,
+    unit: Option<&str>,
+) -> Result<String> {
+    let Some(unit) = unit else {
+        return Ok(brisk_cgroups::path::resolve(
+            cgroups_path,
+            id,
+            brisk_cgroups::Driver::Cgroupfs,
+        )?);
+    };
+    let raw = cgroups_path.map(|p| p.to_string_lossy().into_owned());
+    let scope = brisk_cgroups::systemd::unit::parse(raw.as_deref(), id)?;
+    if scope.name != unit {
+        return Err(brisk_cgroups::Error::Refused {
+            what: format!("systemd unit {unit:?}"),
+            reason: format!("the container's config gives the unit {:?}", scope.name),
+        }
+        .into());
+    }
+    Ok(scope.cgroup)
 }
 
 /// For `exec`, which has parsed the saved config: `checked_cgroup` with
@@ -1197,7 +1257,7 @@ pub(crate) fn verify_cgroup(
     id: &str,
     cgroups_path: Option<&std::path::Path>,
 ) -> Result<()> {
-    let expected = brisk_cgroups::path::resolve(cgroups_path, id, brisk_cgroups::Driver::Cgroupfs)?;
+    let expected = expected_cgroup_path(cgroups_path, id, cg.systemd_unit.as_deref())?;
     cg.verify(&brisk_cgroups::Host::detect()?, &expected)?;
     Ok(())
 }
@@ -1214,6 +1274,13 @@ fn checked_cgroup<'r>(
     let Some(cg) = &record.cgroup else {
         return Ok(None);
     };
+    if cg.systemd_unit != dir.recorded_systemd_unit() {
+        return Err(brisk_cgroups::Error::Refused {
+            what: format!("cgroup {}", cg.path),
+            reason: "its systemd unit is not the one the container's create recorded".into(),
+        }
+        .into());
+    }
     let expected = configured_cgroup_path(dir)?;
     cg.verify(&brisk_cgroups::Host::detect()?, &expected)?;
     Ok(Some(cg))
@@ -1237,8 +1304,9 @@ fn cgroup_to_remove(
 fn configured_cgroup(dir: &ContainerDir) -> Result<brisk_cgroups::Record> {
     let expected = configured_cgroup_path(dir)?;
     let host = brisk_cgroups::Host::detect()?;
-    let record = brisk_cgroups::cgroup::abandoned(&host, &expected);
+    let mut record = brisk_cgroups::cgroup::abandoned(&host, &expected);
     record.verify(&host, &expected)?;
+    record.systemd_unit = dir.recorded_systemd_unit();
     Ok(record)
 }
 
@@ -1256,6 +1324,10 @@ fn remove_abandoned_cgroup(dir: &ContainerDir) -> Result<Vec<String>> {
     let host = brisk_cgroups::Host::detect()?;
     let record = brisk_cgroups::cgroup::abandoned(&host, &path);
     record.verify(&host, &configured_cgroup_path(dir)?)?;
+    if let Some(unit) = dir.recorded_systemd_unit() {
+        // Its init died with the create; systemd removes its cgroups.
+        brisk_cgroups::systemd::stop(&unit)?;
+    }
     Ok(
         brisk_cgroups::cgroup::remove_created(&record, Duration::from_secs(5))
             .into_iter()
@@ -1356,6 +1428,15 @@ pub fn update(
     let (record, _) = live_cgroup(&dir)?;
     let host = brisk_cgroups::Host::detect()?;
     let plan = brisk_cgroups::resources::plan(resources, &host)?;
+    // systemd first (runc's order), so that it holds the new limits and a
+    // `daemon-reload` does not put the old ones back; then the files.
+    if let Some(unit) = record
+        .cgroup
+        .as_ref()
+        .and_then(|c| c.systemd_unit.as_deref())
+    {
+        brisk_cgroups::systemd::update(unit, resources, host.layout)?;
+    }
     record
         .cgroup
         .iter()

@@ -196,6 +196,61 @@ fn the_container_sees_its_own_cgroup() {
     env.assert_clean();
 }
 
+/// A `cgroup2` mount (not `cgroup`) in a new cgroup namespace is a plain
+/// cgroup2 mount of the namespace's root even on this hybrid host, as
+/// runc mounts it: what systemd in a container needs to run unified
+/// (tests/systemd.rs). `cgroup` there keeps the v1 layout.
+#[test]
+fn an_explicit_cgroup2_mount_in_a_cgroup_namespace_is_cgroup2_on_a_hybrid_host() {
+    if !hybrid() {
+        return common::skip("not a hybrid cgroup host");
+    }
+    let env = Env::new("cg-explicit-v2");
+    for (name, fstype) in [("v2", "cgroup2"), ("v1", "cgroup")] {
+        let mut b = env.bundle(
+            name,
+            &[
+                "sh",
+                "-c",
+                "stat -f -c %t /sys/fs/cgroup; \
+                 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then echo controllers-file; fi; \
+                 grep ^0:: /proc/self/cgroup; if [ -d /sys/fs/cgroup/memory ]; then echo v1-dirs; fi",
+            ],
+        );
+        b.add_namespace("cgroup", None);
+        let mounts = b.config["mounts"].as_array_mut().unwrap();
+        let m = mounts
+            .iter_mut()
+            .find(|m| m["destination"] == "/sys/fs/cgroup")
+            .expect("a /sys/fs/cgroup mount in the bundle");
+        m["type"] = fstype.into();
+        m["source"] = fstype.into();
+        b.write();
+        let out = env.brisk(&["run", "-b", b.path(), name]);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        if fstype == "cgroup2" {
+            assert_eq!(out.code, 0, "{}", out.stderr);
+            // CGROUP2_SUPER_MAGIC; the init is at the root of its cgroup
+            // namespace, which is its cgroup in the host's
+            // /sys/fs/cgroup/unified; no v1 hierarchy directories. What
+            // cgroup.controllers lists depends on the parent's
+            // subtree_control (empty on a fresh host), so only its
+            // presence is checked.
+            assert_eq!(
+                lines,
+                ["63677270", "controllers-file", "0::/"],
+                "{name}: {}",
+                out.stderr
+            );
+        } else {
+            // A tmpfs (TMPFS_MAGIC) of v1 hierarchies, no cgroup.controllers.
+            assert_eq!(lines.first(), Some(&"1021994"), "{name}: {}", out.stdout);
+            assert_eq!(lines.last(), Some(&"v1-dirs"), "{name}: {}", out.stdout);
+        }
+    }
+    env.assert_clean();
+}
+
 #[test]
 fn a_memory_limit_oom_kills() {
     if !hybrid() {

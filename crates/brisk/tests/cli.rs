@@ -129,14 +129,11 @@ fn usage_errors_exit_non_zero() {
     );
 }
 
+/// The cgroup-manager flags parse everywhere (tests/systemd.rs runs the
+/// systemd driver, and its failure on this host without systemd).
 #[test]
-fn systemd_cgroup_driver_is_a_clear_error_for_now() {
+fn cgroup_manager_flags() {
     let env = Env::new("systemd");
-    let b = env.bundle("b", &["true"]);
-    let out = env.brisk(&["--systemd-cgroup", "run", "-b", b.path(), "x"]);
-    assert_ne!(out.code, 0);
-    assert!(out.stderr.contains("systemd"), "{}", out.stderr);
-    env.assert_clean();
     // Commands that do not create cgroups accept the flag.
     env.brisk(&["--systemd-cgroup", "list"]).ok();
     env.brisk(&["--cgroup-manager", "disabled", "list"]).ok();

@@ -273,6 +273,27 @@ fn containerd_cases(runtime: &str, tag: &str) {
     assert!(o.stdout.contains("/dev/pts/"), "{} {}", o.stdout, o.stderr);
     assert_eq!(o.code, 4, "{} {}", o.stdout, o.stderr);
     drop(c);
+    remove_namespace_cgroups(&ns);
+}
+
+/// containerd's cgroupsPath is `/<namespace>/<id>`; runc removes the
+/// container's cgroup but not the namespace's parent it made (brisk
+/// removes parents it created), so the test removes what is left: an
+/// empty `<namespace>` directory in each hierarchy, not to pile up on the
+/// host run after run.
+fn remove_namespace_cgroups(ns: &str) {
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    let mut dirs = vec![std::path::PathBuf::from("/sys/fs/cgroup").join(ns)];
+    for h in hierarchies.flatten() {
+        dirs.push(h.path().join(ns));
+    }
+    for d in dirs {
+        // Empty directories only: rmdir fails on a cgroup with children or
+        // processes, which is then a real leak for the asserts to show.
+        let _ = std::fs::remove_dir(&d);
+    }
 }
 
 #[test]

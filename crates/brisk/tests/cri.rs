@@ -25,14 +25,19 @@
 //! on 127.0.0.1 only. Every CRI call has a time bound, and a failure names
 //! the handler and the step.
 //!
-//! The systemd cgroup driver (`SystemdCgroup = true`) joins these
-//! scenarios once brisk has one.
+//! The systemd cgroup driver (`SystemdCgroup = true`): one scenario,
+//! `systemd_cgroup_pod_lifecycle`, runs on a node whose containerd runs
+//! inside a real systemd booted in a container (tests/common/systemd.rs;
+//! [`Node::in_systemd`]), its pods in the slices of kubelet's systemd
+//! driver, and checks their scopes there.
 
 mod common;
 #[path = "common/daemons.rs"]
 mod daemons;
 #[path = "common/leaks.rs"]
 mod leaks;
+#[path = "common/systemd.rs"]
+mod systemd;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -47,6 +52,7 @@ use tonic::transport::Channel;
 
 use common::Env;
 use daemons::Containerd;
+use systemd::{Layout, Systemd};
 
 const BUSYBOX: &str = "docker.io/library/bbox:latest";
 const PAUSE: &str = "localhost/brisk-pause:latest";
@@ -96,7 +102,11 @@ struct Node {
     /// Fields drop in order: containerd stops before the test directory
     /// goes.
     containerd: Option<Containerd>,
-    _sink: Sink,
+    /// The pods' network: none for a node in systemd (host network only).
+    _sink: Option<Sink>,
+    /// The systemd that containerd runs under, on a node of the systemd
+    /// cgroup driver ([`Node::in_systemd`]); deleted before `env` goes.
+    systemd: Option<Systemd>,
     env: Env,
 }
 
@@ -127,8 +137,11 @@ impl Sink {
 struct Pod {
     id: String,
     config: cri::PodSandboxConfig,
-    /// The pod's cgroup (cgroupfs), absolute.
+    /// The pod's cgroup, absolute: with the systemd driver, the slice's
+    /// path as systemd expands it, in its container's cgroup namespace.
     cgroup: String,
+    /// The pod's slice (`cgroup_parent`), with the systemd driver.
+    slice: Option<String>,
     /// Where the CRI writes its containers' logs.
     log_dir: PathBuf,
 }
@@ -141,8 +154,26 @@ impl Node {
 
     /// A node whose handler `runc` runs `runc` and `brisk` runs `brisk`.
     fn with_runtimes(tag: &str, runc: &str, brisk: &str) -> Node {
+        Node::build(tag, runc, brisk, None).expect("a cgroupfs node needs no systemd")
+    }
+
+    /// A node of the systemd cgroup driver: containerd (the host's, with
+    /// `SystemdCgroup = true` for both handlers) runs inside a systemd
+    /// booted in a container with `layout` (tests/common/systemd.rs), its
+    /// directory (the test's, bound at the same path) reached from here.
+    /// Pods have the host network (the systemd container's): no CNI. Err
+    /// is why this host cannot boot that systemd.
+    fn in_systemd(tag: &str, layout: Layout) -> Result<Node, String> {
+        Node::build(tag, "/usr/sbin/runc", common::brisk_bin(), Some(layout))
+    }
+
+    fn build(tag: &str, runc: &str, brisk: &str, layout: Option<Layout>) -> Result<Node, String> {
         let env = Env::new(tag);
         let base = env.base.clone();
+        let systemd = match layout {
+            Some(l) => Some(Systemd::boot_sharing(tag, l, &[&base])?),
+            None => None,
+        };
         let rootfs = daemons::busybox_rootfs(&env);
         let busybox = daemons::oci_archive(&env, &rootfs, BUSYBOX, None);
         // The pause image: catatonit alone, in pause mode (-P: it only
@@ -156,29 +187,32 @@ impl Node {
         // A pod with a network namespace of its own gets an interface
         // (the CRI plugin requires an address on eth0) that leads nowhere:
         // a macvlan on the Sink, with a link-local address. Nothing routes
-        // anywhere. (The CRI plugin sets up lo itself.)
-        let sink = Sink::new();
+        // anywhere. (The CRI plugin sets up lo itself.) A node in systemd
+        // runs host-network pods only, and has no CNI configuration.
         let cni = base.join("cni");
         std::fs::create_dir_all(&cni).expect("cni dir");
-        std::fs::write(
-            cni.join("10-isolated.conflist"),
-            serde_json::json!({
-                "cniVersion": "1.0.0",
-                "name": CNI_NET,
-                "plugins": [{
-                    "type": "macvlan",
-                    "master": sink.veth.a,
-                    "mode": "bridge",
-                    "ipam": {
-                        "type": "host-local",
-                        "ranges": [[{"subnet": "169.254.240.0/24"}]],
-                        "dataDir": base.join("cni-ipam"),
-                    },
-                }],
-            })
-            .to_string(),
-        )
-        .expect("cni conf");
+        let sink = systemd.is_none().then(Sink::new);
+        if let Some(sink) = &sink {
+            std::fs::write(
+                cni.join("10-isolated.conflist"),
+                serde_json::json!({
+                    "cniVersion": "1.0.0",
+                    "name": CNI_NET,
+                    "plugins": [{
+                        "type": "macvlan",
+                        "master": sink.veth.a,
+                        "mode": "bridge",
+                        "ipam": {
+                            "type": "host-local",
+                            "ranges": [[{"subnet": "169.254.240.0/24"}]],
+                            "dataDir": base.join("cni-ipam"),
+                        },
+                    }],
+                })
+                .to_string(),
+            )
+            .expect("cni conf");
+        }
 
         let dir = base.join("containerd");
         let d = dir.display();
@@ -197,6 +231,7 @@ impl Node {
              \x20   conf_dir = \"{}\"\n",
             cni.display()
         );
+        let systemd_cgroup = systemd.is_some();
         for (handler, binary) in [("runc", runc), ("brisk", brisk)] {
             // Root: the shim's default runc root, /run/containerd/runc,
             // is shared by every containerd on the machine.
@@ -206,10 +241,14 @@ impl Node {
                  [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.{handler}.options]\n\
                  \x20 BinaryName = \"{binary}\"\n\
                  \x20 Root = \"{d}/{handler}-root\"\n\
-                 \x20 SystemdCgroup = false\n"
+                 \x20 SystemdCgroup = {systemd_cgroup}\n"
             );
         }
-        let containerd = Containerd::start(&env, &dir, "", &plugins);
+        let launcher = systemd
+            .as_ref()
+            .map(|sd| sd.exec_argv(&[]))
+            .unwrap_or_default();
+        let containerd = Containerd::start_via(&env, &dir, "", &plugins, &launcher);
         containerd.import(&env, K8S_NS, &busybox);
         containerd.import(&env, K8S_NS, &pause);
 
@@ -248,6 +287,7 @@ impl Node {
             runtimes: [("runc", runc.to_string()), ("brisk", brisk.to_string())],
             containerd: Some(containerd),
             _sink: sink,
+            systemd,
             env,
         };
         let v = node.call(
@@ -274,7 +314,7 @@ impl Node {
                 },
             );
         }
-        node
+        Ok(node)
     }
 
     /// Runs one CRI call to completion within `CALL_BOUND` (plus `extra`).
@@ -340,26 +380,46 @@ impl Node {
 
     /// A pod sandbox config of this node: its own network, IPC and UTS
     /// namespaces, a cgroup parent under /brisk-it, a log directory.
-    /// `name` is made unique per handler.
+    /// `name` is made unique per handler. On a node in systemd, the host
+    /// network (and no hostname), and the cgroup parent that kubelet's systemd driver sends
+    /// for a BestEffort pod: the slice `kubepods-besteffort-pod<uid>.slice`
+    /// (the uid's `-` escaped as `_`).
     fn pod_config(&self, name: &str) -> cri::PodSandboxConfig {
         let handler = self.handler.borrow().clone();
         let name = format!("{name}-{handler}");
         let log_dir = self.env.base.join("logs").join(&name);
         std::fs::create_dir_all(&log_dir).expect("pod log directory");
+        let uid = format!("uid-{name}");
+        let (cgroup_parent, network) = match self.systemd {
+            Some(_) => (
+                format!("kubepods-besteffort-pod{}.slice", uid.replace('-', "_")),
+                cri::NamespaceMode::Node,
+            ),
+            None => (
+                format!("/{}/{}-{name}", common::CGROUP_PARENT, self.tag()),
+                cri::NamespaceMode::Pod,
+            ),
+        };
         cri::PodSandboxConfig {
             metadata: Some(cri::PodSandboxMetadata {
                 name: name.clone(),
-                uid: format!("uid-{name}"),
+                uid,
                 namespace: "brisk-cri".into(),
                 attempt: 0,
             }),
-            hostname: name.clone(),
+            // kubelet sends no hostname for a host-network pod (it has
+            // the node's UTS namespace).
+            hostname: if self.systemd.is_some() {
+                String::new()
+            } else {
+                name.clone()
+            },
             log_directory: log_dir.to_string_lossy().into_owned(),
             linux: Some(cri::LinuxPodSandboxConfig {
-                cgroup_parent: format!("/{}/{}-{name}", common::CGROUP_PARENT, self.tag()),
+                cgroup_parent,
                 security_context: Some(cri::LinuxSandboxSecurityContext {
                     namespace_options: Some(cri::NamespaceOption {
-                        network: cri::NamespaceMode::Pod as i32,
+                        network: network as i32,
                         pid: cri::NamespaceMode::Container as i32,
                         ipc: cri::NamespaceMode::Pod as i32,
                         ..Default::default()
@@ -387,9 +447,17 @@ impl Node {
         );
         let linux = config.linux.as_ref().expect("linux pod config");
         self.pods.borrow_mut().push(r.pod_sandbox_id.clone());
+        let (cgroup, slice) = match self.systemd {
+            Some(_) => (
+                slice_path(&linux.cgroup_parent),
+                Some(linux.cgroup_parent.clone()),
+            ),
+            None => (linux.cgroup_parent.clone(), None),
+        };
         Pod {
             id: r.pod_sandbox_id,
-            cgroup: linux.cgroup_parent.clone(),
+            cgroup,
+            slice,
             log_dir: PathBuf::from(&config.log_directory),
             config,
         }
@@ -682,6 +750,46 @@ impl Node {
             self.handler.borrow(),
             left.containers
         );
+        if let (Some(sd), Some(slice)) = (&self.systemd, &pod.slice) {
+            // No scope of the pod's containers is left (the runtime's
+            // delete stops it); then kubelet's systemd driver stops the
+            // pod's slice, which systemd removes with its cgroups, and
+            // removes the slice's directories in the hierarchies systemd
+            // does not manage (cpuset, freezer: the runtime made them for
+            // the scopes): rmdir fails while anything is left in one.
+            let handler = self.handler.borrow().clone();
+            common::wait_until(
+                &format!("[{handler}] no cri-containerd scope left after RemovePodSandbox"),
+                Duration::from_secs(20),
+                || sd.units("cri-containerd-*.scope").is_empty(),
+            );
+            sd.sh_ok(&format!("systemctl stop {slice}"));
+            common::wait_until(
+                &format!("[{handler}] the pod slice {slice} unloaded after its stop"),
+                Duration::from_secs(20),
+                || sd.units(slice).is_empty(),
+            );
+            let memory = sd.cgroup_dir("memory", &pod.cgroup);
+            assert!(
+                !memory.exists(),
+                "[{handler}] systemd left the stopped slice's {}",
+                memory.display()
+            );
+            for dir in sd.cgroup_dirs(&pod.cgroup) {
+                if let Err(e) = std::fs::remove_dir(&dir) {
+                    panic!(
+                        "[{handler}] the removed pod's cgroup {} is not empty ({e}): {:?}",
+                        dir.display(),
+                        entries(&dir)
+                            .into_iter()
+                            .filter(|n| dir.join(n).is_dir())
+                            .collect::<Vec<_>>()
+                    );
+                }
+            }
+            self.assert_clean();
+            return;
+        }
         for dir in leaks::cgroup_dirs(&pod.cgroup) {
             if let Err(e) = std::fs::remove_dir(&dir) {
                 let inside: Vec<_> = std::fs::read_dir(&dir)
@@ -726,10 +834,17 @@ impl Node {
             })
             .collect();
         out.push(("processes".to_string(), None, processes));
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        // A node in systemd: its containerd's mounts are in the systemd
+        // container's mount namespace (none propagates to the host).
+        let mounts = match &self.systemd {
+            Some(sd) => sd.sh_ok("cat /proc/self/mountinfo"),
+            None => std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo"),
+        };
         let mounts = mounts
             .lines()
             .filter(|l| l.contains(&mark))
+            // The test's directory itself, bound into the systemd container.
+            .filter(|l| l.split(' ').nth(4) != Some(mark.as_str()))
             .map(str::to_string)
             .collect();
         out.push(("mounts".to_string(), None, mounts));
@@ -753,6 +868,22 @@ impl Node {
             "root/io.containerd.grpc.v1.cri/containers",
         ] {
             out.push((sub.to_string(), None, entries(&dir.join(sub))));
+        }
+        if let Some(sd) = &self.systemd {
+            // The systemd driver's traces: the containers' scope units,
+            // and their cgroups in any hierarchy. (No CNI there.)
+            out.push((
+                "cri-containerd scope units".to_string(),
+                None,
+                sd.units("cri-containerd-*.scope"),
+            ));
+            let scopes = sd
+                .scope_dirs()
+                .into_iter()
+                .filter(|d| d.contains("/cri-containerd-"))
+                .collect();
+            out.push(("cri-containerd scope cgroups".to_string(), None, scopes));
+            return out;
         }
         // libcni caches each attachment's result in /var/lib/cni/results
         // (not configurable in containerd 1.6) until the pod's network is
@@ -820,13 +951,18 @@ impl Node {
     /// Runs `scenario` with every handler, runc first; each returns what
     /// it saw, which must be the same for both.
     fn both(tag: &str, scenario: impl Fn(&Node) -> Vec<String>) {
-        let node = Node::new(tag);
+        Node::new(tag).compare(tag, scenario);
+    }
+
+    /// [`Node::both`] on this node.
+    fn compare(&self, tag: &str, scenario: impl Fn(&Node) -> Vec<String>) {
+        let node = self;
         let mut seen: Vec<(&str, Vec<String>)> = Vec::new();
         for h in HANDLERS {
             *node.handler.borrow_mut() = h.to_string();
             node.timings.borrow_mut().clear();
             let t = Instant::now();
-            let facts = scenario(&node);
+            let facts = scenario(node);
             eprintln!("{tag} [{h}]: {:?}: {facts:?}", t.elapsed());
             let mut per: Vec<(String, Duration, u32)> = Vec::new();
             for (m, d) in node.timings.borrow().iter() {
@@ -889,7 +1025,12 @@ impl Drop for Node {
             }
         }
         self.containerd = None;
-        self.sweep(&dir, &socket);
+        // In systemd, whatever is left dies with the systemd container
+        // (its pid namespace), deleted when `systemd` drops; the sweep's
+        // host-side runtimes and pids would name the wrong processes.
+        if self.systemd.is_none() {
+            self.sweep(&dir, &socket);
+        }
         let mark = self.env.base.to_string_lossy().into_owned();
         let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
             .unwrap_or_default()
@@ -907,6 +1048,16 @@ impl Drop for Node {
 }
 
 impl Node {
+    /// The end of a node in systemd that passed: containerd stopped, then
+    /// the systemd container deleted, and nothing of it left on the host
+    /// ([`Systemd::finish`]).
+    fn finish(mut self) {
+        self.containerd = None;
+        if let Some(sd) = self.systemd.take() {
+            sd.finish();
+        }
+    }
+
     /// After containerd stopped: what a pod removal that failed left
     /// running or recorded. Env's drop deletes only the containers under
     /// its own root, not the handlers'. Each handler's containers are
@@ -1074,6 +1225,22 @@ fn sigkill_if(pid: i32, still: impl Fn(i32) -> bool) {
             0,
         )
     };
+}
+
+/// The cgroup of a systemd slice, as systemd expands its name:
+/// `a-b-c.slice` is `/a.slice/a-b.slice/a-b-c.slice`.
+fn slice_path(slice: &str) -> String {
+    let name = slice.strip_suffix(".slice").expect("a slice name");
+    let mut path = String::new();
+    let mut prefix = String::new();
+    for part in name.split('-') {
+        if !prefix.is_empty() {
+            prefix.push('-');
+        }
+        prefix.push_str(part);
+        path.push_str(&format!("/{prefix}.slice"));
+    }
+    path
 }
 
 fn image_spec(image: &str) -> cri::ImageSpec {
@@ -1595,6 +1762,21 @@ fn resources(c: &mut cri::ContainerConfig) -> &mut cri::LinuxContainerResources 
         .expect("resources")
 }
 
+/// ContainerStats of `id`, with its CPU time and working set (`usage`).
+fn container_usage(node: &Node, id: &str) -> (cri::ContainerStats, u64, u64) {
+    let stats = node
+        .call(
+            "ContainerStats",
+            node.rs().container_stats(cri::ContainerStatsRequest {
+                container_id: id.to_string(),
+            }),
+        )
+        .stats
+        .expect("container stats");
+    let (cpu, mem) = usage(stats.cpu.as_ref(), stats.memory.as_ref());
+    (stats, cpu, mem)
+}
+
 /// CPU time (ns) and working set (bytes) of CRI stats, 0 where absent.
 fn usage(cpu: Option<&cri::CpuUsage>, memory: Option<&cri::MemoryUsage>) -> (u64, u64) {
     (
@@ -1869,16 +2051,7 @@ fn resources_and_stats() {
             )
             .is_ok_and(|r| r.exit_code == 0)
         });
-        let stats = node
-            .call(
-                "ContainerStats",
-                node.rs().container_stats(cri::ContainerStatsRequest {
-                    container_id: id.clone(),
-                }),
-            )
-            .stats
-            .expect("container stats");
-        let (cpu, mem) = usage(stats.cpu.as_ref(), stats.memory.as_ref());
+        let (stats, cpu, mem) = container_usage(&node, &id);
         assert!(cpu > 10_000_000, "container cpu {cpu} ns: {stats:?}");
         assert!(mem > 1_000_000, "container working set {mem}: {stats:?}");
         facts.push("container stats: cpu and memory".into());
@@ -1915,6 +2088,218 @@ fn resources_and_stats() {
         node.remove_pod(&pod);
         facts
     });
+}
+
+/// The systemd cgroup driver through the CRI: containerd with
+/// `SystemdCgroup = true` for both handlers, run inside a real systemd
+/// (booted in a container, v1 layout: systemd in legacy mode, where every
+/// limit is realised), is sent a pod whose cgroup parent is the slice of
+/// kubelet's systemd driver, `kubepods-besteffort-pod<uid>.slice`; the
+/// runtime gets `kubepods-besteffort-pod<uid>.slice:cri-containerd:<id>`.
+/// Checked inside that systemd: the sandbox's and the container's init are
+/// in `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod
+/// <uid>.slice/cri-containerd-<id>.scope`; the container's scope has the
+/// pod's slice, Delegate=yes and the memory and CPU limits, which the
+/// cgroup files hold too (on the host and as the container sees them);
+/// ExecSync and ContainerStats work; after RemoveContainer its scope unit
+/// and cgroups are gone, after RemovePodSandbox no `cri-containerd-*`
+/// scope is left, and the pod's slice (stopped as kubelet does) leaves no
+/// cgroup. runc's and brisk's observations must be the same.
+#[test]
+fn systemd_cgroup_pod_lifecycle() {
+    let tag = "cri-sd";
+    let t = Instant::now();
+    let node = match Node::in_systemd(tag, Layout::V1) {
+        Ok(node) => node,
+        Err(why) => return common::skip(&format!("no systemd in a container here: {why}")),
+    };
+    eprintln!(
+        "{tag}: node up (systemd booted, containerd in it) after {:?}",
+        t.elapsed()
+    );
+    node.compare(tag, systemd_pod);
+    node.finish();
+    eprintln!("{tag}: {:?} in all", t.elapsed());
+}
+
+/// One handler's run of [`systemd_cgroup_pod_lifecycle`]: what it saw,
+/// with the ids and the pod's uid written as `<id>`, `<pod>`, `<uid>`.
+fn systemd_pod(node: &Node) -> Vec<String> {
+    let sd = node.systemd.as_ref().expect("a node in systemd");
+    let handler = node.handler.borrow().clone();
+    let mut facts = Vec::new();
+    let pod = node.run_pod("sdlife", |_| {});
+    let slice = pod.slice.clone().expect("the pod's slice");
+    let uid = slice
+        .strip_prefix("kubepods-besteffort-pod")
+        .and_then(|s| s.strip_suffix(".slice"))
+        .expect("a BestEffort pod slice")
+        .to_string();
+    assert_eq!(
+        pod.cgroup,
+        format!("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{uid}.slice")
+    );
+    // Each v1 hierarchy (and the unified one) of a process, as systemd's
+    // container sees it: `controllers -> path`.
+    let cgroups_of = |pid: i32| -> std::collections::BTreeMap<String, String> {
+        sd.sh_ok(&format!("cat /proc/{pid}/cgroup"))
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, c, p) = (f.next()?, f.next()?, f.next()?);
+                Some((c.to_string(), p.to_string()))
+            })
+            .collect()
+    };
+    // A process is in its scope in every hierarchy: the unit's, those of
+    // its limits, those systemd leaves to the runtime (cpuset, freezer)
+    // and the unified one. One difference of runc 1.1.5 is accepted: it
+    // leaves the sandbox (the first scope of a new pod slice) in the
+    // slice's devices cgroup, out of its scope's device rules; brisk puts
+    // it in its scope's, as runc does every container's init.
+    let in_scope = |what: &str, pid: i32, id: &str| {
+        let scope = format!("{}/cri-containerd-{id}.scope", pod.cgroup);
+        let placed = cgroups_of(pid);
+        let elsewhere: Vec<(&str, &str)> = placed
+            .iter()
+            .filter(|(_, p)| **p != scope)
+            .map(|(h, p)| (h.as_str(), p.as_str()))
+            .collect();
+        let accepted = handler == "runc"
+            && what == "the sandbox"
+            && elsewhere == [("devices", pod.cgroup.as_str())];
+        if accepted {
+            eprintln!(
+                "ACCEPTED DIFFERENCE [runc]: {what} is in its pod slice's devices cgroup, \
+                 not in its scope's"
+            );
+        }
+        assert!(
+            elsewhere.is_empty() || accepted,
+            "[{handler}] {what} (pid {pid} in systemd's container) not in {scope} in \
+             {elsewhere:?}"
+        );
+        assert!(
+            ["name=systemd", "memory", "cpu", "pids", "devices"]
+                .iter()
+                .all(|h| placed.contains_key(*h)),
+            "[{handler}] {what}'s hierarchies: {placed:?}"
+        );
+        format!("{what} in its scope in all {} hierarchies", placed.len())
+    };
+    let spid = node.sandbox_pid(&pod);
+    facts.push(in_scope("the sandbox", spid, &pod.id));
+
+    let mut c = node.container(
+        "limited",
+        "dd if=/dev/zero of=/dev/null bs=1M count=300 2>/dev/null; echo ready; exec sleep 600",
+    );
+    {
+        let r = resources(&mut c);
+        r.cpu_period = 100_000;
+        r.cpu_quota = 50_000;
+        r.memory_limit_in_bytes = 64 << 20;
+    }
+    let id = node.run(&pod, c);
+    let unit = format!("cri-containerd-{id}.scope");
+    let cgroup = format!("{}/{unit}", pod.cgroup);
+    let pid = node.pid(&id);
+    facts.push(in_scope("the container's init", pid, &id));
+    node.assert_populated();
+
+    let props = sd.show(
+        &unit,
+        &[
+            "ActiveState",
+            "Slice",
+            "Delegate",
+            "MemoryLimit",
+            "CPUQuotaPerSecUSec",
+            "CPUQuotaPeriodUSec",
+        ],
+    );
+    let prop = |k: &str| {
+        props
+            .get(k)
+            .and_then(|v| v.last())
+            .cloned()
+            .unwrap_or_default()
+    };
+    for (k, want) in [
+        ("ActiveState", "active"),
+        ("Slice", slice.as_str()),
+        ("Delegate", "yes"),
+        ("MemoryLimit", &(64u64 << 20).to_string()),
+        ("CPUQuotaPerSecUSec", "500ms"),
+    ] {
+        assert_eq!(prop(k), want, "[{handler}] {k} of {unit}: {props:?}");
+    }
+    let props: Vec<String> = props
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.join(",").replace(&uid, "<uid>")))
+        .collect();
+    facts.push(format!("unit: {}", props.join(" ")));
+
+    // The limits in the scope's cgroup files, on the host...
+    let file = |h: &str, f: &str| {
+        let p = sd.cgroup_dir(h, &cgroup).join(f);
+        std::fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("[{handler}] {}: {e}", p.display()))
+            .trim()
+            .to_string()
+    };
+    let on_host = [
+        file("memory", "memory.limit_in_bytes"),
+        file("cpu", "cpu.cfs_quota_us"),
+        file("cpu", "cpu.cfs_period_us"),
+    ];
+    assert_eq!(
+        on_host,
+        [(64u64 << 20).to_string(), "50000".into(), "100000".into()],
+        "[{handler}] the limits in {cgroup}"
+    );
+    facts.push(format!("cgroup files: {}", on_host.join(" ")));
+    // ... and as the container sees them, through ExecSync.
+    let inside = node.sh(
+        &id,
+        "cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes cpu/cpu.cfs_quota_us \
+         cpu/cpu.cfs_period_us",
+    );
+    let inside = inside.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(inside, on_host.join(" "), "[{handler}] the limits inside");
+    facts.push(format!("ExecSync, inside: {inside}"));
+
+    let log = pod.log_dir.join("limited.log");
+    common::wait_until(
+        &format!("[{handler}] the container's work done"),
+        Duration::from_secs(60),
+        || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("ready")),
+    );
+    let (stats, cpu, mem) = container_usage(node, &id);
+    assert!(
+        cpu > 10_000_000 && mem > 0,
+        "[{handler}] container cpu {cpu} ns, working set {mem}: {stats:?}"
+    );
+    facts.push("ContainerStats: cpu and memory".into());
+
+    node.stop(&id, 2);
+    let s = node.status(&id);
+    facts.push(format!("stopped: {} {}", state_name(&s), s.exit_code));
+    node.remove(&id);
+    common::wait_until(
+        &format!("[{handler}] no unit {unit} after RemoveContainer"),
+        Duration::from_secs(20),
+        || sd.units(&unit).is_empty(),
+    );
+    common::wait_until(
+        &format!("[{handler}] no cgroup {cgroup} after RemoveContainer"),
+        Duration::from_secs(20),
+        || sd.cgroup_dirs(&cgroup).is_empty(),
+    );
+    facts.push("after RemoveContainer: no scope unit, no cgroup".into());
+    node.remove_pod(&pod);
+    facts.push("after RemovePodSandbox: no scope; the pod's slice stopped, no cgroup".into());
+    facts
 }
 
 /// A container that exits is replaced as kubelet's restart does it (a new

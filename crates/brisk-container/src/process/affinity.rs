@@ -19,8 +19,7 @@ use std::io;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct CpuSet([u64; 16]);
 
-/// CPUs a mask can name.
-pub const MAX_CPUS: usize = 1024;
+pub use brisk_cgroups::cpulist::MAX_CPUS;
 
 impl CpuSet {
     /// Parses a list in the spec's format: comma-separated CPU numbers
@@ -71,40 +70,9 @@ impl CpuSet {
     }
 }
 
-/// A list of numbers and ranges below 1024 (`0-3,7`: the format of
-/// `execCPUAffinity`, `cpu.cpus`, `memoryPolicy.nodes`) as a bit mask in
-/// the kernel's layout; `what` names the numbers in errors.
-pub fn parse_list(list: &str, what: &str) -> Result<[u64; 16], String> {
-    let mut mask = [0u64; 16];
-    let list = list.trim();
-    if list.is_empty() {
-        return Err("empty".into());
-    }
-    let number = |s: &str| -> Result<usize, String> {
-        let s = s.trim();
-        let n: usize = s
-            .parse()
-            .map_err(|_| format!("{s:?} is not a {what} number"))?;
-        if n >= MAX_CPUS {
-            return Err(format!("{what} {n} is beyond the {MAX_CPUS} a mask holds"));
-        }
-        Ok(n)
-    };
-    for part in list.split(',') {
-        let part = part.trim();
-        let (lo, hi) = match part.split_once('-') {
-            Some((a, b)) => (number(a)?, number(b)?),
-            None => (number(part)?, number(part)?),
-        };
-        if lo > hi {
-            return Err(format!("{part:?}: the range runs backwards"));
-        }
-        for c in lo..=hi {
-            mask[c / 64] |= 1 << (c % 64);
-        }
-    }
-    Ok(mask)
-}
+/// The list format's parser lives with the cgroup code, whose
+/// `cpu.cpus`/`cpu.mems` the systemd driver turns into masks too.
+pub use brisk_cgroups::cpulist::parse_list;
 
 /// The list format again (`0-1,3`).
 impl fmt::Display for CpuSet {

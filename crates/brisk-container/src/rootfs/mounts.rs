@@ -167,6 +167,13 @@ pub fn plan(index: usize, m: &Mount, ctx: Context<'_>) -> Result<MountPlan> {
         }
     }
     let kind = match fstype {
+        // An explicit `cgroup2` in a new cgroup namespace (and no user
+        // namespace) is a plain cgroup2 mount of the namespace's root, on a
+        // v1 or hybrid host too, as runc mounts it (only `cgroup` gets its
+        // per-layout treatment there): systemd in the container then runs
+        // unified. Elsewhere it is treated as `cgroup`: a fresh mount
+        // without a cgroup namespace would show the host's whole tree.
+        Some("cgroup2") if !bind && !in_userns && ctx.new_cgroup_ns => Kind::Cgroup2(None),
         Some("cgroup") | Some("cgroup2") if !bind => cgroup_kind(
             in_userns || !ctx.new_cgroup_ns,
             ctx.cgroup_path,
@@ -762,6 +769,49 @@ mod tests {
             with_label("context=\"x\"", Some("tmpfs"), l).as_deref(),
             Some("context=\"x\"")
         );
+    }
+
+    fn cgroup_mount(fstype: &str, in_userns: bool, new_cgroup_ns: bool) -> Kind {
+        let m: Mount = serde_json::from_value(serde_json::json!(
+            {"destination": "/sys/fs/cgroup", "type": fstype, "source": fstype}
+        ))
+        .unwrap();
+        let ctx = Context {
+            bundle: Path::new("/"),
+            in_userns,
+            new_cgroup_ns,
+            userns: None,
+            mount_label: None,
+            cgroup_path: Some("/c"),
+            // A v1 or hybrid host.
+            cgroup2_host: Some(false),
+            sysfs_fallback: false,
+        };
+        plan(0, &m, ctx).unwrap().kind
+    }
+
+    /// On a v1 or hybrid host an explicit `cgroup2` in a new cgroup
+    /// namespace is a plain cgroup2 mount (as runc's), `cgroup` the v1
+    /// layout; without a cgroup namespace, or in a user namespace, both
+    /// keep the v1 layout of binds.
+    #[test]
+    fn explicit_cgroup2_in_a_cgroup_namespace_is_cgroup2_on_a_v1_host() {
+        assert!(matches!(
+            cgroup_mount("cgroup2", false, true),
+            Kind::Cgroup2(None)
+        ));
+        assert!(matches!(
+            cgroup_mount("cgroup", false, true),
+            Kind::CgroupV1(_)
+        ));
+        assert!(matches!(
+            cgroup_mount("cgroup2", false, false),
+            Kind::CgroupV1(_)
+        ));
+        assert!(matches!(
+            cgroup_mount("cgroup2", true, true),
+            Kind::CgroupV1(_)
+        ));
     }
 
     #[test]

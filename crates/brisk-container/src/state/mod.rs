@@ -43,6 +43,8 @@ const CONFIG_FILE: &str = "config.json";
 /// cgroup is: how `delete --force` finds the cgroup of a create that died
 /// before `state.json` was written.
 const CGROUP_LINK: &str = "cgroup";
+/// With the systemd driver: a symlink whose target is the scope unit.
+const UNIT_LINK: &str = "cgroup.unit";
 /// NOTIFY_SOCKET's directory and socket (crate::notify).
 const NOTIFY_DIR: &str = "notify";
 const NOTIFY_SOCKET: &str = "notify/notify.sock";
@@ -397,6 +399,22 @@ impl ContainerDir {
             .map_err(|e| Error::path("record the cgroup path", &link, e))
     }
 
+    /// With the systemd driver, before its unit is started: the unit's
+    /// name, so that every later command (and a `delete --force` after a
+    /// create that died) knows systemd manages the cgroup.
+    pub fn record_systemd_unit(&self, unit: &str) -> Result<()> {
+        let link = self.path.join(UNIT_LINK);
+        rustix::fs::symlink(unit, &link)
+            .map_err(|e| Error::path("record the systemd unit", &link, e))
+    }
+
+    /// The unit `record_systemd_unit` recorded, if any.
+    pub fn recorded_systemd_unit(&self) -> Option<String> {
+        fs::read_link(self.path.join(UNIT_LINK))
+            .ok()
+            .and_then(|p| p.into_os_string().into_string().ok())
+    }
+
     /// The path `record_cgroup_path` recorded, if any.
     pub fn recorded_cgroup_path(&self) -> Option<String> {
         fs::read_link(self.path.join(CGROUP_LINK))
@@ -487,6 +505,7 @@ impl ContainerDir {
             STATE_FILE,
             CONFIG_FILE,
             CGROUP_LINK,
+            UNIT_LINK,
             FIFO,
             RESULT_FIFO,
             NOTIFY_SOCKET,

@@ -30,11 +30,24 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `program args` with its output in `dir/<name>.log`.
     pub fn spawn(env: &Env, dir: &Path, program: &str, args: &[String]) -> Daemon {
-        std::fs::create_dir_all(dir).expect("daemon directory");
         let name = Path::new(program)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| program.to_string());
+        Daemon::spawn_named(env, dir, &name, program, args)
+    }
+
+    /// [`Daemon::spawn`] with the log named after `name`, not `program`
+    /// (a daemon started through another command: `brisk exec`).
+    pub fn spawn_named(
+        env: &Env,
+        dir: &Path,
+        name: &str,
+        program: &str,
+        args: &[String],
+    ) -> Daemon {
+        std::fs::create_dir_all(dir).expect("daemon directory");
+        let name = name.to_string();
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("daemon log");
         let child = Command::new(program)
@@ -128,6 +141,21 @@ impl Containerd {
     /// with any other containerd). `top` goes at the top of config.toml
     /// (before any table) and `plugins` after it: the plugins' tables.
     pub fn start(env: &Env, dir: &Path, top: &str, plugins: &str) -> Containerd {
+        Containerd::start_via(env, dir, top, plugins, &[])
+    }
+
+    /// [`Containerd::start`] through `launcher`, a command line that runs
+    /// the one it is given (`brisk exec <container>`: containerd inside a
+    /// container whose mounts include `dir` at the same path, so that its
+    /// sockets are reached from here). The launcher is this test's child,
+    /// stopped as the daemon; it must pass SIGTERM on to containerd.
+    pub fn start_via(
+        env: &Env,
+        dir: &Path,
+        top: &str,
+        plugins: &str,
+        launcher: &[String],
+    ) -> Containerd {
         std::fs::create_dir_all(dir).expect("containerd directory");
         let d = dir.display();
         let config = dir.join("config.toml");
@@ -143,12 +171,13 @@ impl Containerd {
             ),
         )
         .expect("write config.toml");
-        let daemon = Daemon::spawn(
-            env,
-            dir,
-            "containerd",
-            &["--config".into(), config.to_string_lossy().into_owned()],
-        );
+        let mut argv: Vec<String> = launcher.to_vec();
+        argv.extend([
+            "containerd".into(),
+            "--config".into(),
+            config.to_string_lossy().into_owned(),
+        ]);
+        let daemon = Daemon::spawn_named(env, dir, "containerd", &argv[0], &argv[1..]);
         let mut c = Containerd {
             daemon,
             dir: dir.to_path_buf(),

@@ -488,26 +488,11 @@ pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-/// Reports the running test as skipped, with the reason it cannot run
-/// here: on stderr (`SKIPPED name: reason`), and as a line in
-/// `$BRISK_SKIP_LOG` when set (scripts/test.sh counts those lines: a skip
-/// is not a pass). The test then returns: `return common::skip("...")`.
-/// The name is the test thread's (libtest names it after the test).
-pub fn skip(reason: &str) {
-    let current = std::thread::current();
-    let test = current.name().unwrap_or("?");
-    eprintln!("SKIPPED {test}: {reason}");
-    if let Some(log) = std::env::var_os("BRISK_SKIP_LOG") {
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(log)
-        {
-            let _ = writeln!(f, "{test}: {reason}");
-        }
-    }
-}
+/// Reports the running test as skipped, with its reason: on stderr and
+/// in `$BRISK_SKIP_LOG` (scripts/test.sh counts those lines). The test
+/// then returns: `return common::skip("...")`.
+#[allow(unused_imports)] // not every test binary skips
+pub use brisk_test_support::skip;
 
 /// Runs a command with its output in files under `dir`, killing it (and
 /// failing the test) if it has not returned within `bound`: every command
@@ -559,3 +544,21 @@ pub const DOCKER_CAPS: [&str; 14] = [
     "CAP_KILL",
     "CAP_AUDIT_WRITE",
 ];
+
+/// A real block device of this host (a throttle or weight needs one):
+/// (major, minor) of the first in /sys/block that is not a loop, ram or
+/// zram device (not a partition).
+pub fn block_device() -> Option<(u64, u64)> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/sys/block").ok()?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("loop") || name.starts_with("ram") || name.starts_with("zram") {
+            continue;
+        }
+        let dev = std::fs::read_to_string(e.path().join("dev")).ok()?;
+        let (a, b) = dev.trim().split_once(':')?;
+        found.push((a.parse().ok()?, b.parse().ok()?));
+    }
+    found.sort();
+    found.first().copied()
+}

@@ -315,24 +315,8 @@ fn pids_limit_zero_is_a_limit() -> Outcome {
     Ok(())
 }
 
-/// A real block device of this host: (major, minor), not a partition.
-fn block_device() -> Option<(u64, u64)> {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/sys/block").ok()?.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with("loop") || name.starts_with("ram") || name.starts_with("zram") {
-            continue;
-        }
-        let dev = std::fs::read_to_string(e.path().join("dev")).ok()?;
-        let (a, b) = dev.trim().split_once(':')?;
-        found.push((a.parse().ok()?, b.parse().ok()?));
-    }
-    found.sort();
-    found.first().copied()
-}
-
 fn block_io_throttles_are_applied() -> Outcome {
-    let Some((major, minor)) = block_device() else {
+    let Some((major, minor)) = crate::common::block_device() else {
         return Err(NotApplicable("no block device on this host".into()));
     };
     let env = Env::new("cf-cg-blkio");
@@ -364,7 +348,7 @@ fn block_io_throttles_are_applied() -> Outcome {
 }
 
 fn block_io_weights_are_applied() -> Outcome {
-    let Some((major, minor)) = block_device() else {
+    let Some((major, minor)) = crate::common::block_device() else {
         return Err(NotApplicable("no block device on this host".into()));
     };
     // The weight files exist only in non-root cgroups: probe one.
@@ -406,7 +390,7 @@ fn block_io_weights_are_applied() -> Outcome {
 }
 
 fn weight_device_without_a_weight_is_an_error() -> Outcome {
-    let Some((major, minor)) = block_device() else {
+    let Some((major, minor)) = crate::common::block_device() else {
         return Err(NotApplicable("no block device on this host".into()));
     };
     let env = Env::new("cf-cg-blkio-noweight");
