@@ -25,13 +25,42 @@
 #
 # libseccomp is linked statically from the distribution's libseccomp.a
 # (built against glibc; the one glibc-only symbol it needs is provided in
-# brisk-seccomp/src/ffi.rs). Extra arguments go to cargo build.
+# brisk-seccomp/src/ffi.rs).
+#
+#   scripts/build-release.sh [--target ARCH] [cargo build arguments...]
+#
+# --target aarch64 (on an x86_64 machine) cross-builds the static musl
+# binary for arm64 nodes into target/release/brisk-aarch64, with Debian's
+# cross linker (gcc-aarch64-linux-gnu) and arm64 libseccomp
+# (libseccomp-dev:arm64, multiarch), installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-arch=$(uname -m)
+host_arch=$(uname -m)
+arch=$host_arch
+if [ "${1:-}" = "--target" ]; then
+    arch=${2:?build-release: --target needs an architecture (aarch64)}
+    shift 2
+fi
 musl="$arch-unknown-linux-musl"
 flags="-C relocation-model=static"
-if rustup target list --installed 2>/dev/null | grep -qx "$musl" ||
+out=target/release/brisk
+if [ "$arch" != "$host_arch" ]; then
+    # A cross build: musl only (a glibc crt-static fallback would need the
+    # target's glibc), the target's gcc as linker, its libseccomp.a.
+    out=target/release/brisk-$arch
+    if ! command -v "$arch-linux-gnu-gcc" >/dev/null || [ ! -f "/usr/lib/$arch-linux-gnu/libseccomp.a" ]; then
+        debarch=$(case "$arch" in aarch64) echo arm64 ;; *) echo "$arch" ;; esac)
+        echo "build-release: installing the $arch cross linker and libseccomp-dev:$debarch" >&2
+        dpkg --add-architecture "$debarch"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "gcc-$arch-linux-gnu" "libc6-dev-$debarch-cross" "libseccomp-dev:$debarch" >/dev/null
+    fi
+    rustup target list --installed 2>/dev/null | grep -qx "$musl" || rustup target add "$musl" >&2
+    triple=$musl
+    linker_var="CARGO_TARGET_$(echo "$triple" | tr 'a-z-' 'A-Z_')_LINKER"
+    export "$linker_var=$arch-linux-gnu-gcc"
+elif rustup target list --installed 2>/dev/null | grep -qx "$musl" ||
     rustup target add "$musl" >&2; then
     triple=$musl
 else
@@ -41,6 +70,6 @@ else
 fi
 RUSTFLAGS="${RUSTFLAGS:-} $flags" cargo build --release --locked --target "$triple" -p brisk "$@"
 mkdir -p target/release
-cp "target/$triple/release/brisk" target/release/.brisk.static
-mv target/release/.brisk.static target/release/brisk
-echo "build-release: target/release/brisk ($triple: $(file -b target/release/brisk | cut -d, -f1,2,4))" >&2
+cp "target/$triple/release/brisk" "$out.static-tmp"
+mv "$out.static-tmp" "$out"
+echo "build-release: $out ($triple: $(file -b "$out" | cut -d, -f1,2,4))" >&2

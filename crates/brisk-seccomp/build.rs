@@ -10,16 +10,20 @@ fn main() {
     println!("cargo:rerun-if-env-changed=BRISK_LIBSECCOMP_LINK");
     println!("cargo:rerun-if-env-changed=LIBSECCOMP_LIB_PATH");
     println!("cargo:rerun-if-env-changed=LIBSECCOMP_INCLUDE");
+    // The target's library (Debian's multiarch directory for it: a cross
+    // build links the target's libseccomp, never the build machine's).
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_else(|_| "x86_64".into());
     let lib_dirs: Vec<PathBuf> = std::env::var_os("LIBSECCOMP_LIB_PATH")
         .map(|p| vec![PathBuf::from(p)])
         .unwrap_or_else(|| {
-            vec![
-                "/usr/lib/x86_64-linux-gnu".into(),
-                "/usr/lib/aarch64-linux-gnu".into(),
-                "/usr/lib64".into(),
-                "/usr/lib".into(),
-                "/usr/local/lib".into(),
-            ]
+            let mut dirs = vec![PathBuf::from(format!("/usr/lib/{arch}-linux-gnu"))];
+            let host = std::env::var("HOST").unwrap_or_default();
+            if host.split('-').next() == Some(arch.as_str()) {
+                // The build machine's own architecture: the generic
+                // directories of other distributions hold its library.
+                dirs.extend(["/usr/lib64", "/usr/lib", "/usr/local/lib"].map(PathBuf::from));
+            }
+            dirs
         });
     let dynamic = std::env::var("BRISK_LIBSECCOMP_LINK").as_deref() == Ok("dynamic");
     let name = if dynamic {
@@ -79,7 +83,7 @@ fn main() {
 
 /// data/syscalls.tsv (libseccomp's numbers, see scripts/gen-syscall-table.sh)
 /// becomes `syscalls.rs`: one `match` from name to the numbers on x86_64,
-/// x86, x32, aarch64 and x86's direct socket/ipc syscalls (`i32::MIN`
+/// x86, x32, aarch64, arm and x86's direct socket/ipc syscalls (`i32::MIN`
 /// where libseccomp has none). A generated `match` rather than a `phf`
 /// map: no new dependency, and rustc lowers a string match to a dispatch
 /// on the length and then byte comparisons, which for ~480 names is as
@@ -90,8 +94,8 @@ fn generate_syscall_table() {
     let text =
         std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
     let mut out = String::from(
-        "/// Numbers of `name` on x86_64, x86, x32, aarch64, x86-direct (i32::MIN: none).\n\
-         pub(crate) fn numbers(name: &str) -> Option<[i32; 5]> {\n    Some(match name {\n",
+        "/// Numbers of `name` on x86_64, x86, x32, aarch64, arm, x86-direct (i32::MIN: none).\n\
+         pub(crate) fn numbers(name: &str) -> Option<[i32; 6]> {\n    Some(match name {\n",
     );
     let mut n = 0;
     for line in text
@@ -99,7 +103,7 @@ fn generate_syscall_table() {
         .filter(|l| !l.starts_with('#') && !l.is_empty())
     {
         let f: Vec<&str> = line.split('\t').collect();
-        assert_eq!(f.len(), 6, "{}: bad line {line:?}", src.display());
+        assert_eq!(f.len(), 7, "{}: bad line {line:?}", src.display());
         let num = |s: &str| -> String {
             if s == "-" {
                 "i32::MIN".into()
@@ -114,13 +118,14 @@ fn generate_syscall_table() {
             "{line:?}"
         );
         out.push_str(&format!(
-            "        {:?} => [{}, {}, {}, {}, {}],\n",
+            "        {:?} => [{}, {}, {}, {}, {}, {}],\n",
             f[0],
             num(f[1]),
             num(f[2]),
             num(f[3]),
             num(f[4]),
-            num(f[5])
+            num(f[5]),
+            num(f[6])
         ));
         n += 1;
     }

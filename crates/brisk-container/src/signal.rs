@@ -122,7 +122,11 @@ pub fn parse(s: &str) -> Result<libc::c_int> {
 }
 
 /// The kernel's `struct sigaction` (glibc's wrapper refuses signals 32
-/// and 33, which it keeps for itself, so the raw call is used).
+/// and 33, which it keeps for itself, so the raw call is used). x86_64 and
+/// arm64 both have `sa_restorer` (arm64 defines SA_RESTORER for its
+/// AArch32 compat tasks) before a 64-bit mask: one layout. The calls here
+/// only read `handler` and write zero restorer and mask, so even a
+/// layout without `sa_restorer` would not change what they do.
 #[repr(C)]
 struct KernelSigaction {
     handler: usize,
@@ -225,6 +229,26 @@ mod tests {
         assert_eq!(parse("0").unwrap(), 0);
         assert_eq!(parse("SIGRTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
         assert_eq!(parse("RTMAX").unwrap(), libc::SIGRTMAX());
+    }
+
+    /// `KernelSigaction` as the kernel has it (on arm64 as on x86_64): an
+    /// ignored signal is seen as ignored, and reset to the default.
+    #[test]
+    fn an_ignored_signal_is_seen_and_reset() {
+        let bit = 1u64 << (libc::SIGURG - 1);
+        // SAFETY: SIG_IGN runs no handler; SIGURG is ignored by default
+        // too, so no other test can tell.
+        unsafe { libc::signal(libc::SIGURG, libc::SIG_IGN) };
+        assert_ne!(ignored_set() & bit, 0, "SIGURG ignored");
+        reset_to_default(bit);
+        assert_eq!(ignored_set() & bit, 0, "SIGURG reset");
+        // SAFETY: sigaction is plain data; the C library fills it.
+        let handler = unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGURG, std::ptr::null(), &mut old);
+            old.sa_sigaction
+        };
+        assert_eq!(handler, libc::SIG_DFL);
     }
 
     #[test]

@@ -183,6 +183,10 @@ unsafe fn fork_plain(flags: u64) -> io::Result<libc::pid_t> {
         return Err(err);
     }
     // SAFETY: as above; the legacy clone with a null stack is fork-like.
+    // Its last three arguments are parent_tid, child_tid, tls on x86_64
+    // but parent_tid, tls, child_tid on arm64 (CONFIG_CLONE_BACKWARDS):
+    // all zero, and no CLONE_*SETTID/CLONE_SETTLS flag reads them, so the
+    // one call is right on both.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone,

@@ -137,7 +137,7 @@ pub fn parse_entry(data: &[u8], key: Option<&Key>) -> Result<Vec<u8>, String> {
             body.len()
         ));
     }
-    if len == 0 || len % 8 != 0 || len / 8 > MAX_INSNS {
+    if len == 0 || !len.is_multiple_of(8) || len / 8 > MAX_INSNS {
         return Err(format!("{len} bytes is not a BPF program"));
     }
     if digest_of(&data[44..48], body)[..] != data[48..80] {

@@ -230,6 +230,27 @@ pub fn linked_version() -> String {
     format!("{}.{}.{}", v.major, v.minor, v.micro)
 }
 
+/// Sets libseccomp's API level (which actions and flags it believes the
+/// kernel has) instead of letting it probe the kernel. For emulators only:
+/// under qemu-user seccomp(2) is not the kernel's, libseccomp finds level 1
+/// and refuses KILL_PROCESS, LOG and NOTIFY; the arm64 equivalence tests
+/// set the level an x86_64 run finds on the same kernel. brisk itself never
+/// calls it.
+pub fn assume_api_level(level: u32) -> Result<()> {
+    // SAFETY: a plain integer argument; libseccomp checks its range.
+    let ret = unsafe { ffi::seccomp_api_set(level) };
+    if ret < 0 {
+        return Err(fail(format!("seccomp_api_set({level})"), ret));
+    }
+    Ok(())
+}
+
+/// libseccomp's API level (probing the kernel on the first call).
+pub fn api_level() -> u32 {
+    // SAFETY: no arguments; returns a plain integer.
+    unsafe { ffi::seccomp_api_get() }
+}
+
 /// Compiles `p` to BPF (an array of `struct sock_filter`, 8 bytes each).
 pub fn compile(p: &Profile) -> Result<Compiled> {
     // SAFETY: seccomp_init takes a plain action value; null is failure.

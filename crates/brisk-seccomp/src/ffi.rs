@@ -29,6 +29,8 @@ pub const NR_SCMP_ERROR: c_int = -1;
 extern "C" {
     pub fn seccomp_version() -> *const ScmpVersion;
     pub fn seccomp_init(def_action: u32) -> ScmpFilterCtx;
+    pub fn seccomp_api_get() -> c_uint;
+    pub fn seccomp_api_set(level: c_uint) -> c_int;
     pub fn seccomp_release(ctx: ScmpFilterCtx);
     pub fn seccomp_arch_add(ctx: ScmpFilterCtx, arch_token: u32) -> c_int;
     pub fn seccomp_syscall_resolve_name(name: *const c_char) -> c_int;

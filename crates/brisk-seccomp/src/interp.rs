@@ -22,7 +22,7 @@ impl SeccompData {
     /// The 32-bit word at byte offset `off` (little endian, as on the
     /// architectures brisk runs on).
     fn word(&self, off: u32) -> Option<u32> {
-        if off % 4 != 0 {
+        if !off.is_multiple_of(4) {
             return None;
         }
         Some(match off {
@@ -32,7 +32,7 @@ impl SeccompData {
             12 => (self.instruction_pointer >> 32) as u32,
             16..=60 => {
                 let a = self.args[((off - 16) / 8) as usize];
-                if (off - 16) % 8 == 0 {
+                if (off - 16).is_multiple_of(8) {
                     a as u32
                 } else {
                     (a >> 32) as u32

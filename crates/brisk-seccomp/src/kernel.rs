@@ -17,7 +17,7 @@ const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
 /// (`SECCOMP_FILTER_FLAG_*`). With `NEW_LISTENER` in the flags, returns the
 /// listener fd (close-on-exec, as the kernel creates it).
 pub fn load(bpf: &[u8], flags: u32) -> io::Result<Option<RawFd>> {
-    if bpf.is_empty() || bpf.len() % 8 != 0 || bpf.len() / 8 > u16::MAX as usize {
+    if bpf.is_empty() || !bpf.len().is_multiple_of(8) || bpf.len() / 8 > u16::MAX as usize {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     let prog = SockFprog {

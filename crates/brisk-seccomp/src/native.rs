@@ -3,18 +3,21 @@
 //!
 //! Meaning (what libseccomp 2.5 does with the same profile, checked by the
 //! equivalence tests in `tests/equivalence.rs` through [`crate::interp`]):
-//! - the filter holds the native architecture plus the profile's; any
-//!   other architecture gets libseccomp's bad-arch action, KILL_THREAD;
+//! - the filter holds the native architecture (x86_64 or aarch64) plus
+//!   the profile's (x86_64, x86, x32, aarch64, arm); any other
+//!   architecture gets libseccomp's bad-arch action, KILL_THREAD;
 //! - a name is looked up on the native architecture first (unknown there:
-//!   skipped for every architecture), then by name on each architecture;
+//!   skipped for every architecture), then by name on each architecture
+//!   (a pseudo number there, such as `open` on aarch64: no rule in that
+//!   architecture's block);
 //! - x86_64 without x32 kills numbers with x32's bit (0x40000000) except
 //!   -1; with x32 both share one block (one AUDIT_ARCH value);
 //! - x86's socketcall/ipc calls become the direct syscall (with the rule's
 //!   arguments) plus `socketcall`/`ipc` with `args[0] == call` in place
 //!   of the rule's comparisons on `args[0]` (the others stay);
-//! - x86 and x32 compare only the low 32 bits of an argument, with the
-//!   rule's values cut to 32 bits; x86_64 compares all 64 bits, high word
-//!   first;
+//! - x86, x32 and arm compare only the low 32 bits of an argument, with
+//!   the rule's values cut to 32 bits; x86_64 and aarch64 compare all 64
+//!   bits, high word first;
 //! - `MASKED_EQ` is `(arg & value) == (valueTwo & value)`;
 //! - a rule with an argument index repeated is one rule per comparison;
 //! - a `MASKED_EQ` with mask 0 is no comparison at all;
@@ -31,7 +34,7 @@
 //! different actions, libseccomp's answer depends on its internal tree
 //! order (or it refuses the profile); [`compile`] then declines and the
 //! caller uses libseccomp. It declines too for architectures other than
-//! x86_64/x86/x32.
+//! x86_64/x86/x32/aarch64/arm.
 //!
 //! Shape: the architecture checks first, then per architecture a binary
 //! search over ranges of syscall numbers (neighbours with one outcome are
@@ -51,6 +54,8 @@ include!(concat!(env!("OUT_DIR"), "/syscalls.rs"));
 
 pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+pub const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+pub const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
 /// libseccomp's token for x32 (its BPF checks AUDIT_ARCH_X86_64).
 pub const TOKEN_X32: u32 = 0x4000_003e;
 pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
@@ -88,11 +93,31 @@ impl std::fmt::Display for Declined {
     }
 }
 
-/// libseccomp's numbers for `name`: x86_64, x86, x32, aarch64, x86's
+/// libseccomp's numbers for `name`: x86_64, x86, x32, aarch64, arm, x86's
 /// direct socket/ipc syscall (`None` where it has none; negative numbers
 /// are its pseudo syscalls).
-pub fn syscall_numbers(name: &str) -> Option<[Option<i32>; 5]> {
+pub fn syscall_numbers(name: &str) -> Option<[Option<i32>; 6]> {
     numbers(name).map(|n| n.map(|v| (v != i32::MIN).then_some(v)))
+}
+
+/// The index of `arch`'s number in [`syscall_numbers`].
+pub fn column(arch: u32) -> Option<usize> {
+    Some(match arch {
+        AUDIT_ARCH_X86_64 => 0,
+        AUDIT_ARCH_I386 => 1,
+        TOKEN_X32 => 2,
+        AUDIT_ARCH_AARCH64 => 3,
+        AUDIT_ARCH_ARM => 4,
+        _ => return None,
+    })
+}
+
+/// The index of x86's direct socket/ipc syscall in [`syscall_numbers`].
+const DIRECT_X86: usize = 5;
+
+/// 64-bit architectures compare whole arguments, 32-bit ones low words.
+fn bits64(arch: u32) -> bool {
+    matches!(arch, AUDIT_ARCH_X86_64 | AUDIT_ARCH_AARCH64)
 }
 
 /// What one syscall of one architecture does.
@@ -502,30 +527,119 @@ fn flow_to(e: &mut Emit, entry: Label) {
     }
 }
 
-fn arch_known(a: u32) -> bool {
-    matches!(a, AUDIT_ARCH_X86_64 | AUDIT_ARCH_I386 | TOKEN_X32)
+/// x86's rules: a socketcall/ipc call (a pseudo number in -101..-299)
+/// becomes the multiplexer with `args[0] == call` in place of the rule's
+/// comparisons on `args[0]`, plus the direct syscall with the rule's own.
+fn add_x86(
+    t: &mut Table,
+    nums: &[Option<i32>; 6],
+    g: &[Arg],
+    action: u32,
+    name: &str,
+) -> Result<(), Declined> {
+    match nums[1] {
+        Some(nr) if nr >= 0 => t.add(nr as u32, g, action, name),
+        Some(nr) if (-299..=-101).contains(&nr) => {
+            let (mux, call) = if nr > -200 {
+                (NR_SOCKETCALL_X86, (-100 - nr) as u64)
+            } else {
+                (NR_IPC_X86, (-200 - nr) as u64)
+            };
+            let sel = Arg {
+                index: 0,
+                op: EQ,
+                a: call,
+                b: 0,
+            };
+            // args[0] becomes the call; the others stay.
+            let mut margs = vec![sel];
+            margs.extend(g.iter().filter(|a| a.index != 0));
+            t.add(mux, &margs, action, name)?;
+            if let Some(direct) = nums[DIRECT_X86] {
+                t.add(direct as u32, g, action, name)?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
-/// Compiles `p` the way libseccomp would, or declines (see the module
-/// documentation).
-pub fn compile(p: &Profile) -> Result<Compiled, Declined> {
-    if crate::profile::NATIVE_ARCH != AUDIT_ARCH_X86_64 {
-        return Err(Declined(
-            "the native compiler builds x86_64 filters only".into(),
-        ));
+/// The block for AUDIT_ARCH_X86_64, which holds x86_64's and x32's
+/// numbers when the filter has both (x32's carry its bit). Without x32,
+/// numbers with x32's bit are another ABI: bad arch, except -1; without
+/// x86_64 (x32 beside aarch64), numbers below it are.
+fn emit_x86_64(
+    e: &mut Emit,
+    t64: Option<&Table>,
+    tx32: Option<&Table>,
+    rets: &BTreeMap<u32, Label>,
+    default: Label,
+) -> Label {
+    let mut items = Vec::new();
+    if let Some(tx32) = tx32 {
+        for (nr, d) in tx32.syscalls.iter().rev() {
+            items.push((*nr, emit_decision(e, d, false, rets, default)));
+        }
     }
-    if let Some(a) = p.arches.iter().find(|a| !arch_known(**a)) {
+    if let Some(t64) = t64 {
+        for (nr, d) in t64.syscalls.iter().rev() {
+            items.push((*nr, emit_decision(e, d, true, rets, default)));
+        }
+    }
+    items.sort_unstable_by_key(|(nr, _)| *nr);
+    let mut segs = ranges(&items, default);
+    let bad = rets[&BAD_ARCH];
+    if tx32.is_none() {
+        segs.retain(|(start, _)| *start < X32_SYSCALL_BIT);
+        segs.push((X32_SYSCALL_BIT, bad));
+        segs.push((u32::MAX, default));
+    } else if t64.is_none() {
+        // Where X32_SYSCALL_BIT falls, then x32's ranges above it.
+        let at = segs
+            .iter()
+            .rev()
+            .find(|(start, _)| *start <= X32_SYSCALL_BIT)
+            .map_or(default, |s| s.1);
+        let mut above = vec![(0, bad), (X32_SYSCALL_BIT, at)];
+        above.extend(segs.iter().filter(|(start, _)| *start > X32_SYSCALL_BIT));
+        segs = above;
+    }
+    let entry = emit_search(e, &segs);
+    flow_to(e, entry);
+    e.load(0)
+}
+
+/// Compiles `p` the way libseccomp would on this machine, or declines
+/// (see the module documentation).
+pub fn compile(p: &Profile) -> Result<Compiled, Declined> {
+    compile_for(p, crate::profile::NATIVE_ARCH)
+}
+
+/// Compiles `p` as libseccomp would on a machine whose native
+/// architecture is `native` (x86_64 or aarch64): names are resolved
+/// there, and its block is always in the filter.
+pub fn compile_for(p: &Profile, native: u32) -> Result<Compiled, Declined> {
+    if !matches!(native, AUDIT_ARCH_X86_64 | AUDIT_ARCH_AARCH64) {
+        return Err(Declined(format!("native architecture {native:#x}")));
+    }
+    if let Some(a) = p.arches.iter().find(|a| column(**a).is_none()) {
         return Err(Declined(format!("architecture {a:#x}")));
     }
-    let has_x86 = p.arches.contains(&AUDIT_ARCH_I386);
-    let has_x32 = p.arches.contains(&TOKEN_X32);
-    let mut t64 = Table {
-        bits64: true,
-        ..Default::default()
-    };
+    // The filter's architectures, native first.
+    let mut filter = vec![native];
+    filter.extend(p.arches.iter().filter(|a| **a != native));
+    let native_col = column(native).unwrap_or(0);
     // x32 numbers live in the x86_64 block, compared on 32 bits.
-    let mut tx32 = Table::default();
-    let mut t86 = Table::default();
+    let mut tables: BTreeMap<u32, Table> = filter
+        .iter()
+        .map(|&a| {
+            let t = Table {
+                bits64: bits64(a),
+                ..Default::default()
+            };
+            (a, t)
+        })
+        .collect();
     let mut skipped: Vec<String> = Vec::new();
     for rule in &p.rules {
         if let Some(a) = rule.args.iter().find(|a| !(NE..=MASKED_EQ).contains(&a.op)) {
@@ -543,7 +657,7 @@ pub fn compile(p: &Profile) -> Result<Compiled, Declined> {
         };
         for name in &rule.names {
             let nums = match syscall_numbers(name) {
-                Some(n) if n[0].is_some() => n,
+                Some(n) if n[native_col].is_some() => n,
                 _ => {
                     if !skipped.contains(name) {
                         skipped.push(name.clone());
@@ -552,46 +666,21 @@ pub fn compile(p: &Profile) -> Result<Compiled, Declined> {
                 }
             };
             for g in &groups {
-                if let Some(nr) = nums[0].filter(|n| *n >= 0) {
-                    t64.add(nr as u32, g, rule.action, name)?;
-                }
-                if has_x32 {
-                    if let Some(nr) = nums[2].filter(|n| *n >= 0) {
-                        tx32.add(nr as u32, g, rule.action, name)?;
-                    }
-                }
-                if has_x86 {
-                    match nums[1] {
-                        Some(nr) if nr >= 0 => t86.add(nr as u32, g, rule.action, name)?,
-                        Some(nr) if (-299..=-101).contains(&nr) => {
-                            let (mux, call) = if nr > -200 {
-                                (NR_SOCKETCALL_X86, (-100 - nr) as u64)
-                            } else {
-                                (NR_IPC_X86, (-200 - nr) as u64)
-                            };
-                            let sel = Arg {
-                                index: 0,
-                                op: EQ,
-                                a: call,
-                                b: 0,
-                            };
-                            // args[0] becomes the call; the others stay.
-                            let mut margs = vec![sel];
-                            margs.extend(g.iter().filter(|a| a.index != 0));
-                            t86.add(mux, &margs, rule.action, name)?;
-                            if let Some(direct) = nums[4] {
-                                t86.add(direct as u32, g, rule.action, name)?;
-                            }
-                        }
-                        _ => {}
+                for (&arch, t) in tables.iter_mut() {
+                    if arch == AUDIT_ARCH_I386 {
+                        add_x86(t, &nums, g, rule.action, name)?;
+                    } else if let Some(nr) = column(arch).and_then(|c| nums[c]).filter(|n| *n >= 0)
+                    {
+                        t.add(nr as u32, g, rule.action, name)?;
                     }
                 }
             }
         }
     }
-    t64.check_conflicts("x86_64")?;
-    tx32.check_conflicts("x32")?;
-    t86.check_conflicts("x86")?;
+    for (arch, t) in &tables {
+        let what = crate::disasm::arch_name(*arch).unwrap_or("?");
+        t.check_conflicts(what)?;
+    }
 
     let mut e = Emit {
         rev: Vec::new(),
@@ -605,36 +694,31 @@ pub fn compile(p: &Profile) -> Result<Compiled, Declined> {
         rets.entry(a).or_insert_with(|| e.push(RET_K, 0, 0, a));
     }
     let default = rets[&p.default_action];
-    let b86 = has_x86.then(|| emit_table(&mut e, &t86, &rets, default));
-    // x86_64 and x32 share AUDIT_ARCH_X86_64: one search over both.
-    let x32_code: Vec<(u32, Decision)> = tx32.syscalls.into_iter().collect();
-    let mut x32_labels = Vec::new();
-    for (nr, d) in x32_code.iter().rev() {
-        x32_labels.push((*nr, emit_decision(&mut e, d, false, &rets, default)));
+    let tx32 = tables.remove(&TOKEN_X32);
+    // Blocks written last-checked first, so that the native one (checked
+    // first) sits nearest to the architecture checks.
+    let mut blocks = Vec::new();
+    for &arch in filter.iter().rev() {
+        let (audit, entry) = match (arch, tables.get(&arch)) {
+            (AUDIT_ARCH_X86_64, t) => {
+                let entry = emit_x86_64(&mut e, t, tx32.as_ref(), &rets, default);
+                (arch, entry)
+            }
+            (TOKEN_X32, _) if !tables.contains_key(&AUDIT_ARCH_X86_64) => {
+                let entry = emit_x86_64(&mut e, None, tx32.as_ref(), &rets, default);
+                (AUDIT_ARCH_X86_64, entry)
+            }
+            (_, Some(t)) => (arch, emit_table(&mut e, t, &rets, default)),
+            _ => continue,
+        };
+        blocks.push((audit, entry));
     }
-    let b64 = {
-        let mut items = Vec::with_capacity(t64.syscalls.len() + x32_labels.len());
-        for (nr, d) in t64.syscalls.iter().rev() {
-            items.push((*nr, emit_decision(&mut e, d, true, &rets, default)));
-        }
-        items.extend(x32_labels);
-        items.sort_unstable_by_key(|(nr, _)| *nr);
-        let mut segs = ranges(&items, default);
-        if !has_x32 {
-            // x32's numbers are another ABI: bad arch, except -1.
-            segs.retain(|(start, _)| *start < X32_SYSCALL_BIT);
-            segs.push((X32_SYSCALL_BIT, rets[&BAD_ARCH]));
-            segs.push((u32::MAX, default));
-        }
-        let entry = emit_search(&mut e, &segs);
-        flow_to(&mut e, entry);
-        e.load(0)
-    };
-    let not64 = match b86 {
-        Some(b) => e.jump(JEQ, AUDIT_ARCH_I386, b, rets[&BAD_ARCH]),
-        None => rets[&BAD_ARCH],
-    };
-    e.jump(JEQ, AUDIT_ARCH_X86_64, b64, not64);
+    // The checks, in filter order: `jeq arch` to its block, the last one
+    // failing to the bad-arch action.
+    let mut miss = rets[&BAD_ARCH];
+    for (arch, entry) in blocks {
+        miss = e.jump(JEQ, arch, entry, miss);
+    }
     e.load(4);
     let prog = e.finish();
     if prog.len() > crate::cache::MAX_INSNS {

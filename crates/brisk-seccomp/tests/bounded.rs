@@ -4,12 +4,15 @@
 //! fails within the bound with an error that says what to do, instead of
 //! stalling create.
 
+mod equiv;
+
 use std::time::{Duration, Instant};
 
 use brisk_seccomp::{compile, Compiler, Profile};
 use oci_spec::runtime::LinuxSeccomp;
 
 fn profile(json: &str) -> Profile {
+    equiv::emulator_api_level();
     let s: LinuxSeccomp = serde_json::from_str(json).unwrap();
     Profile::from_oci(&s).unwrap()
 }

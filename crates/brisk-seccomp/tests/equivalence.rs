@@ -2,8 +2,9 @@
 //! through the BPF interpreter on the same inputs must give the same
 //! action and data (errno) for every input: every syscall number 0..559
 //! (the tables end at 456) and x32's 0x40000000..+599 (its table ends at
-//! +547) on x86_64, x86, foreign architectures, plus -1 and the edges,
-//! foreign architectures, and for each syscall with argument rules the
+//! +547) and arm's private calls (0xf0000..+15) on x86_64, x86, x32,
+//! aarch64, arm and a foreign architecture, plus -1 and the edges, and
+//! for each syscall with argument rules the
 //! values at and around every comparison's boundaries (v-1, v, v+1, the
 //! masked variants, the 32-bit word boundaries) alone and combined.
 //!
@@ -16,9 +17,17 @@
 //! profiles libseccomp itself miscompiles (`stale_accumulator`), which are
 //! no oracle. A longer run: `BRISK_EQUIV_PROFILES=N BRISK_EQUIV_SEED=S
 //! cargo test --release -p brisk-seccomp --test equivalence generated`
-//! (`BRISK_EQUIV_TRACE=1` prints each profile first). Known: seed 2
-//! profile #2161, which the native compiler declines, does not finish
-//! compiling in libseccomp (see docs/PERFORMANCE.md).
+//! (`BRISK_EQUIV_TRACE=1` prints each profile first). libseccomp compiles
+//! in a child process killed after `BRISK_EQUIV_LIBSECCOMP_SECS` (30):
+//! seed 2 profile #2161, which the native compiler declines, does not
+//! finish compiling in libseccomp (see docs/PERFORMANCE.md); such
+//! profiles are counted, not compared.
+//!
+//! On arm64 (`cargo test --target aarch64-unknown-linux-musl`, under
+//! qemu-user, see scripts/qemu-aarch64.sh) the same tests run with
+//! aarch64 as the native architecture: podman's profile with its arm64
+//! architectures (aarch64, arm), and generated profiles over both
+//! families.
 
 mod equiv;
 
@@ -31,17 +40,17 @@ use serde_json::{json, Value};
 fn podman_default_profile() {
     let v = podman();
     let n = must_compile(&v, "podman");
-    // Variants: another default, only x86_64, a kill default, LOG.
+    // Variants: another default, only the native architecture, a kill
+    // default, LOG; the other family's architectures added.
+    let (own, other) = native_family();
     let mut m = 0;
     for (def, arches) in [
-        (json!("SCMP_ACT_KILL_PROCESS"), json!(["SCMP_ARCH_X86_64"])),
+        (json!("SCMP_ACT_KILL_PROCESS"), json!(own[..1])),
+        (json!("SCMP_ACT_LOG"), json!(own[..2])),
+        (json!("SCMP_ACT_TRAP"), json!([own[0], own[own.len() - 1]])),
         (
-            json!("SCMP_ACT_LOG"),
-            json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]),
-        ),
-        (
-            json!("SCMP_ACT_TRAP"),
-            json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]),
+            json!("SCMP_ACT_ERRNO"),
+            json!(own.iter().chain(other).collect::<Vec<_>>()),
         ),
     ] {
         let mut w = v.clone();
@@ -69,11 +78,12 @@ fn podman_profile_mutations() {
         "SCMP_ACT_LOG",
         "SCMP_ACT_TRACE",
     ];
+    let (own, other) = native_family();
     let arches = [
-        json!(["SCMP_ARCH_X86_64"]),
-        json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]),
-        json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"]),
-        json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]),
+        json!(own[..1]),
+        json!(own[..2]),
+        json!([own[0], own[own.len() - 1]]),
+        json!(own.iter().chain(other).collect::<Vec<_>>()),
     ];
     let mut rng = Rng::new(11);
     let (mut checked, mut declined) = (0, 0);
@@ -133,9 +143,10 @@ fn runtime_tools_style_profiles() {
     assert!(n > 10_000, "{n}");
 }
 
-/// Every syscall libseccomp knows on three architectures: the largest
-/// profile without arguments, and with an argument rule on each of the
-/// first `with_args` names (as many as fit 4096 instructions natively).
+/// Every syscall libseccomp knows on the native family's architectures
+/// (x86_64, x86, x32; aarch64, arm): the largest profile without
+/// arguments, and with an argument rule on each of the first `with_args`
+/// names (as many as fit 4096 instructions natively).
 #[test]
 fn largest_profile() {
     for with_args in [0, 100, usize::MAX] {
@@ -162,7 +173,7 @@ fn largest(with_args: usize) {
             }
         })
         .collect();
-    let v = json!({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+    let v = json!({"defaultAction": "SCMP_ACT_ERRNO", "architectures": native_family().0,
                    "syscalls": rules});
     let p = profile_of(&v);
     let n = native::compile(&p).unwrap();
@@ -206,8 +217,20 @@ fn generated_profiles() {
         stats.declined * 4 < stats.profiles,
         "native declined too often: {stats:?}"
     );
+    // libseccomp's stale accumulator follows rules on pseudo syscalls,
+    // and more of the generator's names are pseudo on aarch64 (open,
+    // time, chown32, …): 4% of the profiles here, 8% there.
+    let stale_share = if brisk_seccomp::profile::NATIVE_ARCH == native::AUDIT_ARCH_AARCH64 {
+        10
+    } else {
+        20
+    };
     assert!(
-        stats.libseccomp_miscompiled * 20 < stats.profiles,
+        stats.libseccomp_miscompiled * stale_share < stats.profiles,
         "too few profiles checked: {stats:?}"
+    );
+    assert!(
+        stats.libseccomp_timeouts * 100 < stats.profiles,
+        "libseccomp too slow too often: {stats:?}"
     );
 }

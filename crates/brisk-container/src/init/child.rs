@@ -421,7 +421,7 @@ fn setup<'p>(
         // SAFETY: personality takes a plain value.
         if unsafe { libc::personality(persona) } < 0 {
             return Err(Failure::new(
-                "set linux.personality",
+                personality_step(persona),
                 io::Error::last_os_error(),
             ));
         }
@@ -749,6 +749,17 @@ fn wait_for_start<'p>(
         let _ = sys::write_all(fd.as_raw_fd(), b"0");
     }
     Ok(())
+}
+
+/// The step a failed personality(2) names. arm64 refuses LINUX32 (EINVAL)
+/// on a CPU without AArch32 at EL0, or a kernel without CONFIG_COMPAT:
+/// said, since "invalid argument" alone points at the config.
+fn personality_step(persona: libc::c_ulong) -> &'static str {
+    if cfg!(target_arch = "aarch64") && persona == super::PER_LINUX32 {
+        "set linux.personality (LINUX32 on arm64 needs a CPU and kernel that run 32-bit AArch32 programs)"
+    } else {
+        "set linux.personality"
+    }
 }
 
 /// Waits until the exec FIFO is readable (`start` wrote its byte), checking

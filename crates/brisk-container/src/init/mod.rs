@@ -347,8 +347,8 @@ pub fn plan(
                 ));
             }
             Some(match p.domain() {
-                oci_spec::runtime::LinuxPersonalityDomain::PerLinux => 0x0000,
-                oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 => 0x0008,
+                oci_spec::runtime::LinuxPersonalityDomain::PerLinux => PER_LINUX,
+                oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 => PER_LINUX32,
             })
         }
         None => None,
@@ -414,26 +414,31 @@ pub fn plan(
     })
 }
 
+/// personality(2) domains of `linux.personality`: the same values on every
+/// architecture. LINUX32 is the build's 32-bit sibling: `uname -m` says
+/// i686 on x86_64 and armv8l on arm64, where the kernel takes it only on
+/// a CPU that runs AArch32 code (many recent arm64 cores do not: EINVAL,
+/// which runc and crun pass on as it is; `child::personality_step` words
+/// it).
+pub(crate) const PER_LINUX: libc::c_ulong = 0x0000;
+pub(crate) const PER_LINUX32: libc::c_ulong = 0x0008;
+
 /// The system calls of the init's orphan watch (`child::wait_for_start`).
 pub(crate) const WATCH_SYSCALLS: [libc::c_long; 2] = [libc::SYS_ppoll, libc::SYS_newfstatat];
 
 /// Whether the init may watch its exec FIFO: no seccomp filter, or one
 /// that allows `WATCH_SYSCALLS` as the init makes them (judged by running
 /// the program on them with brisk's BPF interpreter): a profile that kills
-/// on them must not kill a created container.
+/// on them must not kill a created container. The filter sees the calls
+/// as the kernel shows them to it: the build's own architecture
+/// (`AUDIT_ARCH_X86_64` or `AUDIT_ARCH_AARCH64`) and that architecture's
+/// numbers, which `WATCH_SYSCALLS` takes from libc.
 fn orphan_watch_allowed(seccomp: Option<&SeccompPlan>) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    const NATIVE_ARCH: Option<u32> = Some(brisk_seccomp::native::AUDIT_ARCH_X86_64);
-    #[cfg(not(target_arch = "x86_64"))]
-    const NATIVE_ARCH: Option<u32> = None;
     let Some(s) = seccomp else { return true };
-    let Some(arch) = NATIVE_ARCH else {
-        return false;
-    };
     WATCH_SYSCALLS.iter().all(|&nr| {
         let d = brisk_seccomp::interp::SeccompData {
             nr: nr as i32,
-            arch,
+            arch: brisk_seccomp::profile::NATIVE_ARCH,
             instruction_pointer: 0,
             // An fd, a pointer, a small count or flag, as the calls pass.
             args: [3, 0x7fff_0000_1000, 1, 0, 8, 0],
@@ -472,21 +477,21 @@ mod tests {
     fn the_orphan_watch_follows_the_seccomp_filter() {
         assert!(orphan_watch_allowed(None));
         let allow = plan_of(serde_json::json!({
-            "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+            "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_NATIVE"],
             "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]
         }));
         assert!(orphan_watch_allowed(Some(&allow)));
         let logged = plan_of(serde_json::json!({
-            "defaultAction": "SCMP_ACT_LOG", "architectures": ["SCMP_ARCH_X86_64"]
+            "defaultAction": "SCMP_ACT_LOG", "architectures": ["SCMP_ARCH_NATIVE"]
         }));
         assert!(orphan_watch_allowed(Some(&logged)));
         let kills_ppoll = plan_of(serde_json::json!({
-            "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+            "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_NATIVE"],
             "syscalls": [{"names": ["ppoll"], "action": "SCMP_ACT_KILL_PROCESS"}]
         }));
         assert!(!orphan_watch_allowed(Some(&kills_ppoll)));
         let denies_all = plan_of(serde_json::json!({
-            "defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
+            "defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_NATIVE"],
             "syscalls": [{"names": ["read", "write", "ppoll"], "action": "SCMP_ACT_ALLOW"}]
         }));
         assert!(

@@ -476,11 +476,11 @@ mod tests {
     fn rlimit_names() {
         assert_eq!(
             rlimit_resource(PosixRlimitType::RlimitNofile),
-            (libc::RLIMIT_NOFILE as i32, c"RLIMIT_NOFILE")
+            (libc::RLIMIT_NOFILE as libc::c_int, c"RLIMIT_NOFILE")
         );
         assert_eq!(
             rlimit_resource(PosixRlimitType::RlimitNproc).0,
-            libc::RLIMIT_NPROC as i32
+            libc::RLIMIT_NPROC as libc::c_int
         );
     }
 

@@ -6,7 +6,10 @@
 #![allow(dead_code)]
 
 use brisk_seccomp::interp::{run_bytes, SeccompData};
-use brisk_seccomp::native::{self, syscall_numbers, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64};
+use brisk_seccomp::native::{
+    self, syscall_numbers, AUDIT_ARCH_AARCH64, AUDIT_ARCH_ARM, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64,
+};
+use brisk_seccomp::profile::NATIVE_ARCH;
 use brisk_seccomp::{compile, Profile};
 use oci_spec::runtime::LinuxSeccomp;
 use serde_json::{json, Value};
@@ -64,6 +67,8 @@ pub struct Stats {
     pub declined: usize,
     /// libseccomp programs that compare a stale accumulator.
     pub libseccomp_miscompiled: usize,
+    /// Profiles libseccomp did not compile within the bound (no oracle).
+    pub libseccomp_timeouts: usize,
     /// Why the native compiler declined, by kind.
     pub reasons: std::collections::BTreeMap<String, usize>,
     pub inputs: u64,
@@ -71,19 +76,7 @@ pub struct Stats {
 
 /// The syscall numbers whose rules look at arguments, per filter block.
 pub fn rule_numbers(p: &Profile) -> Vec<i32> {
-    let mut v = vec![102, 117];
-    for r in &p.rules {
-        for n in &r.names {
-            if let Some(nums) = syscall_numbers(n) {
-                v.extend(
-                    [nums[0], nums[1], nums[2], nums[4]]
-                        .into_iter()
-                        .flatten()
-                        .filter(|n| *n >= 0),
-                );
-            }
-        }
-    }
+    let mut v: Vec<i32> = p.rules.iter().flat_map(numbers_of).collect();
     v.sort_unstable();
     v.dedup();
     v
@@ -132,12 +125,7 @@ fn numbers_of(r: &brisk_seccomp::Rule) -> Vec<i32> {
     let mut v = vec![102, 117];
     for n in &r.names {
         if let Some(nums) = syscall_numbers(n) {
-            v.extend(
-                [nums[0], nums[1], nums[2], nums[4]]
-                    .into_iter()
-                    .flatten()
-                    .filter(|n| *n >= 0),
-            );
+            v.extend(nums.into_iter().flatten().filter(|n| *n >= 0));
         }
     }
     v
@@ -205,7 +193,12 @@ pub fn stale_accumulator(bpf: &[u8]) -> bool {
     // plus 0x1000 per ALU step after the load.
     let mut at: Vec<Option<Vec<u32>>> = vec![None; prog.len() + 1];
     at[0] = Some(vec![u32::MAX]);
-    let arches = [0xc000_003eu32, 0x4000_0003];
+    let arches = [
+        AUDIT_ARCH_X86_64,
+        AUDIT_ARCH_I386,
+        AUDIT_ARCH_AARCH64,
+        AUDIT_ARCH_ARM,
+    ];
     for pc in 0..prog.len() {
         let Some(mut srcs) = at[pc].take() else {
             continue;
@@ -252,12 +245,15 @@ pub fn check(p: &Profile, native: &[u8], lib: &[u8], rng: &mut Rng, what: &str) 
     let none: Vec<[u64; 6]> = Vec::new();
     let mut nrs: Vec<i32> = (0..560).collect();
     nrs.extend(0x4000_0000..0x4000_0000 + 600);
+    // arm's private calls (breakpoint, cacheflush, usr26, usr32, set_tls).
+    nrs.extend(0x000f_0000..0x000f_0000 + 16);
     nrs.extend([-1, -2, 0x3fff_ffff, 0x7fff_ffff, i32::MIN, 0x4000_0000 - 1]);
     let arches = [
         AUDIT_ARCH_X86_64,
         AUDIT_ARCH_I386,
         0x4000_003e,
-        0xc000_00b7,
+        AUDIT_ARCH_AARCH64,
+        AUDIT_ARCH_ARM,
         0,
     ];
     let mut n = 0;
@@ -290,7 +286,28 @@ pub fn check(p: &Profile, native: &[u8], lib: &[u8], rng: &mut Rng, what: &str) 
     n
 }
 
+/// Under qemu-user (scripts/qemu-aarch64.sh) libseccomp cannot probe the
+/// kernel's seccomp(2) and would refuse actions the kernel has: it is
+/// told the level it finds on this kernel natively (6, libseccomp 2.5's
+/// highest, on any kernel since 5.19). Native runs probe as brisk does.
+pub fn emulator_api_level() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("BRISK_QEMU_USER").is_some() {
+            compile::assume_api_level(6).expect("seccomp_api_set(6)");
+            eprintln!("qemu-user: libseccomp API level set to 6, not probed");
+        } else {
+            assert_eq!(
+                compile::api_level(),
+                6,
+                "libseccomp's API level on this kernel"
+            );
+        }
+    });
+}
+
 pub fn profile_of(v: &Value) -> Profile {
+    emulator_api_level();
     let s: LinuxSeccomp = serde_json::from_value(v.clone()).expect("a seccomp section");
     Profile::from_oci(&s).expect("a valid profile")
 }
@@ -299,14 +316,29 @@ pub fn profile_of(v: &Value) -> Profile {
 pub fn compare(v: &Value, rng: &mut Rng, what: &str, stats: &mut Stats) {
     let p = profile_of(v);
     stats.profiles += 1;
-    let lib = compile::compile(&p);
+    // In a child process, bounded: overlapping rules on several
+    // architectures can make libseccomp compute for minutes.
+    let bound = std::time::Duration::from_secs(env_u64("BRISK_EQUIV_LIBSECCOMP_SECS", 30));
+    let lib = compile::compile_within(&p, bound);
+    if let Err(brisk_seccomp::Error::Compile { source, .. }) = &lib {
+        if source.kind() == std::io::ErrorKind::TimedOut {
+            eprintln!("{what}: libseccomp did not finish within {bound:?}: not compared\n{v}");
+            stats.libseccomp_timeouts += 1;
+            return;
+        }
+    }
     match (native::compile(&p), lib) {
         (Err(d), _) => {
             stats.declined += 1;
             let kind = d.0.split(": ").last().unwrap_or("").to_string();
             *stats.reasons.entry(kind).or_default() += 1;
         }
-        (Ok(_), Ok(l)) if stale_accumulator(&l.bpf) => stats.libseccomp_miscompiled += 1,
+        (Ok(_), Ok(l)) if stale_accumulator(&l.bpf) => {
+            if std::env::var_os("BRISK_EQUIV_TRACE").is_some() {
+                eprintln!("{what}: libseccomp's program compares a stale accumulator");
+            }
+            stats.libseccomp_miscompiled += 1
+        }
         (Ok(n), Ok(l)) => {
             assert!(!stale_accumulator(&n.bpf), "{what}: native program");
             assert_eq!(n.skipped, l.skipped, "{what}: skipped names");
@@ -337,7 +369,11 @@ pub fn podman() -> Value {
         "/../brisk/tests/data/podman-seccomp.json"
     );
     let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    v.pointer("/linux/seccomp").cloned().unwrap_or(v)
+    let mut v = v.pointer("/linux/seccomp").cloned().unwrap_or(v);
+    // The file is podman's config on x86_64; on arm64 podman writes the
+    // same rules with its architectures (seccomp.json's archMap).
+    v["architectures"] = json!(native_family().0);
+    v
 }
 
 pub fn generated(rng: &mut Rng) -> Value {
@@ -373,6 +409,8 @@ pub fn generated(rng: &mut Rng) -> Value {
         "ioctl",
         "openat",
         "sendmsg",
+        "cacheflush",
+        "mmap2",
     ];
     const ACTIONS: &[&str] = &[
         "SCMP_ACT_ALLOW",
@@ -414,10 +452,19 @@ pub fn generated(rng: &mut Rng) -> Value {
         def = "SCMP_ACT_ERRNO";
         v["defaultAction"] = json!(def);
     }
+    // The native family's architectures half the time each, the other
+    // family's a quarter: a filter may hold any of them beside the native
+    // one.
+    let (own, other) = native_family();
     let mut arches = vec![];
-    for a in ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"] {
+    for a in own {
         if rng.below(2) == 0 {
-            arches.push(a);
+            arches.push(*a);
+        }
+    }
+    for a in other {
+        if rng.below(4) == 0 {
+            arches.push(*a);
         }
     }
     if !arches.is_empty() || rng.below(2) == 0 {
@@ -471,6 +518,18 @@ pub fn generated(rng: &mut Rng) -> Value {
     v["syscalls"] = json!(rules);
     v["listenerPath"] = json!("/run/agent.sock");
     v
+}
+
+/// The profile architectures of this machine's family (what podman
+/// writes on it) and of the other family brisk compiles for.
+pub fn native_family() -> (&'static [&'static str], &'static [&'static str]) {
+    const X86: &[&str] = &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"];
+    const ARM: &[&str] = &["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"];
+    if NATIVE_ARCH == AUDIT_ARCH_AARCH64 {
+        (ARM, X86)
+    } else {
+        (X86, ARM)
+    }
 }
 
 pub fn env_u64(k: &str, d: u64) -> u64 {
