@@ -9,7 +9,7 @@
 # benchmarks that run through test binaries (bench-systemd.sh) use hyperfine.
 # arm64 (issue 22): Debian's cross gcc, arm64 libc and libseccomp
 # (multiarch) to cross-build, qemu-user-static to run the arm64 tests, and
-# rustup's aarch64 musl target.
+# rustup's aarch64 musl and gnu targets.
 set -euo pipefail
 
 cross=()
@@ -33,6 +33,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v cargo >/dev/null || { echo "deps: cargo (Rust toolchain) is required" >&2; exit 1; }
 if [ ${#cross[@]} -gt 0 ]; then
-    rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-musl ||
-        rustup target add aarch64-unknown-linux-musl >&2
+    for t in aarch64-unknown-linux-musl aarch64-unknown-linux-gnu; do
+        rustup target list --installed 2>/dev/null | grep -qx "$t" || rustup target add "$t" >&2
+    done
 fi
