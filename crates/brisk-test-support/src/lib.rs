@@ -44,3 +44,19 @@ pub fn under_qemu(reason: &str) -> bool {
 /// The reason of the tests that resolve paths with openat2(2) (brisk's
 /// only way to, Linux 5.6 and later), which qemu-user 7.2 lacks.
 pub const NO_OPENAT2: &str = "qemu-user 7.2 has no openat2(2)";
+
+/// Whether the test, written for x86_64 (an x86_64 program, the x86_64
+/// loader's path, x86_64 system call numbers), cannot run on this
+/// machine's architecture. When it cannot, it is reported skipped with
+/// `what` it assumes: `if x86_64_only("...") { return; }`. No arm64
+/// machine has run the integration suites yet (README, "arm64").
+pub fn x86_64_only(what: &str) -> bool {
+    if cfg!(target_arch = "x86_64") {
+        return false;
+    }
+    skip(&format!(
+        "x86_64 only: {what}; this is {}",
+        std::env::consts::ARCH
+    ));
+    true
+}
