@@ -24,7 +24,8 @@
 //! The issue's list, case by case: 1 `scope_and_resources`, 2 `defaults`,
 //! 3 `update`, 4 `pause_resume`, 5 `kill`, 6 `delete`, 7 `slice`, 8
 //! `ps_and_events`, 9 `annotations`, 10 `connection` (inside systemd) and
-//! `on_the_host_without_systemd_the_driver_fails_clearly`.
+//! `on_the_host_without_systemd_the_driver_fails_clearly`; then the review's:
+//! 11 `same_scope`.
 //!
 //! `SYSTEMD_IT_VERBOSE=1` prints every observation.
 
@@ -1117,6 +1118,55 @@ fn annotations(c: &Ctx) -> Obs {
     obs
 }
 
+/// Case 11: A second container given the `cgroupsPath` of a running one
+/// (the same scope unit): its create fails, and the running container,
+/// its unit and its processes are untouched (runc 1.1.5's second run
+/// succeeds: only brisk is held to this). The first container
+/// has no pid namespace, so that a SIGTERM from a stop of its unit would
+/// end it at once.
+fn same_scope(c: &Ctx) -> Obs {
+    let mut obs = Obs::new();
+    let unit = c.unit("one");
+    let cgroup = format!("/system.slice/{unit}");
+    let mut b1 = c.bundle("one", &["sleep", "1000"], Some(&c.path("one")));
+    let ns = b1.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "pid");
+    b1.write();
+    let first = c.run(&b1, "one");
+    let pid = c.pid("one");
+    let b2 = c.bundle("two", &["sleep", "1000"], Some(&c.path("one")));
+    let second = c.rt(&["run", "-d", "--bundle", b2.path(), "two"]);
+    let what = format!("{} {unit} after a second container asked for it", c.rt.name);
+    obs.insert("second".into(), "refused".into());
+    obs.insert("first.after".into(), "running, unit active".into());
+    if second.code == 0 && c.rt.name == "runc" {
+        loud(&format!(
+            "NOT CHECKED for runc ({}): a second container given a running one's cgroupsPath: \
+             runc 1.1.5's second run succeeds",
+            c.layout().name()
+        ));
+        let _ = c.rt(&["delete", "--force", "two"]);
+        drop(first);
+        c.assert_unit_removed(&unit, &cgroup);
+        return obs;
+    }
+    assert_ne!(second.code, 0, "{what}: the second run succeeded");
+    let _ = c.rt(&["delete", "--force", "two"]);
+    // A stop of the unit would have sent SIGTERM by now; give it a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.status("one"), "running", "{what}");
+    expect(
+        &c.sd.show(&unit, &["ActiveState"]),
+        &what,
+        "ActiveState",
+        "active",
+    );
+    assert_eq!(c.procs(&cgroup), vec![pid], "{what}: its init");
+    first.delete(true);
+    c.assert_unit_removed(&unit, &cgroup);
+    obs
+}
+
 /// Case 10: How the runtime reaches systemd: its private socket with no bus
 /// daemon (every case before this one), the system bus when the private
 /// socket is hidden, and a clear failure when neither is there.
@@ -1248,7 +1298,7 @@ fn connection(c: &Ctx) -> Obs {
 
 type CaseFn = fn(&Ctx) -> Obs;
 
-const CASES: [(&str, CaseFn); 10] = [
+const CASES: [(&str, CaseFn); 11] = [
     ("scope_and_resources", scope_and_resources),
     ("defaults", defaults),
     ("update", update),
@@ -1258,6 +1308,7 @@ const CASES: [(&str, CaseFn); 10] = [
     ("slice", slice),
     ("ps_and_events", ps_and_events),
     ("annotations", annotations),
+    ("same_scope", same_scope),
     // Last: it starts and stops the bus daemon.
     ("connection", connection),
 ];
