@@ -199,6 +199,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         let placement = setup.as_ref().map(|s| init::CgroupPlacement {
             path: &s.path,
             v1: !s.clone_places_fully(),
+            cgroup2_host: s.layout() == brisk_cgroups::Layout::V2,
         });
         let mut plan = init::plan(&config, &init_opts, placement)?;
         plan.intel_rdt = crate::intelrdt::plan(&config.spec, &opts.id)?;

@@ -25,7 +25,7 @@
 //! 3 `update`, 4 `pause_resume`, 5 `kill`, 6 `delete`, 7 `slice`, 8
 //! `ps_and_events`, 9 `annotations`, 10 `connection` (inside systemd) and
 //! `on_the_host_without_systemd_the_driver_fails_clearly`; then the review's:
-//! 11 `same_scope`.
+//! 11 `same_scope`, 13 `cgroup_mount`.
 //!
 //! `SYSTEMD_IT_VERBOSE=1` prints every observation.
 
@@ -1167,6 +1167,45 @@ fn same_scope(c: &Ctx) -> Obs {
     obs
 }
 
+/// Case 13: The container's `cgroup` mount (the bundle's default, read-only,
+/// without a cgroup namespace: its own cgroup bound; and a fresh one in a
+/// cgroup namespace) shows the layout systemd runs: cgroup2 in the v2
+/// layout, the v1 hierarchies in the v1 one (brisk's with the container's
+/// processes in it).
+fn cgroup_mount(c: &Ctx) -> Obs {
+    let mut obs = Obs::new();
+    let procs = match c.layout() {
+        Layout::V1 => "/sys/fs/cgroup/pids/cgroup.procs",
+        Layout::V2 => "/sys/fs/cgroup/cgroup.procs",
+    };
+    for (name, cgroupns) in [("mnt", false), ("mntns", true)] {
+        let mut b = c.bundle(name, &["sleep", "1000"], Some(&c.path(name)));
+        if cgroupns {
+            b.add_namespace("cgroup", None);
+        }
+        let ctr = c.run(&b, name);
+        let what = format!("{} {name} (cgroup namespace: {cgroupns})", c.rt.name);
+        let out = c.rt(&["exec", name, "cat", procs]);
+        assert_eq!(
+            out.code, 0,
+            "{what}: cat {procs}: {}{}",
+            out.stdout, out.stderr
+        );
+        // runc mounts a fresh cgroup2 without a cgroup namespace too (the
+        // whole tree, whose root lists processes outside the container's
+        // pid namespace as 0); brisk binds the container's own cgroup.
+        let want = if c.rt.name == "brisk" { 2 } else { 1 };
+        assert!(
+            out.stdout.lines().count() >= want,
+            "{what}: {procs} lists {:?}",
+            out.stdout
+        );
+        obs.insert(format!("{name}.procs"), "readable".into());
+        ctr.delete(true);
+    }
+    obs
+}
+
 /// Case 10: How the runtime reaches systemd: its private socket with no bus
 /// daemon (every case before this one), the system bus when the private
 /// socket is hidden, and a clear failure when neither is there.
@@ -1298,7 +1337,7 @@ fn connection(c: &Ctx) -> Obs {
 
 type CaseFn = fn(&Ctx) -> Obs;
 
-const CASES: [(&str, CaseFn); 11] = [
+const CASES: [(&str, CaseFn); 12] = [
     ("scope_and_resources", scope_and_resources),
     ("defaults", defaults),
     ("update", update),
@@ -1309,6 +1348,7 @@ const CASES: [(&str, CaseFn); 11] = [
     ("ps_and_events", ps_and_events),
     ("annotations", annotations),
     ("same_scope", same_scope),
+    ("cgroup_mount", cgroup_mount),
     // Last: it starts and stops the bus daemon.
     ("connection", connection),
 ];
