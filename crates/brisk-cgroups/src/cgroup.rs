@@ -378,6 +378,21 @@ pub fn remove_created(record: &Record, patience: Duration) -> Vec<(PathBuf, io::
 /// container made (`delegate` caps `cgroup.max.depth` there).
 pub const MAX_CHILD_DEPTH: usize = 32;
 
+/// Caps `cgroup.max.depth` of the container's cgroup2 directory at
+/// [`MAX_CHILD_DEPTH`] when it is unlimited (no cgroup2 directory: nothing
+/// to do; v1 hierarchies have no such bound).
+pub fn bound_depth(record: &Record) -> Result<()> {
+    let Some(dir) = record.v2_dir() else {
+        return Ok(());
+    };
+    let depth = dir.join("cgroup.max.depth");
+    if read_file(&depth).is_ok_and(|v| v.trim() == "max") {
+        write_file(&depth, &MAX_CHILD_DEPTH.to_string())
+            .map_err(|e| Error::path("bound the container's cgroup depth", &depth, e))?;
+    }
+    Ok(())
+}
+
 fn open_dir_at<P: rustix::path::Arg>(
     at: impl std::os::fd::AsFd,
     path: P,

@@ -119,7 +119,13 @@ impl Setup {
             return Cgroup::create(&self.host, &self.path, &self.plan);
         };
         scope.start(pid)?;
-        match Cgroup::create(&self.host, &self.path, &self.plan) {
+        match Cgroup::create(&self.host, &self.path, &self.plan).and_then(|c| {
+            // The scope is delegated: the container may nest cgroups below
+            // it, bounded as with the cgroupfs driver's delegation (the
+            // file is not delegatable), so that brisk's walks see them all.
+            cgroup::bound_depth(&c.record)?;
+            Ok(c)
+        }) {
             Ok(mut c) => {
                 c.record.systemd_unit = Some(scope.unit.name.clone());
                 Ok(c)

@@ -25,7 +25,7 @@
 //! 3 `update`, 4 `pause_resume`, 5 `kill`, 6 `delete`, 7 `slice`, 8
 //! `ps_and_events`, 9 `annotations`, 10 `connection` (inside systemd) and
 //! `on_the_host_without_systemd_the_driver_fails_clearly`; then the review's:
-//! 11 `same_scope`, 13 `cgroup_mount`.
+//! 11 `same_scope`, 12 `hidden_processes`, 13 `cgroup_mount`.
 //!
 //! `SYSTEMD_IT_VERBOSE=1` prints every observation.
 
@@ -1167,6 +1167,108 @@ fn same_scope(c: &Ctx) -> Obs {
     obs
 }
 
+/// Case 12: A hostile container with its scope delegated (Delegate=yes),
+/// no pid namespace of its own, a cgroup namespace and a writable cgroup
+/// mount: it hides a process that ignores SIGTERM in a cgroup 30 levels
+/// below its scope or more (in every hierarchy it can write). `kill --all KILL`
+/// and `delete --force` must still end it, within the command's bound,
+/// and leave no unit and no cgroup (runc walks the whole subtree).
+fn hidden_processes(c: &Ctx) -> Obs {
+    let mut obs = Obs::new();
+    // As deep as the container gets (brisk bounds cgroup.max.depth of a
+    // cgroup2 scope at 32), in one line (the bundle script takes one
+    // argument per line).
+    let levels = match c.layout() {
+        Layout::V1 => 30,
+        Layout::V2 => 40,
+    };
+    let deep_rel = "/h".repeat(levels);
+    let hide = format!(
+        "roots=/sys/fs/cgroup; [ -e /sys/fs/cgroup/cgroup.procs ] || \
+         roots=$(echo /sys/fs/cgroup/*); for r in $roots; do mkdir -p $r{deep_rel} 2>/dev/null; \
+         done; sh -c \"trap '' TERM; for r in $roots; do d=\\$r; while [ -d \\$d/h ]; do \
+         d=\\$d/h; done; echo \\$\\$ > \\$d/cgroup.procs 2>/dev/null; done; \
+         exec sleep 1001\" & exec sleep 1000"
+    );
+    for (name, delete) in [("hidk", false), ("hidd", true)] {
+        let unit = c.unit(name);
+        let cgroup = format!("/system.slice/{unit}");
+        let mut b = c.bundle(name, &["sh", "-c", &hide], Some(&c.path(name)));
+        let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "pid");
+        b.add_namespace("cgroup", None);
+        let mounts = b.config["mounts"].as_array_mut().unwrap();
+        mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
+        mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup",
+                           "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "rw"]}));
+        b.write();
+        let ctr = c.run(&b, name);
+        let what = format!(
+            "{} {unit} ({})",
+            c.rt.name,
+            if delete {
+                "delete --force"
+            } else {
+                "kill --all"
+            }
+        );
+        let top = match c.layout() {
+            Layout::V1 => format!("/sys/fs/cgroup/systemd{cgroup}"),
+            Layout::V2 => format!("/sys/fs/cgroup{cgroup}"),
+        };
+        // Every pid in the scope's subtree, in systemd's hierarchy.
+        let all = || -> Vec<i64> {
+            let out = c.sd.sh(&format!(
+                "find {top} -name cgroup.procs -exec cat {{}} + 2>/dev/null; true"
+            ));
+            out.stdout
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect()
+        };
+        common::wait_until(
+            &format!("{what}: a process hidden 30 levels down or more"),
+            Duration::from_secs(10),
+            || {
+                let hidden = c.sd.sh(&format!(
+                    "find {top} -mindepth 31 -name cgroup.procs -exec cat {{}} + 2>/dev/null"
+                ));
+                hidden.stdout.lines().count() == 1 && all().len() == 2
+            },
+        );
+        let procs = all();
+        let mut ctr = Some(ctr);
+        if delete {
+            ctr.take().unwrap().delete(true);
+        } else {
+            c.rt_ok(&["kill", "--all", name, "KILL"]);
+            c.wait_status(name, "stopped");
+        }
+        common::wait_until(
+            &format!("{what}: every process is gone, the hidden one included"),
+            Duration::from_secs(10),
+            || {
+                let alive =
+                    c.sd.sh(&format!(
+                    "for p in {}; do [ -e /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status \
+                     && echo $p; done; true",
+                    procs.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ")
+                ));
+                alive.stdout.trim().is_empty()
+            },
+        );
+        if let Some(ctr) = ctr {
+            ctr.delete(false);
+        }
+        c.assert_unit_removed(&unit, &cgroup);
+        obs.insert(
+            format!("{name}.after"),
+            "every process gone, no unit, no cgroup".into(),
+        );
+    }
+    obs
+}
+
 /// Case 13: The container's `cgroup` mount (the bundle's default, read-only,
 /// without a cgroup namespace: its own cgroup bound; and a fresh one in a
 /// cgroup namespace) shows the layout systemd runs: cgroup2 in the v2
@@ -1337,7 +1439,7 @@ fn connection(c: &Ctx) -> Obs {
 
 type CaseFn = fn(&Ctx) -> Obs;
 
-const CASES: [(&str, CaseFn); 12] = [
+const CASES: [(&str, CaseFn); 13] = [
     ("scope_and_resources", scope_and_resources),
     ("defaults", defaults),
     ("update", update),
@@ -1348,6 +1450,7 @@ const CASES: [(&str, CaseFn); 12] = [
     ("ps_and_events", ps_and_events),
     ("annotations", annotations),
     ("same_scope", same_scope),
+    ("hidden_processes", hidden_processes),
     ("cgroup_mount", cgroup_mount),
     // Last: it starts and stops the bus daemon.
     ("connection", connection),

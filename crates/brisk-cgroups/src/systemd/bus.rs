@@ -294,6 +294,30 @@ impl Bus {
         })
     }
 
+    /// `KillUnit(name, "all", signal)`: systemd signals every process in
+    /// the unit's cgroup subtree in the hierarchy it tracks units with,
+    /// however deep the container nested its own cgroups (Delegate=yes).
+    /// A unit that is gone, or has no process left, is no error.
+    pub fn kill_unit(&self, name: &str, signal: i32) -> Result<()> {
+        let what = format!("kill the processes of the unit {name}");
+        let err = dbus_err(&what, &self.via);
+        self.run(&what, async {
+            match self.call("KillUnit", &(name, "all", signal)).await {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if matches!(
+                        error_name(&e).as_deref(),
+                        Some("org.freedesktop.systemd1.NoSuchUnit")
+                            | Some("org.freedesktop.systemd1.NoSuchProcess")
+                    ) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(err(e)),
+            }
+        })
+    }
+
     /// `SetUnitProperties` for the running unit (runtime only: lost at
     /// reboot, as the unit is).
     pub fn set_unit_properties(&self, name: &str, props: &[Property]) -> Result<()> {

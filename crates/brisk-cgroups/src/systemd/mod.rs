@@ -122,10 +122,15 @@ pub fn abandon(pid: i32, unit: &str) {
     let _ = stop(unit);
 }
 
-/// Stops a container's unit (its processes are gone by then) and waits;
-/// a unit that is gone already is no error.
+/// Stops a container's unit and waits; a unit that is gone already is no
+/// error. Whatever is left in it is sent SIGKILL by systemd first: a
+/// scope's stop sends SIGTERM and waits for its stop timeout (90 s by
+/// default, beyond [`bus::BOUND`]), and a process of the container that
+/// ignores SIGTERM from a cgroup nested below brisk's walks would hold it.
 pub fn stop(unit: &str) -> Result<()> {
-    bus::Bus::connect()?.stop_unit(unit)
+    let bus = bus::Bus::connect()?;
+    bus.kill_unit(unit, libc::SIGKILL)?;
+    bus.stop_unit(unit)
 }
 
 /// `update`: the new limits as the unit's properties, so that systemd
