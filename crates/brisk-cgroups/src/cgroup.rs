@@ -451,23 +451,41 @@ fn descendant_pids(fd: &OwnedFd, depth: usize, pids: &mut Vec<i32>) {
 /// Removes the cgroups the container made below its own (a delegated
 /// cgroup2 directory, or root in a container with a writable cgroup
 /// mount), deepest first, by fd (`unlinkat(AT_REMOVEDIR)`), so that no
-/// path grows past PATH_MAX; at most [`MAX_CHILD_DEPTH`] levels. One
-/// still in use stays and the leaf's removal reports it.
+/// path grows past PATH_MAX. However deep the container nested them (a v1
+/// hierarchy has no `cgroup.max.depth`): iterative, one fd open at a time
+/// (`..` leads back up; a cgroup moves only within its parent, so that is
+/// the directory it came from), no recursion. One still in use stays and
+/// the leaf's removal reports it.
 fn remove_children(dir: &Path) {
-    if let Ok(fd) = open_dir_at(rustix::fs::CWD, dir) {
-        remove_children_at(&fd, 0);
-    }
-}
-
-fn remove_children_at(fd: &OwnedFd, depth: usize) {
-    if depth >= MAX_CHILD_DEPTH {
+    let Ok(mut cur) = open_dir_at(rustix::fs::CWD, dir) else {
         return;
-    }
-    for name in child_cgroups(fd) {
-        if let Ok(child) = open_dir_at(fd, name.as_c_str()) {
-            remove_children_at(&child, depth + 1);
+    };
+    let rmdir = |at: &OwnedFd, name: &std::ffi::CStr| {
+        let _ = rustix::fs::unlinkat(at, name, rustix::fs::AtFlags::REMOVEDIR);
+    };
+    // The names of the directories from `dir` down to `cur`, and for each
+    // level from `dir` on, its children not visited yet.
+    let mut path: Vec<std::ffi::CString> = Vec::new();
+    let mut todo: Vec<Vec<std::ffi::CString>> = vec![child_cgroups(&cur)];
+    while let Some(level) = todo.last_mut() {
+        if let Some(name) = level.pop() {
+            match open_dir_at(&cur, name.as_c_str()) {
+                Ok(child) => {
+                    todo.push(child_cgroups(&child));
+                    path.push(name);
+                    cur = child;
+                }
+                Err(_) => rmdir(&cur, &name),
+            }
+            continue;
         }
-        let _ = rustix::fs::unlinkat(fd, name.as_c_str(), rustix::fs::AtFlags::REMOVEDIR);
+        todo.pop();
+        let Some(name) = path.pop() else { break };
+        let Ok(parent) = open_dir_at(&cur, c"..") else {
+            break;
+        };
+        cur = parent;
+        rmdir(&cur, &name);
     }
 }
 

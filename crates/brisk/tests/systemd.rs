@@ -1176,13 +1176,9 @@ fn same_scope(c: &Ctx) -> Obs {
 fn hidden_processes(c: &Ctx) -> Obs {
     let mut obs = Obs::new();
     // As deep as the container gets (brisk bounds cgroup.max.depth of a
-    // cgroup2 scope at 32), in one line (the bundle script takes one
-    // argument per line).
-    let levels = match c.layout() {
-        Layout::V1 => 30,
-        Layout::V2 => 40,
-    };
-    let deep_rel = "/h".repeat(levels);
+    // cgroup2 scope at 32; v1 hierarchies have no bound), in one line (the
+    // bundle script takes one argument per line).
+    let deep_rel = "/h".repeat(40);
     let hide = format!(
         "roots=/sys/fs/cgroup; [ -e /sys/fs/cgroup/cgroup.procs ] || \
          roots=$(echo /sys/fs/cgroup/*); for r in $roots; do mkdir -p $r{deep_rel} 2>/dev/null; \
