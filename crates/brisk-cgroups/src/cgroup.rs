@@ -879,7 +879,7 @@ impl Record {
     /// container given the same cgroupsPath, and the cgroup stays for it.
     pub fn destroy(&self, sweep: bool) -> Result<()> {
         if let Some(unit) = &self.systemd_unit {
-            return self.destroy_scope(unit);
+            return self.destroy_scope(unit, sweep);
         }
         // The usual case, an empty cgroup, costs only the rmdirs.
         if remove_created(self, Duration::ZERO).is_empty() {
@@ -917,7 +917,23 @@ impl Record {
     /// (systemd removes its cgroups; a scope that emptied is gone
     /// already) and the directories brisk made in the other hierarchies
     /// are removed.
-    fn destroy_scope(&self, unit: &str) -> Result<()> {
+    ///
+    /// Without `sweep` the container's processes died with its pid
+    /// namespace's init. A scope that still has processes once those had
+    /// a moment to exit is not this container's any more: systemd removed
+    /// its scope when it emptied, and a container given the same
+    /// cgroupsPath since has a new scope of that name. It stays, unit,
+    /// processes and directories.
+    fn destroy_scope(&self, unit: &str, sweep: bool) -> Result<()> {
+        if !sweep {
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while self.pids().is_ok_and(|p| !p.is_empty()) {
+                if Instant::now() > deadline {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs(2);
         while self.pids().is_ok_and(|p| !p.is_empty()) {
             if Instant::now() > deadline {

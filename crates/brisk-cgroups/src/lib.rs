@@ -128,6 +128,15 @@ impl Setup {
         }) {
             Ok(mut c) => {
                 c.record.systemd_unit = Some(scope.unit.name.clone());
+                // The leaf is this unit's in every hierarchy, whoever made
+                // it: one that a container whose scope had the same name
+                // left (its delete leaves a scope that is not its own any
+                // more alone) goes with this container.
+                for d in &c.record.dirs {
+                    if !c.record.created.contains(&d.path) {
+                        c.record.created.push(d.path.clone());
+                    }
+                }
                 Ok(c)
             }
             Err(e) => {

@@ -25,7 +25,8 @@
 //! 3 `update`, 4 `pause_resume`, 5 `kill`, 6 `delete`, 7 `slice`, 8
 //! `ps_and_events`, 9 `annotations`, 10 `connection` (inside systemd) and
 //! `on_the_host_without_systemd_the_driver_fails_clearly`; then the review's:
-//! 11 `same_scope`, 12 `hidden_processes`, 13 `cgroup_mount`.
+//! 11 `same_scope`, 12 `hidden_processes`, 13 `cgroup_mount`, 14
+//! `reused_scope`.
 //!
 //! `SYSTEMD_IT_VERBOSE=1` prints every observation.
 
@@ -1304,6 +1305,60 @@ fn cgroup_mount(c: &Ctx) -> Obs {
     obs
 }
 
+/// Case 14: A stopped container whose scope systemd removed (its init died,
+/// the scope emptied) and whose `cgroupsPath` a new container was given
+/// since: deleting the old one leaves the new one, its unit and its
+/// processes alone (the old one had a pid namespace: nothing of it can be
+/// left in the scope).
+fn reused_scope(c: &Ctx) -> Obs {
+    let mut obs = Obs::new();
+    let unit = c.unit("reuse");
+    let cgroup = format!("/system.slice/{unit}");
+    let b_old = c.bundle("old", &["sleep", "1000"], Some(&c.path("reuse")));
+    let old = c.run(&b_old, "old");
+    c.rt_ok(&["kill", "old", "KILL"]);
+    c.wait_status("old", "stopped");
+    common::wait_until(
+        &format!("{} {unit}: systemd removes the emptied scope", c.rt.name),
+        Duration::from_secs(10),
+        || c.sd.units(&unit).is_empty(),
+    );
+    let b_new = c.bundle("new", &["sleep", "1000"], Some(&c.path("reuse")));
+    let new = c.run(&b_new, "new");
+    let pid = c.pid("new");
+    let what = format!(
+        "{} {unit} of the new container after the old one's delete",
+        c.rt.name
+    );
+    obs.insert("new.after".into(), "running, unit active".into());
+    let deleted = c.rt(&["delete", "old"]);
+    std::mem::forget(old);
+    if c.rt.name == "runc"
+        && (c.status("new") != "running" || c.sd.prop(&unit, "ActiveState") != "active")
+    {
+        loud(&format!(
+            "NOT CHECKED for runc ({}): the delete of a stopped container whose cgroupsPath a \
+             new container was given since: runc 1.1.5 stops the new one's unit",
+            c.layout().name()
+        ));
+        drop(new);
+        c.assert_unit_removed(&unit, &cgroup);
+        return obs;
+    }
+    assert_eq!(deleted.code, 0, "{what}: delete old: {}", deleted.stderr);
+    assert_eq!(c.status("new"), "running", "{what}");
+    expect(
+        &c.sd.show(&unit, &["ActiveState"]),
+        &what,
+        "ActiveState",
+        "active",
+    );
+    assert_eq!(c.procs(&cgroup), vec![pid], "{what}: its init");
+    new.delete(true);
+    c.assert_unit_removed(&unit, &cgroup);
+    obs
+}
+
 /// Case 10: How the runtime reaches systemd: its private socket with no bus
 /// daemon (every case before this one), the system bus when the private
 /// socket is hidden, and a clear failure when neither is there.
@@ -1435,7 +1490,7 @@ fn connection(c: &Ctx) -> Obs {
 
 type CaseFn = fn(&Ctx) -> Obs;
 
-const CASES: [(&str, CaseFn); 13] = [
+const CASES: [(&str, CaseFn); 14] = [
     ("scope_and_resources", scope_and_resources),
     ("defaults", defaults),
     ("update", update),
@@ -1448,6 +1503,7 @@ const CASES: [(&str, CaseFn); 13] = [
     ("same_scope", same_scope),
     ("hidden_processes", hidden_processes),
     ("cgroup_mount", cgroup_mount),
+    ("reused_scope", reused_scope),
     // Last: it starts and stops the bus daemon.
     ("connection", connection),
 ];
