@@ -1326,7 +1326,21 @@ fn remove_abandoned_cgroup(dir: &ContainerDir) -> Result<Vec<String>> {
     let record = brisk_cgroups::cgroup::abandoned(&host, &path);
     record.verify(&host, &configured_cgroup_path(dir)?)?;
     if let Some(unit) = dir.recorded_systemd_unit() {
-        // Its init died with the create; systemd removes its cgroups.
+        // Its init died with the create (or does at its next message to
+        // the dead brisk), and a scope that empties goes by itself. One
+        // still busy after 5 s is not this create's: a running container
+        // given the same cgroupsPath holds the unit, whose start this
+        // create's was refused or never sent. It stays.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while record.pids().is_ok_and(|p| !p.is_empty()) {
+            if std::time::Instant::now() > deadline {
+                return Ok(vec![format!(
+                    "systemd unit {unit} left in place: it has processes that are not this \
+                     container's"
+                )]);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         brisk_cgroups::systemd::stop(&unit)?;
     }
     Ok(

@@ -26,7 +26,7 @@
 //! `ps_and_events`, 9 `annotations`, 10 `connection` (inside systemd) and
 //! `on_the_host_without_systemd_the_driver_fails_clearly`; then the review's:
 //! 11 `same_scope`, 12 `hidden_processes`, 13 `cgroup_mount`, 14
-//! `reused_scope`.
+//! `reused_scope`, 15 `killed_create_same_scope`.
 //!
 //! `SYSTEMD_IT_VERBOSE=1` prints every observation.
 
@@ -1359,6 +1359,59 @@ fn reused_scope(c: &Ctx) -> Obs {
     obs
 }
 
+/// Case 15: A create killed while it waits for systemd (SIGSTOPped here),
+/// given the `cgroupsPath` of a running container: `delete --force` of what
+/// it left removes its state and leaves the running container, its unit and
+/// its processes alone (brisk only; the unit it recorded is not its own).
+fn killed_create_same_scope(c: &Ctx) -> Obs {
+    let mut obs = Obs::new();
+    obs.insert("first.after".into(), "running, unit active".into());
+    if c.rt.name == "runc" {
+        return obs;
+    }
+    let unit = c.unit("kone");
+    let cgroup = format!("/system.slice/{unit}");
+    let mut b1 = c.bundle("kone", &["sleep", "1000"], Some(&c.path("kone")));
+    let ns = b1.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "pid");
+    b1.write();
+    let first = c.run(&b1, "kone");
+    let pid = c.pid("kone");
+    let b2 = c.bundle("ktwo", &["sleep", "1000"], Some(&c.path("kone")));
+    let systemd_pid = c.sd.env.state(&c.sd.id)["pid"].as_i64().unwrap() as i32;
+    // SAFETY: signals to the systemd container's init, which this test made.
+    unsafe { libc::kill(systemd_pid, libc::SIGSTOP) };
+    let creating = c.sd.sh(&format!(
+        "{} --systemd-cgroup --root {} create --bundle {} ktwo >/dev/null 2>&1 & echo $!",
+        c.rt.bin,
+        c.rt.root,
+        b2.path()
+    ));
+    std::thread::sleep(Duration::from_millis(700));
+    let killed = c.sd.sh(&format!("kill -9 {}", creating.stdout.trim()));
+    unsafe { libc::kill(systemd_pid, libc::SIGCONT) };
+    assert_eq!(killed.code, 0, "kill the create: {}", killed.stderr);
+    std::thread::sleep(Duration::from_millis(300));
+    let what = format!(
+        "{} {unit} after delete --force of a killed create",
+        c.rt.name
+    );
+    let deleted = c.rt(&["delete", "--force", "ktwo"]);
+    assert_eq!(deleted.code, 0, "{what}: {}", deleted.stderr);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.status("kone"), "running", "{what}");
+    expect(
+        &c.sd.show(&unit, &["ActiveState"]),
+        &what,
+        "ActiveState",
+        "active",
+    );
+    assert_eq!(c.procs(&cgroup), vec![pid], "{what}: its init");
+    first.delete(true);
+    c.assert_unit_removed(&unit, &cgroup);
+    obs
+}
+
 /// Case 10: How the runtime reaches systemd: its private socket with no bus
 /// daemon (every case before this one), the system bus when the private
 /// socket is hidden, and a clear failure when neither is there.
@@ -1490,7 +1543,7 @@ fn connection(c: &Ctx) -> Obs {
 
 type CaseFn = fn(&Ctx) -> Obs;
 
-const CASES: [(&str, CaseFn); 14] = [
+const CASES: [(&str, CaseFn); 15] = [
     ("scope_and_resources", scope_and_resources),
     ("defaults", defaults),
     ("update", update),
@@ -1504,6 +1557,7 @@ const CASES: [(&str, CaseFn); 14] = [
     ("hidden_processes", hidden_processes),
     ("cgroup_mount", cgroup_mount),
     ("reused_scope", reused_scope),
+    ("killed_create_same_scope", killed_create_same_scope),
     // Last: it starts and stops the bus daemon.
     ("connection", connection),
 ];
