@@ -378,6 +378,21 @@ pub fn remove_created(record: &Record, patience: Duration) -> Vec<(PathBuf, io::
 /// container made (`delegate` caps `cgroup.max.depth` there).
 pub const MAX_CHILD_DEPTH: usize = 32;
 
+/// Caps `cgroup.max.depth` of the container's cgroup2 directory at
+/// [`MAX_CHILD_DEPTH`] when it is unlimited (no cgroup2 directory: nothing
+/// to do; v1 hierarchies have no such bound).
+pub fn bound_depth(record: &Record) -> Result<()> {
+    let Some(dir) = record.v2_dir() else {
+        return Ok(());
+    };
+    let depth = dir.join("cgroup.max.depth");
+    if read_file(&depth).is_ok_and(|v| v.trim() == "max") {
+        write_file(&depth, &MAX_CHILD_DEPTH.to_string())
+            .map_err(|e| Error::path("bound the container's cgroup depth", &depth, e))?;
+    }
+    Ok(())
+}
+
 fn open_dir_at<P: rustix::path::Arg>(
     at: impl std::os::fd::AsFd,
     path: P,
@@ -436,23 +451,41 @@ fn descendant_pids(fd: &OwnedFd, depth: usize, pids: &mut Vec<i32>) {
 /// Removes the cgroups the container made below its own (a delegated
 /// cgroup2 directory, or root in a container with a writable cgroup
 /// mount), deepest first, by fd (`unlinkat(AT_REMOVEDIR)`), so that no
-/// path grows past PATH_MAX; at most [`MAX_CHILD_DEPTH`] levels. One
-/// still in use stays and the leaf's removal reports it.
+/// path grows past PATH_MAX. However deep the container nested them (a v1
+/// hierarchy has no `cgroup.max.depth`): iterative, one fd open at a time
+/// (`..` leads back up; a cgroup moves only within its parent, so that is
+/// the directory it came from), no recursion. One still in use stays and
+/// the leaf's removal reports it.
 fn remove_children(dir: &Path) {
-    if let Ok(fd) = open_dir_at(rustix::fs::CWD, dir) {
-        remove_children_at(&fd, 0);
-    }
-}
-
-fn remove_children_at(fd: &OwnedFd, depth: usize) {
-    if depth >= MAX_CHILD_DEPTH {
+    let Ok(mut cur) = open_dir_at(rustix::fs::CWD, dir) else {
         return;
-    }
-    for name in child_cgroups(fd) {
-        if let Ok(child) = open_dir_at(fd, name.as_c_str()) {
-            remove_children_at(&child, depth + 1);
+    };
+    let rmdir = |at: &OwnedFd, name: &std::ffi::CStr| {
+        let _ = rustix::fs::unlinkat(at, name, rustix::fs::AtFlags::REMOVEDIR);
+    };
+    // The names of the directories from `dir` down to `cur`, and for each
+    // level from `dir` on, its children not visited yet.
+    let mut path: Vec<std::ffi::CString> = Vec::new();
+    let mut todo: Vec<Vec<std::ffi::CString>> = vec![child_cgroups(&cur)];
+    while let Some(level) = todo.last_mut() {
+        if let Some(name) = level.pop() {
+            match open_dir_at(&cur, name.as_c_str()) {
+                Ok(child) => {
+                    todo.push(child_cgroups(&child));
+                    path.push(name);
+                    cur = child;
+                }
+                Err(_) => rmdir(&cur, &name),
+            }
+            continue;
         }
-        let _ = rustix::fs::unlinkat(fd, name.as_c_str(), rustix::fs::AtFlags::REMOVEDIR);
+        todo.pop();
+        let Some(name) = path.pop() else { break };
+        let Ok(parent) = open_dir_at(&cur, c"..") else {
+            break;
+        };
+        cur = parent;
+        rmdir(&cur, &name);
     }
 }
 
@@ -846,7 +879,7 @@ impl Record {
     /// container given the same cgroupsPath, and the cgroup stays for it.
     pub fn destroy(&self, sweep: bool) -> Result<()> {
         if let Some(unit) = &self.systemd_unit {
-            return self.destroy_scope(unit);
+            return self.destroy_scope(unit, sweep);
         }
         // The usual case, an empty cgroup, costs only the rmdirs.
         if remove_created(self, Duration::ZERO).is_empty() {
@@ -884,7 +917,23 @@ impl Record {
     /// (systemd removes its cgroups; a scope that emptied is gone
     /// already) and the directories brisk made in the other hierarchies
     /// are removed.
-    fn destroy_scope(&self, unit: &str) -> Result<()> {
+    ///
+    /// Without `sweep` the container's processes died with its pid
+    /// namespace's init. A scope that still has processes once those had
+    /// a moment to exit is not this container's any more: systemd removed
+    /// its scope when it emptied, and a container given the same
+    /// cgroupsPath since has a new scope of that name. It stays, unit,
+    /// processes and directories.
+    fn destroy_scope(&self, unit: &str, sweep: bool) -> Result<()> {
+        if !sweep {
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while self.pids().is_ok_and(|p| !p.is_empty()) {
+                if Instant::now() > deadline {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs(2);
         while self.pids().is_ok_and(|p| !p.is_empty()) {
             if Instant::now() > deadline {

@@ -119,9 +119,24 @@ impl Setup {
             return Cgroup::create(&self.host, &self.path, &self.plan);
         };
         scope.start(pid)?;
-        match Cgroup::create(&self.host, &self.path, &self.plan) {
+        match Cgroup::create(&self.host, &self.path, &self.plan).and_then(|c| {
+            // The scope is delegated: the container may nest cgroups below
+            // it, bounded as with the cgroupfs driver's delegation (the
+            // file is not delegatable), so that brisk's walks see them all.
+            cgroup::bound_depth(&c.record)?;
+            Ok(c)
+        }) {
             Ok(mut c) => {
                 c.record.systemd_unit = Some(scope.unit.name.clone());
+                // The leaf is this unit's in every hierarchy, whoever made
+                // it: one that a container whose scope had the same name
+                // left (its delete leaves a scope that is not its own any
+                // more alone) goes with this container.
+                for d in &c.record.dirs {
+                    if !c.record.created.contains(&d.path) {
+                        c.record.created.push(d.path.clone());
+                    }
+                }
                 Ok(c)
             }
             Err(e) => {

@@ -84,6 +84,7 @@ fn plan(b: divan::Bencher) {
     let placement = CgroupPlacement {
         path: "/brisk/bench",
         v1: true,
+        cgroup2_host: false,
     };
     // The first plan compiles and stores the program; the second must hit.
     for _ in 0..2 {

@@ -199,6 +199,7 @@ pub fn create(store: &Store, opts: &CreateOptions, wait_for_start: bool) -> Resu
         let placement = setup.as_ref().map(|s| init::CgroupPlacement {
             path: &s.path,
             v1: !s.clone_places_fully(),
+            cgroup2_host: s.layout() == brisk_cgroups::Layout::V2,
         });
         let mut plan = init::plan(&config, &init_opts, placement)?;
         plan.intel_rdt = crate::intelrdt::plan(&config.spec, &opts.id)?;
@@ -1325,7 +1326,21 @@ fn remove_abandoned_cgroup(dir: &ContainerDir) -> Result<Vec<String>> {
     let record = brisk_cgroups::cgroup::abandoned(&host, &path);
     record.verify(&host, &configured_cgroup_path(dir)?)?;
     if let Some(unit) = dir.recorded_systemd_unit() {
-        // Its init died with the create; systemd removes its cgroups.
+        // Its init died with the create (or does at its next message to
+        // the dead brisk), and a scope that empties goes by itself. One
+        // still busy after 5 s is not this create's: a running container
+        // given the same cgroupsPath holds the unit, whose start this
+        // create's was refused or never sent. It stays.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while record.pids().is_ok_and(|p| !p.is_empty()) {
+            if std::time::Instant::now() > deadline {
+                return Ok(vec![format!(
+                    "systemd unit {unit} left in place: it has processes that are not this \
+                     container's"
+                )]);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         brisk_cgroups::systemd::stop(&unit)?;
     }
     Ok(

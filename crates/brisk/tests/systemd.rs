@@ -24,7 +24,9 @@
 //! The issue's list, case by case: 1 `scope_and_resources`, 2 `defaults`,
 //! 3 `update`, 4 `pause_resume`, 5 `kill`, 6 `delete`, 7 `slice`, 8
 //! `ps_and_events`, 9 `annotations`, 10 `connection` (inside systemd) and
-//! `on_the_host_without_systemd_the_driver_fails_clearly`.
+//! `on_the_host_without_systemd_the_driver_fails_clearly`; then the review's:
+//! 11 `same_scope`, 12 `hidden_processes`, 13 `cgroup_mount`, 14
+//! `reused_scope`, 15 `killed_create_same_scope`.
 //!
 //! `SYSTEMD_IT_VERBOSE=1` prints every observation.
 
@@ -1117,6 +1119,299 @@ fn annotations(c: &Ctx) -> Obs {
     obs
 }
 
+/// Case 11: A second container given the `cgroupsPath` of a running one
+/// (the same scope unit): its create fails, and the running container,
+/// its unit and its processes are untouched (runc 1.1.5's second run
+/// succeeds: only brisk is held to this). The first container
+/// has no pid namespace, so that a SIGTERM from a stop of its unit would
+/// end it at once.
+fn same_scope(c: &Ctx) -> Obs {
+    let mut obs = Obs::new();
+    let unit = c.unit("one");
+    let cgroup = format!("/system.slice/{unit}");
+    let mut b1 = c.bundle("one", &["sleep", "1000"], Some(&c.path("one")));
+    let ns = b1.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "pid");
+    b1.write();
+    let first = c.run(&b1, "one");
+    let pid = c.pid("one");
+    let b2 = c.bundle("two", &["sleep", "1000"], Some(&c.path("one")));
+    let second = c.rt(&["run", "-d", "--bundle", b2.path(), "two"]);
+    let what = format!("{} {unit} after a second container asked for it", c.rt.name);
+    obs.insert("second".into(), "refused".into());
+    obs.insert("first.after".into(), "running, unit active".into());
+    if second.code == 0 && c.rt.name == "runc" {
+        loud(&format!(
+            "NOT CHECKED for runc ({}): a second container given a running one's cgroupsPath: \
+             runc 1.1.5's second run succeeds",
+            c.layout().name()
+        ));
+        let _ = c.rt(&["delete", "--force", "two"]);
+        drop(first);
+        c.assert_unit_removed(&unit, &cgroup);
+        return obs;
+    }
+    assert_ne!(second.code, 0, "{what}: the second run succeeded");
+    let _ = c.rt(&["delete", "--force", "two"]);
+    // A stop of the unit would have sent SIGTERM by now; give it a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.status("one"), "running", "{what}");
+    expect(
+        &c.sd.show(&unit, &["ActiveState"]),
+        &what,
+        "ActiveState",
+        "active",
+    );
+    assert_eq!(c.procs(&cgroup), vec![pid], "{what}: its init");
+    first.delete(true);
+    c.assert_unit_removed(&unit, &cgroup);
+    obs
+}
+
+/// Case 12: A hostile container with its scope delegated (Delegate=yes),
+/// no pid namespace of its own, a cgroup namespace and a writable cgroup
+/// mount: it hides a process that ignores SIGTERM in a cgroup 30 levels
+/// below its scope or more (in every hierarchy it can write). `kill --all KILL`
+/// and `delete --force` must still end it, within the command's bound,
+/// and leave no unit and no cgroup (runc walks the whole subtree).
+fn hidden_processes(c: &Ctx) -> Obs {
+    let mut obs = Obs::new();
+    // As deep as the container gets (brisk bounds cgroup.max.depth of a
+    // cgroup2 scope at 32; v1 hierarchies have no bound), in one line (the
+    // bundle script takes one argument per line).
+    let deep_rel = "/h".repeat(40);
+    let hide = format!(
+        "roots=/sys/fs/cgroup; [ -e /sys/fs/cgroup/cgroup.procs ] || \
+         roots=$(echo /sys/fs/cgroup/*); for r in $roots; do mkdir -p $r{deep_rel} 2>/dev/null; \
+         done; sh -c \"trap '' TERM; for r in $roots; do d=\\$r; while [ -d \\$d/h ]; do \
+         d=\\$d/h; done; echo \\$\\$ > \\$d/cgroup.procs 2>/dev/null; done; \
+         exec sleep 1001\" & exec sleep 1000"
+    );
+    for (name, delete) in [("hidk", false), ("hidd", true)] {
+        let unit = c.unit(name);
+        let cgroup = format!("/system.slice/{unit}");
+        let mut b = c.bundle(name, &["sh", "-c", &hide], Some(&c.path(name)));
+        let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "pid");
+        b.add_namespace("cgroup", None);
+        let mounts = b.config["mounts"].as_array_mut().unwrap();
+        mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
+        mounts.push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup",
+                           "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "rw"]}));
+        b.write();
+        let ctr = c.run(&b, name);
+        let what = format!(
+            "{} {unit} ({})",
+            c.rt.name,
+            if delete {
+                "delete --force"
+            } else {
+                "kill --all"
+            }
+        );
+        let top = match c.layout() {
+            Layout::V1 => format!("/sys/fs/cgroup/systemd{cgroup}"),
+            Layout::V2 => format!("/sys/fs/cgroup{cgroup}"),
+        };
+        // Every pid in the scope's subtree, in systemd's hierarchy.
+        let all = || -> Vec<i64> {
+            let out = c.sd.sh(&format!(
+                "find {top} -name cgroup.procs -exec cat {{}} + 2>/dev/null; true"
+            ));
+            out.stdout
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect()
+        };
+        common::wait_until(
+            &format!("{what}: a process hidden 30 levels down or more"),
+            Duration::from_secs(10),
+            || {
+                let hidden = c.sd.sh(&format!(
+                    "find {top} -mindepth 31 -name cgroup.procs -exec cat {{}} + 2>/dev/null"
+                ));
+                hidden.stdout.lines().count() == 1 && all().len() == 2
+            },
+        );
+        let procs = all();
+        let mut ctr = Some(ctr);
+        if delete {
+            ctr.take().unwrap().delete(true);
+        } else {
+            c.rt_ok(&["kill", "--all", name, "KILL"]);
+            c.wait_status(name, "stopped");
+        }
+        common::wait_until(
+            &format!("{what}: every process is gone, the hidden one included"),
+            Duration::from_secs(10),
+            || {
+                let alive =
+                    c.sd.sh(&format!(
+                    "for p in {}; do [ -e /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status \
+                     && echo $p; done; true",
+                    procs.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" ")
+                ));
+                alive.stdout.trim().is_empty()
+            },
+        );
+        if let Some(ctr) = ctr {
+            ctr.delete(false);
+        }
+        c.assert_unit_removed(&unit, &cgroup);
+        obs.insert(
+            format!("{name}.after"),
+            "every process gone, no unit, no cgroup".into(),
+        );
+    }
+    obs
+}
+
+/// Case 13: The container's `cgroup` mount (the bundle's default, read-only,
+/// without a cgroup namespace: its own cgroup bound; and a fresh one in a
+/// cgroup namespace) shows the layout systemd runs: cgroup2 in the v2
+/// layout, the v1 hierarchies in the v1 one (brisk's with the container's
+/// processes in it).
+fn cgroup_mount(c: &Ctx) -> Obs {
+    let mut obs = Obs::new();
+    let procs = match c.layout() {
+        Layout::V1 => "/sys/fs/cgroup/pids/cgroup.procs",
+        Layout::V2 => "/sys/fs/cgroup/cgroup.procs",
+    };
+    for (name, cgroupns) in [("mnt", false), ("mntns", true)] {
+        let mut b = c.bundle(name, &["sleep", "1000"], Some(&c.path(name)));
+        if cgroupns {
+            b.add_namespace("cgroup", None);
+        }
+        let ctr = c.run(&b, name);
+        let what = format!("{} {name} (cgroup namespace: {cgroupns})", c.rt.name);
+        let out = c.rt(&["exec", name, "cat", procs]);
+        assert_eq!(
+            out.code, 0,
+            "{what}: cat {procs}: {}{}",
+            out.stdout, out.stderr
+        );
+        // runc mounts a fresh cgroup2 without a cgroup namespace too (the
+        // whole tree, whose root lists processes outside the container's
+        // pid namespace as 0); brisk binds the container's own cgroup.
+        let want = if c.rt.name == "brisk" { 2 } else { 1 };
+        assert!(
+            out.stdout.lines().count() >= want,
+            "{what}: {procs} lists {:?}",
+            out.stdout
+        );
+        obs.insert(format!("{name}.procs"), "readable".into());
+        ctr.delete(true);
+    }
+    obs
+}
+
+/// Case 14: A stopped container whose scope systemd removed (its init died,
+/// the scope emptied) and whose `cgroupsPath` a new container was given
+/// since: deleting the old one leaves the new one, its unit and its
+/// processes alone (the old one had a pid namespace: nothing of it can be
+/// left in the scope).
+fn reused_scope(c: &Ctx) -> Obs {
+    let mut obs = Obs::new();
+    let unit = c.unit("reuse");
+    let cgroup = format!("/system.slice/{unit}");
+    let b_old = c.bundle("old", &["sleep", "1000"], Some(&c.path("reuse")));
+    let old = c.run(&b_old, "old");
+    c.rt_ok(&["kill", "old", "KILL"]);
+    c.wait_status("old", "stopped");
+    common::wait_until(
+        &format!("{} {unit}: systemd removes the emptied scope", c.rt.name),
+        Duration::from_secs(10),
+        || c.sd.units(&unit).is_empty(),
+    );
+    let b_new = c.bundle("new", &["sleep", "1000"], Some(&c.path("reuse")));
+    let new = c.run(&b_new, "new");
+    let pid = c.pid("new");
+    let what = format!(
+        "{} {unit} of the new container after the old one's delete",
+        c.rt.name
+    );
+    obs.insert("new.after".into(), "running, unit active".into());
+    let deleted = c.rt(&["delete", "old"]);
+    std::mem::forget(old);
+    if c.rt.name == "runc"
+        && (c.status("new") != "running" || c.sd.prop(&unit, "ActiveState") != "active")
+    {
+        loud(&format!(
+            "NOT CHECKED for runc ({}): the delete of a stopped container whose cgroupsPath a \
+             new container was given since: runc 1.1.5 stops the new one's unit",
+            c.layout().name()
+        ));
+        drop(new);
+        c.assert_unit_removed(&unit, &cgroup);
+        return obs;
+    }
+    assert_eq!(deleted.code, 0, "{what}: delete old: {}", deleted.stderr);
+    assert_eq!(c.status("new"), "running", "{what}");
+    expect(
+        &c.sd.show(&unit, &["ActiveState"]),
+        &what,
+        "ActiveState",
+        "active",
+    );
+    assert_eq!(c.procs(&cgroup), vec![pid], "{what}: its init");
+    new.delete(true);
+    c.assert_unit_removed(&unit, &cgroup);
+    obs
+}
+
+/// Case 15: A create killed while it waits for systemd (SIGSTOPped here),
+/// given the `cgroupsPath` of a running container: `delete --force` of what
+/// it left removes its state and leaves the running container, its unit and
+/// its processes alone (brisk only; the unit it recorded is not its own).
+fn killed_create_same_scope(c: &Ctx) -> Obs {
+    let mut obs = Obs::new();
+    obs.insert("first.after".into(), "running, unit active".into());
+    if c.rt.name == "runc" {
+        return obs;
+    }
+    let unit = c.unit("kone");
+    let cgroup = format!("/system.slice/{unit}");
+    let mut b1 = c.bundle("kone", &["sleep", "1000"], Some(&c.path("kone")));
+    let ns = b1.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "pid");
+    b1.write();
+    let first = c.run(&b1, "kone");
+    let pid = c.pid("kone");
+    let b2 = c.bundle("ktwo", &["sleep", "1000"], Some(&c.path("kone")));
+    let systemd_pid = c.sd.env.state(&c.sd.id)["pid"].as_i64().unwrap() as i32;
+    // SAFETY: signals to the systemd container's init, which this test made.
+    unsafe { libc::kill(systemd_pid, libc::SIGSTOP) };
+    let creating = c.sd.sh(&format!(
+        "{} --systemd-cgroup --root {} create --bundle {} ktwo >/dev/null 2>&1 & echo $!",
+        c.rt.bin,
+        c.rt.root,
+        b2.path()
+    ));
+    std::thread::sleep(Duration::from_millis(700));
+    let killed = c.sd.sh(&format!("kill -9 {}", creating.stdout.trim()));
+    unsafe { libc::kill(systemd_pid, libc::SIGCONT) };
+    assert_eq!(killed.code, 0, "kill the create: {}", killed.stderr);
+    std::thread::sleep(Duration::from_millis(300));
+    let what = format!(
+        "{} {unit} after delete --force of a killed create",
+        c.rt.name
+    );
+    let deleted = c.rt(&["delete", "--force", "ktwo"]);
+    assert_eq!(deleted.code, 0, "{what}: {}", deleted.stderr);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.status("kone"), "running", "{what}");
+    expect(
+        &c.sd.show(&unit, &["ActiveState"]),
+        &what,
+        "ActiveState",
+        "active",
+    );
+    assert_eq!(c.procs(&cgroup), vec![pid], "{what}: its init");
+    first.delete(true);
+    c.assert_unit_removed(&unit, &cgroup);
+    obs
+}
+
 /// Case 10: How the runtime reaches systemd: its private socket with no bus
 /// daemon (every case before this one), the system bus when the private
 /// socket is hidden, and a clear failure when neither is there.
@@ -1248,7 +1543,7 @@ fn connection(c: &Ctx) -> Obs {
 
 type CaseFn = fn(&Ctx) -> Obs;
 
-const CASES: [(&str, CaseFn); 10] = [
+const CASES: [(&str, CaseFn); 15] = [
     ("scope_and_resources", scope_and_resources),
     ("defaults", defaults),
     ("update", update),
@@ -1258,6 +1553,11 @@ const CASES: [(&str, CaseFn); 10] = [
     ("slice", slice),
     ("ps_and_events", ps_and_events),
     ("annotations", annotations),
+    ("same_scope", same_scope),
+    ("hidden_processes", hidden_processes),
+    ("cgroup_mount", cgroup_mount),
+    ("reused_scope", reused_scope),
+    ("killed_create_same_scope", killed_create_same_scope),
     // Last: it starts and stops the bus daemon.
     ("connection", connection),
 ];

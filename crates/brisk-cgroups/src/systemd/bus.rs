@@ -30,6 +30,17 @@ const SYSTEM_BUS: &str = "unix:path=/run/dbus/system_bus_socket";
 /// job; systemd's own default method timeout is 25 s).
 pub const BOUND: Duration = Duration::from_secs(30);
 
+/// A failed [`Bus::start_transient_unit`].
+#[derive(Debug)]
+pub struct StartError {
+    pub error: Error,
+    /// systemd refused the call itself: the unit of that name, if there
+    /// is one, is not the caller's and must not be stopped (otherwise the
+    /// unit may exist, with the pid in it: a job that failed, or no
+    /// answer in time).
+    pub refused: bool,
+}
+
 /// A connection to systemd's manager.
 pub struct Bus {
     conn: zbus::Connection,
@@ -196,13 +207,22 @@ impl Bus {
     /// Starts the transient unit `name` and waits until its start job is
     /// done; a job that ends otherwise (`failed`, `timeout`...) is an
     /// error naming its result. A unit of that name left over in a failed
-    /// state is reset first, once.
-    pub fn start_transient_unit(&self, name: &str, props: &[Property]) -> Result<()> {
+    /// state is reset first, once. The error says whether systemd refused
+    /// the call ([`StartError::refused`]).
+    pub fn start_transient_unit(
+        &self,
+        name: &str,
+        props: &[Property],
+    ) -> std::result::Result<(), StartError> {
         let what = format!("start the unit {name}");
         let err = dbus_err(&what, &self.via);
-        let body_props = to_dbus(props)?;
+        let refused = std::cell::Cell::new(false);
+        let body_props = to_dbus(props).map_err(|error| StartError {
+            error,
+            refused: true,
+        })?;
         let aux: Vec<(&str, Vec<(&str, zvariant::Value<'_>)>)> = Vec::new();
-        self.run(&what, async {
+        let started = self.run(&what, async {
             let mut jobs = self.job_removed_stream().await.map_err(&err)?;
             let mut retried = false;
             let job = loop {
@@ -227,10 +247,20 @@ impl Bus {
                         retried = true;
                         let _ = self.call("ResetFailedUnit", &(name,)).await;
                     }
-                    Err(e) => return Err(err(e)),
+                    Err(e) => {
+                        // systemd answered with an error: it made no unit
+                        // and moved no pid (UnitExists: the name is
+                        // another's, a running container's).
+                        refused.set(error_name(&e).is_some());
+                        return Err(err(e));
+                    }
                 }
             };
             self.wait_job(&mut jobs, &job, name).await
+        });
+        started.map_err(|error| StartError {
+            error,
+            refused: refused.get(),
         })
     }
 
@@ -261,6 +291,30 @@ impl Bus {
                 let _ = self.call("ResetFailedUnit", &(name,)).await;
             }
             waited
+        })
+    }
+
+    /// `KillUnit(name, "all", signal)`: systemd signals every process in
+    /// the unit's cgroup subtree in the hierarchy it tracks units with,
+    /// however deep the container nested its own cgroups (Delegate=yes).
+    /// A unit that is gone, or has no process left, is no error.
+    pub fn kill_unit(&self, name: &str, signal: i32) -> Result<()> {
+        let what = format!("kill the processes of the unit {name}");
+        let err = dbus_err(&what, &self.via);
+        self.run(&what, async {
+            match self.call("KillUnit", &(name, "all", signal)).await {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if matches!(
+                        error_name(&e).as_deref(),
+                        Some("org.freedesktop.systemd1.NoSuchUnit")
+                            | Some("org.freedesktop.systemd1.NoSuchProcess")
+                    ) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(err(e)),
+            }
         })
     }
 

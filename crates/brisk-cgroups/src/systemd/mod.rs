@@ -89,12 +89,25 @@ impl Scope {
         props.push(("PIDs".to_string(), Value::U32s(vec![pid as u32])));
         let early = self.early.borrow_mut().take().or_else(bus::begin_private);
         let bus = bus::Bus::connect_from(early)?;
-        let started = bus.start_transient_unit(&self.unit.name, &props);
-        if started.is_err() {
-            // A unit whose job failed or timed out may exist: not left.
-            abandon(pid, &self.unit.name);
+        match bus.start_transient_unit(&self.unit.name, &props) {
+            Ok(()) => Ok(()),
+            Err(bus::StartError {
+                error,
+                refused: true,
+            }) => {
+                // No unit was made for this container: a unit of that name
+                // is another's (a running container given the same
+                // cgroupsPath), which a stop would kill. Only the init goes.
+                // SAFETY: as in `abandon`.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                Err(error)
+            }
+            Err(bus::StartError { error, .. }) => {
+                // A unit whose job failed or timed out may exist: not left.
+                abandon(pid, &self.unit.name);
+                Err(error)
+            }
         }
-        started
     }
 }
 
@@ -109,10 +122,15 @@ pub fn abandon(pid: i32, unit: &str) {
     let _ = stop(unit);
 }
 
-/// Stops a container's unit (its processes are gone by then) and waits;
-/// a unit that is gone already is no error.
+/// Stops a container's unit and waits; a unit that is gone already is no
+/// error. Whatever is left in it is sent SIGKILL by systemd first: a
+/// scope's stop sends SIGTERM and waits for its stop timeout (90 s by
+/// default, beyond [`bus::BOUND`]), and a process of the container that
+/// ignores SIGTERM from a cgroup nested below brisk's walks would hold it.
 pub fn stop(unit: &str) -> Result<()> {
-    bus::Bus::connect()?.stop_unit(unit)
+    let bus = bus::Bus::connect()?;
+    bus.kill_unit(unit, libc::SIGKILL)?;
+    bus.stop_unit(unit)
 }
 
 /// `update`: the new limits as the unit's properties, so that systemd

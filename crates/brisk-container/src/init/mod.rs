@@ -225,9 +225,13 @@ pub fn plan_exec(
 pub struct CgroupPlacement<'a> {
     /// The path inside each hierarchy (`/brisk/c1`).
     pub path: &'a str,
-    /// v1 controllers exist (v1 or hybrid): placement is a `cgroup.procs`
-    /// write after the clone, not the clone itself.
+    /// v1 controllers exist (v1 or hybrid), or systemd places the init:
+    /// placement is a `cgroup.procs` write or a unit's start after the
+    /// clone, not the clone itself.
     pub v1: bool,
+    /// The host's cgroups are cgroup2 only (what a `cgroup` mount in the
+    /// container is), whoever places the init.
+    pub cgroup2_host: bool,
 }
 
 pub fn plan(
@@ -287,7 +291,7 @@ pub fn plan(
         userns,
         mount_label: crate::config::mount_label(spec).filter(|_| rootfs::selinux_enabled()),
         cgroup_path: cgroup.map(|c| c.path),
-        cgroup2_host: cgroup.map(|c| !c.v1),
+        cgroup2_host: cgroup.map(|c| c.cgroup2_host),
         sysfs_fallback: opts.rootless && !namespaces::host_root(),
     };
     let rootfs = rootfs::plan(spec, &config.rootfs, opts.no_pivot, ctx)?;
