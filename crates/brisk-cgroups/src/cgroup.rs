@@ -726,6 +726,19 @@ impl Record {
         Ok(pids)
     }
 
+    /// Waits, at most `bound`, until no process is left in the cgroup (or
+    /// it cannot be read: gone); whether it emptied.
+    pub fn wait_empty(&self, bound: Duration) -> bool {
+        let deadline = Instant::now() + bound;
+        while self.pids().is_ok_and(|p| !p.is_empty()) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+
     fn freezer(&self) -> Option<(PathBuf, bool)> {
         if let Some(d) = self.v1_dir("freezer") {
             return Some((d.join("freezer.state"), false));
@@ -925,14 +938,8 @@ impl Record {
     /// cgroupsPath since has a new scope of that name. It stays, unit,
     /// processes and directories.
     fn destroy_scope(&self, unit: &str, sweep: bool) -> Result<()> {
-        if !sweep {
-            let deadline = Instant::now() + Duration::from_secs(1);
-            while self.pids().is_ok_and(|p| !p.is_empty()) {
-                if Instant::now() > deadline {
-                    return Ok(());
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
+        if !sweep && !self.wait_empty(Duration::from_secs(1)) {
+            return Ok(());
         }
         let deadline = Instant::now() + Duration::from_secs(2);
         while self.pids().is_ok_and(|p| !p.is_empty()) {

@@ -1331,15 +1331,11 @@ fn remove_abandoned_cgroup(dir: &ContainerDir) -> Result<Vec<String>> {
         // still busy after 5 s is not this create's: a running container
         // given the same cgroupsPath holds the unit, whose start this
         // create's was refused or never sent. It stays.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while record.pids().is_ok_and(|p| !p.is_empty()) {
-            if std::time::Instant::now() > deadline {
-                return Ok(vec![format!(
-                    "systemd unit {unit} left in place: it has processes that are not this \
-                     container's"
-                )]);
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        if !record.wait_empty(Duration::from_secs(5)) {
+            return Ok(vec![format!(
+                "systemd unit {unit} left in place: it has processes that are not this \
+                 container's"
+            )]);
         }
         brisk_cgroups::systemd::stop(&unit)?;
     }

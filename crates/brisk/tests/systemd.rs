@@ -230,6 +230,20 @@ impl<'a> Ctx<'a> {
 
     /// The pids (in the systemd container's namespace) of `cgroup`, read
     /// in the container, sorted.
+    /// The container `id` another container's failure or delete must
+    /// not touch: still running, its unit active, its init alone in its
+    /// cgroup.
+    fn assert_spared(&self, id: &str, unit: &str, cgroup: &str, pid: i64, what: &str) {
+        assert_eq!(self.status(id), "running", "{what}");
+        expect(
+            &self.sd.show(unit, &["ActiveState"]),
+            what,
+            "ActiveState",
+            "active",
+        );
+        assert_eq!(self.procs(cgroup), vec![pid], "{what}: its init");
+    }
+
     fn procs(&self, cgroup: &str) -> Vec<i64> {
         let dir = match self.layout() {
             Layout::V1 => format!("/sys/fs/cgroup/systemd{cgroup}"),
@@ -1155,14 +1169,7 @@ fn same_scope(c: &Ctx) -> Obs {
     let _ = c.rt(&["delete", "--force", "two"]);
     // A stop of the unit would have sent SIGTERM by now; give it a moment.
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(c.status("one"), "running", "{what}");
-    expect(
-        &c.sd.show(&unit, &["ActiveState"]),
-        &what,
-        "ActiveState",
-        "active",
-    );
-    assert_eq!(c.procs(&cgroup), vec![pid], "{what}: its init");
+    c.assert_spared("one", &unit, &cgroup, pid, &what);
     first.delete(true);
     c.assert_unit_removed(&unit, &cgroup);
     obs
@@ -1346,14 +1353,7 @@ fn reused_scope(c: &Ctx) -> Obs {
         return obs;
     }
     assert_eq!(deleted.code, 0, "{what}: delete old: {}", deleted.stderr);
-    assert_eq!(c.status("new"), "running", "{what}");
-    expect(
-        &c.sd.show(&unit, &["ActiveState"]),
-        &what,
-        "ActiveState",
-        "active",
-    );
-    assert_eq!(c.procs(&cgroup), vec![pid], "{what}: its init");
+    c.assert_spared("new", &unit, &cgroup, pid, &what);
     new.delete(true);
     c.assert_unit_removed(&unit, &cgroup);
     obs
@@ -1399,14 +1399,7 @@ fn killed_create_same_scope(c: &Ctx) -> Obs {
     let deleted = c.rt(&["delete", "--force", "ktwo"]);
     assert_eq!(deleted.code, 0, "{what}: {}", deleted.stderr);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(c.status("kone"), "running", "{what}");
-    expect(
-        &c.sd.show(&unit, &["ActiveState"]),
-        &what,
-        "ActiveState",
-        "active",
-    );
-    assert_eq!(c.procs(&cgroup), vec![pid], "{what}: its init");
+    c.assert_spared("kone", &unit, &cgroup, pid, &what);
     first.delete(true);
     c.assert_unit_removed(&unit, &cgroup);
     obs
