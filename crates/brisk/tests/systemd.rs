@@ -230,6 +230,22 @@ impl<'a> Ctx<'a> {
 
     /// The pids (in the systemd container's namespace) of `cgroup`, read
     /// in the container, sorted.
+    /// A running container `name` in its own scope (cgroupsPath from
+    /// `name`), without a pid namespace of its own, so that a SIGTERM
+    /// from a stop of its unit would end it at once: the container, its
+    /// unit, its cgroup in systemd's hierarchy, its init's pid.
+    fn holder(&self, name: &str) -> (Ctr<'_, 'a>, String, String, i64) {
+        let unit = self.unit(name);
+        let cgroup = format!("/system.slice/{unit}");
+        let mut b = self.bundle(name, &["sleep", "1000"], Some(&self.path(name)));
+        let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "pid");
+        b.write();
+        let ctr = self.run(&b, name);
+        let pid = self.pid(name);
+        (ctr, unit, cgroup, pid)
+    }
+
     /// The container `id` another container's failure or delete must
     /// not touch: still running, its unit active, its init alone in its
     /// cgroup.
@@ -1141,14 +1157,7 @@ fn annotations(c: &Ctx) -> Obs {
 /// end it at once.
 fn same_scope(c: &Ctx) -> Obs {
     let mut obs = Obs::new();
-    let unit = c.unit("one");
-    let cgroup = format!("/system.slice/{unit}");
-    let mut b1 = c.bundle("one", &["sleep", "1000"], Some(&c.path("one")));
-    let ns = b1.config["linux"]["namespaces"].as_array_mut().unwrap();
-    ns.retain(|n| n["type"] != "pid");
-    b1.write();
-    let first = c.run(&b1, "one");
-    let pid = c.pid("one");
+    let (first, unit, cgroup, pid) = c.holder("one");
     let b2 = c.bundle("two", &["sleep", "1000"], Some(&c.path("one")));
     let second = c.rt(&["run", "-d", "--bundle", b2.path(), "two"]);
     let what = format!("{} {unit} after a second container asked for it", c.rt.name);
@@ -1369,14 +1378,7 @@ fn killed_create_same_scope(c: &Ctx) -> Obs {
     if c.rt.name == "runc" {
         return obs;
     }
-    let unit = c.unit("kone");
-    let cgroup = format!("/system.slice/{unit}");
-    let mut b1 = c.bundle("kone", &["sleep", "1000"], Some(&c.path("kone")));
-    let ns = b1.config["linux"]["namespaces"].as_array_mut().unwrap();
-    ns.retain(|n| n["type"] != "pid");
-    b1.write();
-    let first = c.run(&b1, "kone");
-    let pid = c.pid("kone");
+    let (first, unit, cgroup, pid) = c.holder("kone");
     let b2 = c.bundle("ktwo", &["sleep", "1000"], Some(&c.path("kone")));
     let systemd_pid = c.sd.env.state(&c.sd.id)["pid"].as_i64().unwrap() as i32;
     // SAFETY: signals to the systemd container's init, which this test made.
@@ -1389,6 +1391,7 @@ fn killed_create_same_scope(c: &Ctx) -> Obs {
     ));
     std::thread::sleep(Duration::from_millis(700));
     let killed = c.sd.sh(&format!("kill -9 {}", creating.stdout.trim()));
+    // SAFETY: as above; it resumes what this test stopped.
     unsafe { libc::kill(systemd_pid, libc::SIGCONT) };
     assert_eq!(killed.code, 0, "kill the create: {}", killed.stderr);
     std::thread::sleep(Duration::from_millis(300));
